@@ -1,0 +1,119 @@
+//! The local control socket.
+//!
+//! sled lets only one process open the store, so while the daemon runs the CLI asks it over a
+//! Unix socket instead. The protocol is one JSON request line, one JSON response line:
+//! `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`. The socket is created mode 0600: it
+//! exposes customer mail.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::ingest::IngestStatus;
+use crate::store::Store;
+use crate::views::{self, Request};
+
+/// Largest request line accepted; requests are tiny, so anything bigger is abuse.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// Serves the control socket until `shutdown` turns true.
+pub async fn serve(
+    path: &Path,
+    store: Store,
+    status: Arc<Mutex<IngestStatus>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    if path.exists() {
+        // A socket left by a killed daemon; we hold the store lock, so nobody else owns it.
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        tokio::select! {
+            r = listener.accept() => {
+                let (conn, _) = match r {
+                    Ok(c) => c,
+                    Err(e) => { warn!(error = %e, "control socket accept failed"); continue; }
+                };
+                let store = store.clone();
+                let status = status.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle(conn, store, status).await {
+                        debug!(error = %format!("{e:#}"), "control request failed");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+async fn handle(conn: UnixStream, store: Store, status: Arc<Mutex<IngestStatus>>) -> Result<()> {
+    let (r, mut w) = conn.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(r.take(MAX_REQUEST as u64));
+    reader.read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(req) => {
+            let st = serde_json::to_value(status.lock().unwrap().clone())?;
+            // Store scans are blocking work; keep them off the async workers.
+            match tokio::task::spawn_blocking(move || views::answer(&store, Some(st), &req)).await?
+            {
+                Ok(data) => serde_json::json!({"ok": true, "data": data}),
+                Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
+            }
+        }
+        Err(e) => serde_json::json!({"ok": false, "error": format!("bad request: {e}")}),
+    };
+    let mut out = serde_json::to_vec(&reply)?;
+    out.push(b'\n');
+    w.write_all(&out).await?;
+    w.shutdown().await?;
+    Ok(())
+}
+
+/// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.
+pub fn request(path: &Path, req: &Request) -> Result<Option<serde_json::Value>> {
+    use std::io::{BufRead, Write};
+    let mut conn = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot reach {}", path.display())),
+    };
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    conn.write_all(&line)?;
+    let mut resp = String::new();
+    std::io::BufReader::new(conn).read_line(&mut resp)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&resp).context("the daemon sent an unreadable answer")?;
+    if v["ok"].as_bool() == Some(true) {
+        Ok(Some(v["data"].clone()))
+    } else {
+        bail!(
+            "{}",
+            v["error"]
+                .as_str()
+                .unwrap_or("the daemon refused the request")
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! The desk core: what happens to the ticket state when a mail arrives.
+//!
+//! Plain functions over data. The shell hands in the current ticket (if threading chose one), the
+//! parsed mail and *now*; the core returns the new ticket, the message record and the effects.
+//! Nothing here touches the network, the disk or the clock, so the rules are tested in
+//! microseconds and the shell decides how to make the result durable.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::parse::Inbound;
+use crate::subject;
+use crate::thread::Match;
+use crate::ticket::{AttachmentMeta, Message, Source, Status, ThreadedBy, Ticket};
+
+/// Something the shell must do as a consequence of a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A line for the operator's log.
+    Log(String),
+}
+
+/// The result of accepting one inbound mail.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The ticket after the mail (new or updated).
+    pub ticket: Ticket,
+    /// True when the mail opened the ticket.
+    pub created: bool,
+    /// The message record to store.
+    pub message: Message,
+    /// What the shell must do next.
+    pub effects: Vec<Effect>,
+}
+
+/// Applies one inbound mail to `existing` (the ticket threading chose, or `None` for a new
+/// ticket numbered `next_id`). `customer` is the identified customer ID.
+#[allow(clippy::too_many_arguments)]
+pub fn accept(
+    config: &Config,
+    existing: Option<Ticket>,
+    next_id: u64,
+    matched: &Match,
+    inbound: &Inbound,
+    customer: &str,
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Accepted {
+    let mut effects = Vec::new();
+    let sender = &inbound.from.address;
+    let is_agent = config.agent_by_address(sender).is_some();
+    let (mut ticket, created, threaded_by) = match (existing, matched) {
+        (Some(t), m) if m.ticket() == Some(t.id) => {
+            let by = match m {
+                Match::Reference { .. } => ThreadedBy::Reference,
+                Match::Tag { .. } => ThreadedBy::Tag,
+                _ => ThreadedBy::Subject,
+            };
+            (t, false, by)
+        }
+        _ => {
+            let related = match matched {
+                Match::New { related, refused } => {
+                    if let Some(why) = refused {
+                        effects.push(Effect::Log(format!(
+                            "new ticket instead of follow-up: {why}"
+                        )));
+                    }
+                    *related
+                }
+                _ => None,
+            };
+            let t = Ticket {
+                id: next_id,
+                status: Status::New,
+                priority: config.support.default_priority,
+                customer: customer.to_owned(),
+                subject: inbound.subject.clone(),
+                normalized_subject: subject::normalize(&subject::strip_tag(
+                    &inbound.subject,
+                    &config.support.tag_prefix,
+                )),
+                requester: inbound.from.clone(),
+                participants: Vec::new(),
+                message_count: 0,
+                created_at: now,
+                updated_at: now,
+                last_customer_message_id: String::new(),
+                related,
+            };
+            (t, true, ThreadedBy::New)
+        }
+    };
+
+    // Colleagues the customer copies in may follow up by tag; our own and agents' addresses are
+    // never customers.
+    if !is_agent && !config.is_own_address(sender) {
+        let others = inbound.to.iter().chain(&inbound.cc).map(|m| &m.address);
+        for addr in std::iter::once(sender).chain(others) {
+            if !config.is_own_address(addr)
+                && config.agent_by_address(addr).is_none()
+                && !ticket.is_participant(addr)
+            {
+                ticket.participants.push(addr.clone());
+            }
+        }
+        ticket.last_customer_message_id = inbound.message_id.clone();
+    }
+    ticket.message_count += 1;
+    ticket.updated_at = now;
+
+    let message = Message {
+        ticket: ticket.id,
+        seq: ticket.message_count,
+        message_id: inbound.message_id.clone(),
+        message_id_synthetic: inbound.message_id_synthetic,
+        from: inbound.from.clone(),
+        to: inbound.to.clone(),
+        cc: inbound.cc.clone(),
+        date: inbound.date,
+        received_at: now,
+        subject: inbound.subject.clone(),
+        text: inbound.text.clone(),
+        reply_text: inbound.reply_text.clone(),
+        from_html: inbound.from_html,
+        attachments: inbound
+            .attachments
+            .iter()
+            .map(|a| AttachmentMeta {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+            })
+            .collect(),
+        machine: inbound.machine.clone(),
+        threaded_by,
+        raw_sha256: inbound.raw_sha256.clone(),
+        size: inbound.size,
+        source,
+    };
+    effects.push(Effect::Log(if created {
+        format!(
+            "opened ticket {} for customer {}",
+            ticket.id, ticket.customer
+        )
+    } else {
+        format!(
+            "added message {} to ticket {} (by {threaded_by:?})",
+            message.seq, ticket.id
+        )
+    }));
+    Accepted {
+        ticket,
+        created,
+        message,
+        effects,
+    }
+}

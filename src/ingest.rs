@@ -1,0 +1,520 @@
+//! The ingest loop: IMAP mailbox → parsed mail → threaded ticket → durable store → MOVE.
+//!
+//! Ordering is the whole point of this module. A mail leaves the inbox only after the
+//! transaction holding it is flushed *and* fsynced; a crash anywhere before that leaves the mail
+//! in the inbox, and the Message-ID index turns its re-delivery into a no-op. Each connection
+//! starts with a full scan of the inbox (cheap, since handled mail is moved away), so a mail left
+//! behind by a crash between fsync and MOVE is picked up on the next connect.
+//!
+//! Poison mail is contained: parse failures and oversized mail are quarantined, a panic inside
+//! the parser is caught, and a UID that keeps failing to download is moved to quarantine after
+//! [`MAX_ATTEMPTS`] tries so it can never stall the mailbox.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::Config;
+use crate::customer::{self, Directory};
+use crate::desk;
+use crate::imap::{self, Imap, Woken};
+use crate::parse;
+use crate::store::{QuarantineRecord, Store, StoreError, UidState};
+use crate::subject;
+use crate::thread::{self, Candidates};
+use crate::ticket::Source;
+
+/// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
+const BATCH: usize = 64;
+/// Download attempts before a UID is given up on and quarantined.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// What happened to one mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored on a ticket.
+    Stored {
+        /// Ticket number.
+        ticket: u64,
+        /// True when it opened the ticket.
+        created: bool,
+    },
+    /// Already stored before (re-delivery).
+    Duplicate {
+        /// Ticket number, when known.
+        ticket: Option<u64>,
+    },
+    /// Not turned into a ticket.
+    Quarantined {
+        /// Quarantine record id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Live counters about ingest, shown by `status` and health checks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestStatus {
+    /// True while a session is logged in.
+    pub connected: bool,
+    /// When the inbox was last fully synced.
+    pub last_sync: Option<DateTime<Utc>>,
+    /// Mails stored since start.
+    pub stored: u64,
+    /// Re-deliveries recognised since start.
+    pub duplicates: u64,
+    /// Mails quarantined since start.
+    pub quarantined: u64,
+    /// Reconnects since start.
+    pub reconnects: u64,
+    /// Last connection error.
+    pub last_error: Option<String>,
+    /// Whether the server offered IDLE and we use it.
+    pub idle: bool,
+}
+
+/// Everything ingest needs; one instance per daemon.
+pub struct Ingest {
+    config: Arc<Config>,
+    store: Store,
+    directory: Directory,
+    /// Failed download attempts per (UIDVALIDITY, UID).
+    attempts: HashMap<(u32, u32), u32>,
+    /// Shared status for the control socket.
+    pub status: Arc<Mutex<IngestStatus>>,
+}
+
+impl Ingest {
+    /// Prepares ingest; loads the customer directory.
+    pub fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
+        let directory = match &config.support.customer_directory {
+            Some(p) => Directory::load(p)?,
+            None => Directory::default(),
+        };
+        Ok(Ingest {
+            config,
+            store,
+            directory,
+            attempts: HashMap::new(),
+            status: Arc::default(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true: connect, sync, wait (IDLE or poll), repeat; reconnects
+    /// with exponential backoff after any error.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            match self.session(&mut shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_))) {
+                        return Err(e);
+                    }
+                    {
+                        let mut st = self.status.lock().unwrap();
+                        st.connected = false;
+                        st.reconnects += 1;
+                        st.last_error = Some(format!("{e:#}"));
+                    }
+                    if started.elapsed() > Duration::from_secs(120) {
+                        backoff = Duration::from_secs(1);
+                    }
+                    warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<()> {
+        let cfg = self.config.clone();
+        let mut imap = Imap::connect(&cfg).await?;
+        info!(
+            host = %cfg.imap.host,
+            user = %cfg.imap.username,
+            idle = imap.caps.idle,
+            r#move = imap.caps.mv,
+            uidplus = imap.caps.uidplus,
+            "IMAP logged in"
+        );
+        imap.ensure_mailbox(&cfg.imap.mailbox).await?;
+        imap.ensure_mailbox(&cfg.imap.processed_mailbox).await?;
+        imap.ensure_mailbox(&cfg.imap.quarantine_mailbox).await?;
+        let sel = imap.select(&cfg.imap.mailbox).await?;
+        let mailbox = cfg.imap.mailbox.clone();
+        match self.store.uid_state(&mailbox)? {
+            Some(s) if s.uidvalidity != sel.uidvalidity => warn!(
+                mailbox,
+                old = s.uidvalidity,
+                new = sel.uidvalidity,
+                "UIDVALIDITY changed; re-syncing by Message-ID"
+            ),
+            _ => {}
+        }
+        let use_idle = imap.caps.idle && cfg.imap.idle;
+        {
+            let mut st = self.status.lock().unwrap();
+            st.connected = true;
+            st.idle = use_idle;
+            st.last_error = None;
+        }
+        // Full scan on every connect: the inbox holds only unhandled mail (or keyword-marked mail
+        // that the scan skips), and it recovers anything a crash left between fsync and MOVE.
+        let mut next_uid = 1;
+        loop {
+            // Repeat until a pass finds nothing: mail that lands while we work is only announced
+            // in passing (see `Imap::new_mail_announced`).
+            loop {
+                let (next, handled) = self
+                    .sync(&mut imap, sel.uidvalidity, next_uid, shutdown)
+                    .await?;
+                next_uid = next;
+                let announced = imap.new_mail_announced();
+                if (handled == 0 && !announced) || *shutdown.borrow() {
+                    break;
+                }
+            }
+            self.status.lock().unwrap().last_sync = Some(Utc::now());
+            if *shutdown.borrow() {
+                imap.logout().await;
+                return Ok(());
+            }
+            if use_idle {
+                let renew = Duration::from_secs(cfg.imap.idle_renew_secs);
+                let (back, woken) = imap.idle(renew, shutdown).await?;
+                imap = back;
+                debug!(?woken, "IDLE ended");
+                if woken == Woken::Shutdown {
+                    imap.logout().await;
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(cfg.imap.poll_interval_secs)) => {}
+                    _ = shutdown.changed() => {
+                        imap.logout().await;
+                        return Ok(());
+                    }
+                }
+                imap.noop().await?;
+            }
+        }
+    }
+
+    /// Handles every message with UID ≥ `from`; returns the next UID to look at and how many
+    /// messages were seen.
+    async fn sync(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        from: u32,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(u32, usize)> {
+        let cfg = self.config.clone();
+        let metas = imap.fetch_meta(from).await?;
+        let mut next = from;
+        for chunk in metas.chunks(BATCH) {
+            let mut done = Vec::new();
+            let mut quarantined = Vec::new();
+            for meta in chunk {
+                next = next.max(meta.uid + 1);
+                if imap::has_keyword(&meta.flags, imap::DONE_KEYWORD)
+                    || imap::has_keyword(&meta.flags, imap::QUARANTINE_KEYWORD)
+                {
+                    continue;
+                }
+                let source = Source {
+                    mailbox: cfg.imap.mailbox.clone(),
+                    uidvalidity,
+                    uid: meta.uid,
+                };
+                let summary = parse::header_summary(&meta.header);
+                let span = info_span!(
+                    "mail",
+                    uid = meta.uid,
+                    message_id = summary.message_id.as_deref().unwrap_or("-")
+                );
+                let outcome = self
+                    .handle(imap, meta, &summary, source)
+                    .instrument(span.clone())
+                    .await?;
+                let _g = span.enter();
+                match &outcome {
+                    Outcome::Stored { ticket, created } => {
+                        info!(ticket, created, "stored");
+                        self.status.lock().unwrap().stored += 1;
+                        done.push(meta.uid);
+                    }
+                    Outcome::Duplicate { ticket } => {
+                        info!(ticket, "already stored; re-delivery ignored");
+                        self.status.lock().unwrap().duplicates += 1;
+                        done.push(meta.uid);
+                    }
+                    Outcome::Quarantined { id, reason } => {
+                        warn!(quarantine = id, reason, "quarantined");
+                        self.status.lock().unwrap().quarantined += 1;
+                        quarantined.push(meta.uid);
+                    }
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+            // Durable first, then tell the server: a crash in between only re-delivers.
+            self.store.sync().await?;
+            imap.move_out(&done, &cfg.imap.processed_mailbox, imap::DONE_KEYWORD)
+                .await?;
+            imap.move_out(
+                &quarantined,
+                &cfg.imap.quarantine_mailbox,
+                imap::QUARANTINE_KEYWORD,
+            )
+            .await?;
+            if let Some(last) = chunk.last() {
+                self.store.set_uid_state(
+                    &cfg.imap.mailbox,
+                    UidState {
+                        uidvalidity,
+                        last_uid: last.uid,
+                    },
+                )?;
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        Ok((next, metas.len()))
+    }
+
+    /// Decides the fate of one message, downloading it only when needed.
+    async fn handle(
+        &mut self,
+        imap: &mut Imap,
+        meta: &imap::Meta,
+        summary: &parse::HeaderSummary,
+        source: Source,
+    ) -> Result<Outcome> {
+        let cfg = self.config.clone();
+        if let Some(id) = &summary.message_id {
+            if let Some((ticket, _)) = self.store.message_location(id)? {
+                return Ok(Outcome::Duplicate {
+                    ticket: Some(ticket),
+                });
+            }
+            if self.store.quarantined(None, Some(id))? {
+                return Ok(Outcome::Quarantined {
+                    id: 0,
+                    reason: "quarantined before".into(),
+                });
+            }
+        }
+        if meta.size > cfg.support.max_message_bytes {
+            let reason = format!(
+                "too large: {} bytes, limit support.max_message_bytes = {}",
+                meta.size, cfg.support.max_message_bytes
+            );
+            return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
+        }
+        let key = (source.uidvalidity, source.uid);
+        if self.attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+            self.attempts.remove(&key);
+            let reason = format!("download failed {MAX_ATTEMPTS} times; only the header was kept");
+            return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
+        }
+        let raw = match imap.fetch_body(meta.uid).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                self.bump_attempts(key);
+                anyhow::bail!("server returned no body for UID {}", meta.uid);
+            }
+            Err(e) => {
+                // Counted per UID across reconnects, so one undownloadable mail cannot stall
+                // the mailbox forever.
+                self.bump_attempts(key);
+                return Err(e);
+            }
+        };
+        self.attempts.remove(&key);
+        if raw.len() as u64 > cfg.support.max_message_bytes {
+            let reason = format!(
+                "too large: {} bytes, limit support.max_message_bytes = {}",
+                raw.len(),
+                cfg.support.max_message_bytes
+            );
+            return self.quarantine(reason, summary, raw.len() as u64, &raw, false, source);
+        }
+        self.ingest_raw(&raw, Some(source), Utc::now())
+    }
+
+    fn bump_attempts(&mut self, key: (u32, u32)) -> u32 {
+        let n = self.attempts.entry(key).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Parses, threads and stores one raw mail (not yet durable: the caller syncs).
+    pub fn ingest_raw(
+        &self,
+        raw: &[u8],
+        source: Option<Source>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        ingest_raw(&self.config, &self.store, &self.directory, raw, source, now)
+    }
+
+    fn quarantine(
+        &self,
+        reason: String,
+        summary: &parse::HeaderSummary,
+        size: u64,
+        kept: &[u8],
+        header_only: bool,
+        source: Source,
+    ) -> Result<Outcome> {
+        let rec = quarantine_record(reason, summary, size, kept, header_only, Some(source));
+        let rec = self.store.add_quarantine(rec, kept)?;
+        Ok(Outcome::Quarantined {
+            id: rec.id,
+            reason: rec.reason,
+        })
+    }
+}
+
+fn quarantine_record(
+    reason: String,
+    summary: &parse::HeaderSummary,
+    size: u64,
+    kept: &[u8],
+    header_only: bool,
+    source: Option<Source>,
+) -> QuarantineRecord {
+    QuarantineRecord {
+        id: 0,
+        at: Utc::now(),
+        reason,
+        message_id: summary.message_id.clone(),
+        from: summary.from.clone(),
+        subject: summary.subject.clone(),
+        size,
+        raw_sha256: Some(hex::encode(Sha256::digest(kept))),
+        header_only,
+        source,
+    }
+}
+
+/// The core ingest step without IMAP: parse, dedupe, identify the customer, thread, apply the
+/// desk rules and commit. Also used by the benchmark and tests.
+pub fn ingest_raw(
+    config: &Config,
+    store: &Store,
+    directory: &Directory,
+    raw: &[u8],
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
+    let parsed = std::panic::catch_unwind(|| parse::parse(raw));
+    let inbound = match parsed {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            let summary = parse::header_summary(raw);
+            let rec = quarantine_record(
+                e.to_string(),
+                &summary,
+                raw.len() as u64,
+                raw,
+                false,
+                source,
+            );
+            let rec = store.add_quarantine(rec, raw)?;
+            return Ok(Outcome::Quarantined {
+                id: rec.id,
+                reason: rec.reason,
+            });
+        }
+        Err(_) => {
+            let summary = parse::HeaderSummary::default();
+            let rec = quarantine_record(
+                "the parser crashed on this mail".into(),
+                &summary,
+                raw.len() as u64,
+                raw,
+                false,
+                source,
+            );
+            let rec = store.add_quarantine(rec, raw)?;
+            return Ok(Outcome::Quarantined {
+                id: rec.id,
+                reason: rec.reason,
+            });
+        }
+    };
+    if let Some((ticket, _)) = store.message_location(&inbound.message_id)? {
+        return Ok(Outcome::Duplicate {
+            ticket: Some(ticket),
+        });
+    }
+    let sup = &config.support;
+    let customer = customer::identify(
+        &sup.customer_id_regexes,
+        directory,
+        &inbound.subject,
+        &inbound.reply_text,
+        &inbound.from.address,
+    );
+    let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
+    let mut candidates = Candidates::default();
+    for id in thread::reference_ids(&inbound) {
+        if let Some((t, _)) = store.message_location(id)?
+            && let Some(ticket) = store.ticket(t)?
+        {
+            candidates.referenced = Some((id.to_owned(), ticket));
+            break;
+        }
+    }
+    if candidates.referenced.is_none() {
+        candidates.tag = subject::find_tag(&inbound.subject, &sup.tag_prefix);
+        if let Some(n) = candidates.tag {
+            candidates.tagged = store.ticket(n)?;
+        }
+        candidates.same_subject = store.ticket_by_subject(&customer, &normalized)?;
+    }
+    let is_agent = config.agent_by_address(&inbound.from.address).is_some();
+    let window = chrono::Duration::days(sup.thread_window_days as i64);
+    let matched = thread::decide(&inbound, &candidates, is_agent, window, now);
+    let existing = match matched.ticket() {
+        Some(id) => store.ticket(id)?,
+        None => None,
+    };
+    let next_id = store.next_ticket_id()?;
+    let accepted = desk::accept(
+        config, existing, next_id, &matched, &inbound, &customer, source, now,
+    );
+    for desk::Effect::Log(line) in &accepted.effects {
+        debug!(ticket = accepted.ticket.id, "{line}");
+    }
+    match store.commit_inbound(&accepted, raw) {
+        Ok(()) => Ok(Outcome::Stored {
+            ticket: accepted.ticket.id,
+            created: accepted.created,
+        }),
+        Err(StoreError::Duplicate(_)) => Ok(Outcome::Duplicate { ticket: None }),
+        Err(e) => Err(e).context("cannot store mail"),
+    }
+}

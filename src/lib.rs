@@ -1,0 +1,25 @@
+//! supportd: turns a support mailbox into a helpdesk.
+//!
+//! The crate is a pure *desk core* inside an I/O *shell*:
+//!
+//! - core (no I/O, time passed in): [`parse`] (raw mail → record), [`quote`] (quoted history),
+//!   [`subject`] (prefixes and tags), [`customer`] (who wrote), [`thread`] (which ticket a mail
+//!   joins), [`desk`] (what the mail does to the ticket), [`ticket`] (the records);
+//! - shell: [`imap`] (the server connection), [`ingest`] (the mailbox loop), [`store`] (sled),
+//!   [`control`] (the CLI's socket to the daemon), [`daemon`] (lifecycle), [`views`] (output).
+
+pub mod bench;
+pub mod config;
+pub mod control;
+pub mod customer;
+pub mod daemon;
+pub mod desk;
+pub mod imap;
+pub mod ingest;
+pub mod parse;
+pub mod quote;
+pub mod store;
+pub mod subject;
+pub mod thread;
+pub mod ticket;
+pub mod views;

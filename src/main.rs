@@ -1,0 +1,350 @@
+//! The `supportd` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use supportd::config::{Config, LogFormat};
+use supportd::store::{Store, StoreError};
+use supportd::ticket::Status;
+use supportd::views::{Request, TicketDetail, TicketSummary};
+use supportd::{bench, control, daemon, views};
+
+#[derive(Parser)]
+#[command(version, about = "Turns a support mailbox into a helpdesk")]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        short,
+        env = "SUPPORTD_CONFIG",
+        default_value = "/etc/supportd/supportd.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon: ingest the mailbox until SIGTERM.
+    Run,
+    /// Validate the configuration and list every problem.
+    CheckConfig,
+    /// List tickets.
+    Tickets {
+        /// Only tickets with this status (new, open, pending, resolved, closed).
+        #[arg(long)]
+        status: Option<Status>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with one ticket.
+    Ticket {
+        #[command(subcommand)]
+        cmd: TicketCmd,
+    },
+    /// Mail that could not become a ticket.
+    Quarantine {
+        #[command(subcommand)]
+        cmd: QuarantineCmd,
+    },
+    /// Summary of the store and, when running, the daemon.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure ingest throughput and latency against the configured IMAP server.
+    Bench(bench::Args),
+}
+
+#[derive(Subcommand)]
+enum TicketCmd {
+    /// Show a ticket with its messages.
+    Show {
+        /// Ticket number.
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCmd {
+    /// List quarantined mail with the reason.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("supportd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli) -> Result<Config> {
+    Config::load(&cli.config).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(config.log.level.as_deref().unwrap_or("supportd=info,warn"))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            // Under systemd the journal adds its own timestamps; colours only on a terminal.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).with_writer(std::io::stderr).init()
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    match &cli.cmd {
+        Cmd::CheckConfig => match Config::load(&cli.config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK (imap {}:{} as {}, store {})",
+                    cli.config.display(),
+                    c.imap.host,
+                    c.imap_port(),
+                    c.imap.username,
+                    c.store.path.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprint!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Cmd::Run => {
+            let config = load(&cli)?;
+            init_tracing(&config);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(daemon::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench(args) => {
+            let config = load(&cli)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(bench::run(config, args.clone()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Tickets { status, json } => {
+            let config = load(&cli)?;
+            let data = query(&config, &Request::Tickets { status: *status })?;
+            let list: Vec<TicketSummary> = serde_json::from_value(data.clone())?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                print_tickets(&list);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ticket {
+            cmd: TicketCmd::Show { id, json },
+        } => {
+            let config = load(&cli)?;
+            let data = query(&config, &Request::Ticket { id: *id })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                print_ticket(&serde_json::from_value(data)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Quarantine {
+            cmd: QuarantineCmd::List { json },
+        } => {
+            let config = load(&cli)?;
+            let data = query(&config, &Request::Quarantine)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                let list: Vec<supportd::store::QuarantineRecord> = serde_json::from_value(data)?;
+                if list.is_empty() {
+                    println!("quarantine is empty");
+                }
+                for q in list {
+                    println!(
+                        "#{:<5} {}  {} bytes  from {}  subject {}\n       reason: {}",
+                        q.id,
+                        q.at.format("%Y-%m-%d %H:%M:%S"),
+                        q.size,
+                        q.from.as_deref().unwrap_or("?"),
+                        q.subject.as_deref().unwrap_or("?"),
+                        q.reason
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { json } => {
+            let config = load(&cli)?;
+            let data = query(&config, &Request::Status)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                print_status(&data);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Asks the running daemon, or reads the store directly when no daemon runs.
+fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
+    let socket = config.control_socket();
+    if let Some(v) = control::request(&socket, req)? {
+        return Ok(v);
+    }
+    if !config.store.path.join("db").exists() {
+        bail!(
+            "no store at {} yet (has `supportd run` ever run with this config?)",
+            config.store.path.display()
+        );
+    }
+    let store = match Store::open(&config.store.path) {
+        Ok(s) => s,
+        Err(StoreError::Locked(p)) => bail!(
+            "the store {} is held by a running daemon, but its control socket {} does not answer",
+            p.display(),
+            socket.display()
+        ),
+        Err(e) => return Err(e).context("cannot open store"),
+    };
+    views::answer(&store, None, req)
+}
+
+fn print_tickets(list: &[TicketSummary]) {
+    if list.is_empty() {
+        println!("no tickets");
+        return;
+    }
+    println!(
+        "{:>6}  {:<8} {:<3} {:<24} {:>4}  {:<16}  SUBJECT",
+        "#", "STATUS", "PRI", "CUSTOMER", "MSGS", "UPDATED (UTC)"
+    );
+    for t in list {
+        println!(
+            "{:>6}  {:<8} {:<3} {:<24} {:>4}  {:<16}  {}",
+            t.id,
+            t.status.as_str(),
+            t.priority.to_string(),
+            truncate(&t.customer, 24),
+            t.messages,
+            t.updated_at.format("%Y-%m-%d %H:%M"),
+            t.subject
+        );
+    }
+}
+
+fn print_ticket(t: &TicketDetail) {
+    println!("Ticket {}  [{}] {}", t.id, t.status, t.priority);
+    println!("Subject:   {}", t.subject);
+    println!("Customer:  {}", t.customer);
+    println!("Requester: {}", t.requester);
+    println!(
+        "Created:   {}",
+        t.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    println!(
+        "Updated:   {}",
+        t.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    if let Some(r) = t.related {
+        println!("Related:   ticket {r}");
+    }
+    for (i, m) in t.messages.iter().enumerate() {
+        println!("\n--- message {} ({:?}) ---", i + 1, m.threaded_by);
+        println!("From:    {}", m.from);
+        if let Some(d) = m.date {
+            println!("Date:    {}", d.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        println!("Subject: {}", m.subject);
+        println!("Message-ID: <{}>", m.message_id);
+        if !m.machine_generated.is_empty() {
+            println!("Machine-generated: {}", m.machine_generated.join("; "));
+        }
+        for a in &m.attachments {
+            println!(
+                "Attachment: {} ({}, {} bytes)",
+                a.name, a.content_type, a.size
+            );
+        }
+        println!("\n{}", m.text);
+    }
+}
+
+fn print_status(v: &serde_json::Value) {
+    let daemon = v["daemon"].as_bool() == Some(true);
+    println!(
+        "daemon:      {}",
+        if daemon { "running" } else { "not running" }
+    );
+    println!(
+        "tickets:     {}  {}",
+        v["tickets"],
+        v["tickets_by_status"]
+            .as_object()
+            .map(|m| m
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
+    println!("messages:    {}", v["messages"]);
+    println!("quarantined: {}", v["quarantined"]);
+    println!("store:       {} bytes on disk", v["store_bytes"]);
+    let i = &v["ingest"];
+    if daemon {
+        println!(
+            "imap:        {}{}, last sync {}",
+            if i["connected"].as_bool() == Some(true) {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            if i["idle"].as_bool() == Some(true) {
+                " (IDLE)"
+            } else {
+                " (polling)"
+            },
+            i["last_sync"].as_str().unwrap_or("never")
+        );
+        println!(
+            "since start: {} stored, {} duplicates, {} quarantined, {} reconnects",
+            i["stored"], i["duplicates"], i["quarantined"], i["reconnects"]
+        );
+        if let Some(e) = i["last_error"].as_str() {
+            println!("last error:  {e}");
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,507 @@
+//! The sled store: every read and write of durable state goes through here.
+//!
+//! Layout (values are JSON unless noted; integers in keys are big-endian so sled's byte order is
+//! numeric order):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine` | text / u64 |
+//! | `tickets` | ticket u64 | [`Ticket`] |
+//! | `messages` | ticket u64 ++ seq u32 | [`Message`] |
+//! | `msgid` | Message-ID | ticket u64 ++ seq u32 |
+//! | `raw` | SHA-256 hex | the raw mail bytes |
+//! | `subjects` | customer `\0` normalised subject | ticket u64 |
+//! | `uidstate` | mailbox name | [`UidState`] |
+//! | `quarantine` | id u64 | [`QuarantineRecord`] |
+//! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
+//!
+//! sled's `flush` only issues `sync_file_range`, and large values live in separate blob files
+//! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
+//! the IMAP server after `sync` returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::desk::Accepted;
+use crate::ticket::{Message, Status, Ticket};
+
+/// Version of the on-disk layout; bumped with a migration whenever it changes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// Another process (usually the running daemon) holds the database lock.
+    #[error("the store at {0} is in use by another process (is the daemon running?)")]
+    Locked(PathBuf),
+    /// A record could not be (de)serialised.
+    #[error("store: corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// The store was written by a newer version.
+    #[error("store schema version {found} is newer than this binary supports ({SCHEMA_VERSION})")]
+    TooNew {
+        /// Version on disk.
+        found: u64,
+    },
+    /// The Message-ID is already stored (a re-delivery).
+    #[error("message {0} is already stored")]
+    Duplicate(String),
+    /// The ticket counter moved under us (another writer): retry.
+    #[error("ticket number {0} was taken concurrently")]
+    Conflict(u64),
+    /// File-system error while making writes durable.
+    #[error("store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Per-mailbox IMAP sync position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UidState {
+    /// UIDVALIDITY the UIDs belong to.
+    pub uidvalidity: u32,
+    /// Highest UID fully handled (stored or quarantined, then moved).
+    pub last_uid: u32,
+}
+
+/// A mail that was not turned into a ticket, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    /// Sequential id.
+    pub id: u64,
+    /// When it was quarantined.
+    pub at: DateTime<Utc>,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Message-ID, if one could be read.
+    pub message_id: Option<String>,
+    /// Sender, if one could be read.
+    pub from: Option<String>,
+    /// Subject, if one could be read.
+    pub subject: Option<String>,
+    /// Size announced by the server or measured.
+    pub size: u64,
+    /// SHA-256 of the kept bytes (the whole mail, or only its header when it was too big).
+    pub raw_sha256: Option<String>,
+    /// True when only the header was downloaded and kept.
+    pub header_only: bool,
+    /// Where it was found.
+    pub source: Option<crate::ticket::Source>,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    tickets: sled::Tree,
+    messages: sled::Tree,
+    msgid: sled::Tree,
+    raw: sled::Tree,
+    subjects: sled::Tree,
+    uidstate: sled::Tree,
+    quarantine: sled::Tree,
+    quarantine_idx: sled::Tree,
+    /// Newest blob file already fsynced, so `sync` only touches new ones.
+    blobs_synced: Arc<AtomicU64>,
+}
+
+fn ticket_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn message_key(ticket: u64, seq: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&ticket.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn subject_key(customer: &str, normalized: &str) -> Vec<u8> {
+    let mut k = customer.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(normalized.as_bytes());
+    k
+}
+
+fn u64_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        std::fs::create_dir_all(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(path.to_owned())
+                }
+                sled::Error::Io(ref io)
+                    if io.to_string().contains("could not acquire lock")
+                        || io.raw_os_error() == Some(libc::EWOULDBLOCK) =>
+                {
+                    StoreError::Locked(path.to_owned())
+                }
+                e => StoreError::Sled(e),
+            })?;
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            tickets: db.open_tree("tickets")?,
+            messages: db.open_tree("messages")?,
+            msgid: db.open_tree("msgid")?,
+            raw: db.open_tree("raw")?,
+            subjects: db.open_tree("subjects")?,
+            uidstate: db.open_tree("uidstate")?,
+            quarantine: db.open_tree("quarantine")?,
+            quarantine_idx: db.open_tree("quarantine_idx")?,
+            path: path.to_owned(),
+            db,
+            blobs_synced: Arc::new(AtomicU64::new(0)),
+        };
+        match store.meta.get("schema_version")? {
+            None => {
+                store
+                    .meta
+                    .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                store.meta.insert("next_ticket", &1u64.to_be_bytes())?;
+                store.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
+                store.db.flush()?;
+            }
+            Some(v) => {
+                let found: u64 = String::from_utf8_lossy(&v).parse().unwrap_or(u64::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew { found });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
+    /// files and their directory. Only after this may a mail be acknowledged to the server.
+    pub async fn sync(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        let path = self.path.clone();
+        let synced = self.blobs_synced.clone();
+        tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Blocking variant of [`Store::sync`] for non-async callers.
+    pub fn sync_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        fsync_files(&self.path, &self.blobs_synced)?;
+        Ok(())
+    }
+
+    /// The ticket and position a Message-ID is stored under.
+    pub fn message_location(&self, message_id: &str) -> Result<Option<(u64, u32)>> {
+        Ok(self.msgid.get(message_id.as_bytes())?.map(|v| {
+            let t = u64_of(&v[..8.min(v.len())]);
+            let s = if v.len() >= 12 {
+                u32::from_be_bytes([v[8], v[9], v[10], v[11]])
+            } else {
+                0
+            };
+            (t, s)
+        }))
+    }
+
+    /// True when this Message-ID has been stored (or quarantined).
+    pub fn knows_message_id(&self, message_id: &str) -> Result<bool> {
+        Ok(self.msgid.contains_key(message_id.as_bytes())?
+            || self
+                .quarantine_idx
+                .contains_key(format!("msgid:{message_id}").as_bytes())?)
+    }
+
+    /// One ticket.
+    pub fn ticket(&self, id: u64) -> Result<Option<Ticket>> {
+        Ok(match self.tickets.get(ticket_key(id))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// All tickets in number order, optionally only those with `status`.
+    pub fn tickets(&self, status: Option<Status>) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for kv in self.tickets.iter() {
+            let (_, v) = kv?;
+            let t: Ticket = serde_json::from_slice(&v)?;
+            if status.is_none_or(|s| s == t.status) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of tickets.
+    pub fn ticket_count(&self) -> usize {
+        self.tickets.len()
+    }
+
+    /// A ticket's messages in arrival order.
+    pub fn messages(&self, ticket: u64) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        for kv in self.messages.scan_prefix(ticket_key(ticket)) {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Total number of stored messages.
+    pub fn message_count(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Every Message-ID index entry (for consistency checks and export).
+    pub fn message_ids(&self) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for kv in self.msgid.iter() {
+            let (k, v) = kv?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), u64_of(&v)));
+        }
+        Ok(out)
+    }
+
+    /// The raw bytes stored under a SHA-256.
+    pub fn raw(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.raw.get(sha256.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Latest ticket for this customer and normalised subject.
+    pub fn ticket_by_subject(&self, customer: &str, normalized: &str) -> Result<Option<Ticket>> {
+        if normalized.is_empty() {
+            return Ok(None);
+        }
+        match self.subjects.get(subject_key(customer, normalized))? {
+            Some(v) => self.ticket(u64_of(&v)),
+            None => Ok(None),
+        }
+    }
+
+    /// The number the next new ticket will get.
+    pub fn next_ticket_id(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("next_ticket")?
+            .map(|v| u64_of(&v))
+            .unwrap_or(1))
+    }
+
+    /// Stores one accepted mail atomically: message, raw bytes, Message-ID index, ticket, subject
+    /// index and (for a new ticket) the ticket counter. Not durable until [`Store::sync`].
+    pub fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
+        let ticket_json = serde_json::to_vec(&accepted.ticket)?;
+        let message_json = serde_json::to_vec(&accepted.message)?;
+        let t = &accepted.ticket;
+        let m = &accepted.message;
+        let mkey = message_key(t.id, m.seq);
+        let skey = subject_key(&t.customer, &t.normalized_subject);
+        let res = (
+            &self.meta,
+            &self.tickets,
+            &self.messages,
+            &self.msgid,
+            &self.raw,
+            &self.subjects,
+        )
+            .transaction(|(meta, tickets, messages, msgid, rawt, subjects)| {
+                if msgid.get(m.message_id.as_bytes())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
+                        m.message_id.clone(),
+                    )));
+                }
+                if accepted.created {
+                    let next = meta.get("next_ticket")?.map(|v| u64_of(&v)).unwrap_or(1);
+                    if next != t.id || tickets.get(ticket_key(t.id))?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                            t.id,
+                        )));
+                    }
+                    meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
+                }
+                tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
+                messages.insert(&mkey, message_json.as_slice())?;
+                msgid.insert(m.message_id.as_bytes(), &mkey)?;
+                if rawt.get(m.raw_sha256.as_bytes())?.is_none() {
+                    rawt.insert(m.raw_sha256.as_bytes(), raw)?;
+                }
+                if !t.normalized_subject.is_empty() {
+                    subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
+                }
+                Ok(())
+            });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Records an outgoing Message-ID so replies to it thread into `ticket`.
+    pub fn index_sent_message_id(&self, message_id: &str, ticket: u64) -> Result<()> {
+        self.msgid
+            .insert(message_id.as_bytes(), &message_key(ticket, 0))?;
+        Ok(())
+    }
+
+    /// True when these exact bytes (or this Message-ID) are already quarantined.
+    pub fn quarantined(&self, raw_sha256: Option<&str>, message_id: Option<&str>) -> Result<bool> {
+        if let Some(s) = raw_sha256
+            && self.quarantine_idx.contains_key(s.as_bytes())?
+        {
+            return Ok(true);
+        }
+        if let Some(m) = message_id
+            && self
+                .quarantine_idx
+                .contains_key(format!("msgid:{m}").as_bytes())?
+        {
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Stores a quarantine record with the bytes kept (whole mail or header). Returns the record
+    /// with its id; a mail quarantined before keeps its first record and id.
+    pub fn add_quarantine(
+        &self,
+        mut rec: QuarantineRecord,
+        kept: &[u8],
+    ) -> Result<QuarantineRecord> {
+        let idx_keys: Vec<Vec<u8>> = rec
+            .raw_sha256
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .chain(
+                rec.message_id
+                    .iter()
+                    .map(|m| format!("msgid:{m}").into_bytes()),
+            )
+            .collect();
+        let res = (
+            &self.meta,
+            &self.quarantine,
+            &self.quarantine_idx,
+            &self.raw,
+        )
+            .transaction(|(meta, q, qidx, rawt)| {
+                for k in &idx_keys {
+                    if let Some(v) = qidx.get(k)? {
+                        return Ok(u64_of(&v));
+                    }
+                }
+                let id = meta
+                    .get("next_quarantine")?
+                    .map(|v| u64_of(&v))
+                    .unwrap_or(1);
+                meta.insert("next_quarantine", &(id + 1).to_be_bytes())?;
+                let mut r = rec.clone();
+                r.id = id;
+                let json = serde_json::to_vec(&r)
+                    .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e)))?;
+                q.insert(&ticket_key(id), json)?;
+                for k in &idx_keys {
+                    qidx.insert(k.as_slice(), &ticket_key(id))?;
+                }
+                if let Some(s) = &r.raw_sha256
+                    && rawt.get(s.as_bytes())?.is_none()
+                {
+                    rawt.insert(s.as_bytes(), kept)?;
+                }
+                Ok(id)
+            });
+        match res {
+            Ok(id) => {
+                rec.id = id;
+                Ok(rec)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// All quarantine records, oldest first.
+    pub fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
+        let mut out = Vec::new();
+        for kv in self.quarantine.iter() {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The sync position of a mailbox.
+    pub fn uid_state(&self, mailbox: &str) -> Result<Option<UidState>> {
+        Ok(match self.uidstate.get(mailbox.as_bytes())? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// Records the sync position of a mailbox (made durable by the next [`Store::sync`]).
+    pub fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
+        self.uidstate
+            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?)?;
+        Ok(())
+    }
+
+    /// Bytes used on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn fsync_files(path: &Path, blobs_synced: &AtomicU64) -> std::io::Result<()> {
+    std::fs::File::open(path.join("db"))?.sync_all()?;
+    let blobs = path.join("blobs");
+    if let Ok(entries) = std::fs::read_dir(&blobs) {
+        let done = blobs_synced.load(Ordering::Acquire);
+        let mut newest = done;
+        for e in entries.flatten() {
+            let Some(lsn) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            if lsn > done {
+                // A blob may be removed by sled's GC between listing and opening it.
+                if let Ok(f) = std::fs::File::open(e.path()) {
+                    f.sync_all()?;
+                }
+                newest = newest.max(lsn);
+            }
+        }
+        std::fs::File::open(&blobs)?.sync_all()?;
+        blobs_synced.fetch_max(newest, Ordering::AcqRel);
+    }
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(())
+}

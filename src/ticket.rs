@@ -1,0 +1,223 @@
+//! The ticket and message records: what the store keeps and the CLI shows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::parse::{MachineFlags, Mailbox};
+
+/// Where a ticket stands, as the customer would describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Received; nobody has worked on it yet.
+    New,
+    /// In progress.
+    Open,
+    /// Waiting for the customer.
+    Pending,
+    /// Solved; a customer reply may still reopen it.
+    Resolved,
+    /// Finished.
+    Closed,
+}
+
+impl Status {
+    /// All statuses, in lifecycle order.
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Open,
+        Status::Pending,
+        Status::Resolved,
+        Status::Closed,
+    ];
+
+    /// True while work on the ticket is still expected (subject threading only joins these).
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::New | Status::Open | Status::Pending)
+    }
+
+    /// Lower-case name as used in the CLI and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("unknown status `{s}`; expected new, open, pending, resolved or closed")
+            })
+    }
+}
+
+/// Urgency, P1 (site down) to P4 (questions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Priority {
+    /// Site down, business stopped.
+    P1,
+    /// Key function broken.
+    P2,
+    /// Minor fault.
+    P3,
+    /// Cosmetic issue or question.
+    P4,
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "P1" => Ok(Priority::P1),
+            "P2" => Ok(Priority::P2),
+            "P3" => Ok(Priority::P3),
+            "P4" => Ok(Priority::P4),
+            _ => Err(format!("unknown priority `{s}`; expected P1, P2, P3 or P4")),
+        }
+    }
+}
+
+/// A support case: one conversation with one customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Sequential number, never reused.
+    pub id: u64,
+    /// Lifecycle state.
+    pub status: Status,
+    /// Urgency.
+    pub priority: Priority,
+    /// Customer ID (from a pattern, the directory, or the sender address).
+    pub customer: String,
+    /// Subject of the mail that opened the ticket.
+    pub subject: String,
+    /// Normalised subject used for subject threading.
+    pub normalized_subject: String,
+    /// Who opened it.
+    pub requester: Mailbox,
+    /// Lower-cased addresses allowed to post by subject tag (requester and Cc'd colleagues).
+    pub participants: Vec<String>,
+    /// Number of messages on the ticket.
+    pub message_count: u32,
+    /// When the ticket was created.
+    pub created_at: DateTime<Utc>,
+    /// When anything on it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Message-ID of the customer's latest mail, for threading our answers.
+    pub last_customer_message_id: String,
+    /// An earlier ticket this one was split from (e.g. a stranger quoting its tag).
+    #[serde(default)]
+    pub related: Option<u64>,
+}
+
+impl Ticket {
+    /// True if `address` may post to this ticket by quoting its tag.
+    pub fn is_participant(&self, address: &str) -> bool {
+        self.participants
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(address))
+    }
+}
+
+/// Which rule attached a message to its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadedBy {
+    /// It opened a new ticket.
+    New,
+    /// In-Reply-To/References named a message we know.
+    Reference,
+    /// Subject tag from a participant or agent.
+    Tag,
+    /// Same normalised subject and customer among active tickets.
+    Subject,
+}
+
+/// Where an inbound mail was found on the IMAP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// Mailbox name.
+    pub mailbox: String,
+    /// UIDVALIDITY at the time.
+    pub uidvalidity: u32,
+    /// UID.
+    pub uid: u32,
+}
+
+/// What is kept about an attachment; its bytes stay in the raw mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentMeta {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: u64,
+}
+
+/// One mail on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Ticket it belongs to.
+    pub ticket: u64,
+    /// 1-based position on the ticket, in arrival order.
+    pub seq: u32,
+    /// Message-ID without angle brackets.
+    pub message_id: String,
+    /// True when `message_id` was synthesised from the raw bytes.
+    #[serde(default)]
+    pub message_id_synthetic: bool,
+    /// Sender.
+    pub from: Mailbox,
+    /// To recipients.
+    pub to: Vec<Mailbox>,
+    /// Cc recipients.
+    pub cc: Vec<Mailbox>,
+    /// The mail's Date header.
+    pub date: Option<DateTime<Utc>>,
+    /// When we stored it.
+    pub received_at: DateTime<Utc>,
+    /// Decoded subject.
+    pub subject: String,
+    /// Full decoded text.
+    pub text: String,
+    /// Text without quoted history.
+    pub reply_text: String,
+    /// True when the text was converted from HTML.
+    pub from_html: bool,
+    /// Attachments.
+    pub attachments: Vec<AttachmentMeta>,
+    /// Machine-generated signals.
+    pub machine: MachineFlags,
+    /// How it was threaded.
+    pub threaded_by: ThreadedBy,
+    /// SHA-256 of the raw bytes, the key of the raw mail in the store.
+    pub raw_sha256: String,
+    /// Raw size in bytes.
+    pub size: u64,
+    /// IMAP location it was ingested from.
+    pub source: Option<Source>,
+}

@@ -89,6 +89,8 @@ pub struct Ingest {
     attempts: HashMap<(u32, u32), u32>,
     /// Shared status for the control socket.
     pub status: Arc<Mutex<IngestStatus>>,
+    /// Told the Message-IDs of each batch once it is durable (benchmark and tests).
+    durable: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
 }
 
 impl Ingest {
@@ -104,7 +106,14 @@ impl Ingest {
             directory,
             attempts: HashMap::new(),
             status: Arc::default(),
+            durable: None,
         })
+    }
+
+    /// Reports the Message-IDs of every batch as soon as it is durable (fsynced), before the
+    /// mails are moved out of the inbox. Used to measure arrival-to-durable latency.
+    pub fn on_durable(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Vec<String>>) {
+        self.durable = Some(tx);
     }
 
     /// Runs until `shutdown` turns true: connect, sync, wait (IDLE or poll), repeat; reconnects
@@ -232,6 +241,7 @@ impl Ingest {
         for chunk in metas.chunks(BATCH) {
             let mut done = Vec::new();
             let mut quarantined = Vec::new();
+            let mut ids = Vec::new();
             for meta in chunk {
                 next = next.max(meta.uid + 1);
                 if imap::has_keyword(&meta.flags, imap::DONE_KEYWORD)
@@ -255,6 +265,9 @@ impl Ingest {
                     .instrument(span.clone())
                     .await?;
                 let _g = span.enter();
+                if let Some(id) = &summary.message_id {
+                    ids.push(id.clone());
+                }
                 match &outcome {
                     Outcome::Stored { ticket, created } => {
                         info!(ticket, created, "stored");
@@ -278,6 +291,9 @@ impl Ingest {
             }
             // Durable first, then tell the server: a crash in between only re-delivers.
             self.store.sync().await?;
+            if let Some(tx) = &self.durable {
+                let _ = tx.send(std::mem::take(&mut ids));
+            }
             imap.move_out(&done, &cfg.imap.processed_mailbox, imap::DONE_KEYWORD)
                 .await?;
             imap.move_out(

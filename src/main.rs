@@ -222,11 +222,20 @@ fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
     }
     let store = match Store::open(&config.store.path) {
         Ok(s) => s,
-        Err(StoreError::Locked(p)) => bail!(
-            "the store {} is held by a running daemon, but its control socket {} does not answer",
-            p.display(),
-            socket.display()
-        ),
+        Err(StoreError::Locked(p)) => {
+            // A daemon that is starting holds the lock a moment before its socket listens.
+            for _ in 0..50 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if let Some(v) = control::request(&socket, req)? {
+                    return Ok(v);
+                }
+            }
+            bail!(
+                "the store {} is held by a running daemon, but its control socket {} does not answer",
+                p.display(),
+                socket.display()
+            )
+        }
         Err(e) => return Err(e).context("cannot open store"),
     };
     views::answer(&store, None, req)

@@ -152,6 +152,139 @@ pub struct SmtpConfig {
     pub resolved_password: Option<String>,
 }
 
+/// Language of mail we write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Language {
+    /// Directory name of the language's templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Zh => "zh",
+        }
+    }
+}
+
+/// Per-priority first-response promise, in minutes, until the SLA clock provides due times.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseMinutes {
+    /// P1.
+    #[serde(rename = "P1", default = "m30")]
+    pub p1: u64,
+    /// P2.
+    #[serde(rename = "P2", default = "m60")]
+    pub p2: u64,
+    /// P3.
+    #[serde(rename = "P3", default = "m240")]
+    pub p3: u64,
+    /// P4.
+    #[serde(rename = "P4", default = "m1440")]
+    pub p4: u64,
+}
+
+impl Default for ResponseMinutes {
+    fn default() -> Self {
+        ResponseMinutes {
+            p1: 30,
+            p2: 60,
+            p3: 240,
+            p4: 1440,
+        }
+    }
+}
+
+impl ResponseMinutes {
+    /// The promise for `p`.
+    pub fn for_priority(&self, p: Priority) -> u64 {
+        match p {
+            Priority::P1 => self.p1,
+            Priority::P2 => self.p2,
+            Priority::P3 => self.p3,
+            Priority::P4 => self.p4,
+        }
+    }
+}
+
+fn m30() -> u64 {
+    30
+}
+fn m60() -> u64 {
+    60
+}
+fn m240() -> u64 {
+    240
+}
+fn m1440() -> u64 {
+    1440
+}
+
+/// `[outbound]`: acknowledgements, progress mail and the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Secret for signing our Message-IDs (at least 16 bytes); prefer `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// File holding the secret (same lookup rules as `imap.password_file`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Domain of our Message-IDs; defaults to the support address's domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Language when the customer's mail does not tell.
+    #[serde(default = "default_language")]
+    pub language: Language,
+    /// Directory overriding the built-in templates (`<dir>/<lang>/<name>.txt`).
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+    /// Acknowledge new tickets.
+    #[serde(default = "default_true")]
+    pub acknowledge: bool,
+    /// Tell the customer when a follow-up was added to their ticket.
+    #[serde(default)]
+    pub followup_notice: bool,
+    /// Mail the customer on status changes.
+    #[serde(default = "default_true")]
+    pub progress: bool,
+    /// How long the outbox keeps retrying a mail before marking it dead.
+    #[serde(default = "default_retry_hours")]
+    pub retry_hours: u64,
+    /// First retry delay; it doubles per failure up to one hour.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_secs: u64,
+    /// Per-recipient caps on automatic mail: `[window_seconds, max_mails]` pairs.
+    #[serde(default = "default_rate_limits")]
+    pub rate_limits: Vec<[u64; 2]>,
+    /// First-response promise per priority, in minutes.
+    #[serde(default)]
+    pub response_minutes: ResponseMinutes,
+    /// The secret, resolved.
+    #[serde(skip)]
+    pub resolved_secret: Vec<u8>,
+}
+
+fn default_language() -> Language {
+    Language::En
+}
+fn default_retry_hours() -> u64 {
+    72
+}
+fn default_retry_initial() -> u64 {
+    30
+}
+fn default_rate_limits() -> Vec<[u64; 2]> {
+    // Zammad's 10 per 10 minutes and Znuny's 40 per day.
+    vec![[600, 10], [86_400, 40]]
+}
+
 /// `[store]`: where tickets live.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +323,11 @@ pub struct SupportConfig {
     /// Priority of a new ticket until classification says otherwise.
     #[serde(default = "default_priority")]
     pub default_priority: Priority,
+    /// Open tickets for machine-generated mail (monitoring alerts, auto-replies) that matches no
+    /// ticket. Off by default: such mail is quarantined, so an out-of-office or a bounce never
+    /// becomes a ticket.
+    #[serde(default)]
+    pub machine_mail_tickets: bool,
     /// Compiled `customer_id_patterns`.
     #[serde(skip)]
     pub customer_id_regexes: Vec<Regex>,
@@ -264,6 +402,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[smtp]`, optional until outbound mail is configured.
     pub smtp: Option<SmtpConfig>,
+    /// `[outbound]`; present (with defaults) whenever `[smtp]` is.
+    pub outbound: Option<OutboundConfig>,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[support]`.
@@ -277,7 +417,7 @@ pub struct Config {
 }
 
 const SECTIONS: &[&str] = &[
-    "imap", "smtp", "store", "support", "agents", "control", "log",
+    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log",
 ];
 
 fn default_security() -> Security {
@@ -369,6 +509,7 @@ impl Config {
         }
         let imap: Option<ImapConfig> = section(&table, "imap", true, &mut problems);
         let smtp: Option<SmtpConfig> = section(&table, "smtp", false, &mut problems);
+        let outbound: Option<OutboundConfig> = section(&table, "outbound", false, &mut problems);
         let store: Option<StoreConfig> = section(&table, "store", true, &mut problems);
         let support: Option<SupportConfig> = section(&table, "support", true, &mut problems);
         let control: Option<ControlConfig> = section(&table, "control", false, &mut problems);
@@ -480,6 +621,63 @@ impl Config {
                 });
             }
         }
+        let mut outbound = outbound;
+        if outbound.is_some() && smtp.is_none() && table.get("smtp").is_none() {
+            problems.push(Problem {
+                key: "outbound".into(),
+                message: "needs an [smtp] section to send through".into(),
+            });
+        }
+        if smtp.is_some() && outbound.is_none() && table.get("outbound").is_none() {
+            outbound = typed(&toml::Value::Table(Default::default()), "outbound").ok();
+        }
+        if let Some(out) = outbound.as_mut() {
+            match resolve_password(
+                base,
+                "outbound",
+                out.secret.as_deref(),
+                out.secret_file.as_deref(),
+                "SUPPORTD_SECRET",
+            ) {
+                Ok(Some(s)) if s.len() >= 16 => out.resolved_secret = s.into_bytes(),
+                Ok(Some(_)) => problems.push(Problem {
+                    key: "outbound.secret".into(),
+                    message: "must be at least 16 characters (e.g. `openssl rand -hex 32`)".into(),
+                }),
+                Ok(None) => problems.push(Problem {
+                    key: "outbound.secret".into(),
+                    message: "no secret for signing Message-IDs: set outbound.secret, outbound.secret_file or $SUPPORTD_SECRET".into(),
+                }),
+                Err(mut p) => {
+                    p.key = p.key.replace("password", "secret");
+                    p.message = p.message.replace("password", "secret");
+                    problems.push(p)
+                }
+            }
+            if let Some(dir) = out.templates_dir.as_mut() {
+                *dir = relative_to(base, dir);
+                if !dir.is_dir() {
+                    problems.push(Problem {
+                        key: "outbound.templates_dir".into(),
+                        message: format!("{} is not a directory", dir.display()),
+                    });
+                }
+            }
+            for (i, [window, max]) in out.rate_limits.iter().enumerate() {
+                if *window == 0 || *max == 0 {
+                    problems.push(Problem {
+                        key: format!("outbound.rate_limits[{i}]"),
+                        message: "window and maximum must both be at least 1".into(),
+                    });
+                }
+            }
+            if out.retry_hours == 0 {
+                problems.push(Problem {
+                    key: "outbound.retry_hours".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
         if let Some(store) = &store
             && store.path.as_os_str().is_empty()
         {
@@ -588,6 +786,7 @@ impl Config {
             path: path.to_owned(),
             imap,
             smtp,
+            outbound,
             store,
             support,
             agents,
@@ -621,6 +820,20 @@ impl Config {
                 .aliases
                 .iter()
                 .any(|x| x.eq_ignore_ascii_case(&a))
+    }
+
+    /// Domain of our Message-IDs.
+    pub fn message_id_domain(&self) -> String {
+        self.outbound
+            .as_ref()
+            .and_then(|o| o.domain.clone())
+            .unwrap_or_else(|| {
+                self.support
+                    .address
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_else(|| "localhost".into())
+            })
     }
 
     /// The agent owning `address`, if any.

@@ -22,13 +22,25 @@ use crate::views::{self, Request};
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
 const MAX_REQUEST: usize = 64 * 1024;
 
+/// What the control socket answers with.
+#[derive(Clone)]
+pub struct Shared {
+    /// The store.
+    pub store: Store,
+    /// Configuration.
+    pub config: Arc<crate::config::Config>,
+    /// Templates, when outbound mail is configured.
+    pub templates: Option<Arc<crate::outbound::Templates>>,
+    /// Ingest counters.
+    pub ingest: Arc<Mutex<IngestStatus>>,
+    /// Outbox counters.
+    pub sender: Option<Arc<Mutex<crate::outbox::SendStats>>>,
+    /// Wakes the sender.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
 /// Serves the control socket until `shutdown` turns true.
-pub async fn serve(
-    path: &Path,
-    store: Store,
-    status: Arc<Mutex<IngestStatus>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<()> {
+pub async fn serve(path: &Path, shared: Shared, mut shutdown: watch::Receiver<bool>) -> Result<()> {
     if path.exists() {
         // A socket left by a killed daemon; we hold the store lock, so nobody else owns it.
         std::fs::remove_file(path)
@@ -44,10 +56,9 @@ pub async fn serve(
                     Ok(c) => c,
                     Err(e) => { warn!(error = %e, "control socket accept failed"); continue; }
                 };
-                let store = store.clone();
-                let status = status.clone();
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = handle(conn, store, status).await {
+                    if let Err(e) = handle(conn, shared).await {
                         debug!(error = %format!("{e:#}"), "control request failed");
                     }
                 });
@@ -59,17 +70,28 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(conn: UnixStream, store: Store, status: Arc<Mutex<IngestStatus>>) -> Result<()> {
+async fn handle(conn: UnixStream, shared: Shared) -> Result<()> {
     let (r, mut w) = conn.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(r.take(MAX_REQUEST as u64));
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(req) => {
-            let st = serde_json::to_value(status.lock().unwrap().clone())?;
+            let mut st = serde_json::to_value(shared.ingest.lock().unwrap().clone())?;
+            if let Some(s) = &shared.sender {
+                st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
+            }
             // Store scans are blocking work; keep them off the async workers.
-            match tokio::task::spawn_blocking(move || views::answer(&store, Some(st), &req)).await?
-            {
+            let answer = tokio::task::spawn_blocking(move || {
+                let ctx = views::Context {
+                    config: Some(&shared.config),
+                    templates: shared.templates.as_deref(),
+                    status: Some(&st),
+                    wake: Some(&shared.wake),
+                };
+                views::answer(&shared.store, ctx, &req)
+            });
+            match answer.await? {
                 Ok(data) => serde_json::json!({"ok": true, "data": data}),
                 Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
             }

@@ -13,6 +13,7 @@ use tracing::{error, info};
 use crate::config::Config;
 use crate::control;
 use crate::ingest::Ingest;
+use crate::outbox::Sender;
 use crate::store::Store;
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -26,18 +27,44 @@ pub async fn run(config: Config) -> Result<()> {
     info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let ingest = Ingest::new(config.clone(), store.clone())?;
-    let status = ingest.status.clone();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut ingest = Ingest::new(config.clone(), store.clone())?;
+    ingest.wake_outbox(wake.clone());
+    let templates = match &config.outbound {
+        Some(out) => Some(Arc::new(crate::outbound::Templates::load(
+            out.templates_dir.as_deref(),
+        )?)),
+        None => None,
+    };
+    let sender = match &config.smtp {
+        Some(_) => Some(Sender::new(config.clone(), store.clone(), wake.clone())?),
+        None => None,
+    };
+    let shared = control::Shared {
+        store: store.clone(),
+        config: config.clone(),
+        templates,
+        ingest: ingest.status.clone(),
+        sender: sender.as_ref().map(|s| s.stats.clone()),
+        wake: wake.clone(),
+    };
     let socket = config.control_socket();
     let control_task = {
-        let store = store.clone();
         let rx = stop_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = control::serve(&socket, store, status, rx).await {
+            if let Err(e) = control::serve(&socket, shared, rx).await {
                 error!(error = %format!("{e:#}"), "control socket failed");
             }
         })
     };
+    let sender_task = sender.map(|s| {
+        let rx = stop_rx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = s.run(rx).await {
+                error!(error = %format!("{e:#}"), "outbox sender failed");
+            }
+        })
+    });
     let ingest_task = tokio::spawn(ingest.run(stop_rx.clone()));
 
     let mut ingest_task = ingest_task;
@@ -52,6 +79,9 @@ pub async fn run(config: Config) -> Result<()> {
         None => ingest_task.await,
     };
     let _ = control_task.await;
+    if let Some(t) = sender_task {
+        let _ = t.await;
+    }
     store.sync().await.context("final store flush failed")?;
     info!("stopped");
     ingest_result.context("ingest task panicked")?

@@ -7,7 +7,10 @@
 
 use chrono::{DateTime, Utc};
 
+use std::collections::{BTreeMap, HashMap};
+
 use crate::config::Config;
+use crate::outbound::{self, Draft, Kind, OutboxItem, State, Templates};
 use crate::parse::Inbound;
 use crate::subject;
 use crate::thread::Match;
@@ -31,6 +34,18 @@ pub struct Accepted {
     pub message: Message,
     /// What the shell must do next.
     pub effects: Vec<Effect>,
+    /// Mails to enqueue in the same transaction.
+    pub outgoing: Vec<OutboxItem>,
+}
+
+/// What the desk needs to write mail: the templates and, per recipient address (lower-case),
+/// the times of automatic mails already sent to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Mailer<'a> {
+    /// Templates.
+    pub templates: &'a Templates,
+    /// Rate history by recipient.
+    pub history: &'a HashMap<String, Vec<DateTime<Utc>>>,
 }
 
 /// Applies one inbound mail to `existing` (the ticket threading chose, or `None` for a new
@@ -44,6 +59,7 @@ pub fn accept(
     inbound: &Inbound,
     customer: &str,
     source: Option<Source>,
+    mailer: Option<Mailer<'_>>,
     now: DateTime<Utc>,
 ) -> Accepted {
     let mut effects = Vec::new();
@@ -149,10 +165,147 @@ pub fn accept(
             message.seq, ticket.id
         )
     }));
+    let mut outgoing = Vec::new();
+    if let (Some(mailer), Some(out)) = (mailer, &config.outbound) {
+        let kind = if created && out.acknowledge {
+            Some(Kind::Ack)
+        } else if !created && out.followup_notice && !is_agent {
+            Some(Kind::Followup)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            match outbound::refuse_auto_reply(config, inbound) {
+                Some(why) => effects.push(Effect::Log(format!("no {kind:?} sent: {why}"))),
+                None => {
+                    let mut extra = BTreeMap::new();
+                    if kind == Kind::Ack {
+                        let identified = !customer.eq_ignore_ascii_case(sender);
+                        extra.insert(
+                            "missing",
+                            minijinja::Value::from_serialize(outbound::missing_information(
+                                inbound, identified,
+                            )),
+                        );
+                    }
+                    let draft = Draft {
+                        kind,
+                        ticket: &ticket,
+                        inbound: Some(inbound),
+                        lang: outbound::language(inbound, out.language),
+                        extra,
+                        cause: format!("{kind:?}:{}", inbound.message_id),
+                    };
+                    outgoing.push(finish(config, mailer, &draft, now, &mut effects));
+                }
+            }
+        }
+    }
     Accepted {
         ticket,
         created,
         message,
         effects,
+        outgoing,
+    }
+}
+
+/// Builds the mail for `draft` and applies the per-recipient caps: a capped or unbuildable mail
+/// is kept as a suppressed outbox item so the ticket shows what was not sent and why.
+fn finish(
+    config: &Config,
+    mailer: Mailer<'_>,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> OutboxItem {
+    let out = config
+        .outbound
+        .as_ref()
+        .expect("only called with outbound configured");
+    match outbound::build(config, out, mailer.templates, draft, now) {
+        Ok(mut item) => {
+            for r in &item.to {
+                let empty = Vec::new();
+                let h = mailer.history.get(&r.to_lowercase()).unwrap_or(&empty);
+                if let Some(why) = outbound::rate_limited(&out.rate_limits, h, now) {
+                    effects.push(Effect::Log(format!(
+                        "{:?} to {r} suppressed: {why}",
+                        draft.kind
+                    )));
+                    item.state = State::Suppressed { reason: why };
+                    break;
+                }
+            }
+            item
+        }
+        Err(why) => {
+            effects.push(Effect::Log(format!("{:?} not built: {why}", draft.kind)));
+            OutboxItem {
+                id: 0,
+                ticket: draft.ticket.id,
+                kind: draft.kind,
+                message_id: String::new(),
+                envelope_from: config.support.address.clone(),
+                to: vec![draft.ticket.requester.address.clone()],
+                subject: String::new(),
+                raw: String::new(),
+                created_at: now,
+                next_attempt_at: now,
+                attempts: 0,
+                state: State::Suppressed { reason: why },
+                last_error: None,
+            }
+        }
+    }
+}
+
+/// Changes a ticket's status. Returns `None` when nothing changes; otherwise the new ticket and
+/// the progress mail to the customer (when configured).
+pub fn set_status(
+    config: &Config,
+    mailer: Option<Mailer<'_>>,
+    ticket: &Ticket,
+    status: Status,
+    now: DateTime<Utc>,
+) -> Option<(Ticket, Vec<OutboxItem>, Vec<Effect>)> {
+    if ticket.status == status {
+        return None;
+    }
+    let mut t = ticket.clone();
+    t.status = status;
+    t.updated_at = now;
+    let mut effects = vec![Effect::Log(format!(
+        "ticket {} status {} -> {}",
+        t.id, ticket.status, status
+    ))];
+    let mut outgoing = Vec::new();
+    if let (Some(mailer), Some(out)) = (mailer, &config.outbound)
+        && out.progress
+    {
+        let draft = Draft {
+            kind: Kind::Progress,
+            ticket: &t,
+            inbound: None,
+            lang: lang_of_ticket(&t, out.language),
+            extra: BTreeMap::new(),
+            cause: format!("progress:{}:{}:{}", t.id, status, now.timestamp_micros()),
+        };
+        outgoing.push(finish(config, mailer, &draft, now, &mut effects));
+    }
+    Some((t, outgoing, effects))
+}
+
+/// The ticket's language, judged from its subject when no mail is at hand.
+fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config::Language {
+    if t.subject
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count()
+        >= 2
+    {
+        crate::config::Language::Zh
+    } else {
+        default
     }
 }

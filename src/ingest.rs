@@ -24,6 +24,8 @@ use crate::config::Config;
 use crate::customer::{self, Directory};
 use crate::desk;
 use crate::imap::{self, Imap, Woken};
+use crate::msgid;
+use crate::outbound::Templates;
 use crate::parse;
 use crate::store::{QuarantineRecord, Store, StoreError, UidState};
 use crate::subject;
@@ -85,6 +87,8 @@ pub struct Ingest {
     config: Arc<Config>,
     store: Store,
     directory: Directory,
+    templates: Option<Arc<Templates>>,
+    outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Failed download attempts per (UIDVALIDITY, UID).
     attempts: HashMap<(u32, u32), u32>,
     /// Shared status for the control socket.
@@ -100,14 +104,25 @@ impl Ingest {
             Some(p) => Directory::load(p)?,
             None => Directory::default(),
         };
+        let templates = match &config.outbound {
+            Some(out) => Some(Arc::new(Templates::load(out.templates_dir.as_deref())?)),
+            None => None,
+        };
         Ok(Ingest {
             config,
             store,
             directory,
+            templates,
+            outbox_wake: None,
             attempts: HashMap::new(),
             status: Arc::default(),
             durable: None,
         })
+    }
+
+    /// Wakes the outbox sender after each durable batch, so acknowledgements go out at once.
+    pub fn wake_outbox(&mut self, notify: Arc<tokio::sync::Notify>) {
+        self.outbox_wake = Some(notify);
     }
 
     /// Reports the Message-IDs of every batch as soon as it is durable (fsynced), before the
@@ -294,6 +309,9 @@ impl Ingest {
             if let Some(tx) = &self.durable {
                 let _ = tx.send(std::mem::take(&mut ids));
             }
+            if let Some(n) = &self.outbox_wake {
+                n.notify_one();
+            }
             imap.move_out(&done, &cfg.imap.processed_mailbox, imap::DONE_KEYWORD)
                 .await?;
             imap.move_out(
@@ -391,7 +409,15 @@ impl Ingest {
         source: Option<Source>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
-        ingest_raw(&self.config, &self.store, &self.directory, raw, source, now)
+        ingest_raw_with(
+            &self.config,
+            &self.store,
+            &self.directory,
+            self.templates.as_deref(),
+            raw,
+            source,
+            now,
+        )
     }
 
     fn quarantine(
@@ -434,12 +460,25 @@ fn quarantine_record(
     }
 }
 
-/// The core ingest step without IMAP: parse, dedupe, identify the customer, thread, apply the
-/// desk rules and commit. Also used by the benchmark and tests.
+/// [`ingest_raw_with`] without outgoing mail.
 pub fn ingest_raw(
     config: &Config,
     store: &Store,
     directory: &Directory,
+    raw: &[u8],
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    ingest_raw_with(config, store, directory, None, raw, source, now)
+}
+
+/// The core ingest step without IMAP: parse, dedupe, identify the customer, thread, apply the
+/// desk rules and commit together with the mails it causes. Also used by the benchmark.
+pub fn ingest_raw_with(
+    config: &Config,
+    store: &Store,
+    directory: &Directory,
+    templates: Option<&Templates>,
     raw: &[u8],
     source: Option<Source>,
     now: DateTime<Utc>,
@@ -495,9 +534,34 @@ pub fn ingest_raw(
         &inbound.from.address,
     );
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
+    let _writer = store.write_lock();
     let mut candidates = Candidates::default();
-    for id in thread::reference_ids(&inbound) {
-        if let Some((t, _)) = store.message_location(id)?
+    let secret = config
+        .outbound
+        .as_ref()
+        .map(|o| o.resolved_secret.as_slice());
+    // A bounce names the mail that bounced inside its report, not in its headers.
+    let ids: Vec<&str> = thread::reference_ids(&inbound)
+        .into_iter()
+        .chain(inbound.reported_ids.iter().map(String::as_str))
+        .collect();
+    for id in ids {
+        let by_signature = match secret.map(|s| msgid::verify(s, id)) {
+            Some(msgid::Verdict::Ours(t)) => Some(t),
+            Some(msgid::Verdict::Forged) => {
+                warn!(
+                    reference = id,
+                    "reference looks like ours but its signature is wrong"
+                );
+                None
+            }
+            _ => None,
+        };
+        let t = match by_signature {
+            Some(t) => Some(t),
+            None => store.message_location(id)?.map(|(t, _)| t),
+        };
+        if let Some(t) = t
             && let Some(ticket) = store.ticket(t)?
         {
             candidates.referenced = Some((id.to_owned(), ticket));
@@ -518,9 +582,34 @@ pub fn ingest_raw(
         Some(id) => store.ticket(id)?,
         None => None,
     };
+    if existing.is_none() && inbound.machine.is_machine_generated() && !sup.machine_mail_tickets {
+        // An out-of-office, a bounce or a list mail that belongs to no ticket must not open one
+        // (and so can never start a mail loop); it stays visible in the quarantine.
+        let reason = format!(
+            "machine-generated mail that matches no ticket ({}); set support.machine_mail_tickets to open tickets for it",
+            inbound.machine.reasons().join("; ")
+        );
+        let summary = parse::header_summary(raw);
+        let rec = quarantine_record(reason, &summary, raw.len() as u64, raw, false, source);
+        let rec = store.add_quarantine(rec, raw)?;
+        return Ok(Outcome::Quarantined {
+            id: rec.id,
+            reason: rec.reason,
+        });
+    }
     let next_id = store.next_ticket_id()?;
+    let mut history = HashMap::new();
+    if templates.is_some() {
+        for m in inbound.reply_to.iter().chain([&inbound.from]) {
+            history.insert(m.address.clone(), store.rate_history(&m.address)?);
+        }
+    }
+    let mailer = templates.map(|templates| desk::Mailer {
+        templates,
+        history: &history,
+    });
     let accepted = desk::accept(
-        config, existing, next_id, &matched, &inbound, &customer, source, now,
+        config, existing, next_id, &matched, &inbound, &customer, source, mailer, now,
     );
     for desk::Effect::Log(line) in &accepted.effects {
         debug!(ticket = accepted.ticket.id, "{line}");

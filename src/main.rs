@@ -51,6 +51,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: QuarantineCmd,
     },
+    /// Outgoing mail.
+    Outbox {
+        #[command(subcommand)]
+        cmd: OutboxCmd,
+    },
     /// Summary of the store and, when running, the daemon.
     Status {
         /// Print JSON.
@@ -62,6 +67,21 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum OutboxCmd {
+    /// List outgoing mail and its delivery state.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead mail back in the queue.
+    Retry {
+        /// Outbox item id.
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
 enum TicketCmd {
     /// Show a ticket with its messages.
     Show {
@@ -70,6 +90,13 @@ enum TicketCmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a ticket's status; the customer gets a progress mail when configured.
+    SetStatus {
+        /// Ticket number.
+        id: u64,
+        /// new, open, pending, resolved or closed.
+        status: Status,
     },
 }
 
@@ -169,6 +196,68 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Ticket {
+            cmd: TicketCmd::SetStatus { id, status },
+        } => {
+            let config = load(&cli)?;
+            let v = query(
+                &config,
+                &Request::SetStatus {
+                    id: *id,
+                    status: *status,
+                },
+            )?;
+            if v["changed"].as_bool() == Some(true) {
+                println!("ticket {id} is now {status}");
+            } else {
+                println!("ticket {id} already was {status}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Outbox {
+            cmd: OutboxCmd::Retry { id },
+        } => {
+            let config = load(&cli)?;
+            let v = query(&config, &Request::OutboxRetry { id: *id })?;
+            if v["requeued"].as_bool() == Some(true) {
+                println!("outbox item {id} queued again");
+            } else {
+                println!("outbox item {id} is not dead; nothing to retry");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Outbox {
+            cmd: OutboxCmd::List { json },
+        } => {
+            let config = load(&cli)?;
+            let data = query(&config, &Request::Outbox)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                let list: Vec<supportd::views::OutboxView> = serde_json::from_value(data)?;
+                if list.is_empty() {
+                    println!("outbox is empty");
+                }
+                for i in list {
+                    let state = serde_json::to_value(&i.state)?;
+                    println!(
+                        "#{:<5} ticket {:<6} {:<9} {:<10} attempts {:<3} to {}  {}{}",
+                        i.id,
+                        i.ticket,
+                        format!("{:?}", i.kind).to_lowercase(),
+                        state["state"].as_str().unwrap_or("?"),
+                        i.attempts,
+                        i.to.join(", "),
+                        i.subject,
+                        state["reason"]
+                            .as_str()
+                            .map(|r| format!("\n       {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Quarantine {
             cmd: QuarantineCmd::List { json },
         } => {
@@ -238,7 +327,18 @@ fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
         }
         Err(e) => return Err(e).context("cannot open store"),
     };
-    views::answer(&store, None, req)
+    let templates = match &config.outbound {
+        Some(out) if matches!(req, Request::SetStatus { .. }) => Some(
+            supportd::outbound::Templates::load(out.templates_dir.as_deref())?,
+        ),
+        _ => None,
+    };
+    let ctx = views::Context {
+        config: Some(config),
+        templates: templates.as_ref(),
+        ..Default::default()
+    };
+    views::answer(&store, ctx, req)
 }
 
 fn print_tickets(list: &[TicketSummary]) {

@@ -59,6 +59,9 @@ pub struct MachineFlags {
     pub empty_return_path: bool,
     /// A delivery status notification (`multipart/report`, or MAILER-DAEMON style sender).
     pub dsn: bool,
+    /// Values of `X-Loop` headers, lower-cased (ours or another robot's loop marker).
+    #[serde(default)]
+    pub x_loop: Vec<String>,
 }
 
 /// The normalised record of one inbound mail.
@@ -98,6 +101,10 @@ pub struct Inbound {
     pub raw_sha256: String,
     /// Size of the raw bytes.
     pub size: u64,
+    /// For a delivery status notification: Message-IDs of the returned mail found inside it, so
+    /// the bounce can be attached to the ticket of the mail that bounced.
+    #[serde(default)]
+    pub reported_ids: Vec<String>,
 }
 
 /// Why a raw mail could not become an [`Inbound`]. The messages are meant for whoever reads the
@@ -129,6 +136,7 @@ impl MachineFlags {
             || self.list
             || self.empty_return_path
             || self.dsn
+            || !self.x_loop.is_empty()
     }
 
     /// One short human-readable line per signal that is set, e.g. `Auto-Submitted: auto-replied`.
@@ -139,6 +147,9 @@ impl MachineFlags {
         }
         if let Some(value) = &self.precedence {
             reasons.push(format!("Precedence: {value}"));
+        }
+        for value in &self.x_loop {
+            reasons.push(format!("X-Loop: {value}"));
         }
         let flags = [
             (self.x_autoreply, "X-Autoreply header present"),
@@ -236,9 +247,16 @@ fn parse_message(raw: &[u8]) -> Result<Inbound, ParseError> {
         from_html,
         attachments: attachments(&msg),
         machine: machine_flags(&msg, &from),
+        reported_ids: Vec::new(),
         from,
         raw_sha256,
         size: raw.len() as u64,
+    })
+    .map(|mut m| {
+        if m.machine.dsn {
+            m.reported_ids = reported_ids(raw, &m.message_id);
+        }
+        m
     })
 }
 
@@ -794,6 +812,10 @@ fn machine_flags(msg: &Message<'_>, from: &Mailbox) -> MachineFlags {
     });
     let local_part = from.address.rsplit_once('@').map_or("", |(local, _)| local);
     let dsn = is_report || matches!(local_part, "mailer-daemon" | "postmaster");
+    let x_loop = raw_values(msg, "X-Loop")
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
     MachineFlags {
         auto_submitted,
         precedence,
@@ -802,7 +824,24 @@ fn machine_flags(msg: &Message<'_>, from: &Mailbox) -> MachineFlags {
         list,
         empty_return_path,
         dsn,
+        x_loop,
     }
+}
+
+/// Message-IDs quoted inside a delivery report (its `message/rfc822` or `text/rfc822-headers`
+/// part), other than the report's own.
+fn reported_ids(raw: &[u8], own: &str) -> Vec<String> {
+    static RE: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"(?im)^Message-ID:[ \t]*<([^<>\s]{1,998})>").expect("valid regex")
+    });
+    let mut out: Vec<String> = Vec::new();
+    for c in RE.captures_iter(raw) {
+        let id = String::from_utf8_lossy(&c[1]).into_owned();
+        if id != own && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// What can be read from a header block alone: enough to dedupe before downloading a mail and to

@@ -14,6 +14,9 @@
 //! | `uidstate` | mailbox name | [`UidState`] |
 //! | `quarantine` | id u64 | [`QuarantineRecord`] |
 //! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
+//! | `outbox` | id u64 | [`OutboxItem`] |
+//! | `outbox_pending` | id u64 | empty (the items the sender still has to try) |
+//! | `ratelog` | recipient address | times of automatic mails sent to it |
 //!
 //! sled's `flush` only issues `sync_file_range`, and large values live in separate blob files
 //! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
@@ -29,6 +32,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::Accepted;
+use crate::outbound::{OutboxItem, State};
 use crate::ticket::{Message, Status, Ticket};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
@@ -114,6 +118,11 @@ pub struct Store {
     uidstate: sled::Tree,
     quarantine: sled::Tree,
     quarantine_idx: sled::Tree,
+    outbox: sled::Tree,
+    outbox_pending: sled::Tree,
+    ratelog: sled::Tree,
+    /// Serialises read-modify-write of tickets between ingest and the control socket.
+    writer: Arc<std::sync::Mutex<()>>,
     /// Newest blob file already fsynced, so `sync` only touches new ones.
     blobs_synced: Arc<AtomicU64>,
 }
@@ -173,6 +182,10 @@ impl Store {
             uidstate: db.open_tree("uidstate")?,
             quarantine: db.open_tree("quarantine")?,
             quarantine_idx: db.open_tree("quarantine_idx")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_pending: db.open_tree("outbox_pending")?,
+            ratelog: db.open_tree("ratelog")?,
+            writer: Arc::default(),
             path: path.to_owned(),
             db,
             blobs_synced: Arc::new(AtomicU64::new(0)),
@@ -184,6 +197,7 @@ impl Store {
                     .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
                 store.meta.insert("next_ticket", &1u64.to_be_bytes())?;
                 store.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
+                store.meta.insert("next_outbox", &1u64.to_be_bytes())?;
                 store.db.flush()?;
             }
             Some(v) => {
@@ -317,8 +331,15 @@ impl Store {
             .unwrap_or(1))
     }
 
+    /// Takes the writer lock: every read-modify-write of a ticket (ingest, agent commands, status
+    /// changes from the CLI) holds it, so two writers never overwrite each other's change.
+    pub fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Stores one accepted mail atomically: message, raw bytes, Message-ID index, ticket, subject
-    /// index and (for a new ticket) the ticket counter. Not durable until [`Store::sync`].
+    /// index, (for a new ticket) the ticket counter, and the outgoing mails it caused. Not
+    /// durable until [`Store::sync`].
     pub fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
         let ticket_json = serde_json::to_vec(&accepted.ticket)?;
         let message_json = serde_json::to_vec(&accepted.message)?;
@@ -333,31 +354,60 @@ impl Store {
             &self.msgid,
             &self.raw,
             &self.subjects,
+            &self.outbox,
+            &self.outbox_pending,
+            &self.ratelog,
         )
-            .transaction(|(meta, tickets, messages, msgid, rawt, subjects)| {
-                if msgid.get(m.message_id.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
-                        m.message_id.clone(),
-                    )));
-                }
-                if accepted.created {
-                    let next = meta.get("next_ticket")?.map(|v| u64_of(&v)).unwrap_or(1);
-                    if next != t.id || tickets.get(ticket_key(t.id))?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
-                            t.id,
+            .transaction(
+                |(meta, tickets, messages, msgid, rawt, subjects, outbox, pending, ratelog)| {
+                    if msgid.get(m.message_id.as_bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
+                            m.message_id.clone(),
                         )));
                     }
-                    meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
-                }
-                tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
-                messages.insert(&mkey, message_json.as_slice())?;
-                msgid.insert(m.message_id.as_bytes(), &mkey)?;
-                if rawt.get(m.raw_sha256.as_bytes())?.is_none() {
-                    rawt.insert(m.raw_sha256.as_bytes(), raw)?;
-                }
-                if !t.normalized_subject.is_empty() {
-                    subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
-                }
+                    if accepted.created {
+                        let next = meta.get("next_ticket")?.map(|v| u64_of(&v)).unwrap_or(1);
+                        if next != t.id || tickets.get(ticket_key(t.id))?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                                t.id,
+                            )));
+                        }
+                        meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
+                    }
+                    tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
+                    messages.insert(&mkey, message_json.as_slice())?;
+                    msgid.insert(m.message_id.as_bytes(), &mkey)?;
+                    if rawt.get(m.raw_sha256.as_bytes())?.is_none() {
+                        rawt.insert(m.raw_sha256.as_bytes(), raw)?;
+                    }
+                    if !t.normalized_subject.is_empty() {
+                        subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
+                    }
+                    enqueue_tx(meta, msgid, outbox, pending, ratelog, &accepted.outgoing)?;
+                    Ok(())
+                },
+            );
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Saves a changed ticket together with the mails the change causes, atomically.
+    pub fn commit_ticket(&self, ticket: &Ticket, outgoing: &[OutboxItem]) -> Result<()> {
+        let json = serde_json::to_vec(ticket)?;
+        let res = (
+            &self.meta,
+            &self.tickets,
+            &self.msgid,
+            &self.outbox,
+            &self.outbox_pending,
+            &self.ratelog,
+        )
+            .transaction(|(meta, tickets, msgid, outbox, pending, ratelog)| {
+                tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
+                enqueue_tx(meta, msgid, outbox, pending, ratelog, outgoing)?;
                 Ok(())
             });
         match res {
@@ -367,11 +417,105 @@ impl Store {
         }
     }
 
-    /// Records an outgoing Message-ID so replies to it thread into `ticket`.
-    pub fn index_sent_message_id(&self, message_id: &str, ticket: u64) -> Result<()> {
-        self.msgid
-            .insert(message_id.as_bytes(), &message_key(ticket, 0))?;
-        Ok(())
+    /// Times of automatic mails already sent to `recipient`.
+    pub fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
+        Ok(
+            match self.ratelog.get(recipient.to_lowercase().as_bytes())? {
+                Some(v) => serde_json::from_slice(&v)?,
+                None => Vec::new(),
+            },
+        )
+    }
+
+    /// All outbox items, oldest first.
+    pub fn outbox_list(&self) -> Result<Vec<OutboxItem>> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The outbox items of one ticket.
+    pub fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
+        Ok(self
+            .outbox_list()?
+            .into_iter()
+            .filter(|i| i.ticket == ticket)
+            .collect())
+    }
+
+    /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
+    /// not per item ever sent.
+    pub fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>> {
+        let mut out = Vec::new();
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                if item.state == State::Pending && item.next_attempt_at <= now {
+                    out.push(item);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Earliest next attempt among pending items.
+    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Number of pending items and the age of the oldest.
+    pub fn outbox_depth(&self) -> Result<(usize, Option<DateTime<Utc>>)> {
+        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut n = 0;
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                n += 1;
+                oldest = Some(oldest.map_or(item.created_at, |o| o.min(item.created_at)));
+            }
+        }
+        Ok((n, oldest))
+    }
+
+    /// Writes back an item after a delivery attempt (pending index kept in step).
+    pub fn outbox_update(&self, item: &OutboxItem) -> Result<()> {
+        let json = serde_json::to_vec(item)?;
+        let key = ticket_key(item.id);
+        let res = (&self.outbox, &self.outbox_pending).transaction(|(outbox, pending)| {
+            outbox.insert(&key, json.as_slice())?;
+            if item.state == State::Pending {
+                pending.insert(&key, &[])?;
+            } else {
+                pending.remove(&key)?;
+            }
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// One outbox item.
+    pub fn outbox_item(&self, id: u64) -> Result<Option<OutboxItem>> {
+        Ok(match self.outbox.get(ticket_key(id))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
     }
 
     /// True when these exact bytes (or this Message-ID) are already quarantined.
@@ -479,6 +623,44 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Inserts outgoing mails inside a transaction: assigns ids, indexes their Message-IDs (so a reply
+/// threads) and records the send in the recipients' rate history.
+fn enqueue_tx(
+    meta: &sled::transaction::TransactionalTree,
+    msgid: &sled::transaction::TransactionalTree,
+    outbox: &sled::transaction::TransactionalTree,
+    pending: &sled::transaction::TransactionalTree,
+    ratelog: &sled::transaction::TransactionalTree,
+    items: &[OutboxItem],
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(StoreError::Corrupt(e));
+    for item in items {
+        let id = meta.get("next_outbox")?.map(|v| u64_of(&v)).unwrap_or(1);
+        meta.insert("next_outbox", &(id + 1).to_be_bytes())?;
+        let mut item = item.clone();
+        item.id = id;
+        let key = ticket_key(id);
+        outbox.insert(&key, serde_json::to_vec(&item).map_err(abort)?)?;
+        msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
+        if item.state == State::Pending {
+            pending.insert(&key, &[])?;
+            for r in &item.to {
+                let k = r.to_lowercase();
+                let mut h: Vec<DateTime<Utc>> = match ratelog.get(k.as_bytes())? {
+                    Some(v) => serde_json::from_slice(&v).map_err(abort)?,
+                    None => Vec::new(),
+                };
+                h.push(item.created_at);
+                // Bounded: a week of history is more than any sensible window.
+                let since = item.created_at - chrono::Duration::days(7);
+                h.retain(|t| *t > since);
+                ratelog.insert(k.as_bytes(), serde_json::to_vec(&h).map_err(abort)?)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fsync_files(path: &Path, blobs_synced: &AtomicU64) -> std::io::Result<()> {

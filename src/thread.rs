@@ -154,6 +154,7 @@ mod tests {
             machine: MachineFlags::default(),
             raw_sha256: String::new(),
             size: 0,
+            reported_ids: vec![],
         }
     }
 

@@ -83,6 +83,8 @@ pub struct TicketDetail {
     pub related: Option<u64>,
     /// Messages in arrival order.
     pub messages: Vec<MessageView>,
+    /// Mails we sent or decided not to send about this ticket.
+    pub outgoing: Vec<OutboxView>,
 }
 
 /// A request to the daemon (or answered locally).
@@ -103,6 +105,78 @@ pub enum Request {
     Quarantine,
     /// Daemon status.
     Status,
+    /// Outbox items.
+    Outbox,
+    /// Put a dead outbox item back in the queue.
+    OutboxRetry {
+        /// Item id.
+        id: u64,
+    },
+    /// Change a ticket's status (sends the customer a progress mail when configured).
+    SetStatus {
+        /// Ticket.
+        id: u64,
+        /// New status.
+        status: Status,
+    },
+}
+
+/// One line of `outbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxView {
+    /// Id.
+    pub id: u64,
+    /// Ticket.
+    pub ticket: u64,
+    /// Kind.
+    pub kind: crate::outbound::Kind,
+    /// Message-ID.
+    pub message_id: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// State with its details.
+    #[serde(flatten)]
+    pub state: crate::outbound::State,
+    /// Attempts.
+    pub attempts: u32,
+    /// Enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+/// The outbox line for an item.
+pub fn outbox_view(i: &crate::outbound::OutboxItem) -> OutboxView {
+    OutboxView {
+        id: i.id,
+        ticket: i.ticket,
+        kind: i.kind,
+        message_id: i.message_id.clone(),
+        to: i.to.clone(),
+        subject: i.subject.clone(),
+        state: i.state.clone(),
+        attempts: i.attempts,
+        created_at: i.created_at,
+        next_attempt_at: i.next_attempt_at,
+        last_error: i.last_error.clone(),
+    }
+}
+
+/// What [`answer`] may use besides the store.
+#[derive(Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The configuration (needed for writes that send mail).
+    pub config: Option<&'a crate::config::Config>,
+    /// Templates for progress mail.
+    pub templates: Option<&'a crate::outbound::Templates>,
+    /// Live daemon status, when answering from the daemon.
+    pub status: Option<&'a serde_json::Value>,
+    /// Wakes the outbox sender after an enqueue.
+    pub wake: Option<&'a tokio::sync::Notify>,
 }
 
 /// Formats a mailbox as `Name <address>`.
@@ -161,16 +235,63 @@ pub fn detail(store: &Store, id: u64) -> crate::store::Result<Option<TicketDetai
         participants: t.participants.clone(),
         related: t.related,
         messages,
+        outgoing: store
+            .outbox_for_ticket(id)?
+            .iter()
+            .map(outbox_view)
+            .collect(),
     }))
 }
 
-/// Answers `req` from the store; `status` is the live daemon status when there is one.
-pub fn answer(
-    store: &Store,
-    status: Option<serde_json::Value>,
-    req: &Request,
-) -> anyhow::Result<serde_json::Value> {
+/// Answers `req` from the store (and performs it, for the writing requests).
+pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<serde_json::Value> {
+    let status = ctx.status.cloned();
     Ok(match req {
+        Request::Outbox => {
+            let list: Vec<OutboxView> = store.outbox_list()?.iter().map(outbox_view).collect();
+            serde_json::to_value(list)?
+        }
+        Request::OutboxRetry { id } => {
+            let requeued = crate::outbox::retry(store, *id)?;
+            if let Some(w) = ctx.wake {
+                w.notify_one();
+            }
+            serde_json::json!({ "id": id, "requeued": requeued })
+        }
+        Request::SetStatus { id, status } => {
+            let config = ctx
+                .config
+                .ok_or_else(|| anyhow::anyhow!("no configuration to act with"))?;
+            let _w = store.write_lock();
+            let Some(t) = store.ticket(*id)? else {
+                anyhow::bail!("no ticket {id}");
+            };
+            let now = Utc::now();
+            let mut history = std::collections::HashMap::new();
+            history.insert(
+                t.requester.address.clone(),
+                store.rate_history(&t.requester.address)?,
+            );
+            let mailer = ctx.templates.map(|templates| crate::desk::Mailer {
+                templates,
+                history: &history,
+            });
+            let changed = match crate::desk::set_status(config, mailer, &t, *status, now) {
+                Some((t, outgoing, effects)) => {
+                    store.commit_ticket(&t, &outgoing)?;
+                    store.sync_blocking()?;
+                    for crate::desk::Effect::Log(l) in effects {
+                        tracing::info!(ticket = t.id, "{l}");
+                    }
+                    if let Some(w) = ctx.wake {
+                        w.notify_one();
+                    }
+                    true
+                }
+                None => false,
+            };
+            serde_json::json!({ "id": id, "status": status, "changed": changed })
+        }
         Request::Tickets { status } => {
             let list: Vec<TicketSummary> = store.tickets(*status)?.iter().map(summary).collect();
             serde_json::to_value(list)?
@@ -198,6 +319,7 @@ pub fn answer(
                 "tickets_by_status": by_status,
                 "messages": store.message_count(),
                 "quarantined": store.quarantine_list()?.len(),
+                "outbox_pending": store.outbox_depth()?.0,
                 "store_bytes": store.size_on_disk(),
             })
         }

@@ -1,0 +1,666 @@
+//! What we write to customers, and whether we may write at all.
+//!
+//! Pure functions: given a ticket, the mail that triggered the message, the templates and *now*,
+//! build the complete RFC 5322 bytes of an outgoing mail (so a retry after a crash re-sends the
+//! identical mail with the identical Message-ID), or explain why nothing may be sent: the mail
+//! was machine-generated, came from ourselves, from a no-reply address, or the recipient has hit
+//! the per-recipient cap. The anchors' loop bugs (Zammad #1131, osTicket #1041) all come from
+//! answering something that should never be answered; every rule below is one of those lessons.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Duration, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LMailbox, Message};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Language, OutboundConfig};
+use crate::msgid;
+use crate::parse::Inbound;
+use crate::subject;
+use crate::ticket::{Status, Ticket};
+
+/// The kinds of mail we send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Acknowledgement of a new ticket.
+    Ack,
+    /// "Your mail was added to ticket N".
+    Followup,
+    /// A customer-visible status change.
+    Progress,
+}
+
+impl Kind {
+    /// Template name.
+    pub fn template(self) -> &'static str {
+        match self {
+            Kind::Ack => "ack",
+            Kind::Followup => "followup",
+            Kind::Progress => "progress",
+        }
+    }
+
+    /// `Auto-Submitted` value (RFC 3834): replies to a mail are `auto-replied`, the rest
+    /// `auto-generated`.
+    fn auto_submitted(self) -> &'static str {
+        match self {
+            Kind::Ack | Kind::Followup => "auto-replied",
+            Kind::Progress => "auto-generated",
+        }
+    }
+}
+
+/// Where an outbox item stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Waiting to be (re)tried.
+    Pending,
+    /// The server accepted it (250).
+    Sent {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Given up after retries or a permanent refusal; retryable from the CLI.
+    Dead {
+        /// Why.
+        reason: String,
+    },
+    /// Never sent on purpose (rate cap, invalid address); recorded on the ticket.
+    Suppressed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One outgoing mail in the durable outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// Sequential id, assigned by the store.
+    pub id: u64,
+    /// Ticket it belongs to.
+    pub ticket: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// Our signed Message-ID (without brackets).
+    pub message_id: String,
+    /// SMTP envelope sender (our support address, so bounces come back to the mailbox).
+    pub envelope_from: String,
+    /// SMTP recipients.
+    pub to: Vec<String>,
+    /// Subject, for listings.
+    pub subject: String,
+    /// The complete message, exactly as it will be sent every time.
+    pub raw: String,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Earliest next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Current state.
+    pub state: State,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+}
+
+// ---- may we answer? ------------------------------------------------------------------------------
+
+static NO_REPLY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(mailer-daemon|postmaster|abuse|root|noreply|no-reply|no_reply|donotreply|do-not-reply|do_not_reply|bounces?|daemon)([+._-].*)?@",
+    )
+    .expect("valid regex")
+});
+
+/// Why `inbound` must not get an automatic answer, or `None` when it may.
+pub fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<String> {
+    if inbound.machine.is_machine_generated() {
+        return Some(format!(
+            "machine-generated ({})",
+            inbound.machine.reasons().join("; ")
+        ));
+    }
+    let sender = &inbound.from.address;
+    if config.is_own_address(sender) {
+        return Some("sent from our own address".into());
+    }
+    if config.agent_by_address(sender).is_some() {
+        return Some("sent by an agent".into());
+    }
+    if NO_REPLY.is_match(sender) {
+        return Some(format!("{sender} is a no-reply/system address"));
+    }
+    if let Some(out) = &config.outbound
+        && msgid::verify(&out.resolved_secret, &inbound.message_id) != msgid::Verdict::Foreign
+    {
+        return Some("our own mail came back".into());
+    }
+    None
+}
+
+/// Checks the per-recipient caps. `history` holds the times of automatic mails already sent to
+/// the recipient; `None` means the mail may go.
+pub fn rate_limited(
+    limits: &[[u64; 2]],
+    history: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    for [window, max] in limits {
+        let since = now - Duration::seconds(*window as i64);
+        let n = history.iter().filter(|t| **t > since).count() as u64;
+        if n >= *max {
+            return Some(format!(
+                "rate limit: {n} automatic mails to this recipient in the last {window} s (max {max})"
+            ));
+        }
+    }
+    None
+}
+
+/// Drops history entries older than the longest window.
+pub fn prune_history(limits: &[[u64; 2]], history: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) {
+    let longest = limits.iter().map(|l| l[0]).max().unwrap_or(0);
+    let since = now - Duration::seconds(longest as i64);
+    history.retain(|t| *t > since);
+}
+
+// ---- what to say -------------------------------------------------------------------------------
+
+static HAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\p{Han}").expect("valid regex"));
+
+/// Chinese when the customer wrote Chinese, else the configured default.
+pub fn language(inbound: &Inbound, default: Language) -> Language {
+    let han = HAN.find_iter(&inbound.subject).count()
+        + HAN.find_iter(&inbound.reply_text).take(8).count();
+    if han >= 2 { Language::Zh } else { default }
+}
+
+static ERROR_MSG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(error|exception|fatal|traceback|denied|refused|timed? ?out|warning:|\b[45]\d\d\b|错误|报错|异常|提示|代码)",
+    )
+    .expect("valid regex")
+});
+static STARTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(since|started|began|yesterday|today|this morning|last night|ago\b|\b\d{1,2}:\d{2}\b|\b\d{1,2}\s*(am|pm)\b|\d{4}-\d{1,2}-\d{1,2}|今天|昨天|前天|早上|上午|中午|下午|晚上|凌晨|刚才|开始|\d+\s*点|\d+月\d+日)",
+    )
+    .expect("valid regex")
+});
+static TRIED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(tried|restart|reboot|cleared|clear(ed)? (the )?cache|reinstall|attempted|checked|试过|尝试|重启|清除|清理|清空|检查过|重新)",
+    )
+    .expect("valid regex")
+});
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[^\s@<>]+@[^\s@<>]+").expect("valid regex"));
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(https?://\S+|\b[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.(com|net|org|cn|io|co|info|biz|top|xyz|site|online|shop|vip|cc|me|tv|app|dev|hk|tw|jp|uk|de)\b)",
+    )
+    .expect("valid regex")
+});
+
+/// The items of the missing-information checklist, in the order we ask for them.
+pub const CHECKLIST: [&str; 6] = [
+    "error_message",
+    "started_at",
+    "tried",
+    "screenshots",
+    "url",
+    "customer_id",
+];
+
+/// Which checklist items the mail does not already answer. `customer_identified` is false when
+/// the customer ID fell back to the sender address.
+pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<&'static str> {
+    let text = format!("{}\n{}", inbound.subject, inbound.reply_text);
+    let without_addresses = EMAIL.replace_all(&text, " ");
+    let mut missing = Vec::new();
+    if !ERROR_MSG.is_match(&text) {
+        missing.push("error_message");
+    }
+    if !STARTED.is_match(&text) {
+        missing.push("started_at");
+    }
+    if !TRIED.is_match(&text) {
+        missing.push("tried");
+    }
+    if inbound.attachments.is_empty() {
+        missing.push("screenshots");
+    }
+    if !URL.is_match(&without_addresses) {
+        missing.push("url");
+    }
+    if !customer_identified {
+        missing.push("customer_id");
+    }
+    missing
+}
+
+/// "30 minutes" / "30 分钟".
+pub fn duration_text(minutes: u64, lang: Language) -> String {
+    let (n, unit_en, unit_zh) = if minutes.is_multiple_of(1440) {
+        (minutes / 1440, "day", "天")
+    } else if minutes.is_multiple_of(60) {
+        (minutes / 60, "hour", "小时")
+    } else {
+        (minutes, "minute", "分钟")
+    };
+    match lang {
+        Language::En => format!("{n} {unit_en}{}", if n == 1 { "" } else { "s" }),
+        Language::Zh => format!("{n} {unit_zh}"),
+    }
+}
+
+/// Status in the customer's words.
+pub fn status_text(status: Status, lang: Language) -> &'static str {
+    match (lang, status) {
+        (Language::En, Status::New) => "received",
+        (Language::En, Status::Open) => "in progress",
+        (Language::En, Status::Pending) => "waiting for your reply",
+        (Language::En, Status::Resolved) => "resolved",
+        (Language::En, Status::Closed) => "closed",
+        (Language::Zh, Status::New) => "已受理",
+        (Language::Zh, Status::Open) => "处理中",
+        (Language::Zh, Status::Pending) => "等待您的回复",
+        (Language::Zh, Status::Resolved) => "已解决",
+        (Language::Zh, Status::Closed) => "已关闭",
+    }
+}
+
+// ---- templates -----------------------------------------------------------------------------------
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("en/ack", include_str!("../config/templates/en/ack.txt")),
+    ("zh/ack", include_str!("../config/templates/zh/ack.txt")),
+    (
+        "en/followup",
+        include_str!("../config/templates/en/followup.txt"),
+    ),
+    (
+        "zh/followup",
+        include_str!("../config/templates/zh/followup.txt"),
+    ),
+    (
+        "en/progress",
+        include_str!("../config/templates/en/progress.txt"),
+    ),
+    (
+        "zh/progress",
+        include_str!("../config/templates/zh/progress.txt"),
+    ),
+];
+
+/// The message templates: built in, each overridable by `<templates_dir>/<lang>/<name>.txt`.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+impl Templates {
+    /// Loads the built-in templates, overriding each with the operator's file when present;
+    /// every template is compiled now so a broken override is reported at load, not at send.
+    pub fn load(dir: Option<&Path>) -> anyhow::Result<Templates> {
+        let mut env = minijinja::Environment::new();
+        env.set_keep_trailing_newline(true);
+        for (name, builtin) in BUILTIN {
+            let source = match dir.map(|d| d.join(format!("{name}.txt"))) {
+                Some(p) if p.exists() => std::fs::read_to_string(&p)
+                    .map_err(|e| anyhow::anyhow!("cannot read template {}: {e}", p.display()))?,
+                _ => (*builtin).to_owned(),
+            };
+            env.add_template_owned(*name, source)
+                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `<lang>/<name>`; the first line must be `Subject: …`, then a blank line, then the
+    /// body.
+    pub fn render(
+        &self,
+        lang: Language,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> anyhow::Result<(String, String)> {
+        let full = format!("{}/{name}", lang.as_str());
+        let text = self
+            .env
+            .get_template(&full)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| anyhow::anyhow!("template {full}: {e}"))?;
+        let text = text.replace("\r\n", "\n");
+        let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .ok_or_else(|| anyhow::anyhow!("template {full}: first line must be `Subject: …`"))?;
+        Ok((
+            sanitize_header(subject),
+            body.trim_start_matches('\n').trim_end().to_owned() + "\n",
+        ))
+    }
+}
+
+/// Makes a value safe for a header: control characters (CR/LF above all, which would start a
+/// new header) become spaces, runs of whitespace collapse, and it is cut at 200 characters.
+pub fn sanitize_header(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(200).collect()
+}
+
+// ---- building the mail ---------------------------------------------------------------------------
+
+/// Everything needed to write one automatic mail about a ticket.
+#[derive(Debug, Clone)]
+pub struct Draft<'a> {
+    /// The kind.
+    pub kind: Kind,
+    /// The ticket, as it will be after the triggering change.
+    pub ticket: &'a Ticket,
+    /// The customer mail being answered (for threading and the summary), if any.
+    pub inbound: Option<&'a Inbound>,
+    /// Language.
+    pub lang: Language,
+    /// Extra template variables (e.g. the checklist).
+    pub extra: BTreeMap<&'static str, minijinja::Value>,
+    /// What caused the mail, for a deterministic Message-ID.
+    pub cause: String,
+}
+
+/// Builds the outbox item for `draft`. Returns `Err` with a reason when no valid mail can be
+/// built (e.g. the customer's address is not deliverable); the caller records it as suppressed.
+pub fn build(
+    config: &Config,
+    out: &OutboundConfig,
+    templates: &Templates,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
+    let t = draft.ticket;
+    let tag = subject::tag(&config.support.tag_prefix, t.id);
+    let response_minutes = out.response_minutes.for_priority(t.priority);
+    let received = draft.inbound.map(|m| {
+        minijinja::context! {
+            subject => m.subject.clone(),
+            attachments => m.attachments.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            text => m.reply_text.clone(),
+        }
+    });
+    let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
+    ctx.insert(
+        "ticket",
+        minijinja::context! {
+            id => t.id,
+            tag => tag.clone(),
+            subject => t.subject.clone(),
+            priority => t.priority.to_string(),
+            status => t.status.as_str(),
+            status_text => status_text(t.status, draft.lang),
+            customer => t.customer.clone(),
+        },
+    );
+    ctx.insert(
+        "customer_name",
+        minijinja::Value::from(
+            t.requester
+                .name
+                .clone()
+                .unwrap_or_else(|| t.requester.address.clone()),
+        ),
+    );
+    ctx.insert(
+        "response_time",
+        minijinja::Value::from(duration_text(response_minutes, draft.lang)),
+    );
+    ctx.insert(
+        "response_due",
+        minijinja::Value::from(
+            (t.created_at + Duration::minutes(response_minutes as i64))
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string(),
+        ),
+    );
+    ctx.insert("received", minijinja::Value::from_serialize(&received));
+    ctx.insert(
+        "support_name",
+        minijinja::Value::from(config.support.name.clone()),
+    );
+    for (k, v) in &draft.extra {
+        ctx.insert(k, v.clone());
+    }
+    let (subject_line, body) = templates
+        .render(
+            draft.lang,
+            draft.kind.template(),
+            minijinja::Value::from_serialize(&ctx),
+        )
+        .map_err(|e| e.to_string())?;
+    // The tag keeps the customer's reply in the thread even if their client drops References.
+    let subject_line = if subject_line.contains(&tag) {
+        subject_line
+    } else {
+        format!("{tag} {subject_line}")
+    };
+
+    let recipient = draft
+        .inbound
+        .and_then(|m| m.reply_to.first().cloned())
+        .filter(|r| !config.is_own_address(&r.address))
+        .unwrap_or_else(|| t.requester.clone());
+    let to_addr: lettre::Address = recipient
+        .address
+        .parse()
+        .map_err(|e| format!("cannot send to {}: {e}", recipient.address))?;
+    let to = LMailbox::new(
+        recipient.name.as_deref().map(sanitize_header),
+        to_addr.clone(),
+    );
+    let support: lettre::Address = config
+        .support
+        .address
+        .parse()
+        .map_err(|e| format!("support.address: {e}"))?;
+    let from = LMailbox::new(Some(sanitize_header(&config.support.name)), support.clone());
+    let id = msgid::sign(
+        &out.resolved_secret,
+        &config.message_id_domain(),
+        t.id,
+        &msgid::nonce(&draft.cause),
+    );
+
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .reply_to(from)
+        .to(to)
+        .subject(subject_line.clone())
+        .message_id(Some(format!("<{id}>")))
+        .date(now.into());
+    // Thread under the customer's latest mail, keeping their References (first + last few, as
+    // RT does, so the header stays bounded).
+    let parent = draft
+        .inbound
+        .map(|m| m.message_id.clone())
+        .unwrap_or_else(|| t.last_customer_message_id.clone());
+    if !parent.is_empty() {
+        let mut refs: Vec<String> = draft
+            .inbound
+            .map(|m| m.references.clone())
+            .unwrap_or_default();
+        if refs.len() > 10 {
+            let tail = refs.split_off(refs.len() - 6);
+            refs.truncate(4);
+            refs.extend(tail);
+        }
+        refs.retain(|r| r != &parent);
+        refs.push(parent.clone());
+        builder = builder.in_reply_to(format!("<{parent}>")).references(
+            refs.iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    for (name, value) in [
+        ("Auto-Submitted", draft.kind.auto_submitted().to_owned()),
+        ("X-Auto-Response-Suppress", "All".to_owned()),
+        ("Precedence", "bulk".to_owned()),
+        ("X-Loop", config.support.address.to_lowercase()),
+        ("X-Supportd-Ticket", t.id.to_string()),
+    ] {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value,
+        ));
+    }
+    let message = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| format!("cannot build mail: {e}"))?;
+    let raw = String::from_utf8(message.formatted())
+        .map_err(|_| "built mail is not 7-bit clean".to_owned())?;
+    Ok(OutboxItem {
+        id: 0,
+        ticket: t.id,
+        kind: draft.kind,
+        message_id: id,
+        envelope_from: support.to_string(),
+        to: vec![to_addr.to_string()],
+        subject: subject_line,
+        raw,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        state: State::Pending,
+        last_error: None,
+    })
+}
+
+/// Retry delay after `attempts` earlier failures: `initial` seconds doubling, at most one hour.
+pub fn backoff(initial: u64, attempts: u32) -> Duration {
+    let secs = initial.max(1).saturating_mul(1u64 << attempts.min(12));
+    Duration::seconds(secs.min(3600) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Attachment, MachineFlags, Mailbox};
+
+    fn inbound(subject: &str, body: &str) -> Inbound {
+        Inbound {
+            message_id: "m1@customer.example".into(),
+            message_id_synthetic: false,
+            in_reply_to: vec![],
+            references: vec![],
+            from: Mailbox {
+                name: Some("张三".into()),
+                address: "zhang@customer.example".into(),
+            },
+            reply_to: vec![],
+            to: vec![],
+            cc: vec![],
+            date: None,
+            subject: subject.into(),
+            text: body.into(),
+            reply_text: body.into(),
+            from_html: false,
+            attachments: vec![],
+            machine: MachineFlags::default(),
+            raw_sha256: String::new(),
+            size: 0,
+            reported_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn checklist_lists_only_what_is_missing() {
+        let m = inbound("网站打不开", "你好");
+        assert_eq!(missing_information(&m, false), CHECKLIST);
+        let mut m = inbound(
+            "example.com 502 error",
+            "Since 9:30 today the site shows 502 Bad Gateway. We already restarted nginx.",
+        );
+        m.attachments.push(Attachment {
+            name: "shot.png".into(),
+            content_type: "image/png".into(),
+            size: 1,
+            data: vec![],
+        });
+        assert!(missing_information(&m, true).is_empty());
+        // An address in a signature is not "the affected domain".
+        let m = inbound("help", "thanks\n-- \nbob@company.com");
+        assert!(missing_information(&m, true).contains(&"url"));
+        let m = inbound(
+            "后台报错",
+            "从今天早上开始，www.shop.cn 后台提示数据库错误，已经重启过。",
+        );
+        assert_eq!(
+            missing_information(&m, false),
+            ["screenshots", "customer_id"]
+        );
+    }
+
+    #[test]
+    fn language_follows_the_customer() {
+        assert_eq!(
+            language(&inbound("网站打不开", ""), Language::En),
+            Language::Zh
+        );
+        assert_eq!(
+            language(&inbound("help", "hello"), Language::Zh),
+            Language::Zh
+        );
+        assert_eq!(
+            language(&inbound("help", "hello"), Language::En),
+            Language::En
+        );
+    }
+
+    #[test]
+    fn rate_limit_counts_inside_each_window() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let limits = [[600, 3], [86_400, 5]];
+        let recent: Vec<_> = (0..3).map(|i| now - Duration::seconds(i * 60)).collect();
+        assert!(rate_limited(&limits, &recent, now).is_some());
+        assert!(rate_limited(&limits, &recent[..2], now).is_none());
+        let old: Vec<_> = (0..5).map(|i| now - Duration::hours(i + 1)).collect();
+        assert!(rate_limited(&limits, &old, now).is_some());
+        let mut h = old.clone();
+        h.push(now - Duration::days(2));
+        prune_history(&limits, &mut h, now);
+        assert_eq!(h.len(), 5);
+    }
+
+    #[test]
+    fn header_values_cannot_carry_new_headers() {
+        assert_eq!(sanitize_header("a\r\nBcc: x@y\n"), "a Bcc: x@y");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(30, Language::En), "30 minutes");
+        assert_eq!(duration_text(60, Language::En), "1 hour");
+        assert_eq!(duration_text(240, Language::Zh), "4 小时");
+        assert_eq!(duration_text(1440, Language::En), "1 day");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(30, 0), Duration::seconds(30));
+        assert_eq!(backoff(30, 1), Duration::seconds(60));
+        assert_eq!(backoff(30, 20), Duration::seconds(3600));
+        assert_eq!(backoff(1, 2), Duration::seconds(4));
+    }
+}

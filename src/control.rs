@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
@@ -71,38 +70,80 @@ pub async fn serve(path: &Path, shared: Shared, mut shutdown: watch::Receiver<bo
 }
 
 async fn handle(conn: UnixStream, shared: Shared) -> Result<()> {
-    let (r, mut w) = conn.into_split();
+    // Every request is blocking store work (and an export may be large), so the whole exchange
+    // runs on a blocking thread with an ordinary socket.
+    let conn = conn.into_std()?;
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    tokio::task::spawn_blocking(move || handle_blocking(conn, shared)).await?
+}
+
+fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Result<()> {
+    use std::io::{BufRead, Read, Write};
     let mut line = String::new();
-    let mut reader = BufReader::new(r.take(MAX_REQUEST as u64));
-    reader.read_line(&mut line).await?;
+    std::io::BufReader::new((&conn).take(MAX_REQUEST as u64)).read_line(&mut line)?;
+    let mut w = std::io::BufWriter::new(&conn);
     let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Export) => {
+            w.write_all(b"{\"ok\":true,\"stream\":true}\n")?;
+            let _lock = shared.store.write_lock();
+            shared.store.export(&mut w)?;
+            w.flush()?;
+            return Ok(());
+        }
         Ok(req) => {
             let mut st = serde_json::to_value(shared.ingest.lock().unwrap().clone())?;
             if let Some(s) = &shared.sender {
                 st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
             }
-            // Store scans are blocking work; keep them off the async workers.
-            let answer = tokio::task::spawn_blocking(move || {
-                let ctx = views::Context {
-                    config: Some(&shared.config),
-                    templates: shared.templates.as_deref(),
-                    status: Some(&st),
-                    wake: Some(&shared.wake),
-                };
-                views::answer(&shared.store, ctx, &req)
-            });
-            match answer.await? {
+            let ctx = views::Context {
+                config: Some(&shared.config),
+                templates: shared.templates.as_deref(),
+                status: Some(&st),
+                wake: Some(&shared.wake),
+            };
+            match views::answer(&shared.store, ctx, &req) {
                 Ok(data) => serde_json::json!({"ok": true, "data": data}),
                 Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
             }
         }
         Err(e) => serde_json::json!({"ok": false, "error": format!("bad request: {e}")}),
     };
-    let mut out = serde_json::to_vec(&reply)?;
-    out.push(b'\n');
-    w.write_all(&out).await?;
-    w.shutdown().await?;
+    serde_json::to_writer(&mut w, &reply)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
     Ok(())
+}
+
+/// Streams a daemon's export into `out`. `Ok(false)` means no daemon is listening.
+pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut conn = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot reach {}", path.display())),
+    };
+    let mut req = serde_json::to_vec(&Request::Export)?;
+    req.push(b'\n');
+    conn.write_all(&req)?;
+    let mut reader = std::io::BufReader::new(conn);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&first).context("the daemon sent an unreadable answer")?;
+    if v["ok"].as_bool() != Some(true) {
+        bail!("{}", v["error"].as_str().unwrap_or("the daemon refused the export"));
+    }
+    std::io::copy(&mut reader, out)?;
+    out.flush()?;
+    Ok(true)
 }
 
 /// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.

@@ -112,6 +112,13 @@ pub enum Request {
         /// Item id.
         id: u64,
     },
+    /// Stream a full export (JSON lines) back on the connection.
+    Export,
+    /// Import an export file (read by the daemon) into the empty store.
+    Import {
+        /// Absolute path of the file.
+        path: std::path::PathBuf,
+    },
     /// Change a ticket's status (sends the customer a progress mail when configured).
     SetStatus {
         /// Ticket.
@@ -250,6 +257,14 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
         Request::Outbox => {
             let list: Vec<OutboxView> = store.outbox_list()?.iter().map(outbox_view).collect();
             serde_json::to_value(list)?
+        }
+        Request::Export => anyhow::bail!("export is streamed, not answered"),
+        Request::Import { path } => {
+            let _w = store.write_lock();
+            let f = std::fs::File::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            let n = store.import(std::io::BufReader::new(f))?;
+            serde_json::json!({ "records": n })
         }
         Request::OutboxRetry { id } => {
             let requeued = crate::outbox::retry(store, *id)?;

@@ -16,8 +16,8 @@ recipient actually received.
   mail; a retry would duplicate it) and the failures are logged to stderr
   and in the log line's "failed" field.
 * After each accepted message one JSON line is appended to `--log`:
-  {"mail_from", "rcpts", "message_id", "subject", "size", "tls", "auth_user",
-   "failed", "time"}.
+  {"mail_from" ("" for the null sender), "rcpts", "message_id", "subject",
+   "size", "tls", "auth_user", "failed", "time"}.
 * `--tls-cert/--tls-key`: offer STARTTLS (and then require it before MAIL,
   and before AUTH). With `--implicit-tls` the listening socket speaks TLS
   from the first byte (SMTPS) instead.
@@ -38,6 +38,7 @@ import smtplib
 import ssl
 import sys
 import time
+import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -103,7 +104,7 @@ class Relay:
                         opts.append(o)
                     elif key == "SMTPUTF8" and lmtp.has_extn("smtputf8"):
                         opts.append(o)
-                lmtp.sendmail(mail_from or "", [rcpt], data, mail_options=opts)
+                lmtp.sendmail(null_sender(mail_from), [rcpt], data, mail_options=opts)
             return 250, "ok"
         except smtplib.SMTPRecipientsRefused as e:
             code, msg = e.recipients.get(rcpt, (554, b"refused"))
@@ -158,7 +159,7 @@ class Relay:
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             auth_user = session.auth_data.login.decode("utf-8", "replace")
         entry = {
-            "mail_from": envelope.mail_from,
+            "mail_from": null_sender(envelope.mail_from),
             "rcpts": ok,
             "message_id": message_id,
             "subject": subject,
@@ -170,6 +171,11 @@ class Relay:
         }
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
+
+
+def null_sender(mail_from):
+    """aiosmtpd reports `MAIL FROM:<>` as "<>"; use "" for it."""
+    return "" if mail_from in (None, "", "<>") else mail_from
 
 
 def bare(address):
@@ -184,7 +190,9 @@ def make_authenticator(user, password):
             and auth_data.password.decode("utf-8", "replace") == password
         )
         log.info("AUTH %s: %s", mechanism, "ok" if ok else "failed")
-        return AuthResult(success=ok)
+        # handled=False: let aiosmtpd send 535 on failure (the default,
+        # handled=True, means "the authenticator replied itself": no reply).
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     return authenticator
 
@@ -265,7 +273,16 @@ def parse_args():
     return args
 
 
+class _DropNoise(logging.Filter):
+    def filter(self, record):
+        # Logged by aiosmtpd itself on every successful AUTH.
+        return "login_data is deprecated" not in record.getMessage()
+
+
 if __name__ == "__main__":
+    # auth without TLS is deliberate here (plain loopback / implicit TLS).
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    logging.getLogger("mail.log").addFilter(_DropNoise())
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,

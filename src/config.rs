@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -393,6 +393,43 @@ pub struct LogConfig {
     pub level: Option<String>,
 }
 
+/// `[http]`: the `/healthz` and `/metrics` listener; off when the section is absent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `ip:port` to listen on.
+    #[serde(default = "default_http_listen", deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// Allow a non-loopback `listen` address. The endpoints have no authentication and
+    /// `/metrics` reveals ticket counts, so this is off unless asked for.
+    #[serde(default)]
+    pub allow_remote: bool,
+    /// `/healthz` reports unhealthy when the oldest pending outbox mail is older than this.
+    #[serde(default = "default_outbox_max_age")]
+    pub outbox_max_age_secs: u64,
+    /// `/healthz` reports unhealthy when the inbox was last synced longer ago than this; the
+    /// default is twice `imap.idle_renew_secs` (or `imap.poll_interval_secs` without IDLE)
+    /// plus a minute, since an idle mailbox is re-synced once per IDLE renewal.
+    #[serde(default)]
+    pub sync_max_age_secs: Option<u64>,
+}
+
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9180))
+}
+fn default_outbox_max_age() -> u64 {
+    30 * 60
+}
+
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not an IP address and port such as \"127.0.0.1:9180\" or \"[::1]:9180\""
+        ))
+    })
+}
+
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -414,10 +451,12 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[http]`; `None` disables the health and metrics listener.
+    pub http: Option<HttpConfig>,
 }
 
 const SECTIONS: &[&str] = &[
-    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log",
+    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http",
 ];
 
 fn default_security() -> Security {
@@ -514,6 +553,30 @@ impl Config {
         let support: Option<SupportConfig> = section(&table, "support", true, &mut problems);
         let control: Option<ControlConfig> = section(&table, "control", false, &mut problems);
         let log: Option<LogConfig> = section(&table, "log", false, &mut problems);
+        let http: Option<HttpConfig> = section(&table, "http", false, &mut problems);
+        if let Some(h) = &http {
+            if !h.allow_remote && !h.listen.ip().is_loopback() {
+                problems.push(Problem {
+                    key: "http.listen".into(),
+                    message: format!(
+                        "`{}` is not a loopback address; /healthz and /metrics have no authentication, so set http.allow_remote = true to expose them",
+                        h.listen
+                    ),
+                });
+            }
+            if h.outbox_max_age_secs == 0 {
+                problems.push(Problem {
+                    key: "http.outbox_max_age_secs".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+            if h.sync_max_age_secs == Some(0) {
+                problems.push(Problem {
+                    key: "http.sync_max_age_secs".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
         let agents: Vec<AgentConfig> = match table.get("agents") {
             None => Vec::new(),
             Some(v) => typed(v, "agents").unwrap_or_else(|p| {
@@ -792,6 +855,7 @@ impl Config {
             agents,
             control,
             log: log.unwrap_or_default(),
+            http,
         })
     }
 
@@ -834,6 +898,20 @@ impl Config {
                     .map(|(_, d)| d.to_owned())
                     .unwrap_or_else(|| "localhost".into())
             })
+    }
+
+    /// How long the inbox may go unsynced before `/healthz` complains (see
+    /// [`HttpConfig::sync_max_age_secs`]).
+    pub fn sync_max_age_secs(&self) -> u64 {
+        if let Some(s) = self.http.as_ref().and_then(|h| h.sync_max_age_secs) {
+            return s;
+        }
+        let cycle = if self.imap.idle {
+            self.imap.idle_renew_secs.max(self.imap.poll_interval_secs)
+        } else {
+            self.imap.poll_interval_secs
+        };
+        cycle.saturating_mul(2).saturating_add(60)
     }
 
     /// The agent owning `address`, if any.
@@ -1104,6 +1182,28 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(keys, ["imap", "support"]);
         let e = parse(&GOOD.replace("password = \"secret\"", "")).unwrap_err();
         assert!(e.problems.iter().any(|p| p.key == "imap.password"), "{e}");
+    }
+
+    #[test]
+    fn http_section() {
+        assert!(parse(GOOD).unwrap().http.is_none());
+        let c = parse(&format!("{GOOD}\n[http]\n")).unwrap();
+        let h = c.http.unwrap();
+        assert_eq!(h.listen.to_string(), "127.0.0.1:9180");
+        assert!(!h.allow_remote);
+        let c = parse(&format!("{GOOD}\n[http]\nlisten = \"[::1]:9999\"\n")).unwrap();
+        assert_eq!(c.http.unwrap().listen.port(), 9999);
+        let e = parse(&format!("{GOOD}\n[http]\nlisten = \"0.0.0.0:9180\"\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.listen", "{e}");
+        let c = parse(&format!(
+            "{GOOD}\n[http]\nlisten = \"0.0.0.0:9180\"\nallow_remote = true\n"
+        ))
+        .unwrap();
+        assert!(c.http.unwrap().allow_remote);
+        let e = parse(&format!("{GOOD}\n[http]\nlisten = \"localhost:80\"\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.listen", "{e}");
+        let e = parse(&format!("{GOOD}\n[http]\nport = 1\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.port", "{e}");
     }
 
     #[test]

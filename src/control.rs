@@ -26,10 +26,8 @@ const MAX_REQUEST: usize = 64 * 1024;
 pub struct Shared {
     /// The store.
     pub store: Store,
-    /// Configuration.
-    pub config: Arc<crate::config::Config>,
-    /// Templates, when outbound mail is configured.
-    pub templates: Option<Arc<crate::outbound::Templates>>,
+    /// Reloadable settings (configuration, templates).
+    pub live: crate::settings::Live,
     /// Ingest counters.
     pub ingest: Arc<Mutex<IngestStatus>>,
     /// Outbox counters.
@@ -96,9 +94,10 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
             if let Some(s) = &shared.sender {
                 st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
             }
+            let settings = shared.live.borrow().clone();
             let ctx = views::Context {
-                config: Some(&shared.config),
-                templates: shared.templates.as_deref(),
+                config: Some(&settings.config),
+                templates: settings.templates.as_deref(),
                 status: Some(&st),
                 wake: Some(&shared.wake),
             };
@@ -139,7 +138,12 @@ pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
     let v: serde_json::Value =
         serde_json::from_str(&first).context("the daemon sent an unreadable answer")?;
     if v["ok"].as_bool() != Some(true) {
-        bail!("{}", v["error"].as_str().unwrap_or("the daemon refused the export"));
+        bail!(
+            "{}",
+            v["error"]
+                .as_str()
+                .unwrap_or("the daemon refused the export")
+        );
     }
     std::io::copy(&mut reader, out)?;
     out.flush()?;

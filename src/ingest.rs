@@ -27,6 +27,7 @@ use crate::imap::{self, Imap, Woken};
 use crate::msgid;
 use crate::outbound::Templates;
 use crate::parse;
+use crate::settings::{Live, Settings};
 use crate::store::{QuarantineRecord, Store, StoreError, UidState};
 use crate::subject;
 use crate::thread::{self, Candidates};
@@ -84,10 +85,11 @@ pub struct IngestStatus {
 
 /// Everything ingest needs; one instance per daemon.
 pub struct Ingest {
+    /// Connection settings, fixed for the life of the process.
     config: Arc<Config>,
+    /// Reloadable settings (SIGHUP), read once per mail.
+    live: Live,
     store: Store,
-    directory: Directory,
-    templates: Option<Arc<Templates>>,
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Failed download attempts per (UIDVALIDITY, UID).
     attempts: HashMap<(u32, u32), u32>,
@@ -98,26 +100,26 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Prepares ingest; loads the customer directory.
+    /// Prepares ingest with fixed settings (loads the customer directory and templates).
     pub fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
-        let directory = match &config.support.customer_directory {
-            Some(p) => Directory::load(p)?,
-            None => Directory::default(),
-        };
-        let templates = match &config.outbound {
-            Some(out) => Some(Arc::new(Templates::load(out.templates_dir.as_deref())?)),
-            None => None,
-        };
-        Ok(Ingest {
+        let settings = Arc::new(Settings::from_config(config)?);
+        // The sender half is dropped: these settings never change.
+        let (_, live) = tokio::sync::watch::channel(settings);
+        Ok(Ingest::with_settings(live, store))
+    }
+
+    /// Prepares ingest reading reloadable settings from `live`.
+    pub fn with_settings(live: Live, store: Store) -> Ingest {
+        let config = live.borrow().config.clone();
+        Ingest {
             config,
+            live,
             store,
-            directory,
-            templates,
             outbox_wake: None,
             attempts: HashMap::new(),
             status: Arc::default(),
             durable: None,
-        })
+        }
     }
 
     /// Wakes the outbox sender after each durable batch, so acknowledgements go out at once.
@@ -252,6 +254,8 @@ impl Ingest {
     ) -> Result<(u32, usize)> {
         let cfg = self.config.clone();
         let metas = imap.fetch_meta(from).await?;
+        // "Arrival" is when ingest first sees the mail (IMAP INTERNALDATE has only seconds).
+        let seen = Instant::now();
         let mut next = from;
         for chunk in metas.chunks(BATCH) {
             let mut done = Vec::new();
@@ -306,6 +310,10 @@ impl Ingest {
             }
             // Durable first, then tell the server: a crash in between only re-delivers.
             self.store.sync().await?;
+            crate::health::INGEST_LATENCY.observe_n(
+                seen.elapsed().as_secs_f64(),
+                (done.len() + quarantined.len()) as u64,
+            );
             if let Some(tx) = &self.durable {
                 let _ = tx.send(std::mem::take(&mut ids));
             }
@@ -409,11 +417,12 @@ impl Ingest {
         source: Option<Source>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
+        let s = self.live.borrow().clone();
         ingest_raw_with(
-            &self.config,
+            &s.config,
             &self.store,
-            &self.directory,
-            self.templates.as_deref(),
+            &s.directory,
+            s.templates.as_deref(),
             raw,
             source,
             now,

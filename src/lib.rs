@@ -9,18 +9,22 @@
 //!   [`control`] (the CLI's socket to the daemon), [`daemon`] (lifecycle), [`views`] (output).
 
 pub mod bench;
+pub mod command;
 pub mod config;
 pub mod control;
 pub mod customer;
 pub mod daemon;
 pub mod desk;
+pub mod health;
 pub mod imap;
 pub mod ingest;
 pub mod msgid;
+pub mod notify;
 pub mod outbound;
 pub mod outbox;
 pub mod parse;
 pub mod quote;
+pub mod settings;
 pub mod store;
 pub mod subject;
 pub mod thread;

@@ -144,9 +144,14 @@ fn init_tracing(config: &Config) {
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => {
-            // Under systemd the journal adds its own timestamps; colours only on a terminal.
+            // Under systemd the journal timestamps every line itself; colours only on a terminal.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            builder.with_ansi(ansi).with_writer(std::io::stderr).init()
+            let builder = builder.with_ansi(ansi).with_writer(std::io::stderr);
+            if std::env::var_os("JOURNAL_STREAM").is_some() {
+                builder.without_time().init()
+            } else {
+                builder.init()
+            }
         }
     }
 }

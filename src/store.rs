@@ -24,7 +24,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -123,12 +122,21 @@ pub struct Store {
     ratelog: sled::Tree,
     /// Serialises read-modify-write of tickets between ingest and the control socket.
     writer: Arc<std::sync::Mutex<()>>,
-    /// Newest blob file already fsynced, so `sync` only touches new ones.
-    blobs_synced: Arc<AtomicU64>,
+    /// Blob files already fsynced, so `sync` only touches new ones. A set, not a high-water
+    /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
+    /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
+    blobs_synced: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
 }
 
 /// Every tree, in export order; values of the first group are JSON records.
-const JSON_TREES: &[&str] = &["tickets", "messages", "uidstate", "quarantine", "outbox", "ratelog"];
+const JSON_TREES: &[&str] = &[
+    "tickets",
+    "messages",
+    "uidstate",
+    "quarantine",
+    "outbox",
+    "ratelog",
+];
 const BINARY_TREES: &[&str] = &[
     "meta",
     "msgid",
@@ -213,7 +221,7 @@ impl Store {
             writer: Arc::default(),
             path: path.to_owned(),
             db,
-            blobs_synced: Arc::new(AtomicU64::new(0)),
+            blobs_synced: Arc::default(),
         };
         match store.meta.get("schema_version")? {
             None => {
@@ -714,7 +722,8 @@ impl Store {
             }
             let rec: ExportLine =
                 serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?;
-            if !JSON_TREES.contains(&rec.tree.as_str()) && !BINARY_TREES.contains(&rec.tree.as_str())
+            if !JSON_TREES.contains(&rec.tree.as_str())
+                && !BINARY_TREES.contains(&rec.tree.as_str())
             {
                 return Err(bad(i + 1, format!("unknown tree {}", rec.tree)));
             }
@@ -777,26 +786,34 @@ fn enqueue_tx(
     Ok(())
 }
 
-fn fsync_files(path: &Path, blobs_synced: &AtomicU64) -> std::io::Result<()> {
+type SyncedBlobs = std::sync::Mutex<std::collections::HashSet<u64>>;
+
+fn fsync_files(path: &Path, blobs_synced: &SyncedBlobs) -> std::io::Result<()> {
+    let mut synced = blobs_synced.lock().unwrap_or_else(|e| e.into_inner());
     std::fs::File::open(path.join("db"))?.sync_all()?;
     let blobs = path.join("blobs");
     if let Ok(entries) = std::fs::read_dir(&blobs) {
-        let done = blobs_synced.load(Ordering::Acquire);
-        let mut newest = done;
+        let mut present = std::collections::HashSet::new();
+        let mut new = false;
         for e in entries.flatten() {
             let Some(lsn) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
                 continue;
             };
-            if lsn > done {
+            present.insert(lsn);
+            if !synced.contains(&lsn) {
                 // A blob may be removed by sled's GC between listing and opening it.
                 if let Ok(f) = std::fs::File::open(e.path()) {
                     f.sync_all()?;
                 }
-                newest = newest.max(lsn);
+                synced.insert(lsn);
+                new = true;
             }
         }
-        std::fs::File::open(&blobs)?.sync_all()?;
-        blobs_synced.fetch_max(newest, Ordering::AcqRel);
+        // Forget blobs sled has since removed, so the set stays as small as the directory.
+        synced.retain(|l| present.contains(l));
+        if new {
+            std::fs::File::open(&blobs)?.sync_all()?;
+        }
     }
     std::fs::File::open(path)?.sync_all()?;
     Ok(())

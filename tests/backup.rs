@@ -10,7 +10,10 @@ use serde_json::Value;
 
 fn snapshot(config: &Path) -> Vec<Value> {
     let list = cli_json(config, &["tickets", "--json"]);
-    let mut all = vec![list.clone(), cli_json(config, &["outbox", "list", "--json"])];
+    let mut all = vec![
+        list.clone(),
+        cli_json(config, &["outbox", "list", "--json"]),
+    ];
     all.push(cli_json(config, &["quarantine", "list", "--json"]));
     for t in list.as_array().unwrap() {
         let id = t["id"].as_u64().unwrap().to_string();
@@ -79,7 +82,11 @@ async fn export_wipe_import_round_trips_exactly() {
     assert!(msg.contains("imported"), "{msg}");
     assert_eq!(snapshot(&config), before);
     // Importing twice is refused.
-    assert!(!cli(&config, &["import", export.to_str().unwrap()]).status.success());
+    assert!(
+        !cli(&config, &["import", export.to_str().unwrap()])
+            .status
+            .success()
+    );
 
     // Compaction keeps everything.
     let msg = run(&config, &["compact"]);
@@ -102,7 +109,13 @@ async fn export_wipe_import_round_trips_exactly() {
         .append(
             "support",
             "INBOX",
-            &mail("customer@example.com", "support@example.com", "after", "<after@example.com>", "x"),
+            &mail(
+                "customer@example.com",
+                "support@example.com",
+                "after",
+                "<after@example.com>",
+                "x",
+            ),
         )
         .await;
     assert!(
@@ -113,6 +126,10 @@ async fn export_wipe_import_round_trips_exactly() {
         daemon.log()
     );
     let list = cli_json(&config, &["tickets", "--json"]);
-    assert_eq!(list.as_array().unwrap().len(), 6, "ticket numbers continue after import");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        6,
+        "ticket numbers continue after import"
+    );
     assert_eq!(list[5]["id"], 6);
 }

@@ -513,19 +513,29 @@ async fn a_refused_mail_is_dead_visible_and_retryable() {
         if o.first().is_some_and(|i| i["state"] == "dead") {
             break o[0].clone();
         }
-        assert!(tokio::time::Instant::now() < deadline, "{o:?}\n{}", desk.log());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{o:?}\n{}",
+            desk.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(item["reason"].as_str().unwrap().contains("550"), "{item}");
     let text = cli(&desk.config, &["outbox", "list"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("dead"));
     let out = cli(&desk.config, &["outbox", "retry", "1"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("queued again"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("queued again"),
+        "{out:?}"
+    );
     // It is tried again (and refused again).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let o = desk.outbox();
-        if o[0]["state"] == "dead" && o[0]["attempts"] == 1 && o[0]["created_at"] != item["created_at"] {
+        if o[0]["state"] == "dead"
+            && o[0]["attempts"] == 1
+            && o[0]["created_at"] != item["created_at"]
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{o:?}");

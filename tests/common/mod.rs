@@ -1817,3 +1817,51 @@ fn smtp_python() -> &'static PathBuf {
         }
     }
 }
+
+// ----------------------------------------------------------------------
+// supportd with extra environment (tests/service.rs: NOTIFY_SOCKET, ...)
+// ----------------------------------------------------------------------
+
+impl Daemon {
+    /// Like [`Daemon::start`], with extra environment variables for the
+    /// daemon, e.g. `[("NOTIFY_SOCKET", path), ("WATCHDOG_USEC", "2000000")]`.
+    pub fn start_with_env(config_path: &Path, env: &[(&str, &str)]) -> Daemon {
+        let dir = config_path
+            .parent()
+            .expect("config path has a parent dir")
+            .to_path_buf();
+        let log_path = dir.join("daemon.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
+        let mut cmd = Command::new(SUPPORTD_BIN);
+        cmd.arg("--config")
+            .arg(config_path)
+            .arg("run")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_DAEMON_LOG").unwrap_or_else(|_| "supportd=debug,info".into()),
+            )
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // SAFETY: prctl is async-signal-safe; kills the daemon if the test
+        // thread dies without running Drop.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {SUPPORTD_BIN}: {e}"));
+        Daemon {
+            child: Some(child),
+            log_path,
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! Running under a service manager, against a real Dovecot: the sd_notify protocol as systemd
+//! would see it (a datagram socket named by `$NOTIFY_SOCKET`), the `/healthz` and `/metrics`
+//! endpoints moving with real mail, and a SIGTERM in the middle of ingest losing nothing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Every datagram received on a test `NOTIFY_SOCKET`, with its arrival time.
+#[derive(Clone, Default)]
+struct Notifications(Arc<Mutex<Vec<(Instant, String)>>>);
+
+impl Notifications {
+    /// Binds `<dir>/notify.sock` and collects datagrams from a thread until the test ends.
+    fn listen(dir: &Path) -> (Notifications, PathBuf) {
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let n = Notifications::default();
+        let weak = Arc::downgrade(&n.0);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let Some(store) = weak.upgrade() else { return };
+                match sock.recv(&mut buf) {
+                    Ok(len) => store.lock().unwrap().push((
+                        Instant::now(),
+                        String::from_utf8_lossy(&buf[..len]).into_owned(),
+                    )),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(e) => panic!("notify socket: {e}"),
+                }
+            }
+        });
+        (n, path)
+    }
+
+    /// Every `KEY=value` line received, in order, with the datagram's arrival time.
+    fn lines(&self) -> Vec<(Instant, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(t, msg)| msg.lines().map(|l| (*t, l.to_owned())).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn position(&self, line: &str) -> Option<usize> {
+        self.lines().iter().position(|(_, l)| l == line)
+    }
+
+    fn wait_for(&self, line: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.position(line).is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn dump(&self) -> String {
+        self.lines()
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 GET: (status code, headers, body).
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {raw:?}"));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    Ok((code, head.to_owned(), body.to_owned()))
+}
+
+/// Polls `/healthz` until it answers `want`; returns the last JSON body.
+async fn wait_health(port: u16, want: u16, daemon: &Daemon) -> Value {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok((code, _, body)) = http_get(port, "/healthz") {
+            if code == want {
+                return serde_json::from_str(&body).unwrap();
+            }
+            last = format!("{code}: {body}");
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "/healthz never answered {want}; last: {last}\n--- daemon log ---\n{}",
+                daemon.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of an unlabelled sample, or the sum over all label sets of `name{…}` samples
+/// whose labels contain every `label` given.
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    let mut found = false;
+    let mut sum = 0.0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (n, l) = match series.split_once('{') {
+            Some((n, l)) => (n, l),
+            None => (series, ""),
+        };
+        if n == name && labels.iter().all(|want| l.contains(want)) {
+            found = true;
+            sum += value.parse::<f64>().unwrap();
+        }
+    }
+    assert!(found, "no sample {name}{labels:?} in\n{text}");
+    sum
+}
+
+fn metrics(port: u16) -> String {
+    let (code, head, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(code, 200, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    body
+}
+
+fn terminate_when_started(d: &mut Daemon) -> std::process::ExitStatus {
+    // SIGTERM before the runtime installed its handler would be a plain kill.
+    let t = Instant::now();
+    while !d.log().contains("store open") && t.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.terminate()
+}
+
+#[tokio::test]
+async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
+    let mut dovecot = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &dovecot, "");
+    let (notes, sock) = Notifications::listen(dir.path());
+
+    // IMAP is down at start: the store opens, but READY=1 must wait for the login.
+    dovecot.stop();
+    let mut daemon = Daemon::start_with_env(
+        &config,
+        &[
+            ("NOTIFY_SOCKET", sock.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    assert!(
+        daemon.wait_for_log("store open", WAIT).await,
+        "{}",
+        daemon.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        notes.position("READY=1"),
+        None,
+        "READY=1 before IMAP was reachable:\n{}",
+        notes.dump()
+    );
+    assert!(
+        notes
+            .lines()
+            .iter()
+            .any(|(_, l)| l.starts_with("STATUS=waiting for IMAP login")),
+        "no STATUS while waiting for IMAP:\n{}",
+        notes.dump()
+    );
+    assert!(
+        !notes.lines().iter().any(|(_, l)| l == "WATCHDOG=1"),
+        "watchdog pinged before READY:\n{}",
+        notes.dump()
+    );
+
+    dovecot.restart();
+    assert!(
+        notes.wait_for("READY=1", Duration::from_secs(30)),
+        "no READY=1 after IMAP came back:\n{}\n--- daemon log ---\n{}",
+        notes.dump(),
+        daemon.log()
+    );
+    // READY=1 came after the login: the daemon had logged it by the time READY arrived.
+    let ready_at = notes.lines()[notes.position("READY=1").unwrap()].0;
+    assert!(daemon.log().contains("IMAP logged in"), "{}", daemon.log());
+    // The READY datagram carries a STATUS line too.
+    assert!(
+        notes
+            .lines()
+            .iter()
+            .any(|(t, l)| *t == ready_at && l.starts_with("STATUS=IMAP")),
+        "{}",
+        notes.dump()
+    );
+
+    // WATCHDOG_USEC=2 s: pings every second.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let pings: Vec<Instant> = notes
+        .lines()
+        .iter()
+        .filter(|(_, l)| l == "WATCHDOG=1")
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(pings.len() >= 3, "too few WATCHDOG=1:\n{}", notes.dump());
+    let mut prev = ready_at;
+    for t in &pings {
+        assert!(
+            t.duration_since(prev) < Duration::from_secs(2),
+            "watchdog gap {:?} reached the 2 s timeout:\n{}",
+            t.duration_since(prev),
+            notes.dump()
+        );
+        prev = *t;
+    }
+
+    let status = daemon.terminate();
+    assert!(status.success(), "exit {status:?}\n{}", daemon.log());
+    assert!(
+        notes.wait_for("STOPPING=1", Duration::from_secs(2)),
+        "no STOPPING=1:\n{}",
+        notes.dump()
+    );
+    let lines = notes.lines();
+    let ready = notes.position("READY=1").unwrap();
+    let first_ping = lines.iter().position(|(_, l)| l == "WATCHDOG=1").unwrap();
+    let stopping = notes.position("STOPPING=1").unwrap();
+    let last_ping = lines.iter().rposition(|(_, l)| l == "WATCHDOG=1").unwrap();
+    assert!(
+        ready < first_ping && last_ping < stopping,
+        "order READY < WATCHDOG… < STOPPING broken:\n{}",
+        notes.dump()
+    );
+    assert_eq!(
+        lines.iter().filter(|(_, l)| l == "READY=1").count(),
+        1,
+        "{}",
+        notes.dump()
+    );
+}
+
+#[tokio::test]
+async fn no_notify_socket_means_no_notifications_and_a_normal_run() {
+    // The wrapper is a no-op without NOTIFY_SOCKET: the daemon runs and stops as before.
+    let dovecot = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &dovecot, "");
+    let mut daemon = Daemon::start_with_env(&config, &[("WATCHDOG_USEC", "2000000")]);
+    assert!(
+        daemon.wait_for_log("IMAP logged in", WAIT).await,
+        "{}",
+        daemon.log()
+    );
+    dovecot
+        .append(
+            "support",
+            "INBOX",
+            &mail(
+                "a@customer.example",
+                "support@example.com",
+                "hi",
+                "<n1@x>",
+                "x",
+            ),
+        )
+        .await;
+    assert!(dovecot.wait_count("support", "Processed", 1, WAIT).await);
+    let status = terminate_when_started(&mut daemon);
+    assert!(status.success(), "exit {status:?}\n{}", daemon.log());
+}
+
+#[tokio::test]
+async fn healthz_and_metrics_move_with_real_mail() {
+    let mut dovecot = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        &dovecot,
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut daemon = Daemon::start(&config);
+
+    let h = wait_health(port, 200, &daemon).await;
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["reasons"], serde_json::json!([]), "{h}");
+    assert_eq!(h["imap"]["connected"], true, "{h}");
+    assert_eq!(h["outbox"]["depth"], 0, "{h}");
+    assert_eq!(
+        h["outbox"]["oldest_pending_age_seconds"],
+        Value::Null,
+        "{h}"
+    );
+    assert_eq!(h["store"]["writable"], true, "{h}");
+    assert!(h["last_sync_age_seconds"].as_f64().unwrap() < 30.0, "{h}");
+
+    let before = metrics(port);
+    assert_eq!(sample(&before, "supportd_mails_stored_total", &[]), 0.0);
+    assert_eq!(sample(&before, "supportd_tickets", &[]), 0.0);
+    assert_eq!(sample(&before, "supportd_imap_connected", &[]), 1.0);
+    assert_eq!(sample(&before, "supportd_outbox_depth", &[]), 0.0);
+    assert_eq!(
+        sample(&before, "supportd_escalations_total", &["level=\"1\""]),
+        0.0
+    );
+    assert!(before.contains("# TYPE supportd_ingest_latency_seconds histogram"));
+    sample(
+        &before,
+        "supportd_ingest_latency_seconds_bucket",
+        &["le=\"+Inf\""],
+    );
+
+    dovecot
+        .append_many(
+            "support",
+            "INBOX",
+            &[
+                mail(
+                    "Zhang San <zhang@customer.example>",
+                    "support@example.com",
+                    "网站打不开",
+                    "<m1@customer.example>",
+                    "你好",
+                ),
+                mail(
+                    "li@other.example",
+                    "support@example.com",
+                    "Invoice question",
+                    "<m2@other.example>",
+                    "hello",
+                ),
+            ],
+        )
+        .await;
+    assert!(
+        dovecot.wait_count("support", "Processed", 2, WAIT).await,
+        "{}",
+        daemon.log()
+    );
+    let after = metrics(port);
+    assert_eq!(sample(&after, "supportd_mails_stored_total", &[]), 2.0);
+    assert_eq!(sample(&after, "supportd_mails_duplicate_total", &[]), 0.0);
+    assert_eq!(sample(&after, "supportd_tickets", &[]), 2.0, "{after}");
+    assert_eq!(
+        sample(&after, "supportd_tickets", &["status=\"new\""]),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "supportd_tickets", &["status=\"closed\""]),
+        0.0
+    );
+    // Ingest observes the latency histogram once per mail made durable; until it does (the
+    // hook is one line in ingest), the histogram stays empty. Never more than once per mail.
+    let observed = sample(&after, "supportd_ingest_latency_seconds_count", &[]);
+    assert!(observed == 0.0 || observed == 2.0, "{after}");
+    assert_eq!(
+        sample(
+            &after,
+            "supportd_ingest_latency_seconds_bucket",
+            &["le=\"+Inf\""]
+        ),
+        observed
+    );
+    assert!(sample(&after, "supportd_last_sync_timestamp_seconds", &[]) > 0.0);
+    assert!(sample(&after, "supportd_store_size_bytes", &[]) > 0.0);
+
+    let (code, _, _) = http_get(port, "/nope").unwrap();
+    assert_eq!(code, 404);
+
+    // IMAP goes away: 503 with the reason.
+    dovecot.stop();
+    let h = wait_health(port, 503, &daemon).await;
+    assert_eq!(h["status"], "unhealthy", "{h}");
+    assert_eq!(h["imap"]["connected"], false, "{h}");
+    let reasons = h["reasons"].to_string();
+    assert!(reasons.contains("IMAP not connected"), "{h}");
+    let m = metrics(port);
+    assert_eq!(sample(&m, "supportd_imap_connected", &[]), 0.0);
+    assert!(sample(&m, "supportd_imap_reconnects_total", &[]) >= 1.0);
+
+    // And back.
+    dovecot.restart();
+    wait_health(port, 200, &daemon).await;
+    let status = terminate_when_started(&mut daemon);
+    assert!(status.success(), "exit {status:?}\n{}", daemon.log());
+    // The port is released on shutdown.
+    assert!(http_get(port, "/healthz").is_err());
+}
+
+fn message_id_of(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_owned())
+        .unwrap_or_else(|| panic!("no Message-ID in {text}"))
+}
+
+async fn ids_in(dovecot: &Dovecot, mailbox: &str) -> Vec<String> {
+    dovecot
+        .fetch_all("support", mailbox)
+        .await
+        .iter()
+        .map(|(_, raw, _)| message_id_of(raw))
+        .collect()
+}
+
+/// Every Message-ID stored in tickets, with repetitions (read through the CLI).
+fn stored_ids(config: &Path) -> Vec<String> {
+    let list = cli_json(config, &["tickets", "--json"]);
+    let mut out = Vec::new();
+    for t in list.as_array().unwrap() {
+        let id = t["id"].as_u64().unwrap().to_string();
+        let full = cli_json(config, &["ticket", "show", &id, "--json"]);
+        for m in full["messages"].as_array().unwrap() {
+            out.push(m["message_id"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sigterm_during_ingest_of_50_mails_loses_nothing() {
+    const N: usize = 50;
+    let dovecot = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &dovecot, "");
+    let (notes, sock) = Notifications::listen(dir.path());
+    let env = [("NOTIFY_SOCKET", sock.to_str().unwrap())];
+    let mut daemon = Daemon::start_with_env(&config, &env);
+    assert!(notes.wait_for("READY=1", WAIT), "{}", daemon.log());
+
+    // Bodies of ~40 KB make each download and commit take a little while, so the SIGTERM below
+    // lands while the batch is being worked on.
+    let filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(700);
+    let expected: BTreeSet<String> = (0..N)
+        .map(|i| format!("bulk{i}@customer.example"))
+        .collect();
+    let mails: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            mail(
+                &format!("c{i}@customer.example"),
+                "support@example.com",
+                &format!("Problem number {i}"),
+                &format!("<bulk{i}@customer.example>"),
+                &format!("mail {i}\n{filler}"),
+            )
+        })
+        .collect();
+    dovecot.append_many("support", "INBOX", &mails).await;
+    // Terminate at the first stored mail.
+    let t = Instant::now();
+    while !daemon.log().contains("stored") && t.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = daemon.terminate();
+    assert!(status.success(), "exit {status:?}\n{}", daemon.log());
+    assert!(notes.position("STOPPING=1").is_some(), "{}", notes.dump());
+
+    // Stopped: every mail is in exactly one of INBOX and Processed, and whatever was moved is
+    // in the store.
+    let inbox = ids_in(&dovecot, "INBOX").await;
+    let processed = ids_in(&dovecot, "Processed").await;
+    eprintln!(
+        "after SIGTERM: {} processed, {} still in INBOX",
+        processed.len(),
+        inbox.len()
+    );
+    let mut all: Vec<String> = inbox.iter().chain(&processed).cloned().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        expected.iter().cloned().collect::<Vec<_>>(),
+        "a mail was lost or doubled on the server"
+    );
+    let stored = stored_ids(&config);
+    let stored_set: BTreeSet<&String> = stored.iter().collect();
+    assert_eq!(stored.len(), stored_set.len(), "a mail was stored twice");
+    for id in &processed {
+        assert!(
+            stored_set.contains(id),
+            "{id} was moved to Processed but is not in the store"
+        );
+    }
+
+    // Restart: the rest is ingested, nothing twice.
+    let mut daemon = Daemon::start_with_env(&config, &env);
+    assert!(
+        dovecot.wait_count("support", "Processed", N, WAIT).await,
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(dovecot.count("support", "INBOX").await, 0);
+    let status = terminate_when_started(&mut daemon);
+    assert!(status.success(), "exit {status:?}\n{}", daemon.log());
+    let mut stored = stored_ids(&config);
+    stored.sort();
+    assert_eq!(
+        stored,
+        expected.iter().cloned().collect::<Vec<_>>(),
+        "the store does not hold each of the {N} mails exactly once"
+    );
+}

@@ -328,6 +328,24 @@ pub struct SupportConfig {
     /// becomes a ticket.
     #[serde(default)]
     pub machine_mail_tickets: bool,
+    /// Address notified about tickets nobody is assigned to (e.g. an agents' list).
+    #[serde(default)]
+    pub agents_list: Option<String>,
+    /// A customer reply to a resolved ticket reopens it within this many days; later it opens a
+    /// new ticket linked to the old one.
+    #[serde(default = "default_reopen_days")]
+    pub reopen_window_days: u64,
+    /// What a reply to a closed ticket does.
+    #[serde(default = "default_closed_policy")]
+    pub closed_policy: ClosedPolicy,
+    /// `authserv-id` of our own MX: an `Authentication-Results` header from it showing DKIM or
+    /// SPF pass for an agent's domain counts as proof. Off when unset (headers from anybody else
+    /// are forgeable).
+    #[serde(default)]
+    pub trusted_authserv_id: Option<String>,
+    /// Attachments up to this total size are forwarded to agents; larger ones are listed.
+    #[serde(default = "default_attach_limit")]
+    pub notify_attachment_limit_bytes: u64,
     /// Compiled `customer_id_patterns`.
     #[serde(skip)]
     pub customer_id_regexes: Vec<Regex>,
@@ -359,6 +377,31 @@ pub struct AgentConfig {
     /// Languages the agent works in.
     #[serde(default)]
     pub languages: Vec<String>,
+    /// Takes part in round-robin assignment of new tickets.
+    #[serde(default = "default_true")]
+    pub on_duty: bool,
+}
+
+/// What a customer's mail to a closed ticket does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedPolicy {
+    /// Reopen the ticket.
+    Reopen,
+    /// Open a new ticket linked to the closed one.
+    NewTicket,
+    /// Keep the mail on the closed ticket and tell the customer to write a new request.
+    Reject,
+}
+
+fn default_closed_policy() -> ClosedPolicy {
+    ClosedPolicy::NewTicket
+}
+fn default_reopen_days() -> u64 {
+    7
+}
+fn default_attach_limit() -> u64 {
+    5 * 1024 * 1024
 }
 
 /// `[control]`: the local socket the CLI uses while the daemon holds the store.

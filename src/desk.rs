@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::Config;
+use crate::agent;
+use crate::config::{AgentConfig, ClosedPolicy, Config, Role};
 use crate::outbound::{self, Draft, Kind, OutboxItem, State, Templates};
 use crate::parse::Inbound;
 use crate::subject;
@@ -36,6 +37,8 @@ pub struct Accepted {
     pub effects: Vec<Effect>,
     /// Mails to enqueue in the same transaction.
     pub outgoing: Vec<OutboxItem>,
+    /// Other tickets changed by the mail (a merge target), saved in the same transaction.
+    pub extra_tickets: Vec<Ticket>,
 }
 
 /// What the desk needs to write mail: the templates and, per recipient address (lower-case),
@@ -46,6 +49,17 @@ pub struct Mailer<'a> {
     pub templates: &'a Templates,
     /// Rate history by recipient.
     pub history: &'a HashMap<String, Vec<DateTime<Utc>>>,
+}
+
+/// Facts about an inbound mail that the shell looked up for the core.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Intake<'a> {
+    /// The authenticated agent who wrote it, if any.
+    pub agent: Option<&'a AgentConfig>,
+    /// The customer's dedicated contact (agent name) from the directory.
+    pub contact: Option<&'a str>,
+    /// For an agent's `#merge N`: ticket N, if it exists.
+    pub merge_target: Option<&'a Ticket>,
 }
 
 /// Applies one inbound mail to `existing` (the ticket threading chose, or `None` for a new
@@ -60,14 +74,63 @@ pub fn accept(
     customer: &str,
     source: Option<Source>,
     mailer: Option<Mailer<'_>>,
+    intake: Intake<'_>,
     now: DateTime<Utc>,
 ) -> Accepted {
     let mut effects = Vec::new();
+    let mut outgoing = Vec::new();
+    let mut extra_tickets = Vec::new();
     let sender = &inbound.from.address;
-    let is_agent = config.agent_by_address(sender).is_some();
+    let agent = intake.agent;
+    let sup = &config.support;
+
+    // A customer writing to a finished ticket: reopen it, or start a new one linked to it.
+    let mut reject_notice = false;
+    let mut reopened = false;
+    let mut related_override = None;
+    let existing = match existing {
+        Some(t) if agent.is_none() && matched.ticket() == Some(t.id) => {
+            let window = chrono::Duration::days(sup.reopen_window_days as i64);
+            match t.status {
+                Status::Resolved
+                    if now.signed_duration_since(t.resolved_at.unwrap_or(t.updated_at))
+                        <= window =>
+                {
+                    reopened = true;
+                    Some(t)
+                }
+                Status::Resolved => {
+                    effects.push(Effect::Log(format!(
+                        "ticket {} was resolved more than {} days ago: new ticket",
+                        t.id, sup.reopen_window_days
+                    )));
+                    related_override = Some(t.id);
+                    None
+                }
+                Status::Closed => match sup.closed_policy {
+                    ClosedPolicy::Reopen => {
+                        reopened = true;
+                        Some(t)
+                    }
+                    ClosedPolicy::NewTicket => {
+                        related_override = Some(t.id);
+                        None
+                    }
+                    ClosedPolicy::Reject => {
+                        reject_notice = true;
+                        Some(t)
+                    }
+                },
+                _ => Some(t),
+            }
+        }
+        other => other,
+    };
+
     let (mut ticket, created, threaded_by) = match (existing, matched) {
         (Some(t), m) if m.ticket() == Some(t.id) => {
             let by = match m {
+                _ if agent.is_some() => ThreadedBy::Agent,
                 Match::Reference { .. } => ThreadedBy::Reference,
                 Match::Tag { .. } => ThreadedBy::Tag,
                 _ => ThreadedBy::Subject,
@@ -85,16 +148,17 @@ pub fn accept(
                     *related
                 }
                 _ => None,
-            };
+            }
+            .or(related_override);
             let t = Ticket {
                 id: next_id,
                 status: Status::New,
-                priority: config.support.default_priority,
+                priority: sup.default_priority,
                 customer: customer.to_owned(),
                 subject: inbound.subject.clone(),
                 normalized_subject: subject::normalize(&subject::strip_tag(
                     &inbound.subject,
-                    &config.support.tag_prefix,
+                    &sup.tag_prefix,
                 )),
                 requester: inbound.from.clone(),
                 participants: Vec::new(),
@@ -103,6 +167,11 @@ pub fn accept(
                 updated_at: now,
                 last_customer_message_id: String::new(),
                 related,
+                assignee: agent::assign(config, intake.contact, next_id),
+                first_response_at: None,
+                resolved_at: None,
+                merged_into: None,
+                escalation: 0,
             };
             (t, true, ThreadedBy::New)
         }
@@ -110,20 +179,45 @@ pub fn accept(
 
     // Colleagues the customer copies in may follow up by tag; our own and agents' addresses are
     // never customers.
-    if !is_agent && !config.is_own_address(sender) {
+    if agent.is_none() && !config.is_own_address(sender) {
         let others = inbound.to.iter().chain(&inbound.cc).map(|m| &m.address);
         for addr in std::iter::once(sender).chain(others) {
             if !config.is_own_address(addr)
                 && config.agent_by_address(addr).is_none()
+                && !is_reply_address(config, addr)
                 && !ticket.is_participant(addr)
             {
                 ticket.participants.push(addr.clone());
             }
         }
         ticket.last_customer_message_id = inbound.message_id.clone();
+        if reopened || (!created && ticket.status == Status::Pending) {
+            effects.push(Effect::Log(format!(
+                "ticket {} {} by the customer's mail",
+                ticket.id,
+                if reopened { "reopened" } else { "back to open" }
+            )));
+            ticket.status = Status::Open;
+        }
     }
     ticket.message_count += 1;
     ticket.updated_at = now;
+
+    let mut internal = false;
+    if let (Some(a), false) = (agent, created) {
+        internal = true;
+        agent_mail(
+            config,
+            a,
+            &mut ticket,
+            inbound,
+            intake.merge_target,
+            now,
+            &mut outgoing,
+            &mut extra_tickets,
+            &mut effects,
+        );
+    }
 
     let message = Message {
         ticket: ticket.id,
@@ -153,6 +247,8 @@ pub fn accept(
         raw_sha256: inbound.raw_sha256.clone(),
         size: inbound.size,
         source,
+        internal,
+        from_agent: agent.is_some(),
     };
     effects.push(Effect::Log(if created {
         format!(
@@ -165,11 +261,15 @@ pub fn accept(
             message.seq, ticket.id
         )
     }));
-    let mut outgoing = Vec::new();
-    if let (Some(mailer), Some(out)) = (mailer, &config.outbound) {
-        let kind = if created && out.acknowledge {
+
+    if let (Some(mailer), Some(out)) = (mailer, &config.outbound)
+        && agent.is_none()
+    {
+        let kind = if reject_notice {
+            Some(Kind::Closed)
+        } else if created && out.acknowledge {
             Some(Kind::Ack)
-        } else if !created && out.followup_notice && !is_agent {
+        } else if !created && out.followup_notice {
             Some(Kind::Followup)
         } else {
             None
@@ -200,6 +300,16 @@ pub fn accept(
                 }
             }
         }
+        // Agents hear about every human customer mail; machine mail on a ticket is only filed.
+        if !inbound.machine.is_machine_generated() && !reject_notice {
+            let to = agent::notify_targets(config, &ticket);
+            if !to.is_empty() {
+                match agent::notification(config, &ticket, inbound, to, now) {
+                    Ok(item) => outgoing.push(item),
+                    Err(e) => effects.push(Effect::Log(format!("no agent notification: {e}"))),
+                }
+            }
+        }
     }
     Accepted {
         ticket,
@@ -207,6 +317,117 @@ pub fn accept(
         message,
         effects,
         outgoing,
+        extra_tickets,
+    }
+}
+
+fn is_reply_address(config: &Config, addr: &str) -> bool {
+    let (local, domain) = config.support.address.split_once('@').unwrap_or_default();
+    addr.rsplit_once('@')
+        .is_some_and(|(l, d)| d.eq_ignore_ascii_case(domain) && l.starts_with(&format!("{local}+")))
+}
+
+/// An authenticated agent's mail on an existing ticket: commands, internal note, relayed reply.
+/// An invalid mail changes nothing and tells the agent why.
+#[allow(clippy::too_many_arguments)]
+fn agent_mail(
+    config: &Config,
+    a: &AgentConfig,
+    ticket: &mut Ticket,
+    inbound: &Inbound,
+    merge_target: Option<&Ticket>,
+    now: DateTime<Utc>,
+    outgoing: &mut Vec<OutboxItem>,
+    extra_tickets: &mut Vec<Ticket>,
+    effects: &mut Vec<Effect>,
+) {
+    let mut parsed = agent::parse_mail(inbound);
+    let before = ticket.clone();
+    let mut changes = agent::Changes::default();
+    if parsed.errors.is_empty() {
+        match agent::apply_commands(config, ticket, &parsed) {
+            Ok(c) => changes = c,
+            Err(e) => parsed.errors.push(e),
+        }
+    }
+    if let Some(n) = changes.merge_into
+        && merge_target.is_none_or(|t| t.id != n)
+    {
+        parsed
+            .errors
+            .push(format!("#merge: there is no ticket {n}"));
+    }
+    if !parsed.errors.is_empty() {
+        // Nothing changes but the record of the mail itself.
+        let (count, updated) = (ticket.message_count, ticket.updated_at);
+        *ticket = before;
+        ticket.message_count = count;
+        ticket.updated_at = updated;
+        effects.push(Effect::Log(format!(
+            "agent {} sent invalid commands: {}",
+            a.name,
+            parsed.errors.join("; ")
+        )));
+        outgoing.push(agent::error_reply(config, ticket, a, &parsed, inbound, now));
+        return;
+    }
+    if parsed.has_reply() {
+        match agent::relay(config, ticket, a, &parsed.reply, inbound, now) {
+            Ok(item) => outgoing.push(item),
+            Err(e) => effects.push(Effect::Log(format!("reply not relayed: {e}"))),
+        }
+        ticket.first_response_at.get_or_insert(now);
+    }
+    let status = changes.status.or(if parsed.has_reply() {
+        Some(Status::Pending)
+    } else if ticket.status == Status::New {
+        Some(Status::Open)
+    } else {
+        None
+    });
+    if let Some(s) = status {
+        ticket.status = s;
+        if s == Status::Resolved {
+            ticket.resolved_at = Some(now);
+        }
+    }
+    if changes.escalate {
+        ticket.escalation += 1;
+        let role = if ticket.escalation >= 2 {
+            Role::Supervisor
+        } else {
+            Role::Tier2
+        };
+        let to = agent::agents_with_role(config, role);
+        effects.push(Effect::Log(format!(
+            "ticket {} escalated to level {} by {}",
+            ticket.id, ticket.escalation, a.name
+        )));
+        if !to.is_empty()
+            && let Ok(item) = agent::notification(config, ticket, inbound, to, now)
+        {
+            outgoing.push(item);
+        }
+    }
+    if let (Some(n), Some(target)) = (changes.merge_into, merge_target) {
+        let mut target = target.clone();
+        for p in &ticket.participants {
+            if !target.is_participant(p) {
+                target.participants.push(p.clone());
+            }
+        }
+        target.updated_at = now;
+        ticket.merged_into = Some(n);
+        ticket.status = Status::Closed;
+        effects.push(Effect::Log(format!("ticket {} merged into {n}", ticket.id)));
+        extra_tickets.push(target);
+    }
+    if let Some(note) = &parsed.note {
+        effects.push(Effect::Log(format!(
+            "internal note by {} ({} chars)",
+            a.name,
+            note.chars().count()
+        )));
     }
 }
 
@@ -275,6 +496,9 @@ pub fn set_status(
     let mut t = ticket.clone();
     t.status = status;
     t.updated_at = now;
+    if status == Status::Resolved {
+        t.resolved_at = Some(now);
+    }
     let mut effects = vec![Effect::Log(format!(
         "ticket {} status {} -> {}",
         t.id, ticket.status, status

@@ -469,6 +469,22 @@ fn quarantine_record(
     }
 }
 
+/// Follows `merged_into` links to the ticket that lives on.
+fn follow_merges(store: &Store, mut t: crate::ticket::Ticket) -> Result<crate::ticket::Ticket> {
+    for _ in 0..16 {
+        match t
+            .merged_into
+            .map(|n| store.ticket(n))
+            .transpose()?
+            .flatten()
+        {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    Ok(t)
+}
+
 /// [`ingest_raw_with`] without outgoing mail.
 pub fn ingest_raw(
     config: &Config,
@@ -545,15 +561,44 @@ pub fn ingest_raw_with(
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
     let _writer = store.write_lock();
     let mut candidates = Candidates::default();
+    let auth = crate::agent::authenticate(config, &inbound);
+    let agent = match &auth {
+        crate::agent::Auth::Agent {
+            name,
+            ticket,
+            proof,
+        } => {
+            debug!(agent = %name, proof, "authenticated agent mail");
+            if let Some(t) = ticket
+                && let Some(ticket) = store.ticket(*t)?
+            {
+                candidates.referenced = Some((format!("agent proof for ticket {t}"), ticket));
+            }
+            config.agents.iter().find(|a| &a.name == name)
+        }
+        crate::agent::Auth::Impersonation { claimed } => {
+            crate::agent::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            warn!(
+                claimed = %claimed,
+                "mail from an agent address without proof (signed reply address, notification Message-ID or trusted Authentication-Results); handled as a customer mail"
+            );
+            None
+        }
+        crate::agent::Auth::NotAgent => None,
+    };
     let secret = config
         .outbound
         .as_ref()
         .map(|o| o.resolved_secret.as_slice());
     // A bounce names the mail that bounced inside its report, not in its headers.
-    let ids: Vec<&str> = thread::reference_ids(&inbound)
-        .into_iter()
-        .chain(inbound.reported_ids.iter().map(String::as_str))
-        .collect();
+    let ids: Vec<&str> = if candidates.referenced.is_some() {
+        Vec::new()
+    } else {
+        thread::reference_ids(&inbound)
+    }
+    .into_iter()
+    .chain(inbound.reported_ids.iter().map(String::as_str))
+    .collect();
     for id in ids {
         let by_signature = match secret.map(|s| msgid::verify(s, id)) {
             Some(msgid::Verdict::Ours(t)) => Some(t),
@@ -584,7 +629,14 @@ pub fn ingest_raw_with(
         }
         candidates.same_subject = store.ticket_by_subject(&customer, &normalized)?;
     }
-    let is_agent = config.agent_by_address(&inbound.from.address).is_some();
+    // Mail for a merged ticket goes to the ticket it was merged into.
+    if let Some((id, t)) = candidates.referenced.take() {
+        candidates.referenced = Some((id, follow_merges(store, t)?));
+    }
+    if let Some(t) = candidates.tagged.take() {
+        candidates.tagged = Some(follow_merges(store, t)?);
+    }
+    let is_agent = agent.is_some();
     let window = chrono::Duration::days(sup.thread_window_days as i64);
     let matched = thread::decide(&inbound, &candidates, is_agent, window, now);
     let existing = match matched.ticket() {
@@ -617,8 +669,29 @@ pub fn ingest_raw_with(
         templates,
         history: &history,
     });
+    let contact = directory
+        .lookup(&inbound.from.address)
+        .and_then(|c| c.contact.clone());
+    let merge_target = match agent {
+        Some(_) => crate::agent::parse_mail(&inbound)
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                crate::command::Command::Merge(n) => Some(*n),
+                _ => None,
+            })
+            .map(|n| store.ticket(n))
+            .transpose()?
+            .flatten(),
+        None => None,
+    };
+    let intake = desk::Intake {
+        agent,
+        contact: contact.as_deref(),
+        merge_target: merge_target.as_ref(),
+    };
     let accepted = desk::accept(
-        config, existing, next_id, &matched, &inbound, &customer, source, mailer, now,
+        config, existing, next_id, &matched, &inbound, &customer, source, mailer, intake, now,
     );
     for desk::Effect::Log(line) in &accepted.effects {
         debug!(ticket = accepted.ticket.id, "{line}");

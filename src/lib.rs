@@ -8,6 +8,7 @@
 //! - shell: [`imap`] (the server connection), [`ingest`] (the mailbox loop), [`store`] (sled),
 //!   [`control`] (the CLI's socket to the daemon), [`daemon`] (lifecycle), [`views`] (output).
 
+pub mod agent;
 pub mod bench;
 pub mod command;
 pub mod config;

@@ -33,6 +33,14 @@ pub enum Kind {
     Followup,
     /// A customer-visible status change.
     Progress,
+    /// An agent's reply relayed to the customer.
+    Relay,
+    /// A notification to agents (new ticket, customer follow-up).
+    AgentNotify,
+    /// An error report to an agent whose commands could not be carried out.
+    AgentError,
+    /// Notice to a customer that their ticket is closed.
+    Closed,
 }
 
 impl Kind {
@@ -42,6 +50,8 @@ impl Kind {
             Kind::Ack => "ack",
             Kind::Followup => "followup",
             Kind::Progress => "progress",
+            Kind::Closed => "closed",
+            Kind::Relay | Kind::AgentNotify | Kind::AgentError => "",
         }
     }
 
@@ -49,8 +59,8 @@ impl Kind {
     /// `auto-generated`.
     fn auto_submitted(self) -> &'static str {
         match self {
-            Kind::Ack | Kind::Followup => "auto-replied",
-            Kind::Progress => "auto-generated",
+            Kind::Ack | Kind::Followup | Kind::Closed => "auto-replied",
+            Kind::Progress | Kind::Relay | Kind::AgentNotify | Kind::AgentError => "auto-generated",
         }
     }
 }
@@ -459,85 +469,172 @@ pub fn build(
         .and_then(|m| m.reply_to.first().cloned())
         .filter(|r| !config.is_own_address(&r.address))
         .unwrap_or_else(|| t.requester.clone());
-    let to_addr: lettre::Address = recipient
-        .address
-        .parse()
-        .map_err(|e| format!("cannot send to {}: {e}", recipient.address))?;
-    let to = LMailbox::new(
-        recipient.name.as_deref().map(sanitize_header),
-        to_addr.clone(),
-    );
-    let support: lettre::Address = config
-        .support
-        .address
-        .parse()
-        .map_err(|e| format!("support.address: {e}"))?;
-    let from = LMailbox::new(Some(sanitize_header(&config.support.name)), support.clone());
     let id = msgid::sign(
         &out.resolved_secret,
         &config.message_id_domain(),
         t.id,
         &msgid::nonce(&draft.cause),
     );
-
-    let mut builder = Message::builder()
-        .from(from.clone())
-        .reply_to(from)
-        .to(to)
-        .subject(subject_line.clone())
-        .message_id(Some(format!("<{id}>")))
-        .date(now.into());
-    // Thread under the customer's latest mail, keeping their References (first + last few, as
-    // RT does, so the header stays bounded).
     let parent = draft
         .inbound
         .map(|m| m.message_id.clone())
         .unwrap_or_else(|| t.last_customer_message_id.clone());
-    if !parent.is_empty() {
-        let mut refs: Vec<String> = draft
-            .inbound
-            .map(|m| m.references.clone())
-            .unwrap_or_default();
+    let references = draft
+        .inbound
+        .map(|m| m.references.clone())
+        .unwrap_or_default();
+    compose(
+        config,
+        Compose {
+            kind: draft.kind,
+            ticket: t.id,
+            from_name: config.support.name.clone(),
+            to: vec![recipient],
+            cc: Vec::new(),
+            reply_to: config.support.address.clone(),
+            subject: subject_line,
+            body,
+            message_id: id,
+            parent,
+            references,
+            automatic: true,
+            attachments: Vec::new(),
+        },
+        now,
+    )
+}
+
+/// Everything about one outgoing mail except how its text was made.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    /// Kind.
+    pub kind: Kind,
+    /// Ticket.
+    pub ticket: u64,
+    /// Display name on From (the address is always the support address).
+    pub from_name: String,
+    /// Recipients.
+    pub to: Vec<crate::parse::Mailbox>,
+    /// Copy recipients.
+    pub cc: Vec<crate::parse::Mailbox>,
+    /// Reply-To address.
+    pub reply_to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Our Message-ID (without brackets).
+    pub message_id: String,
+    /// Message-ID we answer (empty for none).
+    pub parent: String,
+    /// References of the mail we answer.
+    pub references: Vec<String>,
+    /// Automatic mail (acks, notices) carries the RFC 3834 and loop headers; a relayed human
+    /// reply does not.
+    pub automatic: bool,
+    /// Attachments: name, MIME type, bytes.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Builds the RFC 5322 bytes of `c` into a pending outbox item.
+pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<OutboxItem, String> {
+    let mailbox = |m: &crate::parse::Mailbox| -> Result<LMailbox, String> {
+        let addr: lettre::Address = m
+            .address
+            .parse()
+            .map_err(|e| format!("cannot send to {}: {e}", m.address))?;
+        Ok(LMailbox::new(m.name.as_deref().map(sanitize_header), addr))
+    };
+    let support: lettre::Address = config
+        .support
+        .address
+        .parse()
+        .map_err(|e| format!("support.address: {e}"))?;
+    let reply_to: lettre::Address = c
+        .reply_to
+        .parse()
+        .map_err(|e| format!("bad Reply-To {}: {e}", c.reply_to))?;
+    let from = LMailbox::new(Some(sanitize_header(&c.from_name)), support.clone());
+    let subject = sanitize_header(&c.subject);
+    let mut builder = Message::builder()
+        .from(from)
+        .reply_to(LMailbox::new(
+            Some(sanitize_header(&config.support.name)),
+            reply_to,
+        ))
+        .subject(subject.clone())
+        .message_id(Some(format!("<{}>", c.message_id)))
+        .date(now.into());
+    let mut rcpts = Vec::new();
+    for m in &c.to {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.to(mb);
+    }
+    for m in &c.cc {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.cc(mb);
+    }
+    if rcpts.is_empty() {
+        return Err("no recipient".into());
+    }
+    // Thread under the mail we answer, keeping its References (first + last few, as RT does, so
+    // the header stays bounded).
+    if !c.parent.is_empty() {
+        let mut refs = c.references.clone();
         if refs.len() > 10 {
             let tail = refs.split_off(refs.len() - 6);
             refs.truncate(4);
             refs.extend(tail);
         }
-        refs.retain(|r| r != &parent);
-        refs.push(parent.clone());
-        builder = builder.in_reply_to(format!("<{parent}>")).references(
+        refs.retain(|r| r != &c.parent);
+        refs.push(c.parent.clone());
+        builder = builder.in_reply_to(format!("<{}>", c.parent)).references(
             refs.iter()
                 .map(|r| format!("<{r}>"))
                 .collect::<Vec<_>>()
                 .join(" "),
         );
     }
-    for (name, value) in [
-        ("Auto-Submitted", draft.kind.auto_submitted().to_owned()),
-        ("X-Auto-Response-Suppress", "All".to_owned()),
-        ("Precedence", "bulk".to_owned()),
+    let mut headers = vec![
         ("X-Loop", config.support.address.to_lowercase()),
-        ("X-Supportd-Ticket", t.id.to_string()),
-    ] {
+        ("X-Supportd-Ticket", c.ticket.to_string()),
+    ];
+    if c.automatic {
+        headers.push(("Auto-Submitted", c.kind.auto_submitted().to_owned()));
+        headers.push(("X-Auto-Response-Suppress", "All".to_owned()));
+        headers.push(("Precedence", "bulk".to_owned()));
+    }
+    for (name, value) in headers {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(name),
             value,
         ));
     }
-    let message = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| format!("cannot build mail: {e}"))?;
+    let message = if c.attachments.is_empty() {
+        builder.header(ContentType::TEXT_PLAIN).body(c.body)
+    } else {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(c.body));
+        for (name, ctype, data) in c.attachments {
+            let ct = ContentType::parse(&ctype)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
+            mp = mp.singlepart(Attachment::new(sanitize_header(&name)).body(data, ct));
+        }
+        builder.multipart(mp)
+    }
+    .map_err(|e| format!("cannot build mail: {e}"))?;
     let raw = String::from_utf8(message.formatted())
         .map_err(|_| "built mail is not 7-bit clean".to_owned())?;
     Ok(OutboxItem {
         id: 0,
-        ticket: t.id,
-        kind: draft.kind,
-        message_id: id,
+        ticket: c.ticket,
+        kind: c.kind,
+        message_id: c.message_id,
         envelope_from: support.to_string(),
-        to: vec![to_addr.to_string()],
-        subject: subject_line,
+        to: rcpts,
+        subject,
         raw,
         created_at: now,
         next_attempt_at: now,
@@ -581,6 +678,7 @@ mod tests {
             raw_sha256: String::new(),
             size: 0,
             reported_ids: vec![],
+            authentication_results: vec![],
         }
     }
 

@@ -105,6 +105,9 @@ pub struct Inbound {
     /// the bounce can be attached to the ticket of the mail that bounced.
     #[serde(default)]
     pub reported_ids: Vec<String>,
+    /// `Authentication-Results` header values (trusted only when written by our own MX).
+    #[serde(default)]
+    pub authentication_results: Vec<String>,
 }
 
 /// Why a raw mail could not become an [`Inbound`]. The messages are meant for whoever reads the
@@ -248,6 +251,7 @@ fn parse_message(raw: &[u8]) -> Result<Inbound, ParseError> {
         attachments: attachments(&msg),
         machine: machine_flags(&msg, &from),
         reported_ids: Vec::new(),
+        authentication_results: raw_values(&msg, "Authentication-Results").collect(),
         from,
         raw_sha256,
         size: raw.len() as u64,

@@ -376,6 +376,11 @@ impl Store {
     pub fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
         let ticket_json = serde_json::to_vec(&accepted.ticket)?;
         let message_json = serde_json::to_vec(&accepted.message)?;
+        let extra: Vec<(u64, Vec<u8>)> = accepted
+            .extra_tickets
+            .iter()
+            .map(|t| Ok((t.id, serde_json::to_vec(t)?)))
+            .collect::<std::result::Result<_, serde_json::Error>>()?;
         let t = &accepted.ticket;
         let m = &accepted.message;
         let mkey = message_key(t.id, m.seq);
@@ -408,6 +413,9 @@ impl Store {
                         meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
                     }
                     tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
+                    for (id, json) in &extra {
+                        tickets.insert(&ticket_key(*id), json.as_slice())?;
+                    }
                     messages.insert(&mkey, message_json.as_slice())?;
                     msgid.insert(m.message_id.as_bytes(), &mkey)?;
                     if rawt.get(m.raw_sha256.as_bytes())?.is_none() {

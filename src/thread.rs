@@ -155,6 +155,7 @@ mod tests {
             raw_sha256: String::new(),
             size: 0,
             reported_ids: vec![],
+            authentication_results: vec![],
         }
     }
 
@@ -176,6 +177,11 @@ mod tests {
             updated_at: updated,
             last_customer_message_id: String::new(),
             related: None,
+            assignee: None,
+            first_response_at: None,
+            resolved_at: None,
+            merged_into: None,
+            escalation: 0,
         }
     }
 

@@ -131,6 +131,21 @@ pub struct Ticket {
     /// An earlier ticket this one was split from (e.g. a stranger quoting its tag).
     #[serde(default)]
     pub related: Option<u64>,
+    /// Assigned agent (name).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// When an agent first answered the customer.
+    #[serde(default)]
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When it was last resolved (for the reopen window).
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The ticket this one was merged into.
+    #[serde(default)]
+    pub merged_into: Option<u64>,
+    /// Escalation level reached (0 = none).
+    #[serde(default)]
+    pub escalation: u32,
 }
 
 impl Ticket {
@@ -154,6 +169,8 @@ pub enum ThreadedBy {
     Tag,
     /// Same normalised subject and customer among active tickets.
     Subject,
+    /// An authenticated agent's mail (signed reply address or notification Message-ID).
+    Agent,
 }
 
 /// Where an inbound mail was found on the IMAP server.
@@ -220,4 +237,10 @@ pub struct Message {
     pub size: u64,
     /// IMAP location it was ingested from.
     pub source: Option<Source>,
+    /// Internal (an agent's note or command mail): never shown or sent to the customer.
+    #[serde(default)]
+    pub internal: bool,
+    /// Written by an authenticated agent.
+    #[serde(default)]
+    pub from_agent: bool,
 }

@@ -1,0 +1,473 @@
+//! Agents working tickets by ordinary email: who counts as an agent, what they are told, and
+//! what their replies do.
+//!
+//! A From header proves nothing (RT's documented weakness), so a mail is an agent's only when its
+//! From is a configured agent address *and* it carries proof: our signed per-ticket reply address
+//! in To/Cc, a signed agent-notification Message-ID in In-Reply-To/References, or (when configured)
+//! an `Authentication-Results` header from our own MX with DKIM or SPF passing for the agent's
+//! domain. Anything else from an agent address is handled as a customer mail and counted as an
+//! impersonation attempt.
+
+use chrono::{DateTime, Utc};
+
+use crate::command::{self, Command, Parsed};
+use crate::config::{AgentConfig, Config, Role};
+use crate::msgid;
+use crate::outbound::{self, Compose, Kind, OutboxItem};
+use crate::parse::{Inbound, Mailbox};
+use crate::subject;
+use crate::ticket::{Status, Ticket};
+
+/// The verdict on a mail's sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Not from an agent address.
+    NotAgent,
+    /// An authenticated agent; `ticket` is the ticket the proof names, if it names one.
+    Agent {
+        /// Agent name.
+        name: String,
+        /// Ticket named by the proof.
+        ticket: Option<u64>,
+        /// Which proof was found.
+        proof: &'static str,
+    },
+    /// From an agent address without proof.
+    Impersonation {
+        /// The agent address claimed.
+        claimed: String,
+    },
+}
+
+/// Decides whether `inbound` is an authenticated agent's mail.
+pub fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
+    let Some(agent) = config.agent_by_address(&inbound.from.address) else {
+        return Auth::NotAgent;
+    };
+    let Some(out) = &config.outbound else {
+        return Auth::Impersonation {
+            claimed: inbound.from.address.clone(),
+        };
+    };
+    let secret = &out.resolved_secret;
+    let agent_ok = |ticket, proof| Auth::Agent {
+        name: agent.name.clone(),
+        ticket,
+        proof,
+    };
+    for m in inbound.to.iter().chain(&inbound.cc) {
+        if let Some(t) = msgid::verify_reply_address(secret, &config.support.address, &m.address) {
+            return agent_ok(Some(t), "signed reply address");
+        }
+    }
+    for id in inbound.in_reply_to.iter().chain(&inbound.references) {
+        if let Some(t) = msgid::verify_agent(secret, id) {
+            return agent_ok(Some(t), "signed notification Message-ID");
+        }
+    }
+    if let Some(authserv) = &config.support.trusted_authserv_id {
+        let domain = inbound
+            .from
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        if inbound
+            .authentication_results
+            .iter()
+            .any(|h| authentication_passes(h, authserv, &domain))
+        {
+            return agent_ok(None, "Authentication-Results from our MX");
+        }
+    }
+    Auth::Impersonation {
+        claimed: inbound.from.address.clone(),
+    }
+}
+
+/// True when an `Authentication-Results` value was written by `authserv` and reports DKIM
+/// (`header.d`/`header.i`) or SPF (`smtp.mailfrom`) passing for `domain`.
+pub fn authentication_passes(header: &str, authserv: &str, domain: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    let mut parts = h.split(';');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    if first.split_whitespace().next() != Some(&authserv.to_ascii_lowercase()) {
+        return false;
+    }
+    parts.any(|p| {
+        let p = p.trim();
+        let pass = p.starts_with("dkim=pass") || p.starts_with("spf=pass");
+        pass && p.split_whitespace().any(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                matches!(k, "header.d" | "header.i" | "smtp.mailfrom")
+                    && (v.trim_matches('"').ends_with(&format!("@{domain}"))
+                        || v.trim_matches('"') == domain)
+            })
+        })
+    })
+}
+
+/// Removes a signature (`-- ` line and below) from an agent's reply.
+pub fn strip_signature(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line == "-- " || line == "--" {
+            break;
+        }
+        out.push(line);
+    }
+    out.join("\n").trim_end().to_owned()
+}
+
+/// Who gets a new ticket: the customer's dedicated contact, else round-robin over on-duty
+/// first-line agents (by ticket number, so it needs no state and survives restarts).
+pub fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<String> {
+    if let Some(c) = contact
+        && config.agents.iter().any(|a| a.name.eq_ignore_ascii_case(c))
+    {
+        return Some(c.to_owned());
+    }
+    let pool: Vec<&AgentConfig> = config
+        .agents
+        .iter()
+        .filter(|a| a.on_duty && a.role == Role::Agent)
+        .collect();
+    if pool.is_empty() {
+        return None;
+    }
+    Some(pool[(ticket as usize - 1) % pool.len()].name.clone())
+}
+
+fn agent_mailbox(a: &AgentConfig) -> Mailbox {
+    Mailbox {
+        name: Some(a.name.clone()),
+        address: a.addresses[0].clone(),
+    }
+}
+
+/// Who is told about a ticket: its assignee, else the agents' list address.
+pub fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
+    if let Some(a) = ticket
+        .assignee
+        .as_deref()
+        .and_then(|n| config.agents.iter().find(|a| a.name == n))
+    {
+        return vec![agent_mailbox(a)];
+    }
+    config
+        .support
+        .agents_list
+        .iter()
+        .map(|l| Mailbox {
+            name: None,
+            address: l.clone(),
+        })
+        .collect()
+}
+
+/// Agents with `role`.
+pub fn agents_with_role(config: &Config, role: Role) -> Vec<Mailbox> {
+    config
+        .agents
+        .iter()
+        .filter(|a| a.role == role)
+        .map(agent_mailbox)
+        .collect()
+}
+
+const HELP: &str = "Reply to this mail to answer the customer. Commands at the top, one per line: \
+#status open|pending|resolved|closed, #priority P1..P4, #assign <agent>, #note (the rest stays \
+internal), #escalate, #merge <ticket>, #customer <id>.";
+
+/// The notification to agents about a new ticket or a customer's follow-up.
+pub fn notification(
+    config: &Config,
+    ticket: &Ticket,
+    inbound: &Inbound,
+    to: Vec<Mailbox>,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
+    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+    let tag = subject::tag(&config.support.tag_prefix, ticket.id);
+    let what = if ticket.message_count <= 1 {
+        "New ticket"
+    } else {
+        "Customer follow-up"
+    };
+    let mut body = format!(
+        "{what} {tag}\n\nCustomer:  {} ({})\nFrom:      {}\nPriority:  {}\nStatus:    {}\nAssignee:  {}\nSubject:   {}\n",
+        ticket.customer,
+        ticket.requester.address,
+        crate::views::display(&inbound.from),
+        ticket.priority,
+        ticket.status,
+        ticket.assignee.as_deref().unwrap_or("(nobody)"),
+        inbound.subject,
+    );
+    let limit = config.support.notify_attachment_limit_bytes;
+    let total: u64 = inbound.attachments.iter().map(|a| a.size).sum();
+    let forward = total <= limit;
+    if !inbound.attachments.is_empty() {
+        body.push_str(if forward {
+            "Attachments (forwarded):\n"
+        } else {
+            "Attachments (too large to forward; see `supportd ticket show`):\n"
+        });
+        for a in &inbound.attachments {
+            body.push_str(&format!(
+                "  - {} ({}, {} bytes)\n",
+                a.name, a.content_type, a.size
+            ));
+        }
+    }
+    body.push_str(&format!(
+        "\n----------------------------------------\n{}\n----------------------------------------\n\n{HELP}\n",
+        inbound.reply_text
+    ));
+    let nonce = msgid::nonce(&format!("notify:{}", inbound.message_id));
+    Ok(compose(
+        config,
+        Compose {
+            kind: Kind::AgentNotify,
+            ticket: ticket.id,
+            from_name: config.support.name.clone(),
+            to,
+            cc: Vec::new(),
+            reply_to: msgid::reply_address(
+                &out.resolved_secret,
+                &config.support.address,
+                ticket.id,
+            ),
+            subject: format!("{tag} [{}] {}", ticket.priority, inbound.subject),
+            body,
+            message_id: msgid::sign_agent(
+                &out.resolved_secret,
+                &config.message_id_domain(),
+                ticket.id,
+                &nonce,
+            ),
+            parent: String::new(),
+            references: Vec::new(),
+            automatic: true,
+            attachments: if forward {
+                inbound
+                    .attachments
+                    .iter()
+                    .map(|a| (a.name.clone(), a.content_type.clone(), a.data.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        },
+        now,
+    ))
+}
+
+fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> OutboxItem {
+    let ticket = c.ticket;
+    let kind = c.kind;
+    let to = c.to.iter().map(|m| m.address.clone()).collect();
+    outbound::compose(config, c, now).unwrap_or_else(|reason| OutboxItem {
+        id: 0,
+        ticket,
+        kind,
+        message_id: String::new(),
+        envelope_from: config.support.address.clone(),
+        to,
+        subject: String::new(),
+        raw: String::new(),
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        state: outbound::State::Suppressed { reason },
+        last_error: None,
+    })
+}
+
+/// The agent's reply, relayed to the customer from the support address.
+pub fn relay(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    reply: &str,
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
+    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+    let tag = subject::tag(&config.support.tag_prefix, ticket.id);
+    let base = subject::strip_tag(&ticket.subject, &config.support.tag_prefix);
+    let cc: Vec<Mailbox> = ticket
+        .participants
+        .iter()
+        .filter(|p| !p.eq_ignore_ascii_case(&ticket.requester.address))
+        .map(|p| Mailbox {
+            name: None,
+            address: p.clone(),
+        })
+        .collect();
+    Ok(compose(
+        config,
+        Compose {
+            kind: Kind::Relay,
+            ticket: ticket.id,
+            from_name: format!("{} ({})", agent.name, config.support.name),
+            to: vec![ticket.requester.clone()],
+            cc,
+            reply_to: config.support.address.clone(),
+            subject: format!("{tag} Re: {base}"),
+            body: format!("{reply}\n"),
+            message_id: msgid::sign(
+                &out.resolved_secret,
+                &config.message_id_domain(),
+                ticket.id,
+                &msgid::nonce(&format!("relay:{}", agent_mail.message_id)),
+            ),
+            parent: ticket.last_customer_message_id.clone(),
+            references: Vec::new(),
+            automatic: false,
+            attachments: agent_mail
+                .attachments
+                .iter()
+                .map(|a| (a.name.clone(), a.content_type.clone(), a.data.clone()))
+                .collect(),
+        },
+        now,
+    ))
+}
+
+/// Tells an agent that their mail changed nothing, and why.
+pub fn error_reply(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    parsed: &Parsed,
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> OutboxItem {
+    let understood: Vec<String> = parsed
+        .commands
+        .iter()
+        .map(|c| format!("  - {c:?}"))
+        .collect();
+    let body = format!(
+        "Your mail about ticket {} changed nothing and nothing was sent to the customer:\n\n{}\n\nUnderstood:\n{}\n\n{HELP}\n",
+        ticket.id,
+        parsed
+            .errors
+            .iter()
+            .map(|e| format!("  - {e}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        if understood.is_empty() {
+            "  (nothing)".to_owned()
+        } else {
+            understood.join("\n")
+        }
+    );
+    let secret = config
+        .outbound
+        .as_ref()
+        .map(|o| o.resolved_secret.clone())
+        .unwrap_or_default();
+    compose(
+        config,
+        Compose {
+            kind: Kind::AgentError,
+            ticket: ticket.id,
+            from_name: config.support.name.clone(),
+            to: vec![agent_mailbox(agent)],
+            cc: Vec::new(),
+            reply_to: msgid::reply_address(&secret, &config.support.address, ticket.id),
+            subject: format!(
+                "{} Command error: {}",
+                subject::tag(&config.support.tag_prefix, ticket.id),
+                agent_mail.subject
+            ),
+            body,
+            message_id: msgid::sign_agent(
+                &secret,
+                &config.message_id_domain(),
+                ticket.id,
+                &msgid::nonce(&format!("error:{}", agent_mail.message_id)),
+            ),
+            parent: agent_mail.message_id.clone(),
+            references: agent_mail.references.clone(),
+            automatic: true,
+            attachments: Vec::new(),
+        },
+        now,
+    )
+}
+
+/// What an agent's valid mail does to the ticket (besides relaying the reply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New status, if any.
+    pub status: Option<Status>,
+    /// Escalate one level.
+    pub escalate: bool,
+    /// Merge into this ticket.
+    pub merge_into: Option<u64>,
+}
+
+/// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
+/// command that cannot be carried out (an unknown agent, merging into itself).
+pub fn apply_commands(config: &Config, t: &mut Ticket, parsed: &Parsed) -> Result<Changes, String> {
+    let mut changes = Changes::default();
+    for c in &parsed.commands {
+        match c {
+            Command::Status(s) => changes.status = Some(*s),
+            Command::Priority(p) => t.priority = *p,
+            Command::Assign(name) => {
+                let a = config
+                    .agents
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| format!("#assign: no agent named `{name}`"))?;
+                t.assignee = Some(a.name.clone());
+            }
+            Command::Note => {}
+            Command::Escalate => changes.escalate = true,
+            Command::Merge(n) if *n == t.id => {
+                return Err("#merge: a ticket cannot be merged into itself".into());
+            }
+            Command::Merge(n) => changes.merge_into = Some(*n),
+            Command::Customer(id) => t.customer = id.clone(),
+        }
+    }
+    Ok(changes)
+}
+
+/// Impersonation attempts seen since start (mail from an agent address without proof).
+pub static IMPERSONATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Parses an agent's mail: quoted history is already gone; the signature goes too.
+pub fn parse_mail(inbound: &Inbound) -> Parsed {
+    command::parse(&strip_signature(&inbound.reply_text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authentication_results_from_our_mx_only() {
+        let h = "mx.example.com; dkim=pass header.d=example.com header.s=s1; spf=pass smtp.mailfrom=alice@example.com";
+        assert!(authentication_passes(h, "mx.example.com", "example.com"));
+        assert!(!authentication_passes(h, "mx.other.com", "example.com"));
+        assert!(!authentication_passes(h, "mx.example.com", "evil.com"));
+        let fail = "mx.example.com; dkim=fail header.d=example.com; spf=softfail smtp.mailfrom=example.com";
+        assert!(!authentication_passes(
+            fail,
+            "mx.example.com",
+            "example.com"
+        ));
+    }
+
+    #[test]
+    fn signatures_are_stripped() {
+        assert_eq!(strip_signature("Hi\nthere\n-- \nAlice\nACME"), "Hi\nthere");
+    }
+}

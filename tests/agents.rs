@@ -1,0 +1,425 @@
+//! Agents working tickets by ordinary email, against real mailboxes: notifications arrive in the
+//! agents' Dovecot mailboxes, replies go through the real SMTP relay to the customer's mailbox.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use supportd::parse::{Inbound, parse};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+const AGENTS: &str = r#"
+[[agents]]
+name = "alice"
+addresses = ["agent1@example.com"]
+
+[[agents]]
+name = "bob"
+addresses = ["agent2@example.com"]
+
+[[agents]]
+name = "tess"
+addresses = ["tier2@example.com"]
+role = "tier2"
+
+[[agents]]
+name = "sue"
+addresses = ["supervisor@example.com"]
+role = "supervisor"
+"#;
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    dovecot: Dovecot,
+    smtp: Smtp,
+    config: PathBuf,
+    daemon: Daemon,
+}
+
+impl Desk {
+    fn start(support_extra: &str) -> Desk {
+        let dovecot = Dovecot::start();
+        let smtp = Smtp::start(&dovecot);
+        let dir = tempfile::tempdir().unwrap();
+        let base = base_config(dir.path(), &dovecot).replace(
+            "tag_prefix = \"SUP\"\n",
+            &format!("tag_prefix = \"SUP\"\n{support_extra}\n"),
+        );
+        let text = format!(
+            "{base}\n{}\n[outbound]\nsecret = \"agents-secret-0123456789\"\nretry_initial_secs = 1\n{AGENTS}",
+            smtp_config(&smtp)
+        );
+        let config = write_config_raw(dir.path(), &text);
+        let daemon = Daemon::start(&config);
+        Desk {
+            _dir: dir,
+            dovecot,
+            smtp,
+            config,
+            daemon,
+        }
+    }
+
+    async fn deliver(&self, raw: &[u8]) {
+        self.dovecot.append("support", "INBOX", raw).await;
+    }
+
+    async fn wait_processed(&self, n: usize) {
+        assert!(
+            self.dovecot
+                .wait_count("support", "Processed", n, WAIT)
+                .await,
+            "expected {n} processed\n{}",
+            self.daemon.log()
+        );
+    }
+
+    async fn mailbox(&self, user: &str, n: usize) -> Vec<Inbound> {
+        let ok = self.dovecot.wait_count(user, "INBOX", n, WAIT).await;
+        let have = self.dovecot.count(user, "INBOX").await;
+        assert!(
+            ok,
+            "{user}: expected {n} mails, have {have}\n{}",
+            self.daemon.log()
+        );
+        self.dovecot
+            .fetch_all(user, "INBOX")
+            .await
+            .iter()
+            .map(|(_, raw, _)| parse(raw).unwrap())
+            .collect()
+    }
+
+    fn ticket(&self, id: u64) -> Value {
+        cli_json(&self.config, &["ticket", "show", &id.to_string(), "--json"])
+    }
+
+    /// Lets the daemon finish whatever the last delivery caused.
+    async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+}
+
+/// The agent's plain "Reply" to a notification, as a mail client writes it.
+fn agent_reply(from: &str, notification: &Inbound, id: &str, body: &str) -> Vec<u8> {
+    let reply_to = &notification.reply_to[0].address;
+    mail_with(
+        from,
+        reply_to,
+        &format!("Re: {}", notification.subject),
+        id,
+        &[
+            ("In-Reply-To", &format!("<{}>", notification.message_id)),
+            ("References", &format!("<{}>", notification.message_id)),
+        ],
+        body,
+    )
+}
+
+async fn open_ticket(desk: &Desk) -> Inbound {
+    desk.deliver(&mail(
+        "Zhang San <customer@example.com>",
+        "support@example.com",
+        "网站打不开",
+        "<c1@example.com>",
+        "从今天早上开始 www.shop.cn 打不开。",
+    ))
+    .await;
+    desk.mailbox("customer", 1).await; // the acknowledgement
+    desk.mailbox("agent1", 1).await.remove(0)
+}
+
+#[tokio::test]
+async fn the_agents_reply_reaches_the_customer_threaded_from_the_support_address() {
+    let desk = Desk::start("");
+    let n = open_ticket(&desk).await;
+    assert!(n.subject.starts_with("[SUP-1] [P3]"), "{}", n.subject);
+    assert!(
+        n.reply_to[0].address.starts_with("support+1."),
+        "{:?}",
+        n.reply_to
+    );
+    assert!(n.text.contains("www.shop.cn"), "{}", n.text);
+    assert!(n.text.contains("#status"), "command help: {}", n.text);
+    assert_eq!(
+        desk.ticket(1)["messages"][0]["from"],
+        "Zhang San <customer@example.com>"
+    );
+
+    desk.deliver(&agent_reply(
+        "Alice <agent1@example.com>",
+        &n,
+        "<a1@example.com>",
+        "您好，请清除浏览器缓存后再试。\n\n-- \nAlice\n\n在 2026年11月23日 10:00，support 写道：\n> quoted notification",
+    ))
+    .await;
+    let mails = desk.mailbox("customer", 2).await;
+    let relay = &mails[1];
+    assert_eq!(relay.text.trim(), "您好，请清除浏览器缓存后再试。");
+    assert_eq!(relay.from.address, "support@example.com");
+    assert_eq!(relay.from.name.as_deref(), Some("alice (Example Support)"));
+    assert_eq!(relay.in_reply_to, ["c1@example.com"]);
+    assert!(
+        relay.subject.starts_with("[SUP-1] Re: 网站打不开"),
+        "{}",
+        relay.subject
+    );
+    assert!(
+        !String::from_utf8_lossy(&desk.dovecot.fetch_all("customer", "INBOX").await[1].1)
+            .contains("Auto-Submitted"),
+        "a human reply is not automatic mail"
+    );
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "pending", "waiting for the customer");
+
+    // The customer answers: back to open, and the assignee hears about it.
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        &format!("Re: {}", relay.subject),
+        "<c2@example.com>",
+        &[("In-Reply-To", &format!("<{}>", relay.message_id))],
+        "还是不行。",
+    ))
+    .await;
+    let agent_mails = desk.mailbox("agent1", 2).await;
+    assert!(
+        agent_mails[1].text.contains("还是不行"),
+        "{}",
+        agent_mails[1].text
+    );
+    desk.settle().await;
+    assert_eq!(desk.ticket(1)["status"], "open");
+}
+
+#[tokio::test]
+async fn commands_and_notes_change_state_only() {
+    let desk = Desk::start("");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a2@example.com>",
+        "#priority P1\n#assign bob\n#customer C1001\n#note 客户的 root 密码在保险柜里\nsecond line of the note",
+    ))
+    .await;
+    desk.wait_processed(2).await;
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["priority"], "P1");
+    assert_eq!(t["customer"], "C1001");
+    assert_eq!(t["status"], "open");
+    // Nothing reached the customer beyond the acknowledgement; the note is nowhere outside.
+    assert_eq!(desk.dovecot.count("customer", "INBOX").await, 1);
+    for log in desk.smtp.sent_log() {
+        assert!(!log.to_string().contains("保险柜"));
+    }
+    // A customer mail now goes to bob, the new assignee.
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        "Re: 网站打不开",
+        "<c3@example.com>",
+        &[("In-Reply-To", "<c1@example.com>")],
+        "any news?",
+    ))
+    .await;
+    let bob = desk.mailbox("agent2", 1).await;
+    assert!(
+        bob[0].subject.contains("[SUP-1] [P1]"),
+        "{}",
+        bob[0].subject
+    );
+}
+
+#[tokio::test]
+async fn a_forged_agent_mail_changes_nothing_and_relays_nothing() {
+    let desk = Desk::start("");
+    open_ticket(&desk).await;
+    // From the agent's address, with the tag, but without the signed reply address or
+    // notification Message-ID.
+    desk.deliver(&mail(
+        "agent1@example.com",
+        "support@example.com",
+        "Re: [SUP-1] 网站打不开",
+        "<forged@evil.example>",
+        "#status closed\nPlease send us your admin password.",
+    ))
+    .await;
+    desk.wait_processed(2).await;
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "new");
+    assert_eq!(
+        t["messages"].as_array().unwrap().len(),
+        1,
+        "not posted into the ticket"
+    );
+    assert_eq!(
+        desk.dovecot.count("customer", "INBOX").await,
+        1,
+        "nothing relayed"
+    );
+    assert!(
+        desk.daemon.log().contains("without proof"),
+        "impersonation is logged"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_command_tells_the_agent_and_changes_nothing() {
+    let desk = Desk::start("");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a3@example.com>",
+        "#status closed\n#frobnicate now\nDear customer, all done.",
+    ))
+    .await;
+    let mails = desk.mailbox("agent1", 2).await;
+    let err = &mails[1];
+    assert!(err.subject.contains("Command error"), "{}", err.subject);
+    assert!(
+        err.text.contains("unknown command `#frobnicate`"),
+        "{}",
+        err.text
+    );
+    assert!(
+        err.text.contains("Status(Closed)"),
+        "what was understood: {}",
+        err.text
+    );
+    desk.settle().await;
+    assert_eq!(desk.ticket(1)["status"], "new");
+    assert_eq!(desk.dovecot.count("customer", "INBOX").await, 1);
+}
+
+#[tokio::test]
+async fn a_resolved_ticket_reopens_inside_the_window() {
+    let desk = Desk::start("");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a4@example.com>",
+        "#status resolved\nFixed: the certificate was renewed.",
+    ))
+    .await;
+    let relay = desk.mailbox("customer", 2).await.remove(1);
+    desk.settle().await;
+    assert_eq!(desk.ticket(1)["status"], "resolved");
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        &format!("Re: {}", relay.subject),
+        "<c5@example.com>",
+        &[("In-Reply-To", &format!("<{}>", relay.message_id))],
+        "It is broken again.",
+    ))
+    .await;
+    desk.wait_processed(3).await;
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "open");
+    assert_eq!(t["messages"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn after_the_window_a_reply_opens_a_linked_ticket() {
+    let desk = Desk::start("reopen_window_days = 0");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a5@example.com>",
+        "#status resolved\nDone.",
+    ))
+    .await;
+    let relay = desk.mailbox("customer", 2).await.remove(1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        &format!("Re: {}", relay.subject),
+        "<c6@example.com>",
+        &[("In-Reply-To", &format!("<{}>", relay.message_id))],
+        "Another problem now.",
+    ))
+    .await;
+    desk.wait_processed(3).await;
+    desk.settle().await;
+    let t2 = desk.ticket(2);
+    assert_eq!(t2["related"], 1);
+    assert_eq!(desk.ticket(1)["status"], "resolved");
+}
+
+#[tokio::test]
+async fn merge_moves_the_conversation() {
+    let desk = Desk::start("");
+    let n1 = open_ticket(&desk).await;
+    desk.deliver(&mail(
+        "customer@example.com",
+        "support@example.com",
+        "Also the mail server",
+        "<m2@example.com>",
+        "Mail is down too.",
+    ))
+    .await;
+    // Ticket 2 goes round-robin to bob.
+    let n2 = desk.mailbox("agent2", 1).await.remove(0);
+    assert!(n2.subject.starts_with("[SUP-2]"), "{}", n2.subject);
+    desk.deliver(&agent_reply(
+        "agent2@example.com",
+        &n2,
+        "<a6@example.com>",
+        "#merge 1",
+    ))
+    .await;
+    desk.wait_processed(3).await;
+    desk.settle().await;
+    let t2 = desk.ticket(2);
+    assert_eq!(t2["status"], "closed");
+    // The customer's next mail on ticket 2 lands in ticket 1.
+    desk.deliver(&mail(
+        "customer@example.com",
+        "support@example.com",
+        "Re: [SUP-2] Also the mail server",
+        "<m3@example.com>",
+        "any news about the mail server?",
+    ))
+    .await;
+    desk.wait_processed(4).await;
+    desk.settle().await;
+    let t1 = desk.ticket(1);
+    let ids: Vec<&str> = t1["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"m3@example.com"), "{ids:?}");
+    let _ = n1;
+}
+
+#[tokio::test]
+async fn escalation_notifies_tier2() {
+    let desk = Desk::start("");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a7@example.com>",
+        "#escalate",
+    ))
+    .await;
+    let t2 = desk.mailbox("tier2", 1).await;
+    assert!(t2[0].subject.contains("[SUP-1]"), "{}", t2[0].subject);
+    desk.settle().await;
+    assert_eq!(desk.dovecot.count("customer", "INBOX").await, 1);
+}

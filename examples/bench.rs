@@ -13,17 +13,6 @@
 //! The harness Dovecot keeps mail in sdbox with `mail_fsync = never`, on loopback without TLS, so
 //! the IMAP figures are an upper bound for a real server; the store's fsyncs are real.
 
-// `tests/common` names the `supportd` binary through `CARGO_BIN_EXE_supportd`, which Cargo only
-// sets for integration tests; this example never starts the binary, so any value will do.
-macro_rules! env {
-    ("CARGO_BIN_EXE_supportd") => {
-        "supportd"
-    };
-    ($name:literal) => {
-        ::core::env!($name)
-    };
-}
-
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -42,15 +42,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::{DateTime, FixedOffset, Utc};
 use futures_util::TryStreamExt;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
 
 use crate::config::{Config, Security};
 use crate::customer::Directory;
-use crate::imap::{Imap, MailStream, timed, tls_config};
+use crate::imap::{Imap, timed};
 use crate::ingest::{self, Ingest, Outcome};
 use crate::outbound::Templates;
 use crate::parse;
@@ -374,7 +371,7 @@ async fn phases(
         wait_moved(&mut admin, cfg, total, running, &status).await?;
         report.rows[c_row].3 = peak.end();
     }
-    admin.logout().await.ok();
+    admin.logout().await;
 
     eprintln!("bench: stopping ingest");
     let took = running.stop().await?;
@@ -602,11 +599,11 @@ async fn cleanup(cfg: &Config, work: &Path, running: &mut Running) -> Vec<String
                 if status_messages(&mut s, cfg, mailbox).await.is_err() {
                     continue;
                 }
-                if let Err(e) = timed(limit, "DELETE", s.delete(mailbox)).await {
+                if let Err(e) = timed(limit, "DELETE", s.session_mut().delete(mailbox)).await {
                     problems.push(format!("cannot delete mailbox {mailbox}: {e:#}"));
                 }
             }
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
+            s.logout().await;
         }
         Err(e) => problems.push(format!(
             "cannot connect to delete the mailboxes {}: {e:#}",
@@ -752,87 +749,34 @@ fn dir_size(path: &Path) -> u64 {
 // A second, raw IMAP session (STATUS, DELETE, bulk FETCH)
 // ---------------------------------------------------------------------------------------------
 
-type RawSession = async_imap::Session<MailStream>;
+type RawSession = Imap;
 
-/// Logs in like [`Imap::connect`], but hands out the async-imap session itself: `Imap` offers no
-/// STATUS count, DELETE or bulk body FETCH, which only the benchmark needs.
+/// A second session for the benchmark's own bookkeeping (STATUS, DELETE, bulk FETCH).
 async fn raw_session(config: &Config) -> Result<RawSession> {
-    let c = &config.imap;
-    let limit = Duration::from_secs(c.timeout_secs);
-    let port = config.imap_port();
-    let tcp = timed(
-        limit,
-        "connect",
-        TcpStream::connect((c.host.as_str(), port)),
-    )
-    .await
-    .with_context(|| format!("cannot connect to {}:{port}", c.host))?;
-    tcp.set_nodelay(true).ok();
-    let tls = || -> Result<TlsConnector> {
-        let base = config.path.parent().unwrap_or(Path::new("."));
-        let ca = c
-            .ca_file
-            .as_deref()
-            .map(|p| crate::config::relative_to(base, p));
-        Ok(TlsConnector::from(tls_config(ca.as_deref())?))
-    };
-    let name = || -> Result<ServerName<'static>> {
-        ServerName::try_from(c.host.clone()).map_err(|e| anyhow!("bad host name {}: {e}", c.host))
-    };
-    let client = match c.security {
-        Security::Plain => greet(async_imap::Client::new(MailStream::Plain(tcp)), limit).await?,
-        Security::Tls => {
-            let s = timed(limit, "TLS handshake", tls()?.connect(name()?, tcp)).await?;
-            greet(async_imap::Client::new(MailStream::Tls(Box::new(s))), limit).await?
-        }
-        Security::Starttls => {
-            let mut client = greet(async_imap::Client::new(MailStream::Plain(tcp)), limit).await?;
-            timed(
-                limit,
-                "STARTTLS",
-                client.run_command_and_check_ok("STARTTLS", None),
-            )
-            .await?;
-            let MailStream::Plain(tcp) = client.into_inner() else {
-                unreachable!("stream was created plain")
-            };
-            let s = timed(limit, "TLS handshake", tls()?.connect(name()?, tcp)).await?;
-            async_imap::Client::new(MailStream::Tls(Box::new(s)))
-        }
-    };
-    timed(limit, "LOGIN", async {
-        client
-            .login(&c.username, &c.resolved_password)
-            .await
-            .map_err(|(e, _)| e)
-    })
-    .await
-    .with_context(|| format!("login as {} refused", c.username))
-}
-
-async fn greet(
-    mut client: async_imap::Client<MailStream>,
-    limit: Duration,
-) -> Result<async_imap::Client<MailStream>> {
-    match timed(limit, "greeting", client.read_response()).await? {
-        Some(_) => Ok(client),
-        None => bail!("server closed the connection before greeting"),
-    }
+    Imap::connect(config).await
 }
 
 async fn status_messages(s: &mut RawSession, cfg: &Config, mailbox: &str) -> Result<usize> {
     let limit = Duration::from_secs(cfg.imap.timeout_secs);
-    let m = timed(limit, "STATUS", s.status(mailbox, "(MESSAGES)")).await?;
+    let m = timed(
+        limit,
+        "STATUS",
+        s.session_mut().status(mailbox, "(MESSAGES)"),
+    )
+    .await?;
     Ok(m.exists as usize)
 }
 
 /// `UID FETCH 1:* BODY.PEEK[]` streamed: (mails, bytes, time).
 async fn bulk_fetch(s: &mut RawSession, mailbox: &str) -> Result<(usize, usize, Duration)> {
     let limit = Duration::from_secs(600);
-    timed(limit, "EXAMINE", s.examine(mailbox)).await?;
+    timed(limit, "EXAMINE", s.session_mut().examine(mailbox)).await?;
     let t = Instant::now();
     let (n, bytes) = timed(limit, "FETCH bodies", async {
-        let mut stream = s.uid_fetch("1:*", "(UID BODY.PEEK[])").await?;
+        let mut stream = s
+            .session_mut()
+            .uid_fetch("1:*", "(UID BODY.PEEK[])")
+            .await?;
         let (mut n, mut bytes) = (0, 0);
         while let Some(f) = stream.try_next().await? {
             if let Some(b) = f.body() {
@@ -844,7 +788,7 @@ async fn bulk_fetch(s: &mut RawSession, mailbox: &str) -> Result<(usize, usize, 
     })
     .await?;
     let took = t.elapsed();
-    timed(limit, "CLOSE", s.close()).await?;
+    timed(limit, "CLOSE", s.session_mut().close()).await?;
     Ok((n, bytes, took))
 }
 

@@ -427,6 +427,12 @@ impl Imap {
         announced
     }
 
+    /// The underlying session, for the rare command this module does not wrap (the benchmark's
+    /// STATUS, DELETE and bulk FETCH). Callers apply their own timeouts.
+    pub fn session_mut(&mut self) -> &mut async_imap::Session<MailStream> {
+        &mut self.session
+    }
+
     /// Checks the connection is alive (and lets the server push pending updates).
     pub async fn noop(&mut self) -> Result<()> {
         timed(self.limit, "NOOP", self.session.noop()).await

@@ -624,3 +624,25 @@ address = "support"
         assert!(err.contains(key), "{key} not named in:\n{err}");
     }
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/supportd.toml"))
+            .unwrap();
+    std::fs::write(dir.path().join("supportd.toml"), example).unwrap();
+    for (f, v) in [
+        ("imap-password", "secret"),
+        ("smtp-password", "secret"),
+        ("outbound-secret", "0123456789abcdef0123456789"),
+    ] {
+        std::fs::write(dir.path().join(f), v).unwrap();
+    }
+    let out = cli(&dir.path().join("supportd.toml"), &["check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1135,7 +1135,12 @@ pub fn base64(data: &[u8]) -> String {
 // ----------------------------------------------------------------------
 
 /// Path of the `supportd` binary built by cargo for these tests.
-pub const SUPPORTD_BIN: &str = env!("CARGO_BIN_EXE_supportd");
+/// Cargo sets `CARGO_BIN_EXE_*` only for integration tests; the benchmark example shares this
+/// module but never starts the binary.
+pub const SUPPORTD_BIN: &str = match option_env!("CARGO_BIN_EXE_supportd") {
+    Some(p) => p,
+    None => "supportd",
+};
 
 /// A running `supportd --config <path> run`. Killed (SIGKILL) on drop.
 pub struct Daemon {

@@ -114,20 +114,27 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     Ok(())
 }
 
-/// Streams a daemon's export into `out`. `Ok(false)` means no daemon is listening.
-pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
-    use std::io::{BufRead, Write};
-    let mut conn = match std::os::unix::net::UnixStream::connect(path) {
-        Ok(c) => c,
+/// Connects to the daemon's socket; `None` when no daemon listens there.
+fn connect(path: &Path) -> Result<Option<std::os::unix::net::UnixStream>> {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(c) => Ok(Some(c)),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Ok(false);
+            Ok(None)
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot reach {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot reach {}", path.display())),
+    }
+}
+
+/// Streams a daemon's export into `out`. `Ok(false)` means no daemon is listening.
+pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let Some(mut conn) = connect(path)? else {
+        return Ok(false);
     };
     let mut req = serde_json::to_vec(&Request::Export)?;
     req.push(b'\n');
@@ -153,17 +160,8 @@ pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
 /// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.
 pub fn request(path: &Path, req: &Request) -> Result<Option<serde_json::Value>> {
     use std::io::{BufRead, Write};
-    let mut conn = match std::os::unix::net::UnixStream::connect(path) {
-        Ok(c) => c,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot reach {}", path.display())),
+    let Some(mut conn) = connect(path)? else {
+        return Ok(None);
     };
     conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
     let mut line = serde_json::to_vec(req)?;

@@ -510,34 +510,16 @@ pub fn ingest_raw_with(
 ) -> Result<Outcome> {
     // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
     let parsed = std::panic::catch_unwind(|| parse::parse(raw));
-    let inbound = match parsed {
-        Ok(Ok(m)) => m,
-        Ok(Err(e)) => {
+    let reason = match parsed {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("the parser crashed on this mail".to_owned()),
+    };
+    let inbound = match reason {
+        Ok(m) => m,
+        Err(reason) => {
             let summary = parse::header_summary(raw);
-            let rec = quarantine_record(
-                e.to_string(),
-                &summary,
-                raw.len() as u64,
-                raw,
-                false,
-                source,
-            );
-            let rec = store.add_quarantine(rec, raw)?;
-            return Ok(Outcome::Quarantined {
-                id: rec.id,
-                reason: rec.reason,
-            });
-        }
-        Err(_) => {
-            let summary = parse::HeaderSummary::default();
-            let rec = quarantine_record(
-                "the parser crashed on this mail".into(),
-                &summary,
-                raw.len() as u64,
-                raw,
-                false,
-                source,
-            );
+            let rec = quarantine_record(reason, &summary, raw.len() as u64, raw, false, source);
             let rec = store.add_quarantine(rec, raw)?;
             return Ok(Outcome::Quarantined {
                 id: rec.id,

@@ -281,12 +281,14 @@ impl Imap {
         })
     }
 
-    /// Sizes, flags and headers of all messages with UID ≥ `from`.
-    pub async fn fetch_meta(&mut self, from: u32) -> Result<Vec<Meta>> {
+    /// Sizes and flags of all messages with UID ≥ `from`, without headers: a few dozen bytes per
+    /// message, so even a large backlog costs little memory. Headers come per batch
+    /// ([`Imap::fetch_headers`]).
+    pub async fn fetch_index(&mut self, from: u32) -> Result<Vec<Meta>> {
         let range = format!("{}:*", from.max(1));
-        let fetches: Vec<Fetch> = timed(self.limit, "FETCH headers", async {
+        let fetches: Vec<Fetch> = timed(self.limit, "FETCH index", async {
             self.session
-                .uid_fetch(&range, "(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER])")
+                .uid_fetch(&range, "(UID RFC822.SIZE FLAGS)")
                 .await?
                 .try_collect()
                 .await
@@ -301,12 +303,45 @@ impl Imap {
                     uid,
                     size: f.size.map(u64::from).unwrap_or(0),
                     flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
-                    header: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                    header: Vec::new(),
                 })
             })
             .collect();
         out.sort_by_key(|m| m.uid);
         Ok(out)
+    }
+
+    /// Fills in the header blocks of `metas` with one FETCH.
+    pub async fn fetch_headers(&mut self, metas: &mut [Meta]) -> Result<()> {
+        if metas.is_empty() {
+            return Ok(());
+        }
+        let set = uid_set(&metas.iter().map(|m| m.uid).collect::<Vec<_>>());
+        let fetches: Vec<Fetch> = timed(self.limit, "FETCH headers", async {
+            self.session
+                .uid_fetch(&set, "(UID BODY.PEEK[HEADER])")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        for f in &fetches {
+            if let (Some(uid), Some(h)) = (f.uid, f.header())
+                && let Some(m) = metas.iter_mut().find(|m| m.uid == uid)
+            {
+                m.header = h.to_vec();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sizes, flags and headers of all messages with UID ≥ `from` (index, then headers).
+    pub async fn fetch_meta(&mut self, from: u32) -> Result<Vec<Meta>> {
+        let mut metas = self.fetch_index(from).await?;
+        for chunk in metas.chunks_mut(256) {
+            self.fetch_headers(chunk).await?;
+        }
+        Ok(metas)
     }
 
     /// The full raw bytes of one message, or `None` if it vanished.

@@ -253,21 +253,28 @@ impl Ingest {
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(u32, usize)> {
         let cfg = self.config.clone();
-        let metas = imap.fetch_meta(from).await?;
+        let mut metas = imap.fetch_index(from).await?;
         // "Arrival" is when ingest first sees the mail (IMAP INTERNALDATE has only seconds).
         let seen = Instant::now();
-        let mut next = from;
-        for chunk in metas.chunks(BATCH) {
+        let next = metas
+            .iter()
+            .map(|m| m.uid + 1)
+            .max()
+            .unwrap_or(from)
+            .max(from);
+        // Mail marked by the no-MOVE fallback stays in the inbox; it is done, skip it unread.
+        metas.retain(|m| {
+            !imap::has_keyword(&m.flags, imap::DONE_KEYWORD)
+                && !imap::has_keyword(&m.flags, imap::QUARANTINE_KEYWORD)
+        });
+        for chunk in metas.chunks_mut(BATCH) {
+            // Headers per batch, so a large backlog never sits in memory whole.
+            imap.fetch_headers(chunk).await?;
+            let chunk = &*chunk;
             let mut done = Vec::new();
             let mut quarantined = Vec::new();
             let mut ids = Vec::new();
             for meta in chunk {
-                next = next.max(meta.uid + 1);
-                if imap::has_keyword(&meta.flags, imap::DONE_KEYWORD)
-                    || imap::has_keyword(&meta.flags, imap::QUARANTINE_KEYWORD)
-                {
-                    continue;
-                }
                 let source = Source {
                     mailbox: cfg.imap.mailbox.clone(),
                     uidvalidity,

@@ -513,6 +513,13 @@ pub fn render(st: &IngestStatus, sent: Option<&SendStats>, g: &StoreGauges) -> S
     );
     metric(
         &mut out,
+        "supportd_agent_impersonations_total",
+        "counter",
+        "Mails from an agent address without proof, handled as customer mail, since start.",
+        crate::agent::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    metric(
+        &mut out,
         "supportd_last_sync_timestamp_seconds",
         "gauge",
         "Unix time of the last full inbox sync (0 before the first).",

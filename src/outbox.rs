@@ -104,14 +104,19 @@ impl Sender {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            let due = self.store.outbox_due(Utc::now())?;
-            for item in due {
-                if *shutdown.borrow() {
-                    return Ok(());
+            // A store error must not end delivery for good: log it and try again shortly.
+            if let Err(e) = self.deliver_due(&shutdown).await {
+                warn!(error = %format!("{e:#}"), "outbox sweep failed; retrying in 5 s");
+                self.stats.lock().unwrap().last_error = Some(format!("{e:#}"));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    _ = shutdown.changed() => return Ok(()),
                 }
-                self.attempt(item).await?;
             }
-            let wait = match self.store.outbox_next_due()? {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let wait = match self.store.outbox_next_due().unwrap_or(None) {
                 Some(t) => (t - Utc::now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)
@@ -129,6 +134,16 @@ impl Sender {
                 _ = shutdown.changed() => return Ok(()),
             }
         }
+    }
+
+    async fn deliver_due(&self, shutdown: &watch::Receiver<bool>) -> Result<()> {
+        for item in self.store.outbox_due(Utc::now())? {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.attempt(item).await?;
+        }
+        Ok(())
     }
 
     async fn attempt(&self, item: OutboxItem) -> Result<()> {

@@ -335,6 +335,8 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
                 "messages": store.message_count(),
                 "quarantined": store.quarantine_list()?.len(),
                 "outbox_pending": store.outbox_depth()?.0,
+                "agent_impersonations": crate::agent::IMPERSONATIONS
+                    .load(std::sync::atomic::Ordering::Relaxed),
                 "store_bytes": store.size_on_disk(),
             })
         }

@@ -37,6 +37,12 @@ const DAY_SECS: u32 = 86_400;
 /// none at all, so arithmetic over a degenerate calendar ends instead of spinning forever.
 const MAX_EMPTY_DAYS: u32 = 3_660;
 
+/// A span of business time in UTC, `[start, end)`.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
+/// A working day and its business intervals.
+type WorkingDay = (NaiveDate, Vec<Interval>);
+
 /// A wall-clock range `HH:MM-HH:MM`, as seconds from local midnight.
 ///
 /// `end` may be 86 400 (`24:00`). For business hours `start < end`; on-call hours may wrap past
@@ -526,7 +532,7 @@ impl Calendar {
     }
 
     /// Business windows of one local date as UTC intervals, in order; empty on non-working days.
-    pub fn day_intervals(&self, date: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn day_intervals(&self, date: NaiveDate) -> Vec<Interval> {
         self.hours_on(date)
             .iter()
             .filter_map(|r| {
@@ -595,8 +601,8 @@ impl Calendar {
     fn working_day_from(
         &self,
         mut date: NaiveDate,
-        accept: impl Fn(&[(DateTime<Utc>, DateTime<Utc>)]) -> bool,
-    ) -> Option<(NaiveDate, Vec<(DateTime<Utc>, DateTime<Utc>)>)> {
+        accept: impl Fn(&[Interval]) -> bool,
+    ) -> Option<WorkingDay> {
         for _ in 0..MAX_EMPTY_DAYS {
             let ivs = self.day_intervals(date);
             if !ivs.is_empty() && accept(&ivs) {
@@ -608,11 +614,7 @@ impl Calendar {
     }
 
     /// The `k`-th working day after the working day `day` (`k = 0` is `day` itself).
-    fn nth_working_day(
-        &self,
-        mut day: NaiveDate,
-        k: u32,
-    ) -> Option<(NaiveDate, Vec<(DateTime<Utc>, DateTime<Utc>)>)> {
+    fn nth_working_day(&self, mut day: NaiveDate, k: u32) -> Option<WorkingDay> {
         let mut found = self.working_day_from(day, |_| true)?;
         for _ in 0..k {
             day = found.0.succ_opt()?;
@@ -629,12 +631,12 @@ enum Edge {
     End,
 }
 
-fn total_len(ivs: &[(DateTime<Utc>, DateTime<Utc>)]) -> TimeDelta {
+fn total_len(ivs: &[Interval]) -> TimeDelta {
     ivs.iter().map(|&(s, e)| e - s).sum()
 }
 
 /// The instant `offset` of business time into a day's intervals (`0 < offset`).
-fn point_in_day(ivs: &[(DateTime<Utc>, DateTime<Utc>)], mut offset: TimeDelta) -> DateTime<Utc> {
+fn point_in_day(ivs: &[Interval], mut offset: TimeDelta) -> DateTime<Utc> {
     for &(s, e) in ivs {
         if offset <= e - s {
             return s + offset;
@@ -649,12 +651,12 @@ struct Intervals<'a> {
     cal: &'a Calendar,
     date: NaiveDate,
     after: DateTime<Utc>,
-    queue: VecDeque<(DateTime<Utc>, DateTime<Utc>)>,
+    queue: VecDeque<Interval>,
     empty_days: u32,
 }
 
 impl Iterator for Intervals<'_> {
-    type Item = (DateTime<Utc>, DateTime<Utc>);
+    type Item = Interval;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -729,7 +731,9 @@ fri = ["09:00-12:00", "13:00-18:00"]
     }
 
     fn local(cal: &Calendar, t: DateTime<Utc>) -> String {
-        t.with_timezone(&cal.tz).format("%Y-%m-%d %H:%M").to_string()
+        t.with_timezone(&cal.tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
     }
 
     fn h(n: i64) -> TimeDelta {
@@ -755,8 +759,19 @@ fri = ["09:00-12:00", "13:00-18:00"]
             })
         );
         assert!(TimeRange::parse("18:00-09:00").unwrap().wraps());
-        assert_eq!(TimeRange::parse("13:30-18:00").unwrap().to_string(), "13:30-18:00");
-        for bad in ["", "9-18", "09:00", "25:00-26:00", "09:60-10:00", "24:00-01:00", "a:bc-1"] {
+        assert_eq!(
+            TimeRange::parse("13:30-18:00").unwrap().to_string(),
+            "13:30-18:00"
+        );
+        for bad in [
+            "",
+            "9-18",
+            "09:00",
+            "25:00-26:00",
+            "09:60-10:00",
+            "24:00-01:00",
+            "a:bc-1",
+        ] {
             assert!(TimeRange::parse(bad).is_err(), "{bad}");
         }
     }
@@ -789,9 +804,8 @@ wed = ["9-18"]
         );
         let keys = problems("[hours]\nmon=[]\ntue=[]\nwed=[]\nthu=[]\nfri=[]\n");
         assert_eq!(keys, ["calendar.hours"]);
-        let keys = problems(
-            "makeup_days = [\"2026-09-27\"]\n[hours]\nmon=[]\ntue=[\"09:00-18:00\"]\n",
-        );
+        let keys =
+            problems("makeup_days = [\"2026-09-27\"]\n[hours]\nmon=[]\ntue=[\"09:00-18:00\"]\n");
         assert_eq!(keys, ["calendar.makeup_hours"]);
         let e = toml::from_str::<CalendarConfig>("[hours]\nmonday = []\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `monday`"), "{e}");
@@ -877,9 +891,7 @@ wed = ["9-18"]
 
     #[test]
     fn business_days_definition() {
-        let c = cal(
-            "[hours]\nfri = [\"09:00-15:00\"]\nmon = [\"09:00-18:00\"]\n",
-        );
+        let c = cal("[hours]\nfri = [\"09:00-15:00\"]\nmon = [\"09:00-18:00\"]\n");
         let plus1 = |s: &str| local(&c, c.add_business_days(at(&c, s), 1));
         assert_eq!(plus1("2026-09-15 14:00"), "2026-09-16 14:00"); // Tue → Wed
         assert_eq!(plus1("2026-09-17 14:00"), "2026-09-18 12:20"); // Thu 5/9 → Fri 5/9 of 6h
@@ -929,9 +941,22 @@ wed = ["9-18"]
             let end = c.add_business(start, TimeDelta::minutes(d));
             assert_eq!(c.business_between(start, end), TimeDelta::minutes(d));
             let end_m = (end - origin).num_minutes();
-            let counted = flags[a as usize..end_m as usize].iter().filter(|b| **b).count();
+            let counted = flags[a as usize..end_m as usize]
+                .iter()
+                .filter(|b| **b)
+                .count();
             assert_eq!(counted as i64, d, "start {}", local(&c, start));
             assert!(c.is_business_time(end - TimeDelta::minutes(1)));
+            // Every working day here is 8 hours (make-up days included), so N business days
+            // from anywhere is exactly N × 8 business hours.
+            let n = 1 + rand(10) as u32;
+            let end = c.add_business_days(start, n);
+            assert_eq!(
+                c.business_between(start, end),
+                h(8) * n as i32,
+                "{}",
+                local(&c, start)
+            );
         }
     }
 
@@ -949,8 +974,7 @@ wed = ["9-18"]
         assert_eq!(end.to_rfc3339(), "2026-10-26T10:00:00+00:00");
 
         // Around the clock: business time is real elapsed time across both switches.
-        let all = cal(
-            r#"time_zone = "Europe/Berlin"
+        let all = cal(r#"time_zone = "Europe/Berlin"
 [hours]
 mon = ["00:00-24:00"]
 tue = ["00:00-24:00"]
@@ -959,10 +983,12 @@ thu = ["00:00-24:00"]
 fri = ["00:00-24:00"]
 sat = ["00:00-24:00"]
 sun = ["00:00-24:00"]
-"#,
-        );
+"#);
         let sat = at(&all, "2026-03-28 12:00");
-        assert_eq!(local(&all, all.add_business(sat, h(24))), "2026-03-29 13:00");
+        assert_eq!(
+            local(&all, all.add_business(sat, h(24))),
+            "2026-03-29 13:00"
+        );
         let sun = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
         assert_eq!(total_len(&all.day_intervals(sun)), h(23));
         let sun = NaiveDate::from_ymd_opt(2026, 10, 25).unwrap();

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod calendar;
 pub mod command;
 pub mod config;
 pub mod control;
@@ -26,6 +27,7 @@ pub mod outbox;
 pub mod parse;
 pub mod quote;
 pub mod settings;
+pub mod sla;
 pub mod store;
 pub mod subject;
 pub mod thread;

@@ -206,6 +206,19 @@ pub fn notification(
         ticket.assignee.as_deref().unwrap_or("(nobody)"),
         inbound.subject,
     );
+    let tz = config.calendar.tz();
+    for (name, clock) in [
+        ("First response due", &ticket.sla.first_response),
+        ("Update due", &ticket.sla.update),
+        ("Resolution due", &ticket.sla.resolution),
+    ] {
+        if let (Some(due), None) = (clock.due_at, clock.stopped_at) {
+            body.push_str(&format!(
+                "{name}: {} ({tz})\n",
+                due.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+            ));
+        }
+    }
     let limit = config.support.notify_attachment_limit_bytes;
     let total: u64 = inbound.attachments.iter().map(|a| a.size).sum();
     let forward = total <= limit;

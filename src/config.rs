@@ -172,60 +172,6 @@ impl Language {
     }
 }
 
-/// Per-priority first-response promise, in minutes, until the SLA clock provides due times.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseMinutes {
-    /// P1.
-    #[serde(rename = "P1", default = "m30")]
-    pub p1: u64,
-    /// P2.
-    #[serde(rename = "P2", default = "m60")]
-    pub p2: u64,
-    /// P3.
-    #[serde(rename = "P3", default = "m240")]
-    pub p3: u64,
-    /// P4.
-    #[serde(rename = "P4", default = "m1440")]
-    pub p4: u64,
-}
-
-impl Default for ResponseMinutes {
-    fn default() -> Self {
-        ResponseMinutes {
-            p1: 30,
-            p2: 60,
-            p3: 240,
-            p4: 1440,
-        }
-    }
-}
-
-impl ResponseMinutes {
-    /// The promise for `p`.
-    pub fn for_priority(&self, p: Priority) -> u64 {
-        match p {
-            Priority::P1 => self.p1,
-            Priority::P2 => self.p2,
-            Priority::P3 => self.p3,
-            Priority::P4 => self.p4,
-        }
-    }
-}
-
-fn m30() -> u64 {
-    30
-}
-fn m60() -> u64 {
-    60
-}
-fn m240() -> u64 {
-    240
-}
-fn m1440() -> u64 {
-    1440
-}
-
 /// `[outbound]`: acknowledgements, progress mail and the outbox.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,9 +209,6 @@ pub struct OutboundConfig {
     /// Per-recipient caps on automatic mail: `[window_seconds, max_mails]` pairs.
     #[serde(default = "default_rate_limits")]
     pub rate_limits: Vec<[u64; 2]>,
-    /// First-response promise per priority, in minutes.
-    #[serde(default)]
-    pub response_minutes: ResponseMinutes,
     /// The secret, resolved.
     #[serde(skip)]
     pub resolved_secret: Vec<u8>,
@@ -496,10 +439,15 @@ pub struct Config {
     pub log: LogConfig,
     /// `[http]`; `None` disables the health and metrics listener.
     pub http: Option<HttpConfig>,
+    /// `[calendar]`: business hours, holidays, make-up days (defaults when absent).
+    pub calendar: crate::calendar::Calendar,
+    /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
+    pub sla: crate::sla::SlaPolicy,
 }
 
 const SECTIONS: &[&str] = &[
-    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http",
+    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
+    "sla",
 ];
 
 fn default_security() -> Security {
@@ -597,6 +545,28 @@ impl Config {
         let control: Option<ControlConfig> = section(&table, "control", false, &mut problems);
         let log: Option<LogConfig> = section(&table, "log", false, &mut problems);
         let http: Option<HttpConfig> = section(&table, "http", false, &mut problems);
+        let calendar = match section::<crate::calendar::CalendarConfig>(
+            &table,
+            "calendar",
+            false,
+            &mut problems,
+        ) {
+            Some(c) => c.build("calendar").unwrap_or_else(|p| {
+                problems.extend(p);
+                Default::default()
+            }),
+            None if table.contains_key("calendar") => Default::default(),
+            None => crate::calendar::CalendarConfig::default()
+                .build("calendar")
+                .unwrap_or_default(),
+        };
+        let sla = match section::<crate::sla::SlaConfig>(&table, "sla", false, &mut problems) {
+            Some(c) => c.build("sla").unwrap_or_else(|p| {
+                problems.extend(p);
+                Default::default()
+            }),
+            None => Default::default(),
+        };
         if let Some(h) = &http {
             if !h.allow_remote && !h.listen.ip().is_loopback() {
                 problems.push(Problem {
@@ -872,6 +842,10 @@ impl Config {
             }
         }
 
+        problems.extend(sla.check_agents(
+            |name| agents.iter().any(|a| a.name.eq_ignore_ascii_case(name)),
+            "sla",
+        ));
         if !problems.is_empty() {
             return Err(ConfigError {
                 path: path.to_owned(),
@@ -899,6 +873,8 @@ impl Config {
             control,
             log: log.unwrap_or_default(),
             http,
+            calendar,
+            sla,
         })
     }
 

@@ -60,6 +60,8 @@ pub struct Intake<'a> {
     pub contact: Option<&'a str>,
     /// For an agent's `#merge N`: ticket N, if it exists.
     pub merge_target: Option<&'a Ticket>,
+    /// The customer is a VIP (directory tier), which raises the priority one level.
+    pub vip: bool,
 }
 
 /// Applies one inbound mail to `existing` (the ticket threading chose, or `None` for a new
@@ -172,11 +174,25 @@ pub fn accept(
                 resolved_at: None,
                 merged_into: None,
                 escalation: 0,
+                priority_rule: String::new(),
+                sla: Default::default(),
             };
+            let mut t = t;
+            let (priority, rule) = crate::sla::classify(
+                &inbound.subject,
+                &inbound.reply_text,
+                intake.vip,
+                sup.default_priority,
+                &config.sla,
+            );
+            t.priority = priority;
+            t.priority_rule = rule;
+            t.sla = crate::sla::Clocks::start(&config.calendar, &config.sla, priority, now);
             (t, true, ThreadedBy::New)
         }
     };
 
+    let before = ticket.clone();
     // Colleagues the customer copies in may follow up by tag; our own and agents' addresses are
     // never customers.
     if agent.is_none() && !config.is_own_address(sender) {
@@ -217,6 +233,11 @@ pub fn accept(
             &mut extra_tickets,
             &mut effects,
         );
+    }
+
+    let agent_replied = outgoing.iter().any(|o| o.kind == Kind::Relay);
+    if !created {
+        sync_clocks(config, &before, &mut ticket, agent_replied, now);
     }
 
     let message = Message {
@@ -319,6 +340,30 @@ pub fn accept(
         outgoing,
         extra_tickets,
     }
+}
+
+/// Moves the SLA clocks along with what changed between `before` and `after`: an agent's reply
+/// stops the first-response clock and restarts the update clock, a priority change recomputes
+/// the due times, a status change pauses (pending), resumes or stops them.
+fn sync_clocks(
+    config: &Config,
+    before: &Ticket,
+    after: &mut Ticket,
+    agent_replied: bool,
+    now: DateTime<Utc>,
+) {
+    let (cal, sla) = (&config.calendar, &config.sla);
+    let mut clocks = after.sla.clone();
+    if agent_replied {
+        clocks = clocks.on_agent_reply(cal, sla, after.priority, now);
+    }
+    if after.priority != before.priority {
+        clocks = clocks.on_priority_change(cal, sla, after.priority, now);
+    }
+    if after.status != before.status {
+        clocks = clocks.on_status(cal, sla, after.priority, after.status, now);
+    }
+    after.sla = clocks;
 }
 
 fn is_reply_address(config: &Config, addr: &str) -> bool {
@@ -499,6 +544,7 @@ pub fn set_status(
     if status == Status::Resolved {
         t.resolved_at = Some(now);
     }
+    sync_clocks(config, ticket, &mut t, false, now);
     let mut effects = vec![Effect::Log(format!(
         "ticket {} status {} -> {}",
         t.id, ticket.status, status

@@ -658,9 +658,11 @@ pub fn ingest_raw_with(
         templates,
         history: &history,
     });
-    let contact = directory
-        .lookup(&inbound.from.address)
-        .and_then(|c| c.contact.clone());
+    let listed = directory.lookup(&inbound.from.address);
+    let contact = listed.and_then(|c| c.contact.clone());
+    let vip = listed
+        .and_then(|c| c.tier.as_deref())
+        .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let merge_target = match agent {
         Some(_) => crate::agent::parse_mail(&inbound)
             .commands
@@ -678,6 +680,7 @@ pub fn ingest_raw_with(
         agent,
         contact: contact.as_deref(),
         merge_target: merge_target.as_ref(),
+        vip,
     };
     let accepted = desk::accept(
         config, existing, next_id, &matched, &inbound, &customer, source, mailer, intake, now,

@@ -484,6 +484,28 @@ fn print_ticket(t: &TicketDetail) {
     if let Some(r) = t.related {
         println!("Related:   ticket {r}");
     }
+    if let Some(a) = &t.assignee {
+        println!("Assignee:  {a}");
+    }
+    if !t.priority_rule.is_empty() {
+        println!("Priority:  {} ({})", t.priority, t.priority_rule);
+    }
+    for (name, key) in [
+        ("First response", "first_response"),
+        ("Update", "update"),
+        ("Resolution", "resolution"),
+    ] {
+        let c = &t.sla[key];
+        if let Some(due) = c["due_at"].as_str() {
+            let state = match (c["stopped_at"].as_str(), c["breached"].as_bool()) {
+                (Some(at), _) => format!("met at {at}"),
+                (None, Some(true)) => "BREACHED".to_owned(),
+                _ if c["paused"].as_bool() == Some(true) => "paused".to_owned(),
+                _ => "running".to_owned(),
+            };
+            println!("{name:<15} due {due} ({state})");
+        }
+    }
     for (i, m) in t.messages.iter().enumerate() {
         println!("\n--- message {} ({:?}) ---", i + 1, m.threaded_by);
         println!("From:    {}", m.from);

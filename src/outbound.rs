@@ -270,6 +270,36 @@ pub fn duration_text(minutes: u64, lang: Language) -> String {
     }
 }
 
+/// An SLA target in the customer's words: "4 business hours", "30 minutes", "1 个工作日".
+pub fn target_text(t: &crate::sla::Target, business: bool, lang: Language) -> String {
+    let mut parts = Vec::new();
+    let (h, m) = (t.minutes / 60, t.minutes % 60);
+    let unit = |n: u32, en: &str, zh_b: &str, zh: &str| match lang {
+        Language::En => {
+            let plural = if n == 1 { "" } else { "s" };
+            if business {
+                format!("{n} business {en}{plural}")
+            } else {
+                format!("{n} {en}{plural}")
+            }
+        }
+        Language::Zh => format!("{n} {}", if business { zh_b } else { zh }),
+    };
+    if t.days > 0 {
+        parts.push(unit(t.days, "day", "个工作日", "天"));
+    }
+    if h > 0 {
+        parts.push(unit(h, "hour", "个工作小时", "小时"));
+    }
+    if m > 0 || parts.is_empty() {
+        parts.push(unit(m, "minute", "个工作分钟", "分钟"));
+    }
+    parts.join(match lang {
+        Language::En => " ",
+        Language::Zh => "",
+    })
+}
+
 /// Status in the customer's words.
 pub fn status_text(status: Status, lang: Language) -> &'static str {
     match (lang, status) {
@@ -400,7 +430,12 @@ pub fn build(
 ) -> Result<OutboxItem, String> {
     let t = draft.ticket;
     let tag = subject::tag(&config.support.tag_prefix, t.id);
-    let response_minutes = out.response_minutes.for_priority(t.priority);
+    let targets = config.sla.targets(t.priority);
+    let due = t.sla.first_response.due_at.unwrap_or_else(|| {
+        targets
+            .respond
+            .after(t.created_at, targets.business_hours, &config.calendar)
+    });
     let received = draft.inbound.map(|m| {
         minijinja::context! {
             subject => m.subject.clone(),
@@ -432,15 +467,20 @@ pub fn build(
     );
     ctx.insert(
         "response_time",
-        minijinja::Value::from(duration_text(response_minutes, draft.lang)),
+        minijinja::Value::from(target_text(
+            &targets.respond,
+            targets.business_hours,
+            draft.lang,
+        )),
     );
     ctx.insert(
         "response_due",
-        minijinja::Value::from(
-            (t.created_at + Duration::minutes(response_minutes as i64))
-                .format("%Y-%m-%d %H:%M UTC")
-                .to_string(),
-        ),
+        minijinja::Value::from(format!(
+            "{} ({})",
+            due.with_timezone(&config.calendar.tz())
+                .format("%Y-%m-%d %H:%M"),
+            config.calendar.tz()
+        )),
     );
     ctx.insert("received", minijinja::Value::from_serialize(&received));
     ctx.insert(

@@ -182,6 +182,8 @@ mod tests {
             resolved_at: None,
             merged_into: None,
             escalation: 0,
+            priority_rule: String::new(),
+            sla: Default::default(),
         }
     }
 

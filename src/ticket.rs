@@ -146,6 +146,12 @@ pub struct Ticket {
     /// Escalation level reached (0 = none).
     #[serde(default)]
     pub escalation: u32,
+    /// What decided the priority (classification rule, declaration, VIP, or an agent).
+    #[serde(default)]
+    pub priority_rule: String,
+    /// The SLA clocks: first response, update, resolution.
+    #[serde(default)]
+    pub sla: crate::sla::Clocks,
 }
 
 impl Ticket {

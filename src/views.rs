@@ -79,6 +79,15 @@ pub struct TicketDetail {
     pub requester: String,
     /// Addresses allowed to follow up.
     pub participants: Vec<String>,
+    /// Assigned agent.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// What decided the priority.
+    #[serde(default)]
+    pub priority_rule: String,
+    /// SLA clocks: due, stopped and breached per clock.
+    #[serde(default)]
+    pub sla: serde_json::Value,
     /// Related earlier ticket.
     pub related: Option<u64>,
     /// Messages in arrival order.
@@ -224,6 +233,24 @@ fn message_view(m: &Message) -> MessageView {
     }
 }
 
+/// The SLA clocks as shown to people: due and stopped times and whether each is breached.
+pub fn sla_view(c: &crate::sla::Clocks, now: DateTime<Utc>) -> serde_json::Value {
+    let one = |k: crate::sla::ClockKind| {
+        let clock = c.clock(k);
+        serde_json::json!({
+            "due_at": clock.due_at,
+            "stopped_at": clock.stopped_at,
+            "paused": clock.paused_since.is_some(),
+            "breached": clock.is_breached(now),
+        })
+    };
+    serde_json::json!({
+        "first_response": one(crate::sla::ClockKind::FirstResponse),
+        "update": one(crate::sla::ClockKind::Update),
+        "resolution": one(crate::sla::ClockKind::Resolution),
+    })
+}
+
 /// Detail of one ticket, or `None` if it does not exist.
 pub fn detail(store: &Store, id: u64) -> crate::store::Result<Option<TicketDetail>> {
     let Some(t) = store.ticket(id)? else {
@@ -240,6 +267,9 @@ pub fn detail(store: &Store, id: u64) -> crate::store::Result<Option<TicketDetai
         updated_at: t.updated_at,
         requester: display(&t.requester),
         participants: t.participants.clone(),
+        assignee: t.assignee.clone(),
+        priority_rule: t.priority_rule.clone(),
+        sla: sla_view(&t.sla, Utc::now()),
         related: t.related,
         messages,
         outgoing: store

@@ -10,7 +10,7 @@ use common::*;
 use serde_json::Value;
 use supportd::parse::{Inbound, parse};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(45);
 
 const AGENTS: &str = r#"
 [[agents]]
@@ -137,7 +137,9 @@ async fn open_ticket(desk: &Desk) -> Inbound {
 async fn the_agents_reply_reaches_the_customer_threaded_from_the_support_address() {
     let desk = Desk::start("");
     let n = open_ticket(&desk).await;
-    assert!(n.subject.starts_with("[SUP-1] [P3]"), "{}", n.subject);
+    // "打不开" classifies the ticket as P1; the notification shows the SLA due times.
+    assert!(n.subject.starts_with("[SUP-1] [P1]"), "{}", n.subject);
+    assert!(n.text.contains("First response due"), "{}", n.text);
     assert!(
         n.reply_to[0].address.starts_with("support+1."),
         "{:?}",
@@ -176,6 +178,9 @@ async fn the_agents_reply_reaches_the_customer_threaded_from_the_support_address
     desk.settle().await;
     let t = desk.ticket(1);
     assert_eq!(t["status"], "pending", "waiting for the customer");
+    // The agent's reply met the first-response clock; pending pauses the rest.
+    assert!(t["sla"]["first_response"]["stopped_at"].is_string(), "{t}");
+    assert_eq!(t["sla"]["resolution"]["paused"], true, "{t}");
 
     // The customer answers: back to open, and the assignee hears about it.
     desk.deliver(&mail_with(

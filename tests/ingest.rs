@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(45);
 
 struct Desk {
     _dir: tempfile::TempDir,

@@ -10,7 +10,7 @@ use common::*;
 use serde_json::Value;
 use supportd::parse::{Inbound, parse};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(45);
 const SECRET: &str = "test-secret-0123456789abcdef";
 
 struct Desk {
@@ -157,7 +157,9 @@ async fn new_ticket_gets_exactly_one_threaded_ack_in_the_customers_language() {
     assert_eq!(ack.reply_to[0].address, "support@example.com");
     let body = &ack.text;
     assert!(body.contains("工单号为 1"), "{body}");
-    assert!(body.contains("P3"), "{body}");
+    // "打不开" and a 502 classify it as P1, promised within 30 minutes.
+    assert!(body.contains("P1"), "{body}");
+    assert!(body.contains("30 分钟"), "{body}");
     // Only what the mail did not already say is asked for.
     assert!(body.contains("截图或日志文件"), "{body}");
     assert!(body.contains("您已经尝试过的处理方法"), "{body}");
@@ -178,6 +180,9 @@ async fn new_ticket_gets_exactly_one_threaded_ack_in_the_customers_language() {
     .await;
     desk.wait_processed(2).await;
     let t = desk.ticket(1);
+    assert_eq!(t["priority"], "P1");
+    assert!(!t["priority_rule"].as_str().unwrap().is_empty(), "{t}");
+    assert!(t["sla"]["first_response"]["due_at"].is_string(), "{t}");
     assert_eq!(t["messages"].as_array().unwrap().len(), 2, "{t}");
     assert_eq!(t["messages"][1]["threaded_by"], "reference");
     assert_eq!(t["outgoing"].as_array().unwrap().len(), 1, "{t}");

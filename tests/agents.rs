@@ -428,3 +428,44 @@ async fn escalation_notifies_tier2() {
     desk.settle().await;
     assert_eq!(desk.dovecot.count("customer", "INBOX").await, 1);
 }
+
+#[tokio::test]
+async fn a_cc_colleague_may_follow_up_by_tag_and_receives_the_reply() {
+    let desk = Desk::start("");
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        "Invoice missing",
+        "<cc1@example.com>",
+        &[("Cc", "customer2@example.com")],
+        "Colleague in Cc.",
+    ))
+    .await;
+    let n = desk.mailbox("agent1", 1).await.remove(0);
+    // The colleague writes with only the tag: accepted, because they are a participant.
+    desk.deliver(&mail(
+        "customer2@example.com",
+        "support@example.com",
+        "Re: [SUP-1] Invoice missing",
+        "<cc2@example.com>",
+        "It is invoice 2026-17.",
+    ))
+    .await;
+    desk.wait_processed(2).await;
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["messages"].as_array().unwrap().len(), 2, "{t}");
+    assert_eq!(t["messages"][1]["threaded_by"], "tag");
+    // The agent's reply goes to the requester with the colleague in Cc.
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<cc3@example.com>",
+        "Sent again.",
+    ))
+    .await;
+    // The acknowledgement went to the requester only; the colleague gets the relayed reply.
+    let c2 = desk.mailbox("customer2", 1).await;
+    assert_eq!(c2[0].text.trim(), "Sent again.");
+    assert_eq!(c2[0].cc[0].address, "customer2@example.com");
+}

@@ -188,6 +188,14 @@ async fn new_ticket_gets_exactly_one_threaded_ack_in_the_customers_language() {
     assert_eq!(t["outgoing"].as_array().unwrap().len(), 1, "{t}");
     assert_eq!(t["outgoing"][0]["state"], "sent");
 
+    // The re-send window (250 received → "sent" fsynced) is measured and reported.
+    let status = cli_json(&desk.config, &["status", "--json"]);
+    let window = status["ingest"]["outbox"]["max_resend_window_us"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(window > 0, "{status}");
+    eprintln!("measured re-send window: {window} µs");
+
     // A restart re-reads the outbox; nothing is sent twice.
     desk.restart();
     tokio::time::sleep(Duration::from_secs(1)).await;

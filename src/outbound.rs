@@ -255,21 +255,6 @@ pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<
     missing
 }
 
-/// "30 minutes" / "30 分钟".
-pub fn duration_text(minutes: u64, lang: Language) -> String {
-    let (n, unit_en, unit_zh) = if minutes.is_multiple_of(1440) {
-        (minutes / 1440, "day", "天")
-    } else if minutes.is_multiple_of(60) {
-        (minutes / 60, "hour", "小时")
-    } else {
-        (minutes, "minute", "分钟")
-    };
-    match lang {
-        Language::En => format!("{n} {unit_en}{}", if n == 1 { "" } else { "s" }),
-        Language::Zh => format!("{n} {unit_zh}"),
-    }
-}
-
 /// An SLA target in the customer's words: "4 business hours", "30 minutes", "1 个工作日".
 pub fn target_text(t: &crate::sla::Target, business: bool, lang: Language) -> String {
     let mut parts = Vec::new();
@@ -787,11 +772,24 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration_text(30, Language::En), "30 minutes");
-        assert_eq!(duration_text(60, Language::En), "1 hour");
-        assert_eq!(duration_text(240, Language::Zh), "4 小时");
-        assert_eq!(duration_text(1440, Language::En), "1 day");
+    fn targets_read_naturally() {
+        use crate::sla::Target;
+        let t = |d, m| Target {
+            days: d,
+            minutes: m,
+        };
+        assert_eq!(target_text(&t(0, 30), false, Language::En), "30 minutes");
+        assert_eq!(target_text(&t(0, 60), false, Language::En), "1 hour");
+        assert_eq!(
+            target_text(&t(0, 240), true, Language::En),
+            "4 business hours"
+        );
+        assert_eq!(target_text(&t(0, 240), true, Language::Zh), "4 个工作小时");
+        assert_eq!(target_text(&t(1, 0), true, Language::Zh), "1 个工作日");
+        assert_eq!(
+            target_text(&t(1, 90), false, Language::En),
+            "1 day 1 hour 30 minutes"
+        );
     }
 
     #[test]

@@ -1132,42 +1132,7 @@ impl Daemon {
     /// `RUST_LOG=supportd=debug,info`; stdout+stderr are appended to
     /// `<config dir>/daemon.log`.
     pub fn start(config_path: &Path) -> Daemon {
-        let dir = config_path
-            .parent()
-            .expect("config path has a parent dir")
-            .to_path_buf();
-        let log_path = dir.join("daemon.log");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
-        let mut cmd = Command::new(SUPPORTD_BIN);
-        cmd.arg("--config")
-            .arg(config_path)
-            .arg("run")
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_DAEMON_LOG").unwrap_or_else(|_| "supportd=debug,info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        // SAFETY: prctl is async-signal-safe; kills the daemon if the test
-        // thread dies without running Drop.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {SUPPORTD_BIN}: {e}"));
-        Daemon {
-            child: Some(child),
-            log_path,
-        }
+        Self::start_with_env(config_path, &[])
     }
 
     /// Process id (panics if already stopped).

@@ -278,6 +278,86 @@ pub fn notification(
     ))
 }
 
+/// An SLA ladder step, told to the agents it concerns.
+pub fn escalation_mail(
+    config: &Config,
+    ticket: &Ticket,
+    esc: &crate::sla::Escalation,
+    to: Vec<Mailbox>,
+    on_call: bool,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
+    use crate::sla::Step;
+    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+    let tag = subject::tag(&config.support.tag_prefix, ticket.id);
+    let tz = config.calendar.tz();
+    let due = ticket
+        .sla
+        .clock(esc.clock)
+        .due_at
+        .map(|d| format!("{} ({tz})", d.with_timezone(&tz).format("%Y-%m-%d %H:%M")))
+        .unwrap_or_default();
+    let (what, ask) = match esc.step {
+        Step::Warning => ("SLA warning", "The target is close; please act now."),
+        Step::Breach => ("SLA BREACHED", "The target has passed; tier 2 is informed."),
+        Step::Supervisor => (
+            "SLA breached, supervisor informed",
+            "The target passed a while ago and the ticket is still open.",
+        ),
+        Step::UpdateReminder => (
+            "Progress update due",
+            "Please send the customer a progress update now.",
+        ),
+    };
+    let body = format!(
+        "{what}: {tag} {} clock\n\nDue:       {due}\nPriority:  {}\nCustomer:  {} ({})\nAssignee:  {}\nSubject:   {}\n{}\n{ask}\n\n{HELP}\n",
+        esc.clock,
+        ticket.priority,
+        ticket.customer,
+        ticket.requester.address,
+        ticket.assignee.as_deref().unwrap_or("(nobody)"),
+        ticket.subject,
+        if on_call { "You are on call.\n" } else { "" },
+    );
+    let nonce = msgid::nonce(&format!(
+        "sla:{}:{}:{}:{:?}",
+        ticket.id, esc.clock, esc.cycle, esc.step
+    ));
+    outbound::compose(
+        config,
+        Compose {
+            kind: Kind::AgentNotify,
+            ticket: ticket.id,
+            from_name: config.support.name.clone(),
+            to,
+            cc: Vec::new(),
+            reply_to: msgid::reply_address(
+                &out.resolved_secret,
+                &config.support.address,
+                ticket.id,
+            ),
+            subject: format!(
+                "{tag} [{}] {what} ({}): {}",
+                ticket.priority,
+                esc.clock.as_str().replace('_', " "),
+                ticket.subject
+            ),
+            body,
+            message_id: msgid::sign_agent(
+                &out.resolved_secret,
+                &config.message_id_domain(),
+                ticket.id,
+                &nonce,
+            ),
+            parent: String::new(),
+            references: Vec::new(),
+            automatic: true,
+            attachments: Vec::new(),
+        },
+        now,
+    )
+}
+
 fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> OutboxItem {
     let ticket = c.ticket;
     let kind = c.kind;

@@ -566,6 +566,85 @@ pub fn set_status(
     Some((t, outgoing, effects))
 }
 
+/// The SLA ladder steps due on `ticket` at `now`, as mails to the agents they concern. Each step
+/// is marked fired on the returned ticket, so committing ticket and mails in one transaction makes
+/// every step happen exactly once, across restarts. Steps for business-hours priorities that fall
+/// outside business hours are queued until the next business start. `None` when nothing is due.
+pub fn escalate(
+    config: &Config,
+    ticket: &Ticket,
+    now: DateTime<Utc>,
+) -> Option<(Ticket, Vec<OutboxItem>, Vec<Effect>)> {
+    let due = ticket.sla.due_steps(now);
+    if due.is_empty() || !ticket.status.is_active() {
+        return None;
+    }
+    let names = |role| -> Vec<String> {
+        config
+            .agents
+            .iter()
+            .filter(|a| a.role == role)
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    let (tier2, supervisors) = (names(Role::Tier2), names(Role::Supervisor));
+    let team = crate::sla::Team {
+        assignee: ticket.assignee.as_deref(),
+        tier2: &tier2,
+        supervisors: &supervisors,
+    };
+    let mut t = ticket.clone();
+    let mut outgoing = Vec::new();
+    let mut effects = Vec::new();
+    for esc in &due {
+        let r = crate::sla::recipients(
+            esc.step,
+            t.priority,
+            now,
+            &config.calendar,
+            &config.sla,
+            &team,
+        );
+        let to: Vec<crate::parse::Mailbox> =
+            r.to.iter()
+                .filter_map(|n| config.agents.iter().find(|a| &a.name == n))
+                .map(|a| crate::parse::Mailbox {
+                    name: Some(a.name.clone()),
+                    address: a.addresses[0].clone(),
+                })
+                .collect();
+        match esc.step {
+            crate::sla::Step::Breach => t.escalation = t.escalation.max(1),
+            crate::sla::Step::Supervisor => t.escalation = t.escalation.max(2),
+            _ => {}
+        }
+        effects.push(Effect::Log(format!(
+            "ticket {}: SLA {} {:?} due at {} -> {}{}",
+            t.id,
+            esc.clock,
+            esc.step,
+            esc.at,
+            if r.to.is_empty() {
+                "nobody (configure tier2/supervisor agents)".to_owned()
+            } else {
+                r.to.join(", ")
+            },
+            if r.on_call { " (on call)" } else { "" }
+        )));
+        if !to.is_empty()
+            && config.outbound.is_some()
+            && let Ok(mut item) = agent::escalation_mail(config, &t, esc, to, r.on_call, now)
+        {
+            if let Some(w) = r.wait_until {
+                item.next_attempt_at = w;
+            }
+            outgoing.push(item);
+        }
+        t.sla = t.sla.mark_fired(esc);
+    }
+    Some((t, outgoing, effects))
+}
+
 /// The ticket's language, judged from its subject when no mail is at hand.
 fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config::Language {
     if t.subject
@@ -577,5 +656,152 @@ fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config
         crate::config::Language::Zh
     } else {
         default
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Mailbox;
+    use crate::ticket::Priority;
+
+    fn config() -> Config {
+        Config::parse(
+            r#"
+[imap]
+host = "127.0.0.1"
+security = "plain"
+username = "support"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+security = "plain"
+[outbound]
+secret = "0123456789abcdef0123"
+[store]
+path = "/tmp/x"
+[support]
+address = "support@example.com"
+[[agents]]
+name = "alice"
+addresses = ["alice@example.com"]
+[[agents]]
+name = "tess"
+addresses = ["tess@example.com"]
+role = "tier2"
+[[agents]]
+name = "sue"
+addresses = ["sue@example.com"]
+role = "supervisor"
+"#,
+            std::path::Path::new("/etc/supportd/supportd.toml"),
+        )
+        .unwrap()
+    }
+
+    fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
+        Ticket {
+            id: 1,
+            status: Status::New,
+            priority: Priority::P1,
+            customer: "c".into(),
+            subject: "site down".into(),
+            normalized_subject: "site down".into(),
+            requester: Mailbox {
+                name: None,
+                address: "c@example.org".into(),
+            },
+            participants: vec!["c@example.org".into()],
+            message_count: 1,
+            created_at: created,
+            updated_at: created,
+            last_customer_message_id: "m@example.org".into(),
+            related: None,
+            assignee: Some("alice".into()),
+            first_response_at: None,
+            resolved_at: None,
+            merged_into: None,
+            escalation: 0,
+            priority_rule: "test".into(),
+            sla: crate::sla::Clocks::start(&config.calendar, &config.sla, Priority::P1, created),
+        }
+    }
+
+    fn recipients(items: &[OutboxItem]) -> Vec<String> {
+        items.iter().flat_map(|i| i.to.clone()).collect()
+    }
+
+    #[test]
+    fn the_ladder_fires_each_step_once_to_the_right_people_across_restarts() {
+        let config = config();
+        // A Tuesday 10:00 in Shanghai: business hours, so no on-call routing.
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |m: i64| t0 + chrono::Duration::minutes(m);
+        let mut t = p1_ticket(&config, t0);
+        assert!(
+            escalate(&config, &t, at(20)).is_none(),
+            "nothing due before 80 %"
+        );
+
+        let (t1, mails, _) = escalate(&config, &t, at(25)).expect("warning at 80 % of 30 min");
+        assert_eq!(recipients(&mails), ["alice@example.com"]);
+        assert!(
+            mails[0].subject.contains("SLA warning"),
+            "{}",
+            mails[0].subject
+        );
+        t = t1;
+        assert!(
+            escalate(&config, &t, at(26)).is_none(),
+            "the warning fires once"
+        );
+
+        // A restart: the ticket comes back from the store as JSON.
+        t = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        let (t2, mails, _) = escalate(&config, &t, at(31)).expect("breach");
+        let mut to = recipients(&mails);
+        to.sort();
+        assert_eq!(to, ["alice@example.com", "tess@example.com"]);
+        assert_eq!(t2.escalation, 1);
+        t = t2;
+        assert!(
+            escalate(&config, &t, at(40)).is_none(),
+            "the breach fires once"
+        );
+
+        // Resolution (2 h) warns at 96 min; the supervisor hears 30 min after the breach.
+        let mut seen = Vec::new();
+        for m in 41..=200 {
+            if let Some((next, mails, _)) = escalate(&config, &t, at(m)) {
+                for i in &mails {
+                    seen.push((m, i.subject.clone(), recipients(std::slice::from_ref(i))));
+                }
+                t = next;
+            }
+        }
+        let supervisor: Vec<_> = seen
+            .iter()
+            .filter(|(_, _, to)| to.contains(&"sue@example.com".to_owned()))
+            .collect();
+        assert!(!supervisor.is_empty(), "{seen:#?}");
+        assert_eq!(supervisor[0].0, 60, "breach + 30 min: {seen:#?}");
+        assert_eq!(t.escalation, 2);
+        // Every (clock, step) appears once.
+        let mut subjects: Vec<&String> = seen.iter().map(|s| &s.1).collect();
+        let n = subjects.len();
+        subjects.sort();
+        subjects.dedup();
+        assert_eq!(subjects.len(), n, "{seen:#?}");
+    }
+
+    #[test]
+    fn a_resolved_ticket_escalates_nothing() {
+        let config = config();
+        let t0 = Utc::now();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Resolved;
+        assert!(escalate(&config, &t, t0 + chrono::Duration::hours(5)).is_none());
     }
 }

@@ -63,7 +63,7 @@ async fn run_inner(config: Config) -> Result<()> {
     };
     let shared = control::Shared {
         store: store.clone(),
-        live,
+        live: live.clone(),
         ingest: ingest.status.clone(),
         sender: sender.as_ref().map(|s| s.stats.clone()),
         wake: wake.clone(),
@@ -109,6 +109,12 @@ async fn run_inner(config: Config) -> Result<()> {
             }
         })
     });
+    let scheduler_task = tokio::spawn(crate::scheduler::run(
+        live.clone(),
+        store.clone(),
+        wake.clone(),
+        stop_rx.clone(),
+    ));
     let ingest_task = tokio::spawn(ingest.run(stop_rx.clone()));
 
     notify::status(&format!(
@@ -174,6 +180,7 @@ async fn run_inner(config: Config) -> Result<()> {
         None => ingest_task.await,
     };
     let _ = control_task.await;
+    let _ = scheduler_task.await;
     if let Some(t) = sender_task {
         let _ = t.await;
     }

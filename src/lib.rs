@@ -26,6 +26,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod parse;
 pub mod quote;
+pub mod scheduler;
 pub mod settings;
 pub mod sla;
 pub mod store;

@@ -122,6 +122,10 @@ pub struct Store {
     ratelog: sled::Tree,
     /// Serialises read-modify-write of tickets between ingest and the control socket.
     writer: Arc<std::sync::Mutex<()>>,
+    /// Active tickets by their next SLA due time, so a sweep costs in proportion to what is due.
+    /// Kept in memory: rebuilt from the tickets at open and updated after every committed
+    /// write, so it can never disagree with the store after a crash.
+    due: Arc<std::sync::Mutex<DueIndex>>,
     /// Blob files already fsynced, so `sync` only touches new ones. A set, not a high-water
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
@@ -222,6 +226,7 @@ impl Store {
             outbox_pending: db.open_tree("outbox_pending")?,
             ratelog: db.open_tree("ratelog")?,
             writer: Arc::default(),
+            due: Arc::default(),
             path: path.to_owned(),
             db,
             blobs_synced: Arc::default(),
@@ -243,7 +248,36 @@ impl Store {
                 }
             }
         }
+        store.rebuild_due()?;
         Ok(store)
+    }
+
+    fn rebuild_due(&self) -> Result<()> {
+        let mut idx = DueIndex::default();
+        for kv in self.tickets.iter() {
+            let (_, v) = kv?;
+            let t: Ticket = serde_json::from_slice(&v)?;
+            idx.set(t.id, next_due(&t));
+        }
+        *self.due.lock().unwrap_or_else(|e| e.into_inner()) = idx;
+        Ok(())
+    }
+
+    fn reindex(&self, tickets: &[&Ticket]) {
+        let mut idx = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tickets {
+            idx.set(t.id, next_due(t));
+        }
+    }
+
+    /// Ids of tickets with an SLA step due by `now`, earliest first.
+    pub fn due_tickets(&self, now: DateTime<Utc>) -> Vec<u64> {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
+    }
+
+    /// Number of tickets with a pending SLA step.
+    pub fn due_len(&self) -> usize {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).of.len()
     }
 
     /// Directory of the database.
@@ -432,7 +466,12 @@ impl Store {
                 },
             );
         match res {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let mut all = vec![&accepted.ticket];
+                all.extend(accepted.extra_tickets.iter());
+                self.reindex(&all);
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -455,7 +494,10 @@ impl Store {
                 Ok(())
             });
         match res {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.reindex(&[ticket]);
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -750,12 +792,49 @@ impl Store {
             n += 1;
         }
         self.sync_blocking()?;
+        self.rebuild_due()?;
         Ok(n)
     }
 
     /// Bytes used on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// When the next SLA step of a ticket falls due (`None` for finished tickets).
+fn next_due(t: &Ticket) -> Option<DateTime<Utc>> {
+    if t.status.is_active() {
+        t.sla.next_due()
+    } else {
+        None
+    }
+}
+
+/// Tickets ordered by next due time.
+#[derive(Debug, Default)]
+struct DueIndex {
+    by_time: std::collections::BTreeSet<(DateTime<Utc>, u64)>,
+    of: std::collections::HashMap<u64, DateTime<Utc>>,
+}
+
+impl DueIndex {
+    fn set(&mut self, id: u64, due: Option<DateTime<Utc>>) {
+        if let Some(old) = self.of.remove(&id) {
+            self.by_time.remove(&(old, id));
+        }
+        if let Some(d) = due {
+            self.of.insert(id, d);
+            self.by_time.insert((d, id));
+        }
+    }
+
+    fn due(&self, now: DateTime<Utc>) -> Vec<u64> {
+        self.by_time
+            .iter()
+            .take_while(|(d, _)| *d <= now)
+            .map(|(_, id)| *id)
+            .collect()
     }
 }
 

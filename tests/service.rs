@@ -85,13 +85,26 @@ impl Notifications {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port the daemon's health listener bound, from its log line.
+async fn listening_port(daemon: &Daemon) -> u16 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = daemon.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("health and metrics listening"))
+            && let Some(addr) = line.split("addr=").nth(1)
+            && let Some(port) = addr
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+        {
+            return port;
+        }
+        assert!(Instant::now() < deadline, "no listening line in\n{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A minimal HTTP/1.1 GET: (status code, headers, body).
@@ -317,13 +330,11 @@ async fn no_notify_socket_means_no_notifications_and_a_normal_run() {
 async fn healthz_and_metrics_move_with_real_mail() {
     let mut dovecot = Dovecot::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(
-        dir.path(),
-        &dovecot,
-        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
+    // Port 0 and read the real one from the log: a port picked here and released could be taken
+    // by another test's server before the daemon binds it.
+    let config = write_config(dir.path(), &dovecot, "[http]\nlisten = \"127.0.0.1:0\"\n");
     let mut daemon = Daemon::start(&config);
+    let port = listening_port(&daemon).await;
 
     let h = wait_health(port, 200, &daemon).await;
     assert_eq!(h["status"], "ok", "{h}");

@@ -1,0 +1,148 @@
+//! The SLA scheduler against a real store with a simulated clock: each escalation step is
+//! enqueued exactly once, also when the daemon restarts between steps.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use supportd::config::Config;
+use supportd::customer::Directory;
+use supportd::ingest::{Outcome, ingest_raw_with};
+use supportd::outbound::Templates;
+use supportd::scheduler::sweep;
+use supportd::store::Store;
+
+fn config(store: &Path) -> Config {
+    Config::parse(
+        &format!(
+            r#"
+[imap]
+host = "127.0.0.1"
+security = "plain"
+username = "support"
+password = "x"
+[smtp]
+host = "127.0.0.1"
+security = "plain"
+[outbound]
+secret = "0123456789abcdef0123"
+[store]
+path = "{}"
+[support]
+address = "support@example.com"
+[[agents]]
+name = "alice"
+addresses = ["alice@example.com"]
+[[agents]]
+name = "tess"
+addresses = ["tess@example.com"]
+role = "tier2"
+[[agents]]
+name = "sue"
+addresses = ["sue@example.com"]
+role = "supervisor"
+"#,
+            store.display()
+        ),
+        Path::new("/etc/supportd/supportd.toml"),
+    )
+    .unwrap()
+}
+
+fn escalations(store: &Store) -> Vec<(String, Vec<String>)> {
+    store
+        .outbox_list()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.subject.contains("SLA") || i.subject.contains("update due"))
+        .map(|i| (i.subject, i.to))
+        .collect()
+}
+
+#[test]
+fn escalations_fire_once_each_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let config = config(&path);
+    let templates = Templates::load(None).unwrap();
+    // Tuesday 10:00 Shanghai: business hours.
+    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+        .unwrap()
+        .with_timezone(&Utc);
+    let raw = b"From: customer@example.org\r\nTo: support@example.com\r\nSubject: website down\r\nMessage-ID: <down@example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0800\r\n\r\nOur whole site is down, 502 everywhere.\r\n";
+    {
+        let store = Store::open(&path).unwrap();
+        let out = ingest_raw_with(
+            &config,
+            &store,
+            &Directory::default(),
+            Some(&templates),
+            raw,
+            None,
+            t0,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                out,
+                Outcome::Stored {
+                    ticket: 1,
+                    created: true
+                }
+            ),
+            "{out:?}"
+        );
+        assert_eq!(store.ticket(1).unwrap().unwrap().priority.to_string(), "P1");
+        assert_eq!(store.due_len(), 1);
+        assert_eq!(
+            sweep(&config, &store, t0 + Duration::minutes(10)).unwrap(),
+            0
+        );
+        assert_eq!(
+            sweep(&config, &store, t0 + Duration::minutes(25)).unwrap(),
+            1
+        );
+        assert_eq!(
+            sweep(&config, &store, t0 + Duration::minutes(26)).unwrap(),
+            0
+        );
+        store.sync_blocking().unwrap();
+    }
+    // Restart: the due index is rebuilt from the stored clocks.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.due_len(), 1);
+    assert_eq!(
+        sweep(&config, &store, t0 + Duration::minutes(31)).unwrap(),
+        1
+    );
+    assert_eq!(
+        sweep(&config, &store, t0 + Duration::minutes(32)).unwrap(),
+        0
+    );
+    assert_eq!(
+        sweep(&config, &store, t0 + Duration::minutes(61)).unwrap(),
+        1
+    );
+    let e = escalations(&store);
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].0.contains("SLA warning (first response)"), "{e:#?}");
+    assert_eq!(e[0].1, ["alice@example.com"]);
+    assert!(e[1].0.contains("SLA BREACHED (first response)"), "{e:#?}");
+    let mut breach_to = e[1].1.clone();
+    breach_to.sort();
+    assert_eq!(breach_to, ["alice@example.com", "tess@example.com"]);
+    assert!(e[2].0.contains("supervisor informed"), "{e:#?}");
+    assert_eq!(e[2].1, ["sue@example.com"]);
+    // Resolving stops everything: nothing is due any more.
+    let mut t = store.ticket(1).unwrap().unwrap();
+    t.status = supportd::ticket::Status::Resolved;
+    t.sla = t.sla.on_status(
+        &config.calendar,
+        &config.sla,
+        t.priority,
+        t.status,
+        t0 + Duration::minutes(70),
+    );
+    store.commit_ticket(&t, &[]).unwrap();
+    assert_eq!(store.due_len(), 0);
+    assert_eq!(sweep(&config, &store, t0 + Duration::hours(10)).unwrap(), 0);
+}

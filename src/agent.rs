@@ -181,6 +181,44 @@ const HELP: &str = "Reply to this mail to answer the customer. Commands at the t
 #status open|pending|resolved|closed, #priority P1..P4, #assign <agent>, #note (the rest stays \
 internal), #escalate, #merge <ticket>, #customer <id>.";
 
+/// A mail to agents about `ticket`: from the support name, Reply-To the signed per-ticket reply
+/// address and with a signed agent Message-ID, so the agent's plain Reply authenticates itself.
+/// `cause` makes the Message-ID deterministic.
+fn to_agents(
+    config: &Config,
+    ticket: &Ticket,
+    to: Vec<Mailbox>,
+    subject: String,
+    body: String,
+    cause: &str,
+) -> Compose {
+    let secret = config
+        .outbound
+        .as_ref()
+        .map(|o| o.resolved_secret.clone())
+        .unwrap_or_default();
+    Compose {
+        kind: Kind::AgentNotify,
+        ticket: ticket.id,
+        from_name: config.support.name.clone(),
+        to,
+        cc: Vec::new(),
+        reply_to: msgid::reply_address(&secret, &config.support.address, ticket.id),
+        subject,
+        body,
+        message_id: msgid::sign_agent(
+            &secret,
+            &config.message_id_domain(),
+            ticket.id,
+            &msgid::nonce(cause),
+        ),
+        parent: String::new(),
+        references: Vec::new(),
+        automatic: true,
+        attachments: Vec::new(),
+    }
+}
+
 /// The notification to agents about a new ticket or a customer's follow-up.
 pub fn notification(
     config: &Config,
@@ -189,7 +227,7 @@ pub fn notification(
     to: Vec<Mailbox>,
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, String> {
-    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+    config.outbound.as_ref().ok_or("no [outbound]")?;
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
     let what = if ticket.message_count <= 1 {
         "New ticket"
@@ -239,43 +277,22 @@ pub fn notification(
         "\n----------------------------------------\n{}\n----------------------------------------\n\n{HELP}\n",
         inbound.reply_text
     ));
-    let nonce = msgid::nonce(&format!("notify:{}", inbound.message_id));
-    Ok(compose(
+    let mut c = to_agents(
         config,
-        Compose {
-            kind: Kind::AgentNotify,
-            ticket: ticket.id,
-            from_name: config.support.name.clone(),
-            to,
-            cc: Vec::new(),
-            reply_to: msgid::reply_address(
-                &out.resolved_secret,
-                &config.support.address,
-                ticket.id,
-            ),
-            subject: format!("{tag} [{}] {}", ticket.priority, inbound.subject),
-            body,
-            message_id: msgid::sign_agent(
-                &out.resolved_secret,
-                &config.message_id_domain(),
-                ticket.id,
-                &nonce,
-            ),
-            parent: String::new(),
-            references: Vec::new(),
-            automatic: true,
-            attachments: if forward {
-                inbound
-                    .attachments
-                    .iter()
-                    .map(|a| (a.name.clone(), a.content_type.clone(), a.data.clone()))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        },
-        now,
-    ))
+        ticket,
+        to,
+        format!("{tag} [{}] {}", ticket.priority, inbound.subject),
+        body,
+        &format!("notify:{}", inbound.message_id),
+    );
+    if forward {
+        c.attachments = inbound
+            .attachments
+            .iter()
+            .map(|a| (a.name.clone(), a.content_type.clone(), a.data.clone()))
+            .collect();
+    }
+    Ok(compose(config, c, now))
 }
 
 /// An SLA ladder step, told to the agents it concerns.
@@ -288,7 +305,7 @@ pub fn escalation_mail(
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, String> {
     use crate::sla::Step;
-    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+    config.outbound.as_ref().ok_or("no [outbound]")?;
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
     let tz = config.calendar.tz();
     let due = ticket
@@ -319,41 +336,19 @@ pub fn escalation_mail(
         ticket.subject,
         if on_call { "You are on call.\n" } else { "" },
     );
-    let nonce = msgid::nonce(&format!(
+    let subject = format!(
+        "{tag} [{}] {what} ({}): {}",
+        ticket.priority,
+        esc.clock.as_str().replace('_', " "),
+        ticket.subject
+    );
+    let cause = format!(
         "sla:{}:{}:{}:{:?}",
         ticket.id, esc.clock, esc.cycle, esc.step
-    ));
+    );
     outbound::compose(
         config,
-        Compose {
-            kind: Kind::AgentNotify,
-            ticket: ticket.id,
-            from_name: config.support.name.clone(),
-            to,
-            cc: Vec::new(),
-            reply_to: msgid::reply_address(
-                &out.resolved_secret,
-                &config.support.address,
-                ticket.id,
-            ),
-            subject: format!(
-                "{tag} [{}] {what} ({}): {}",
-                ticket.priority,
-                esc.clock.as_str().replace('_', " "),
-                ticket.subject
-            ),
-            body,
-            message_id: msgid::sign_agent(
-                &out.resolved_secret,
-                &config.message_id_domain(),
-                ticket.id,
-                &nonce,
-            ),
-            parent: String::new(),
-            references: Vec::new(),
-            automatic: true,
-            attachments: Vec::new(),
-        },
+        to_agents(config, ticket, to, subject, body, &cause),
         now,
     )
 }
@@ -459,39 +454,23 @@ pub fn error_reply(
             understood.join("\n")
         }
     );
-    let secret = config
-        .outbound
-        .as_ref()
-        .map(|o| o.resolved_secret.clone())
-        .unwrap_or_default();
-    compose(
+    let subject = format!(
+        "{} Command error: {}",
+        subject::tag(&config.support.tag_prefix, ticket.id),
+        agent_mail.subject
+    );
+    let mut c = to_agents(
         config,
-        Compose {
-            kind: Kind::AgentError,
-            ticket: ticket.id,
-            from_name: config.support.name.clone(),
-            to: vec![agent_mailbox(agent)],
-            cc: Vec::new(),
-            reply_to: msgid::reply_address(&secret, &config.support.address, ticket.id),
-            subject: format!(
-                "{} Command error: {}",
-                subject::tag(&config.support.tag_prefix, ticket.id),
-                agent_mail.subject
-            ),
-            body,
-            message_id: msgid::sign_agent(
-                &secret,
-                &config.message_id_domain(),
-                ticket.id,
-                &msgid::nonce(&format!("error:{}", agent_mail.message_id)),
-            ),
-            parent: agent_mail.message_id.clone(),
-            references: agent_mail.references.clone(),
-            automatic: true,
-            attachments: Vec::new(),
-        },
-        now,
-    )
+        ticket,
+        vec![agent_mailbox(agent)],
+        subject,
+        body,
+        &format!("error:{}", agent_mail.message_id),
+    );
+    c.kind = Kind::AgentError;
+    c.parent = agent_mail.message_id.clone();
+    c.references = agent_mail.references.clone();
+    compose(config, c, now)
 }
 
 /// What an agent's valid mail does to the ticket (besides relaying the reply).

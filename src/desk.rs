@@ -15,7 +15,9 @@ use crate::outbound::{self, Draft, Kind, OutboxItem, State, Templates};
 use crate::parse::Inbound;
 use crate::subject;
 use crate::thread::Match;
-use crate::ticket::{AttachmentMeta, Message, Source, Status, ThreadedBy, Ticket};
+use crate::ticket::{
+    AttachmentMeta, EscalatedBy, EscalationEvent, Message, Source, Status, ThreadedBy, Ticket,
+};
 
 /// Something the shell must do as a consequence of a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +178,8 @@ pub fn accept(
                 escalation: 0,
                 priority_rule: String::new(),
                 sla: Default::default(),
+                escalations: Vec::new(),
+                satisfaction: None,
             };
             let mut t = t;
             let (priority, rule) = crate::sla::classify(
@@ -438,6 +442,12 @@ fn agent_mail(
     }
     if changes.escalate {
         ticket.escalation += 1;
+        ticket.escalations.push(EscalationEvent {
+            at: now,
+            level: ticket.escalation,
+            by: EscalatedBy::Agent,
+            detail: a.name.clone(),
+        });
         let role = if ticket.escalation >= 2 {
             Role::Supervisor
         } else {
@@ -613,10 +623,19 @@ pub fn escalate(
                     address: a.addresses[0].clone(),
                 })
                 .collect();
-        match esc.step {
-            crate::sla::Step::Breach => t.escalation = t.escalation.max(1),
-            crate::sla::Step::Supervisor => t.escalation = t.escalation.max(2),
-            _ => {}
+        let level = match esc.step {
+            crate::sla::Step::Breach => 1,
+            crate::sla::Step::Supervisor => 2,
+            _ => 0,
+        };
+        if level > t.escalation {
+            t.escalation = level;
+            t.escalations.push(EscalationEvent {
+                at: now,
+                level,
+                by: EscalatedBy::Sla,
+                detail: format!("{} {}", esc.clock, esc.step),
+            });
         }
         effects.push(Effect::Log(format!(
             "ticket {}: SLA {} {:?} due at {} -> {}{}",
@@ -724,6 +743,8 @@ role = "supervisor"
             escalation: 0,
             priority_rule: "test".into(),
             sla: crate::sla::Clocks::start(&config.calendar, &config.sla, Priority::P1, created),
+            escalations: Vec::new(),
+            satisfaction: None,
         }
     }
 

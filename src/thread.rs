@@ -184,6 +184,8 @@ mod tests {
             escalation: 0,
             priority_rule: String::new(),
             sla: Default::default(),
+            escalations: Vec::new(),
+            satisfaction: None,
         }
     }
 

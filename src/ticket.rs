@@ -152,6 +152,49 @@ pub struct Ticket {
     /// The SLA clocks: first response, update, resolution.
     #[serde(default)]
     pub sla: crate::sla::Clocks,
+    /// Every escalation, in order: by the SLA ladder, an agent's `#escalate` or the customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalations: Vec<EscalationEvent>,
+    /// The customer's answer to the satisfaction survey (the latest, if they answered twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<Satisfaction>,
+}
+
+/// Who raised a ticket's escalation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalatedBy {
+    /// An SLA target was missed (breach or supervisor step).
+    Sla,
+    /// An agent's `#escalate`.
+    Agent,
+    /// The customer asked for it (升级, 投诉, escalate, …).
+    Customer,
+}
+
+/// One rise of a ticket's escalation level, kept for `ticket show` and the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The level reached: 1 = tier 2, 2 and above = supervisor.
+    pub level: u32,
+    /// Who raised it.
+    pub by: EscalatedBy,
+    /// Details: the SLA clock and step, the agent's name, or the customer's words.
+    pub detail: String,
+}
+
+/// A customer's survey answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Satisfaction {
+    /// 1 (very unhappy) to 5 (very happy).
+    pub score: u8,
+    /// Anything the customer wrote besides the score.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// When the answer arrived.
+    pub at: DateTime<Utc>,
 }
 
 impl Ticket {

@@ -276,8 +276,11 @@ pub fn target_text(t: &crate::sla::Target, business: bool, lang: Language) -> St
     if h > 0 {
         parts.push(unit(h, "hour", "个工作小时", "小时"));
     }
-    if m > 0 || parts.is_empty() {
+    if m > 0 || (parts.is_empty() && t.seconds == 0) {
         parts.push(unit(m, "minute", "个工作分钟", "分钟"));
+    }
+    if t.seconds > 0 {
+        parts.push(unit(t.seconds, "second", "个工作秒", "秒"));
     }
     parts.join(match lang {
         Language::En => " ",
@@ -777,6 +780,7 @@ mod tests {
         let t = |d, m| Target {
             days: d,
             minutes: m,
+            seconds: 0,
         };
         assert_eq!(target_text(&t(0, 30), false, Language::En), "30 minutes");
         assert_eq!(target_text(&t(0, 60), false, Language::En), "1 hour");
@@ -789,6 +793,15 @@ mod tests {
         assert_eq!(
             target_text(&t(1, 90), false, Language::En),
             "1 day 1 hour 30 minutes"
+        );
+        let drill = Target::parse("1m5s").unwrap();
+        assert_eq!(
+            target_text(&drill, false, Language::En),
+            "1 minute 5 seconds"
+        );
+        assert_eq!(
+            target_text(&Target::parse("20s").unwrap(), false, Language::Zh),
+            "20 秒"
         );
     }
 

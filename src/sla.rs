@@ -60,8 +60,9 @@ fn index(p: Priority) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-/// A target length as configured: days, hours and minutes, written `"30m"`, `"2h"`, `"3d"`,
-/// `"1h30m"` or `"1d4h"`.
+/// A target length as configured: days, hours, minutes and seconds, written `"30m"`, `"2h"`,
+/// `"3d"`, `"1h30m"` or `"1d4h"`. Seconds (`"20s"`) exist for drills and tests that need a
+/// ladder to run through in moments; contracts are written in minutes and up.
 ///
 /// On a business-hours priority, `d` means business days (see
 /// [`Calendar::add_business_days`]) and `h`/`m` business hours and minutes, days counted first.
@@ -72,17 +73,20 @@ pub struct Target {
     pub days: u32,
     /// Further minutes.
     pub minutes: u32,
+    /// Further seconds.
+    pub seconds: u32,
 }
 
 impl Target {
-    /// Parses `"30m"`, `"8h"`, `"3d"`, `"1d4h30m"` (units in that order, each at most once).
+    /// Parses `"30m"`, `"8h"`, `"3d"`, `"1d4h30m"`, `"45s"` (units in that order, each at most
+    /// once).
     pub fn parse(s: &str) -> Result<Target, String> {
         let err = || format!("`{s}` is not a duration such as \"30m\", \"8h\", \"3d\" or \"1d4h\"");
         let text = s.trim().to_ascii_lowercase();
         if text.is_empty() {
             return Err(err());
         }
-        let (mut days, mut minutes, mut last_rank) = (0u64, 0u64, 0);
+        let (mut days, mut minutes, mut seconds, mut last_rank) = (0u64, 0u64, 0u64, 0);
         let mut rest = text.as_str();
         while !rest.is_empty() {
             let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
@@ -95,6 +99,7 @@ impl Target {
                 'd' => 1,
                 'h' => 2,
                 'm' => 3,
+                's' => 4,
                 _ => return Err(err()),
             };
             if rank <= last_rank {
@@ -104,11 +109,14 @@ impl Target {
             match unit {
                 'd' => days = n,
                 'h' => minutes = minutes.saturating_add(n.saturating_mul(60)),
-                _ => minutes = minutes.saturating_add(n),
+                'm' => minutes = minutes.saturating_add(n),
+                _ => seconds = n,
             }
             rest = rest[digits + unit.len_utf8()..].trim_start();
         }
-        if days == 0 && minutes == 0 {
+        minutes = minutes.saturating_add(seconds / 60);
+        seconds %= 60;
+        if days == 0 && minutes == 0 && seconds == 0 {
             return Err(format!("`{s}` must be longer than zero"));
         }
         // Ten years: longer is a typo, and the bound keeps every later sum far from overflow.
@@ -119,18 +127,24 @@ impl Target {
         Ok(Target {
             days: days as u32,
             minutes: minutes as u32,
+            seconds: seconds as u32,
         })
     }
 
     /// Minutes only.
     pub const fn minutes(minutes: u32) -> Target {
-        Target { days: 0, minutes }
+        Target {
+            days: 0,
+            minutes,
+            seconds: 0,
+        }
     }
 
     /// The instant this target after `start` falls due: in business time when `business`,
     /// otherwise in wall-clock time.
     pub fn after(&self, start: DateTime<Utc>, business: bool, cal: &Calendar) -> DateTime<Utc> {
-        let minutes = TimeDelta::minutes(i64::from(self.minutes));
+        let minutes = TimeDelta::minutes(i64::from(self.minutes))
+            + TimeDelta::seconds(i64::from(self.seconds));
         if business {
             cal.add_business(cal.add_business_days(start, self.days), minutes)
         } else {
@@ -150,6 +164,9 @@ impl fmt::Display for Target {
         }
         if m > 0 {
             write!(f, "{m}m")?;
+        }
+        if self.seconds > 0 {
+            write!(f, "{}s", self.seconds)?;
         }
         Ok(())
     }
@@ -1563,7 +1580,8 @@ backup = "bob"
             p3.resolve,
             Target {
                 days: 3,
-                minutes: 0
+                minutes: 0,
+                seconds: 0
             }
         );
         assert_eq!(sla.targets(Priority::P4).resolve.to_string(), "10d");
@@ -1581,12 +1599,21 @@ backup = "bob"
             Target::parse("1d 4h"),
             Ok(Target {
                 days: 1,
-                minutes: 240
+                minutes: 240,
+                seconds: 0
             })
         );
         assert_eq!(Target::parse("90m").unwrap().to_string(), "1h30m");
+        assert_eq!(Target::parse("20s").unwrap().to_string(), "20s");
+        assert_eq!(Target::parse("90s").unwrap().to_string(), "1m30s");
+        let t0 = Utc::now();
+        let cal = Calendar::default();
+        assert_eq!(
+            Target::parse("1m20s").unwrap().after(t0, false, &cal) - t0,
+            TimeDelta::seconds(80)
+        );
         for bad in [
-            "", "5", "h", "0m", "1m1h", "1h1h", "1w", "-1h", "1.5h", "99999d",
+            "", "5", "h", "0m", "1m1h", "1h1h", "1w", "-1h", "1.5h", "99999d", "0s", "5s1m",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }

@@ -219,20 +219,23 @@ fn to_agents(
     }
 }
 
-/// The notification to agents about a new ticket or a customer's follow-up.
+/// The notification to agents about a new ticket or a customer's follow-up. `headline` says
+/// why when it is more than that (an escalation, a low satisfaction score); it also goes into
+/// the subject and keeps the Message-ID apart from the plain notification's.
 pub fn notification(
     config: &Config,
     ticket: &Ticket,
     inbound: &Inbound,
+    headline: Option<&str>,
     to: Vec<Mailbox>,
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, String> {
     config.outbound.as_ref().ok_or("no [outbound]")?;
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
-    let what = if ticket.message_count <= 1 {
-        "New ticket"
-    } else {
-        "Customer follow-up"
+    let what = match headline {
+        Some(h) => h,
+        None if ticket.message_count <= 1 => "New ticket",
+        None => "Customer follow-up",
     };
     let mut body = format!(
         "{what} {tag}\n\nCustomer:  {} ({})\nFrom:      {}\nPriority:  {}\nStatus:    {}\nAssignee:  {}\nSubject:   {}\n",
@@ -281,9 +284,15 @@ pub fn notification(
         config,
         ticket,
         to,
-        format!("{tag} [{}] {}", ticket.priority, inbound.subject),
+        match headline {
+            Some(h) => format!("{tag} [{}] {h}: {}", ticket.priority, inbound.subject),
+            None => format!("{tag} [{}] {}", ticket.priority, inbound.subject),
+        },
         body,
-        &format!("notify:{}", inbound.message_id),
+        &match headline {
+            Some(h) => format!("notify:{h}:{}", inbound.message_id),
+            None => format!("notify:{}", inbound.message_id),
+        },
     );
     if forward {
         c.attachments = inbound

@@ -200,6 +200,12 @@ pub struct OutboundConfig {
     /// Mail the customer on status changes.
     #[serde(default = "default_true")]
     pub progress: bool,
+    /// On resolution, ask the customer to score the support (1–5 or 满意/一般/不满意).
+    #[serde(default = "default_true")]
+    pub survey: bool,
+    /// Tell the customer when their ticket is escalated (by the SLA or at their request).
+    #[serde(default = "default_true")]
+    pub escalation_notice: bool,
     /// How long the outbox keeps retrying a mail before marking it dead.
     #[serde(default = "default_retry_hours")]
     pub retry_hours: u64,

@@ -16,7 +16,8 @@ use crate::parse::Inbound;
 use crate::subject;
 use crate::thread::Match;
 use crate::ticket::{
-    AttachmentMeta, EscalatedBy, EscalationEvent, Message, Source, Status, ThreadedBy, Ticket,
+    AttachmentMeta, EscalatedBy, EscalationEvent, Message, Satisfaction, Source, Status,
+    ThreadedBy, Ticket,
 };
 
 /// Something the shell must do as a consequence of a decision.
@@ -88,11 +89,24 @@ pub fn accept(
     let agent = intake.agent;
     let sup = &config.support;
 
+    // A customer's answer to the satisfaction survey is recorded on the finished ticket, which
+    // stays finished; anything else from them reopens it (or starts a new one, below).
+    let survey = existing
+        .as_ref()
+        .filter(|t| {
+            agent.is_none()
+                && matched.ticket() == Some(t.id)
+                && matches!(t.status, Status::Resolved | Status::Closed)
+                && !inbound.machine.is_machine_generated()
+        })
+        .and_then(|_| crate::sla::survey_answer(&inbound.reply_text));
+
     // A customer writing to a finished ticket: reopen it, or start a new one linked to it.
     let mut reject_notice = false;
     let mut reopened = false;
     let mut related_override = None;
     let existing = match existing {
+        Some(t) if survey.is_some() => Some(t),
         Some(t) if agent.is_none() && matched.ticket() == Some(t.id) => {
             let window = chrono::Duration::days(sup.reopen_window_days as i64);
             match t.status {
@@ -223,6 +237,41 @@ pub fn accept(
     ticket.message_count += 1;
     ticket.updated_at = now;
 
+    if let Some((score, comment)) = &survey {
+        effects.push(Effect::Log(format!(
+            "ticket {}: satisfaction {score}/5 from the customer",
+            ticket.id
+        )));
+        ticket.satisfaction = Some(Satisfaction {
+            score: *score,
+            comment: comment.clone(),
+            at: now,
+        });
+    }
+    // A follow-up asking for escalation (升级/投诉/escalate…) raises the level by one.
+    let mut customer_escalation = None;
+    if agent.is_none()
+        && !created
+        && survey.is_none()
+        && !reject_notice
+        && ticket.status.is_active()
+        && !inbound.machine.is_machine_generated()
+        && let Some(word) = crate::sla::escalation_request(&inbound.reply_text, &config.sla)
+    {
+        ticket.escalation += 1;
+        ticket.escalations.push(EscalationEvent {
+            at: now,
+            level: ticket.escalation,
+            by: EscalatedBy::Customer,
+            detail: format!("\"{word}\""),
+        });
+        effects.push(Effect::Log(format!(
+            "ticket {} escalated to level {} at the customer's request (\"{word}\")",
+            ticket.id, ticket.escalation
+        )));
+        customer_escalation = Some(ticket.escalation);
+    }
+
     let mut internal = false;
     if let (Some(a), false) = (agent, created) {
         internal = true;
@@ -292,6 +341,10 @@ pub fn accept(
     {
         let kind = if reject_notice {
             Some(Kind::Closed)
+        } else if survey.is_some() {
+            None
+        } else if customer_escalation.is_some() {
+            out.escalation_notice.then_some(Kind::Escalated)
         } else if created && out.acknowledge {
             Some(Kind::Ack)
         } else if !created && out.followup_notice {
@@ -304,6 +357,12 @@ pub fn accept(
                 Some(why) => effects.push(Effect::Log(format!("no {kind:?} sent: {why}"))),
                 None => {
                     let mut extra = BTreeMap::new();
+                    if let Some(level) = customer_escalation {
+                        extra.insert(
+                            "escalation",
+                            escalation_context(level, EscalatedBy::Customer),
+                        );
+                    }
                     if kind == Kind::Ack {
                         let identified = !customer.eq_ignore_ascii_case(sender);
                         extra.insert(
@@ -319,22 +378,59 @@ pub fn accept(
                         inbound: Some(inbound),
                         lang: outbound::language(inbound, out.language),
                         extra,
-                        cause: format!("{kind:?}:{}", inbound.message_id),
+                        cause: match customer_escalation {
+                            Some(level) => format!("escalated:{}:{level}", ticket.id),
+                            None => format!("{kind:?}:{}", inbound.message_id),
+                        },
                     };
                     outgoing.push(finish(config, mailer, &draft, now, &mut effects));
                 }
             }
         }
-        // Agents hear about every human customer mail; machine mail on a ticket is only filed.
-        if !inbound.machine.is_machine_generated() && !reject_notice {
-            let to = agent::notify_targets(config, &ticket);
+        // Agents hear about every human customer mail but survey answers, of which only low
+        // scores concern them (and the supervisors); machine mail on a ticket is only filed.
+        let (headline, extra_role) = match (&survey, customer_escalation) {
+            (Some((score, _)), _) if *score <= 2 => (
+                Some(format!("Low satisfaction score {score}/5")),
+                Some(Role::Supervisor),
+            ),
+            (Some(_), _) => (None, None),
+            (None, Some(level)) => (
+                Some(format!("Escalated by the customer to level {level}")),
+                Some(escalation_role(level)),
+            ),
+            (None, None) => (None, None),
+        };
+        let quiet = survey.is_some() && headline.is_none();
+        if !inbound.machine.is_machine_generated() && !reject_notice && !quiet {
+            let mut to = agent::notify_targets(config, &ticket);
+            for m in extra_role
+                .map(|r| agent::agents_with_role(config, r))
+                .unwrap_or_default()
+            {
+                if !to
+                    .iter()
+                    .any(|t| t.address.eq_ignore_ascii_case(&m.address))
+                {
+                    to.push(m);
+                }
+            }
             if !to.is_empty() {
-                match agent::notification(config, &ticket, inbound, to, now) {
+                match agent::notification(config, &ticket, inbound, headline.as_deref(), to, now) {
                     Ok(item) => outgoing.push(item),
                     Err(e) => effects.push(Effect::Log(format!("no agent notification: {e}"))),
                 }
             }
         }
+    }
+    // An agent resolved the ticket: ask the customer how it went.
+    if let (Some(mailer), Some(out), Some(_)) = (mailer, &config.outbound, agent)
+        && out.survey
+        && before.status != Status::Resolved
+        && ticket.status == Status::Resolved
+    {
+        let draft = survey_draft(&ticket, out.language);
+        outgoing.push(finish(config, mailer, &draft, now, &mut effects));
     }
     Accepted {
         ticket,
@@ -368,6 +464,33 @@ fn sync_clocks(
         clocks = clocks.on_status(cal, sla, after.priority, after.status, now);
     }
     after.sla = clocks;
+}
+
+/// Who an escalation to `level` goes to: tier 2 first, supervisors from level 2.
+fn escalation_role(level: u32) -> Role {
+    if level >= 2 {
+        Role::Supervisor
+    } else {
+        Role::Tier2
+    }
+}
+
+/// Template variables of an escalation notice to the customer.
+fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
+    minijinja::context! { level => level, by => by }
+}
+
+/// The satisfaction survey for a ticket just resolved; one per resolution cycle, so a repeated
+/// event cannot ask twice.
+fn survey_draft(t: &Ticket, default: crate::config::Language) -> Draft<'_> {
+    Draft {
+        kind: Kind::Survey,
+        ticket: t,
+        inbound: None,
+        lang: lang_of_ticket(t, default),
+        extra: BTreeMap::new(),
+        cause: format!("survey:{}:{}", t.id, t.sla.resolution.cycle),
+    }
 }
 
 fn is_reply_address(config: &Config, addr: &str) -> bool {
@@ -448,18 +571,14 @@ fn agent_mail(
             by: EscalatedBy::Agent,
             detail: a.name.clone(),
         });
-        let role = if ticket.escalation >= 2 {
-            Role::Supervisor
-        } else {
-            Role::Tier2
-        };
-        let to = agent::agents_with_role(config, role);
+        let to = agent::agents_with_role(config, escalation_role(ticket.escalation));
         effects.push(Effect::Log(format!(
             "ticket {} escalated to level {} by {}",
             ticket.id, ticket.escalation, a.name
         )));
+        let headline = format!("Escalated by {} to level {}", a.name, ticket.escalation);
         if !to.is_empty()
-            && let Ok(item) = agent::notification(config, ticket, inbound, to, now)
+            && let Ok(item) = agent::notification(config, ticket, inbound, Some(&headline), to, now)
         {
             outgoing.push(item);
         }
@@ -560,28 +679,45 @@ pub fn set_status(
         t.id, ticket.status, status
     ))];
     let mut outgoing = Vec::new();
-    if let (Some(mailer), Some(out)) = (mailer, &config.outbound)
-        && out.progress
-    {
-        let draft = Draft {
-            kind: Kind::Progress,
-            ticket: &t,
-            inbound: None,
-            lang: lang_of_ticket(&t, out.language),
-            extra: BTreeMap::new(),
-            cause: format!("progress:{}:{}:{}", t.id, status, now.timestamp_micros()),
+    if let (Some(mailer), Some(out)) = (mailer, &config.outbound) {
+        let draft = if status == Status::Resolved && out.survey {
+            Some(survey_draft(&t, out.language))
+        } else {
+            out.progress.then(|| Draft {
+                kind: Kind::Progress,
+                ticket: &t,
+                inbound: None,
+                lang: lang_of_ticket(&t, out.language),
+                extra: BTreeMap::new(),
+                cause: format!("progress:{}:{}:{}", t.id, status, now.timestamp_micros()),
+            })
         };
-        outgoing.push(finish(config, mailer, &draft, now, &mut effects));
+        if let Some(draft) = draft {
+            let item = finish(config, mailer, &draft, now, &mut effects);
+            // An operator's status change the customer hears about is an update.
+            if item.state == State::Pending {
+                t.sla = t.sla.on_customer_visible_update(
+                    &config.calendar,
+                    &config.sla,
+                    t.priority,
+                    now,
+                );
+            }
+            outgoing.push(item);
+        }
     }
     Some((t, outgoing, effects))
 }
 
-/// The SLA ladder steps due on `ticket` at `now`, as mails to the agents they concern. Each step
-/// is marked fired on the returned ticket, so committing ticket and mails in one transaction makes
-/// every step happen exactly once, across restarts. Steps for business-hours priorities that fall
-/// outside business hours are queued until the next business start. `None` when nothing is due.
+/// The SLA ladder steps due on `ticket` at `now`, as mails to the agents they concern, plus a
+/// short notice to the customer whenever the escalation level rises (so nobody waits in
+/// silence; needs `mailer`). Each step is marked fired on the returned ticket, so committing
+/// ticket and mails in one transaction makes every step happen exactly once, across restarts.
+/// Steps for business-hours priorities that fall outside business hours are queued until the
+/// next business start. `None` when nothing is due.
 pub fn escalate(
     config: &Config,
+    mailer: Option<Mailer<'_>>,
     ticket: &Ticket,
     now: DateTime<Utc>,
 ) -> Option<(Ticket, Vec<OutboxItem>, Vec<Effect>)> {
@@ -628,7 +764,8 @@ pub fn escalate(
             crate::sla::Step::Supervisor => 2,
             _ => 0,
         };
-        if level > t.escalation {
+        let raised = level > t.escalation;
+        if raised {
             t.escalation = level;
             t.escalations.push(EscalationEvent {
                 at: now,
@@ -654,6 +791,25 @@ pub fn escalate(
             && config.outbound.is_some()
             && let Ok(mut item) = agent::escalation_mail(config, &t, esc, to, r.on_call, now)
         {
+            if let Some(w) = r.wait_until {
+                item.next_attempt_at = w;
+            }
+            outgoing.push(item);
+        }
+        if let (true, Some(mailer), Some(out)) = (raised, mailer, &config.outbound)
+            && out.escalation_notice
+        {
+            let mut extra = BTreeMap::new();
+            extra.insert("escalation", escalation_context(level, EscalatedBy::Sla));
+            let draft = Draft {
+                kind: Kind::Escalated,
+                ticket: &t,
+                inbound: None,
+                lang: lang_of_ticket(&t, out.language),
+                extra,
+                cause: format!("escalated:{}:{level}", t.id),
+            };
+            let mut item = finish(config, mailer, &draft, now, &mut effects);
             if let Some(w) = r.wait_until {
                 item.next_attempt_at = w;
             }
@@ -762,11 +918,12 @@ role = "supervisor"
         let at = |m: i64| t0 + chrono::Duration::minutes(m);
         let mut t = p1_ticket(&config, t0);
         assert!(
-            escalate(&config, &t, at(20)).is_none(),
+            escalate(&config, None, &t, at(20)).is_none(),
             "nothing due before 80 %"
         );
 
-        let (t1, mails, _) = escalate(&config, &t, at(25)).expect("warning at 80 % of 30 min");
+        let (t1, mails, _) =
+            escalate(&config, None, &t, at(25)).expect("warning at 80 % of 30 min");
         assert_eq!(recipients(&mails), ["alice@example.com"]);
         assert!(
             mails[0].subject.contains("SLA warning"),
@@ -775,27 +932,27 @@ role = "supervisor"
         );
         t = t1;
         assert!(
-            escalate(&config, &t, at(26)).is_none(),
+            escalate(&config, None, &t, at(26)).is_none(),
             "the warning fires once"
         );
 
         // A restart: the ticket comes back from the store as JSON.
         t = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
-        let (t2, mails, _) = escalate(&config, &t, at(31)).expect("breach");
+        let (t2, mails, _) = escalate(&config, None, &t, at(31)).expect("breach");
         let mut to = recipients(&mails);
         to.sort();
         assert_eq!(to, ["alice@example.com", "tess@example.com"]);
         assert_eq!(t2.escalation, 1);
         t = t2;
         assert!(
-            escalate(&config, &t, at(40)).is_none(),
+            escalate(&config, None, &t, at(40)).is_none(),
             "the breach fires once"
         );
 
         // Resolution (2 h) warns at 96 min; the supervisor hears 30 min after the breach.
         let mut seen = Vec::new();
         for m in 41..=200 {
-            if let Some((next, mails, _)) = escalate(&config, &t, at(m)) {
+            if let Some((next, mails, _)) = escalate(&config, None, &t, at(m)) {
                 for i in &mails {
                     seen.push((m, i.subject.clone(), recipients(std::slice::from_ref(i))));
                 }
@@ -823,6 +980,192 @@ role = "supervisor"
         let t0 = Utc::now();
         let mut t = p1_ticket(&config, t0);
         t.status = Status::Resolved;
-        assert!(escalate(&config, &t, t0 + chrono::Duration::hours(5)).is_none());
+        assert!(escalate(&config, None, &t, t0 + chrono::Duration::hours(5)).is_none());
+    }
+
+    fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
+        Inbound {
+            message_id: id.into(),
+            message_id_synthetic: false,
+            in_reply_to: vec![],
+            references: vec![],
+            from: Mailbox {
+                name: None,
+                address: from.into(),
+            },
+            reply_to: vec![],
+            to: vec![Mailbox {
+                name: None,
+                address: "support@example.com".into(),
+            }],
+            cc: vec![],
+            date: None,
+            subject: subject.into(),
+            text: body.into(),
+            reply_text: body.into(),
+            from_html: false,
+            attachments: vec![],
+            machine: Default::default(),
+            raw_sha256: String::new(),
+            size: 0,
+            reported_ids: vec![],
+            authentication_results: vec![],
+        }
+    }
+
+    fn follow_up(config: &Config, t: &Ticket, body: &str, n: u32, now: DateTime<Utc>) -> Accepted {
+        let templates = Templates::load(None).unwrap();
+        let history = HashMap::new();
+        let mailer = Mailer {
+            templates: &templates,
+            history: &history,
+        };
+        let m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            body,
+            &format!("f{n}@example.org"),
+        );
+        accept(
+            config,
+            Some(t.clone()),
+            2,
+            &Match::Tag { ticket: t.id },
+            &m,
+            "c",
+            None,
+            Some(mailer),
+            Intake::default(),
+            now,
+        )
+    }
+
+    fn kinds(a: &Accepted) -> Vec<(Kind, Vec<String>)> {
+        a.outgoing.iter().map(|o| (o.kind, o.to.clone())).collect()
+    }
+
+    #[test]
+    fn a_customer_asking_to_escalate_gets_tier2_then_the_supervisor() {
+        let config = config();
+        let t0 = Utc::now();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Open;
+
+        let a = follow_up(&config, &t, "三天了还没解决，我要投诉", 1, t0);
+        assert_eq!(a.ticket.escalation, 1);
+        assert_eq!(a.ticket.escalations[0].by, EscalatedBy::Customer);
+        let k = kinds(&a);
+        assert_eq!(k[0], (Kind::Escalated, vec!["c@example.org".to_owned()]));
+        assert!(
+            a.outgoing[0].raw.contains("Subject:"),
+            "{}",
+            a.outgoing[0].raw
+        );
+        assert_eq!(k[1].0, Kind::AgentNotify);
+        assert_eq!(k[1].1, ["alice@example.com", "tess@example.com"]);
+        assert!(
+            a.outgoing[1]
+                .subject
+                .contains("Escalated by the customer to level 1")
+        );
+
+        let a = follow_up(
+            &config,
+            &a.ticket,
+            "Please escalate to your supervisor.",
+            2,
+            t0,
+        );
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(kinds(&a)[1].1, ["alice@example.com", "sue@example.com"]);
+
+        // An upgrade question is not an escalation.
+        let a = follow_up(&config, &a.ticket, "PHP 升级后还是打不开", 3, t0);
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(kinds(&a).len(), 1, "only the usual notification");
+    }
+
+    #[test]
+    fn survey_answers_are_recorded_without_reopening() {
+        let config = config();
+        let t0 = Utc::now();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Resolved;
+        t.resolved_at = Some(t0);
+
+        let a = follow_up(&config, &t, "满意\n谢谢，处理很快", 1, t0);
+        assert_eq!(a.ticket.status, Status::Resolved);
+        let s = a.ticket.satisfaction.as_ref().unwrap();
+        assert_eq!((s.score, s.comment.as_str()), (5, "谢谢，处理很快"));
+        assert!(a.outgoing.is_empty(), "a good score mails nobody");
+
+        let a = follow_up(&config, &a.ticket, "2 - took far too long", 2, t0);
+        assert_eq!(a.ticket.satisfaction.as_ref().unwrap().score, 2);
+        assert_eq!(a.ticket.status, Status::Resolved);
+        let k = kinds(&a);
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].1, ["alice@example.com", "sue@example.com"]);
+
+        let a = follow_up(&config, &a.ticket, "The site is down again!", 3, t0);
+        assert_eq!(a.ticket.status, Status::Open, "a real follow-up reopens");
+    }
+
+    #[test]
+    fn resolving_asks_for_a_score_once() {
+        let config = config();
+        let templates = Templates::load(None).unwrap();
+        let history = HashMap::new();
+        let mailer = Mailer {
+            templates: &templates,
+            history: &history,
+        };
+        let t0 = Utc::now();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Open;
+        let (t1, mails, _) = set_status(&config, Some(mailer), &t, Status::Resolved, t0).unwrap();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].kind, Kind::Survey);
+        assert!(
+            mails[0].raw.contains("1 (very unhappy) to 5"),
+            "{}",
+            mails[0].raw
+        );
+        let again = set_status(&config, Some(mailer), &t, Status::Resolved, t0).unwrap();
+        assert_eq!(
+            again.1[0].message_id, mails[0].message_id,
+            "same cycle, same mail"
+        );
+        assert!(set_status(&config, Some(mailer), &t1, Status::Resolved, t0).is_none());
+    }
+
+    #[test]
+    fn the_customer_hears_of_each_sla_escalation_once() {
+        let config = config();
+        let templates = Templates::load(None).unwrap();
+        let history = HashMap::new();
+        let mailer = Mailer {
+            templates: &templates,
+            history: &history,
+        };
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut t = p1_ticket(&config, t0);
+        let mut notices = Vec::new();
+        for m in 1..=200 {
+            if let Some((next, mails, _)) =
+                escalate(&config, Some(mailer), &t, t0 + chrono::Duration::minutes(m))
+            {
+                for i in mails.iter().filter(|i| i.kind == Kind::Escalated) {
+                    notices.push((m, i.to.clone(), i.raw.clone()));
+                }
+                t = next;
+            }
+        }
+        assert_eq!(notices.len(), 2, "breach and supervisor");
+        assert_eq!((notices[0].0, notices[1].0), (30, 60));
+        assert!(notices.iter().all(|n| n.1 == ["c@example.org"]));
+        assert!(notices[1].2.contains("supervisor"));
+        assert_eq!(t.escalations.len(), 2);
     }
 }

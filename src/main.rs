@@ -498,6 +498,7 @@ fn print_ticket(t: &TicketDetail) {
         let c = &t.sla[key];
         if let Some(due) = c["due_at"].as_str() {
             let state = match (c["stopped_at"].as_str(), c["breached"].as_bool()) {
+                (Some(at), Some(true)) => format!("MISSED, stopped at {at}"),
                 (Some(at), _) => format!("met at {at}"),
                 (None, Some(true)) => "BREACHED".to_owned(),
                 _ if c["paused"].as_bool() == Some(true) => "paused".to_owned(),
@@ -505,6 +506,27 @@ fn print_ticket(t: &TicketDetail) {
             };
             println!("{name:<15} due {due} ({state})");
         }
+    }
+    for e in &t.escalations {
+        println!(
+            "Escalated:  level {} at {} by {:?} ({})",
+            e.level,
+            e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            e.by,
+            e.detail
+        );
+    }
+    if let Some(s) = &t.satisfaction {
+        println!(
+            "Satisfaction: {}/5 at {}{}",
+            s.score,
+            s.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            if s.comment.is_empty() {
+                String::new()
+            } else {
+                format!(" \"{}\"", s.comment.replace('\n', " "))
+            }
+        );
     }
     for (i, m) in t.messages.iter().enumerate() {
         println!("\n--- message {} ({:?}) ---", i + 1, m.threaded_by);

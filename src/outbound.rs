@@ -41,6 +41,10 @@ pub enum Kind {
     AgentError,
     /// Notice to a customer that their ticket is closed.
     Closed,
+    /// Notice to a customer that their ticket was escalated.
+    Escalated,
+    /// "Your ticket is resolved; how did we do?"
+    Survey,
 }
 
 impl Kind {
@@ -51,6 +55,8 @@ impl Kind {
             Kind::Followup => "followup",
             Kind::Progress => "progress",
             Kind::Closed => "closed",
+            Kind::Escalated => "escalated",
+            Kind::Survey => "survey",
             Kind::Relay | Kind::AgentNotify | Kind::AgentError => "",
         }
     }
@@ -60,7 +66,12 @@ impl Kind {
     fn auto_submitted(self) -> &'static str {
         match self {
             Kind::Ack | Kind::Followup | Kind::Closed => "auto-replied",
-            Kind::Progress | Kind::Relay | Kind::AgentNotify | Kind::AgentError => "auto-generated",
+            Kind::Progress
+            | Kind::Relay
+            | Kind::AgentNotify
+            | Kind::AgentError
+            | Kind::Escalated
+            | Kind::Survey => "auto-generated",
         }
     }
 }
@@ -306,26 +317,24 @@ pub fn status_text(status: Status, lang: Language) -> &'static str {
 
 // ---- templates -----------------------------------------------------------------------------------
 
-const BUILTIN: &[(&str, &str)] = &[
-    ("en/ack", include_str!("../config/templates/en/ack.txt")),
-    ("zh/ack", include_str!("../config/templates/zh/ack.txt")),
-    (
-        "en/followup",
-        include_str!("../config/templates/en/followup.txt"),
-    ),
-    (
-        "zh/followup",
-        include_str!("../config/templates/zh/followup.txt"),
-    ),
-    (
-        "en/progress",
-        include_str!("../config/templates/en/progress.txt"),
-    ),
-    (
-        "zh/progress",
-        include_str!("../config/templates/zh/progress.txt"),
-    ),
-];
+/// Every built-in template, in both languages.
+macro_rules! builtin {
+    ($($name:literal),*) => {
+        &[$(
+            (concat!("en/", $name), include_str!(concat!("../config/templates/en/", $name, ".txt"))),
+            (concat!("zh/", $name), include_str!(concat!("../config/templates/zh/", $name, ".txt"))),
+        )*]
+    };
+}
+
+const BUILTIN: &[(&str, &str)] = builtin!(
+    "ack",
+    "followup",
+    "progress",
+    "closed",
+    "escalated",
+    "survey"
+);
 
 /// The message templates: built in, each overridable by `<templates_dir>/<lang>/<name>.txt`.
 #[derive(Debug, Clone)]
@@ -767,6 +776,30 @@ mod tests {
         h.push(now - Duration::days(2));
         prune_history(&limits, &mut h, now);
         assert_eq!(h.len(), 5);
+    }
+
+    #[test]
+    fn every_built_in_template_renders_in_both_languages() {
+        let templates = Templates::load(None).unwrap();
+        let ctx = minijinja::context! {
+            ticket => minijinja::context! { id => 1, tag => "[SUP-1]", subject => "s",
+                priority => "P1", status => "open", status_text => "in progress" },
+            customer_name => "c", response_time => "30 minutes", response_due => "today",
+            received => minijinja::context! { subject => "s", attachments => Vec::<String>::new() },
+            support_name => "Support", missing => vec!["url"],
+            escalation => minijinja::context! { level => 2, by => "sla" },
+        };
+        for (name, _) in BUILTIN {
+            let (lang, kind) = name.split_once('/').unwrap();
+            let lang = if lang == "zh" {
+                Language::Zh
+            } else {
+                Language::En
+            };
+            let (subject, body) = templates.render(lang, kind, ctx.clone()).unwrap();
+            assert!(subject.contains("[SUP-1]"), "{name}: {subject}");
+            assert!(body.len() > 40, "{name}: {body}");
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The SLA scheduler: every few seconds, fire the escalation steps that have fallen due.
 //!
 //! The store keeps active tickets ordered by their next due time, so a sweep looks only at the
-//! tickets that are due, however many are open. Each ticket's fired steps and the mails they
+//! tickets that are due, however many are open. Between sweeps the task sleeps until the
+//! earliest due time (or [`SWEEP_EVERY`], whichever is sooner) and is woken early when a write
+//! makes a ticket due sooner, so a step fires within moments of falling due rather than up to a
+//! tick late. Each ticket's fired steps and the mails they
 //! cause are committed in one transaction ([`crate::desk::escalate`]), so a step fires exactly
 //! once even if the daemon dies mid-sweep.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,22 +19,42 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::desk::{self, Effect};
+use crate::outbound::Templates;
 use crate::settings::Live;
 use crate::store::Store;
+use crate::ticket::Status;
 
-/// How often due tickets are swept (the issue asks for at least every 30 s).
+/// The longest sleep between sweeps (the issue asks for at least every 30 s); a backstop, since
+/// the task wakes at the earliest due time anyway.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
+/// The shortest sleep, so a ticket that stays due (its sweep failing) cannot spin the task.
+const MIN_SLEEP: Duration = Duration::from_millis(200);
+
 /// Fires every step due by `now`; returns the number of mails enqueued. Not yet durable: the
-/// caller syncs.
-pub fn sweep(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
+/// caller syncs. Without `templates` (no `[outbound]`) the customer hears nothing.
+pub fn sweep(
+    config: &Config,
+    templates: Option<&Templates>,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let mut mails = 0;
     for id in store.due_tickets(now) {
         let _w = store.write_lock();
         let Some(ticket) = store.ticket(id)? else {
             continue;
         };
-        match desk::escalate(config, &ticket, now) {
+        let mut history = HashMap::new();
+        if templates.is_some() {
+            let to = &ticket.requester.address;
+            history.insert(to.to_lowercase(), store.rate_history(to)?);
+        }
+        let mailer = templates.map(|templates| desk::Mailer {
+            templates,
+            history: &history,
+        });
+        match desk::escalate(config, mailer, &ticket, now) {
             Some((t, outgoing, effects)) => {
                 for Effect::Log(line) in effects {
                     info!(ticket = t.id, "{line}");
@@ -45,18 +69,85 @@ pub fn sweep(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize
     Ok(mails)
 }
 
+/// Recomputes the due times of every active ticket with `config`'s calendar and targets (the
+/// priority stays; fired steps stay fired), so a changed `[sla]` or `[calendar]` applies to open
+/// tickets, not only to new ones. Writes only tickets whose clocks changed; returns how many.
+pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
+    let mut changed = 0;
+    for status in [Status::New, Status::Open, Status::Pending] {
+        for t in store.tickets(Some(status))? {
+            let _w = store.write_lock();
+            // Re-read under the lock: ingest may have changed it since the listing.
+            let Some(mut t) = store.ticket(t.id)? else {
+                continue;
+            };
+            let clocks = t
+                .sla
+                .on_priority_change(&config.calendar, &config.sla, t.priority, now);
+            if clocks != t.sla {
+                t.sla = clocks;
+                store.commit_ticket(&t, &[])?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// What of the configuration the clocks depend on, to notice a reload that changes it.
+fn policy_fingerprint(config: &Config) -> String {
+    format!("{:?}{:?}", config.sla, config.calendar)
+}
+
 /// Sweeps every [`SWEEP_EVERY`] until shutdown, with the current (reloadable) settings.
-pub async fn run(live: Live, store: Store, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub async fn run(
+    mut live: Live,
+    store: Store,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // At start too: the configuration may have changed while the daemon was stopped.
+    let mut applied = String::new();
     loop {
+        let config = live.borrow_and_update().config.clone();
+        let fingerprint = policy_fingerprint(&config);
+        if fingerprint != applied {
+            let s = store.clone();
+            let result =
+                tokio::task::spawn_blocking(move || reapply(&config, &s, Utc::now())).await;
+            match result {
+                Ok(Ok(n)) => {
+                    applied = fingerprint;
+                    if n > 0 {
+                        info!(tickets = n, "SLA settings applied to open tickets");
+                    }
+                }
+                Ok(Err(e)) => {
+                    warn!(error = %format!("{e:#}"), "applying SLA settings failed; retrying")
+                }
+                Err(e) => warn!(error = %e, "applying SLA settings panicked; retrying"),
+            }
+        }
+        let wait = store
+            .next_due_at()
+            .map(|d| (d - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(SWEEP_EVERY)
+            .clamp(MIN_SLEEP, SWEEP_EVERY);
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = store.due_sooner() => {}
+            Ok(()) = live.changed() => {}
             _ = shutdown.changed() => return,
         }
-        let config = live.borrow().config.clone();
+        let (config, templates) = {
+            let l = live.borrow();
+            (l.config.clone(), l.templates.clone())
+        };
         let s = store.clone();
-        let result = tokio::task::spawn_blocking(move || sweep(&config, &s, Utc::now())).await;
+        let result = tokio::task::spawn_blocking(move || {
+            sweep(&config, templates.as_deref(), &s, Utc::now())
+        })
+        .await;
         match result {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => {

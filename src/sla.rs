@@ -302,6 +302,9 @@ pub struct SlaConfig {
     pub declared_ceiling: Priority,
     /// Words that declare P1 when they appear in the subject (not after 不/非/not/no).
     pub urgent_words: Vec<String>,
+    /// Words in a customer's follow-up (quoted history excluded) that ask for escalation (not
+    /// after 不/非/not/no).
+    pub escalation_words: Vec<String>,
     /// Append the built-in zh/en rules after `rules`.
     pub default_rules: bool,
     /// Classification rules; the most urgent match wins, ties go to the first.
@@ -318,6 +321,7 @@ impl Default for SlaConfig {
             supervisor_delay: "30m".into(),
             declared_ceiling: Priority::P2,
             urgent_words: ["紧急", "加急", "urgent"].map(String::from).to_vec(),
+            escalation_words: DEFAULT_ESCALATION_WORDS.map(String::from).to_vec(),
             default_rules: true,
             rules: Vec::new(),
             oncall: Vec::new(),
@@ -465,6 +469,7 @@ pub struct SlaPolicy {
     supervisor_delay: Target,
     declared_ceiling: Priority,
     urgent_words: Vec<String>,
+    escalation_words: Vec<String>,
     rules: Vec<Rule>,
     oncall: Vec<OnCall>,
 }
@@ -538,17 +543,19 @@ impl SlaConfig {
             .map_err(|e| problem(format!("{key}.supervisor_delay"), e))
             .unwrap_or(Target::minutes(30));
 
-        let mut urgent_words = Vec::new();
-        for (i, w) in self.urgent_words.iter().enumerate() {
-            if w.trim().is_empty() {
-                problem(
-                    format!("{key}.urgent_words[{i}]"),
-                    "must not be empty".into(),
-                );
-            } else {
-                urgent_words.push(w.trim().to_lowercase());
+        let mut words = |name: &str, list: &[String]| {
+            let mut out = Vec::new();
+            for (i, w) in list.iter().enumerate() {
+                if w.trim().is_empty() {
+                    problem(format!("{key}.{name}[{i}]"), "must not be empty".into());
+                } else {
+                    out.push(w.trim().to_lowercase());
+                }
             }
-        }
+            out
+        };
+        let urgent_words = words("urgent_words", &self.urgent_words);
+        let escalation_words = words("escalation_words", &self.escalation_words);
 
         let mut rules = Vec::new();
         let defaults = if self.default_rules {
@@ -638,6 +645,7 @@ impl SlaConfig {
             supervisor_delay,
             declared_ceiling: self.declared_ceiling,
             urgent_words,
+            escalation_words,
             rules,
             oncall,
         })
@@ -793,20 +801,126 @@ fn declared_priority(subject: &str, sla: &SlaPolicy) -> Option<(Priority, String
     }
     let lower = subject.to_lowercase();
     for word in &sla.urgent_words {
-        let found = lower.match_indices(word.as_str()).any(|(at, _)| {
-            let before = &lower[..at];
-            let after = &lower[at + word.len()..];
-            // ASCII words need word boundaries ("insurgent" is not urgent); Chinese has none.
-            let bounded = !word.is_ascii()
-                || (!before.ends_with(|c: char| c.is_ascii_alphanumeric())
-                    && !after.starts_with(|c: char| c.is_ascii_alphanumeric()));
-            bounded && !negated(before)
-        });
-        if found {
+        if contains_word(&lower, word) {
             offer(Priority::P1, format!("\"{word}\""));
         }
     }
     best
+}
+
+/// True when lower-cased `text` contains `word` as a word and not negated before it.
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = &text[..at];
+        let after = &text[at + word.len()..];
+        // ASCII words need word boundaries ("insurgent" is not urgent); Chinese has none.
+        let bounded = !word.is_ascii()
+            || (!before.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && !after.starts_with(|c: char| c.is_ascii_alphanumeric()));
+        bounded && !negated(before)
+    })
+}
+
+/// The escalation words a customer may use by default.
+///
+/// Bare `升级` is left out on purpose: to a hosting customer it mostly means *upgrade* ("PHP 升级
+/// 后网站打不开"), and escalating every upgrade question would drown tier 2. The phrases say
+/// "escalate this" unambiguously; an operator who wants `升级` alone can add it.
+pub const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
+    "要求升级",
+    "请升级",
+    "申请升级",
+    "升级处理",
+    "升级工单",
+    "投诉",
+    "找主管",
+    "找经理",
+    "找领导",
+    "escalate",
+    "escalation",
+    "supervisor",
+    "complaint",
+];
+
+/// The escalation word in a customer's (quote-stripped) follow-up, if it asks to escalate.
+pub fn escalation_request(text: &str, sla: &SlaPolicy) -> Option<String> {
+    let lower = text.to_lowercase();
+    sla.escalation_words
+        .iter()
+        .find(|w| contains_word(&lower, w))
+        .cloned()
+}
+
+/// A customer's answer to the satisfaction survey: a score on the first non-empty line, alone
+/// or with a unit (`5`, `4分`, `3/5`, `5 stars`), or a word (满意, 一般, 不满意, …), with anything
+/// after it as the comment. `None` when the mail is not an answer, e.g. "1 more problem", so a
+/// real follow-up on a resolved ticket still reopens it.
+pub fn survey_answer(text: &str) -> Option<(u8, String)> {
+    let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let first = lines.next()?;
+    let rest: Vec<&str> = lines.collect();
+    let (score, tail) = survey_score(first)?;
+    let comment = std::iter::once(tail)
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned();
+    Some((score, comment))
+}
+
+static SURVEY_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    RegexBuilder::new(
+        r"^([1-5])\s*(?:分|星|颗星|/\s*5|out of 5|stars?|points?)?\s*(?:$|\p{P}+\s*(.*)$)",
+    )
+    .case_insensitive(true)
+    .build()
+    .expect("valid regex")
+});
+
+/// Survey words, longest first so 不满意 wins over 满意.
+const SURVEY_WORDS: [(&str, u8); 15] = [
+    ("not satisfied", 1),
+    ("unsatisfied", 1),
+    ("非常不满意", 1),
+    ("很不满意", 1),
+    ("不太满意", 2),
+    ("不满意", 1),
+    ("非常满意", 5),
+    ("很满意", 5),
+    ("比较满意", 4),
+    ("满意", 5),
+    ("一般", 3),
+    ("very satisfied", 5),
+    ("very dissatisfied", 1),
+    ("dissatisfied", 1),
+    ("satisfied", 5),
+];
+
+fn survey_score(line: &str) -> Option<(u8, &str)> {
+    let line = line.trim_start_matches(['[', '【', '(', '（']);
+    if let Some(c) = SURVEY_NUMBER.captures(line) {
+        let score = c[1].parse().ok()?;
+        return Some((score, c.get(2).map_or("", |m| m.as_str())));
+    }
+    SURVEY_WORDS.iter().find_map(|(w, score)| {
+        let head = line.get(..w.len())?;
+        if !head.eq_ignore_ascii_case(w) {
+            return None;
+        }
+        let rest = &line[w.len()..];
+        // The word must end there: "满意，谢谢" is an answer, "满意度调查怎么填" is not.
+        let ok = rest.is_empty() || rest.starts_with(is_punct_or_space);
+        ok.then(|| (*score, rest.trim_start_matches(is_punct_or_space)))
+    })
+}
+
+fn is_punct(c: char) -> bool {
+    c.is_ascii_punctuation() || "，。！？、；：～…".contains(c)
+}
+
+fn is_punct_or_space(c: char) -> bool {
+    c.is_whitespace() || is_punct(c)
 }
 
 /// True when `before` ends in a negation (`不`, `not `, `non-`).
@@ -1409,6 +1523,58 @@ pub fn recipients(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escalation_requests_are_recognised_but_not_upgrades_or_negations() {
+        let sla = SlaPolicy::default();
+        for text in [
+            "三天了还没解决，我要投诉！",
+            "请升级处理",
+            "麻烦找主管来看一下",
+            "Please escalate this ticket.",
+            "I want to talk to your supervisor",
+        ] {
+            assert!(escalation_request(text, &sla).is_some(), "{text}");
+        }
+        for text in [
+            "PHP 升级后网站打不开",
+            "服务器需要升级内存",
+            "不投诉，只是想问一下进度",
+            "no complaint, thanks",
+            "we are escalated-free", // not a word boundary match? "escalate" inside "escalated"
+        ] {
+            assert!(escalation_request(text, &sla).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn survey_answers_parse_and_follow_ups_do_not() {
+        let ok = |t: &str| survey_answer(t);
+        assert_eq!(ok("5"), Some((5, String::new())));
+        assert_eq!(
+            ok("\n  4分，处理很快\n\n谢谢"),
+            Some((4, "处理很快\n\n谢谢".into()))
+        );
+        assert_eq!(ok("3/5"), Some((3, String::new())));
+        assert_eq!(ok("5 stars!"), Some((5, String::new())));
+        assert_eq!(ok("2 - slow answer"), Some((2, "slow answer".into())));
+        assert_eq!(ok("满意"), Some((5, String::new())));
+        assert_eq!(ok("一般。"), Some((3, String::new())));
+        assert_eq!(ok("不满意，问题反复出现"), Some((1, "问题反复出现".into())));
+        assert_eq!(ok("非常满意!"), Some((5, String::new())));
+        assert_eq!(ok("Very satisfied, thanks"), Some((5, "thanks".into())));
+        assert_eq!(ok("Not satisfied"), Some((1, String::new())));
+        for follow_up in [
+            "1 more problem: the site is down again",
+            "6",
+            "满意度调查怎么填？",
+            "The site is down again",
+            "",
+            "10",
+        ] {
+            assert_eq!(ok(follow_up), None, "{follow_up}");
+        }
+    }
     use crate::calendar::CalendarConfig;
     use chrono::TimeZone;
 

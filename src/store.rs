@@ -126,6 +126,9 @@ pub struct Store {
     /// Kept in memory: rebuilt from the tickets at open and updated after every committed
     /// write, so it can never disagree with the store after a crash.
     due: Arc<std::sync::Mutex<DueIndex>>,
+    /// Woken when a write makes some ticket due earlier than the index's earliest time before,
+    /// so the scheduler sleeping until then wakes up for it.
+    due_sooner: Arc<tokio::sync::Notify>,
     /// Blob files already fsynced, so `sync` only touches new ones. A set, not a high-water
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
@@ -227,6 +230,7 @@ impl Store {
             ratelog: db.open_tree("ratelog")?,
             writer: Arc::default(),
             due: Arc::default(),
+            due_sooner: Arc::default(),
             path: path.to_owned(),
             db,
             blobs_synced: Arc::default(),
@@ -265,9 +269,31 @@ impl Store {
 
     fn reindex(&self, tickets: &[&Ticket]) {
         let mut idx = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = idx.earliest();
+        let mut sooner = false;
         for t in tickets {
-            idx.set(t.id, next_due(t));
+            let due = next_due(t);
+            sooner |= due.is_some_and(|d| earliest.is_none_or(|e| d < e));
+            idx.set(t.id, due);
         }
+        drop(idx);
+        if sooner {
+            self.due_sooner.notify_one();
+        }
+    }
+
+    /// The earliest next SLA due time over all active tickets.
+    pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .earliest()
+    }
+
+    /// Completes when a write has made some ticket fall due earlier than [`Store::next_due_at`]
+    /// said before it (a permit is stored if nobody waits, so no wake-up is lost).
+    pub async fn due_sooner(&self) {
+        self.due_sooner.notified().await
     }
 
     /// Ids of tickets with an SLA step due by `now`, earliest first.
@@ -827,6 +853,10 @@ impl DueIndex {
             self.of.insert(id, d);
             self.by_time.insert((d, id));
         }
+    }
+
+    fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.by_time.first().map(|(d, _)| *d)
     }
 
     fn due(&self, now: DateTime<Utc>) -> Vec<u64> {

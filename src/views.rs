@@ -90,6 +90,12 @@ pub struct TicketDetail {
     pub sla: serde_json::Value,
     /// Related earlier ticket.
     pub related: Option<u64>,
+    /// Escalations, oldest first.
+    #[serde(default)]
+    pub escalations: Vec<crate::ticket::EscalationEvent>,
+    /// The customer's survey answer.
+    #[serde(default)]
+    pub satisfaction: Option<crate::ticket::Satisfaction>,
     /// Messages in arrival order.
     pub messages: Vec<MessageView>,
     /// Mails we sent or decided not to send about this ticket.
@@ -270,6 +276,8 @@ pub fn detail(store: &Store, id: u64) -> crate::store::Result<Option<TicketDetai
         assignee: t.assignee.clone(),
         priority_rule: t.priority_rule.clone(),
         sla: sla_view(&t.sla, Utc::now()),
+        escalations: t.escalations.clone(),
+        satisfaction: t.satisfaction.clone(),
         related: t.related,
         messages,
         outgoing: store

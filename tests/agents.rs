@@ -316,9 +316,25 @@ async fn a_resolved_ticket_reopens_inside_the_window() {
         "#status resolved\nFixed: the certificate was renewed.",
     ))
     .await;
-    let relay = desk.mailbox("customer", 2).await.remove(1);
+    let (relay, survey) = relay_and_survey(&desk).await;
     desk.settle().await;
     assert_eq!(desk.ticket(1)["status"], "resolved");
+    // The customer answers the survey: recorded, and the ticket stays resolved.
+    desk.deliver(&mail_with(
+        "customer@example.com",
+        "support@example.com",
+        &format!("Re: {}", survey.subject),
+        "<c4s@example.com>",
+        &[("In-Reply-To", &format!("<{}>", survey.message_id))],
+        "满意\n谢谢！",
+    ))
+    .await;
+    desk.wait_processed(3).await;
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "resolved");
+    assert_eq!(t["satisfaction"]["score"], 5, "{t:#}");
+    assert_eq!(t["satisfaction"]["comment"], "谢谢！");
     desk.deliver(&mail_with(
         "customer@example.com",
         "support@example.com",
@@ -328,11 +344,29 @@ async fn a_resolved_ticket_reopens_inside_the_window() {
         "It is broken again.",
     ))
     .await;
-    desk.wait_processed(3).await;
+    desk.wait_processed(4).await;
     desk.settle().await;
     let t = desk.ticket(1);
     assert_eq!(t["status"], "open");
-    assert_eq!(t["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(t["messages"].as_array().unwrap().len(), 4);
+    // Only the ack, the relay and the survey reached the customer: answers get no answer.
+    assert_eq!(desk.dovecot.count("customer", "INBOX").await, 3);
+}
+
+/// After an agent's reply that resolves the ticket, the customer has the ack, the relayed
+/// answer and the satisfaction survey (in Chinese, as the customer wrote).
+async fn relay_and_survey(desk: &Desk) -> (Inbound, Inbound) {
+    let mails = desk.mailbox("customer", 3).await;
+    let subjects: Vec<_> = mails.iter().map(|m| m.subject.clone()).collect();
+    let (survey, relay): (Vec<_>, Vec<_>) = mails
+        .into_iter()
+        .skip(1)
+        .partition(|m| m.subject.contains("请评价"));
+    assert_eq!((survey.len(), relay.len()), (1, 1), "{subjects:?}");
+    (
+        relay.into_iter().next().unwrap(),
+        survey.into_iter().next().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -346,7 +380,7 @@ async fn after_the_window_a_reply_opens_a_linked_ticket() {
         "#status resolved\nDone.",
     ))
     .await;
-    let relay = desk.mailbox("customer", 2).await.remove(1);
+    let (relay, _) = relay_and_survey(&desk).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     desk.deliver(&mail_with(
         "customer@example.com",

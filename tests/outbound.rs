@@ -486,7 +486,8 @@ async fn status_changes_send_progress_mail() {
     for (status, text) in [
         ("open", "in progress"),
         ("pending", "waiting for your reply"),
-        ("resolved", "resolved"),
+        // Resolving asks for a score instead of a plain status line.
+        ("resolved", "how did we do"),
     ] {
         let out = cli(&desk.config, &["ticket", "set-status", "1", status]);
         assert!(

@@ -8,10 +8,14 @@ use supportd::config::Config;
 use supportd::customer::Directory;
 use supportd::ingest::{Outcome, ingest_raw_with};
 use supportd::outbound::Templates;
-use supportd::scheduler::sweep;
+use supportd::scheduler::{reapply, sweep};
 use supportd::store::Store;
 
 fn config(store: &Path) -> Config {
+    config_with(store, "")
+}
+
+fn config_with(store: &Path, extra: &str) -> Config {
     Config::parse(
         &format!(
             r#"
@@ -40,6 +44,7 @@ role = "tier2"
 name = "sue"
 addresses = ["sue@example.com"]
 role = "supervisor"
+{extra}
 "#,
             store.display()
         ),
@@ -94,15 +99,15 @@ fn escalations_fire_once_each_across_restarts() {
         assert_eq!(store.ticket(1).unwrap().unwrap().priority.to_string(), "P1");
         assert_eq!(store.due_len(), 1);
         assert_eq!(
-            sweep(&config, &store, t0 + Duration::minutes(10)).unwrap(),
+            sweep(&config, None, &store, t0 + Duration::minutes(10)).unwrap(),
             0
         );
         assert_eq!(
-            sweep(&config, &store, t0 + Duration::minutes(25)).unwrap(),
+            sweep(&config, None, &store, t0 + Duration::minutes(25)).unwrap(),
             1
         );
         assert_eq!(
-            sweep(&config, &store, t0 + Duration::minutes(26)).unwrap(),
+            sweep(&config, None, &store, t0 + Duration::minutes(26)).unwrap(),
             0
         );
         store.sync_blocking().unwrap();
@@ -111,15 +116,15 @@ fn escalations_fire_once_each_across_restarts() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.due_len(), 1);
     assert_eq!(
-        sweep(&config, &store, t0 + Duration::minutes(31)).unwrap(),
+        sweep(&config, None, &store, t0 + Duration::minutes(31)).unwrap(),
         1
     );
     assert_eq!(
-        sweep(&config, &store, t0 + Duration::minutes(32)).unwrap(),
+        sweep(&config, None, &store, t0 + Duration::minutes(32)).unwrap(),
         0
     );
     assert_eq!(
-        sweep(&config, &store, t0 + Duration::minutes(61)).unwrap(),
+        sweep(&config, None, &store, t0 + Duration::minutes(61)).unwrap(),
         1
     );
     let e = escalations(&store);
@@ -144,5 +149,80 @@ fn escalations_fire_once_each_across_restarts() {
     );
     store.commit_ticket(&t, &[]).unwrap();
     assert_eq!(store.due_len(), 0);
-    assert_eq!(sweep(&config, &store, t0 + Duration::hours(10)).unwrap(), 0);
+    assert_eq!(
+        sweep(&config, None, &store, t0 + Duration::hours(10)).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn changed_targets_apply_to_open_tickets_and_customers_hear_of_escalations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let config = config(&path);
+    let templates = Templates::load(None).unwrap();
+    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+        .unwrap()
+        .with_timezone(&Utc);
+    let raw = b"From: customer@example.org\r\nTo: support@example.com\r\nSubject: website down\r\nMessage-ID: <down2@example.org>\r\n\r\nOur whole site is down.\r\n";
+    let store = Store::open(&path).unwrap();
+    ingest_raw_with(
+        &config,
+        &store,
+        &Directory::default(),
+        Some(&templates),
+        raw,
+        None,
+        t0,
+    )
+    .unwrap();
+    let due = |s: &Store| {
+        s.ticket(1)
+            .unwrap()
+            .unwrap()
+            .sla
+            .first_response
+            .due_at
+            .unwrap()
+    };
+    assert_eq!(due(&store), t0 + Duration::minutes(30));
+    assert_eq!(
+        reapply(&config, &store, t0).unwrap(),
+        0,
+        "unchanged: no writes"
+    );
+
+    // The operator shortens P1's first response to 10 minutes and reloads.
+    let tighter = config_with(&path, "[sla.targets.P1]\nrespond = \"10m\"");
+    assert_eq!(reapply(&tighter, &store, t0).unwrap(), 1);
+    assert_eq!(due(&store), t0 + Duration::minutes(10));
+    assert_eq!(
+        store.next_due_at(),
+        Some(t0 + Duration::minutes(8)),
+        "warning at 80 %"
+    );
+
+    // The breach escalates, and the customer is told (with templates at hand).
+    let mails = sweep(
+        &tighter,
+        Some(&templates),
+        &store,
+        t0 + Duration::minutes(11),
+    )
+    .unwrap();
+    assert_eq!(
+        mails, 2,
+        "tier 2 + assignee in one mail, and the customer's notice"
+    );
+    let notices: Vec<_> = store
+        .outbox_list()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.kind == supportd::outbound::Kind::Escalated)
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].to, ["customer@example.org"]);
+    let t = store.ticket(1).unwrap().unwrap();
+    assert_eq!(t.escalation, 1);
+    assert_eq!(t.escalations.len(), 1);
 }

@@ -426,6 +426,13 @@ impl Calendar {
         t.with_timezone(&self.tz).date_naive()
     }
 
+    /// The first instant of local `date`: midnight, or the end of a DST gap that skips midnight.
+    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.instant(date, 0, Edge::Start)
+            // `instant` only fails for a time past 24:00 on the last representable date.
+            .unwrap_or_else(|| date.and_time(NaiveTime::MIN).and_utc())
+    }
+
     /// True when `t` lies within business hours.
     pub fn is_business_time(&self, t: DateTime<Utc>) -> bool {
         let d = self.local_date(t);

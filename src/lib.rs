@@ -4,7 +4,8 @@
 //!
 //! - core (no I/O, time passed in): [`parse`] (raw mail → record), [`quote`] (quoted history),
 //!   [`subject`] (prefixes and tags), [`customer`] (who wrote), [`thread`] (which ticket a mail
-//!   joins), [`desk`] (what the mail does to the ticket), [`ticket`] (the records);
+//!   joins), [`desk`] (what the mail does to the ticket), [`ticket`] (the records), [`report`]
+//!   (SLA figures per priority and agent);
 //! - shell: [`imap`] (the server connection), [`ingest`] (the mailbox loop), [`store`] (sled),
 //!   [`control`] (the CLI's socket to the daemon), [`daemon`] (lifecycle), [`views`] (output).
 
@@ -26,6 +27,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod parse;
 pub mod quote;
+pub mod report;
 pub mod scheduler;
 pub mod settings;
 pub mod sla;

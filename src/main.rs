@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use supportd::config::{Config, LogFormat};
+use supportd::report::{self, Report};
 use supportd::store::{Store, StoreError};
 use supportd::ticket::Status;
 use supportd::views::{Request, TicketDetail, TicketSummary};
@@ -55,6 +56,17 @@ enum Cmd {
     Outbox {
         #[command(subcommand)]
         cmd: OutboxCmd,
+    },
+    /// SLA accountability per priority and per agent: targets met, median and p90 times,
+    /// escalations, satisfaction.
+    Report {
+        /// Only tickets created at or after this: YYYY-MM-DD (midnight in the calendar's time
+        /// zone) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Summary of the store and, when running, the daemon.
     Status {
@@ -334,6 +346,21 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Report { since, json } => {
+            let config = load(&cli)?;
+            let since = since
+                .as_deref()
+                .map(|s| report::parse_since(s, &config.calendar))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let data = query(&config, &Request::Report { since })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                print_report(&serde_json::from_value(data)?, config.calendar.tz());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Status { json } => {
             let config = load(&cli)?;
             let data = query(&config, &Request::Status)?;
@@ -547,6 +574,109 @@ fn print_ticket(t: &TicketDetail) {
         }
         println!("\n{}", m.text);
     }
+}
+
+fn print_report(r: &Report, tz: chrono_tz::Tz) {
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M");
+    match r.since {
+        Some(s) => println!(
+            "SLA report: tickets created since {} ({tz}), as of {}",
+            local(s),
+            local(r.as_of)
+        ),
+        None => println!("SLA report: all tickets, as of {} ({tz})", local(r.as_of)),
+    }
+    let mut by_priority = r.by_priority.clone();
+    by_priority.push(r.overall.clone());
+    let mut tables = vec![report_rows("PRIORITY", &by_priority)];
+    // Only an empty period has no agent row (unassigned tickets have their own).
+    if !r.by_agent.is_empty() {
+        tables.push(report_rows("AGENT", &r.by_agent));
+    }
+    // One set of widths for both tables, so their columns line up under each other.
+    let widths: Vec<usize> = (0..tables[0][0].len())
+        .map(|i| {
+            tables
+                .iter()
+                .flatten()
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for rows in &tables {
+        println!();
+        for row in rows {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+                let pad = " ".repeat(w - cell.chars().count());
+                // Names read left to right, figures line up on their last digit.
+                if i == 0 {
+                    line.push_str(&format!("{cell}{pad}"));
+                } else {
+                    line.push_str(&format!("  {pad}{cell}"));
+                }
+            }
+            println!("{}", line.trim_end());
+        }
+    }
+    println!(
+        "\nRESP/RES MET: first-response/resolution targets met, of the tickets whose target is \
+         decided\n  (clock stopped, or past due); MED/P90: time taken, pending time excluded.\n\
+         ESC: tickets escalated; SLA/AGT/CUS: escalations by the SLA, agents, customers.\n\
+         CSAT: average survey score (answers); SAT: answers scoring 4 or 5."
+    );
+}
+
+/// The header and one row per group of a `report` table.
+fn report_rows(first: &str, groups: &[report::Group]) -> Vec<Vec<String>> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let pct = |p: Option<f64>| opt(p.map(|p| format!("{p}%")));
+    let time = |s: Option<i64>| opt(s.map(report::human_duration));
+    let met =
+        |t: &report::TargetStats| opt(t.met_pct.map(|p| format!("{p}% {}/{}", t.met, t.measured)));
+    let header = [
+        first,
+        "TICKETS",
+        "OPEN",
+        "DONE",
+        "RESP MET",
+        "MED",
+        "P90",
+        "RES MET",
+        "MED",
+        "P90",
+        "ESC",
+        "SLA/AGT/CUS",
+        "CSAT",
+        "SAT",
+    ];
+    let mut rows = vec![header.map(str::to_owned).to_vec()];
+    for g in groups {
+        let (f, res, s, by) = (
+            &g.first_response,
+            &g.resolution,
+            &g.satisfaction,
+            &g.escalations_by,
+        );
+        rows.push(vec![
+            g.name.clone(),
+            g.tickets.to_string(),
+            g.open.to_string(),
+            g.resolved.to_string(),
+            met(f),
+            time(f.median_secs),
+            time(f.p90_secs),
+            met(res),
+            time(res.median_secs),
+            time(res.p90_secs),
+            g.escalated.to_string(),
+            format!("{}/{}/{}", by.sla, by.agent, by.customer),
+            opt(s.average.map(|a| format!("{a:.1} ({})", s.answers))),
+            pct(s.satisfied_pct),
+        ]);
+    }
+    rows
 }
 
 fn print_status(v: &serde_json::Value) {

@@ -134,6 +134,11 @@ pub enum Request {
         /// Absolute path of the file.
         path: std::path::PathBuf,
     },
+    /// SLA accountability per priority and per agent ([`crate::report`]).
+    Report {
+        /// Only tickets created at or after this instant.
+        since: Option<DateTime<Utc>>,
+    },
     /// Change a ticket's status (sends the customer a progress mail when configured).
     SetStatus {
         /// Ticket.
@@ -353,6 +358,10 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
             Some(d) => serde_json::to_value(d)?,
             None => anyhow::bail!("no ticket {id}"),
         },
+        Request::Report { since } => {
+            let report = crate::report::build(&store.tickets(None)?, *since, Utc::now());
+            serde_json::to_value(report)?
+        }
         Request::Quarantine => {
             let list: Vec<QuarantineRecord> = store.quarantine_list()?;
             serde_json::to_value(list)?

@@ -1269,6 +1269,11 @@ pub fn cli_json(config: &Path, args: &[&str]) -> serde_json::Value {
 /// The standard test config (the lead's `supportd.toml` schema)
 /// pointing at `dovecot` as user `support`, store in `<dir>/store`.
 pub fn base_config(dir: &Path, dovecot: &Dovecot) -> String {
+    base_config_port(dir, dovecot.imap_port)
+}
+
+/// [`base_config`] with any IMAP port, for commands that only read the store (no Dovecot).
+pub fn base_config_port(dir: &Path, imap_port: u16) -> String {
     let store = toml_string(&dir.join("store").to_string_lossy());
     format!(
         r#"[imap]
@@ -1290,7 +1295,7 @@ address = "support@example.com"
 name = "Example Support"
 tag_prefix = "SUP"
 "#,
-        port = dovecot.imap_port
+        port = imap_port
     )
 }
 

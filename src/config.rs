@@ -1238,4 +1238,24 @@ customer_id_patterns = ["no group", "(unclosed"]
         let e = parse(&format!("{GOOD}\n[[agents]]\nname='a'\naddresses=[1]\n")).unwrap_err();
         assert_eq!(e.problems[0].key, "agents[0].addresses[0]", "{e}");
     }
+
+    #[test]
+    fn the_readme_sla_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("A complete example")
+            .expect("README has the SLA example");
+        let block = &readme[start..];
+        let block = &block[block.find("```toml\n").unwrap() + 8..];
+        let block = &block[..block.find("```").unwrap()];
+        let text = format!(
+            "[imap]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nusername = \"s\"\npassword = \"x\"\n\
+             [store]\npath = \"/tmp/x\"\n[support]\naddress = \"support@example.com\"\n\
+             [[agents]]\nname = \"bob\"\naddresses = [\"bob@example.com\"]\n{block}"
+        );
+        let config = Config::parse(&text, Path::new("/etc/supportd/supportd.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(config.sla.oncall().len(), 1);
+        assert_eq!(config.sla.rules()[0].name, "payments down");
+    }
 }

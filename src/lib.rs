@@ -33,6 +33,7 @@ pub mod settings;
 pub mod sla;
 pub mod store;
 pub mod subject;
+pub mod sweep_bench;
 pub mod thread;
 pub mod ticket;
 pub mod views;

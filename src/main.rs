@@ -10,7 +10,7 @@ use supportd::report::{self, Report};
 use supportd::store::{Store, StoreError};
 use supportd::ticket::Status;
 use supportd::views::{Request, TicketDetail, TicketSummary};
-use supportd::{bench, control, daemon, views};
+use supportd::{bench, control, daemon, sweep_bench, views};
 
 #[derive(Parser)]
 #[command(version, about = "Turns a support mailbox into a helpdesk")]
@@ -86,6 +86,8 @@ enum Cmd {
     Compact,
     /// Measure ingest throughput and latency against the configured IMAP server.
     Bench(bench::Args),
+    /// Measure the SLA scheduler with many open tickets, in a scratch store (no server needed).
+    BenchSweep(sweep_bench::Args),
 }
 
 #[derive(Subcommand)]
@@ -227,6 +229,10 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         Cmd::Compact => {
             let config = load(&cli)?;
             compact(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::BenchSweep(args) => {
+            sweep_bench::run(args.clone())?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => {

@@ -22,7 +22,6 @@ use crate::desk::{self, Effect};
 use crate::outbound::Templates;
 use crate::settings::Live;
 use crate::store::Store;
-use crate::ticket::Status;
 
 /// The longest sleep between sweeps (the issue asks for at least every 30 s); a backstop, since
 /// the task wakes at the earliest due time anyway.
@@ -74,21 +73,27 @@ pub fn sweep(
 /// tickets, not only to new ones. Writes only tickets whose clocks changed; returns how many.
 pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
     let mut changed = 0;
-    for status in [Status::New, Status::Open, Status::Pending] {
-        for t in store.tickets(Some(status))? {
-            let _w = store.write_lock();
-            // Re-read under the lock: ingest may have changed it since the listing.
-            let Some(mut t) = store.ticket(t.id)? else {
-                continue;
-            };
-            let clocks = t
+    for listed in store.tickets(None)? {
+        if !listed.status.is_active()
+            || listed
                 .sla
-                .on_priority_change(&config.calendar, &config.sla, t.priority, now);
-            if clocks != t.sla {
-                t.sla = clocks;
-                store.commit_ticket(&t, &[])?;
-                changed += 1;
-            }
+                .on_priority_change(&config.calendar, &config.sla, listed.priority, now)
+                == listed.sla
+        {
+            continue;
+        }
+        let _w = store.write_lock();
+        // Re-read under the lock: ingest may have changed it since the listing.
+        let Some(mut t) = store.ticket(listed.id)? else {
+            continue;
+        };
+        let clocks = t
+            .sla
+            .on_priority_change(&config.calendar, &config.sla, t.priority, now);
+        if t.status.is_active() && clocks != t.sla {
+            t.sla = clocks;
+            store.commit_ticket(&t, &[])?;
+            changed += 1;
         }
     }
     Ok(changed)

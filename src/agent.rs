@@ -140,7 +140,8 @@ pub fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<Str
     Some(pool[(ticket as usize - 1) % pool.len()].name.clone())
 }
 
-fn agent_mailbox(a: &AgentConfig) -> Mailbox {
+/// The mailbox an agent is written to: their first address.
+pub fn agent_mailbox(a: &AgentConfig) -> Mailbox {
     Mailbox {
         name: Some(a.name.clone()),
         address: a.addresses[0].clone(),
@@ -380,6 +381,7 @@ fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> OutboxItem {
         attempts: 0,
         state: outbound::State::Suppressed { reason },
         last_error: None,
+        not_before: None,
     })
 }
 

@@ -403,11 +403,15 @@ pub fn accept(
         };
         let quiet = survey.is_some() && headline.is_none();
         if !inbound.machine.is_machine_generated() && !reject_notice && !quiet {
+            // Outside business hours a P1/P2 also wakes whoever is on call; a P3/P4 waits.
+            let (on_call, wait_until) =
+                crate::sla::notification_route(ticket.priority, now, &config.calendar, &config.sla);
             let mut to = agent::notify_targets(config, &ticket);
-            for m in extra_role
-                .map(|r| agent::agents_with_role(config, r))
-                .unwrap_or_default()
-            {
+            let on_call = on_call
+                .and_then(|n| config.agents.iter().find(|a| a.name == n))
+                .map(|a| vec![agent::agent_mailbox(a)]);
+            let role = extra_role.map(|r| agent::agents_with_role(config, r));
+            for m in on_call.into_iter().chain(role).flatten() {
                 if !to
                     .iter()
                     .any(|t| t.address.eq_ignore_ascii_case(&m.address))
@@ -417,7 +421,15 @@ pub fn accept(
             }
             if !to.is_empty() {
                 match agent::notification(config, &ticket, inbound, headline.as_deref(), to, now) {
-                    Ok(item) => outgoing.push(item),
+                    Ok(mut item) => {
+                        if let Some(w) = wait_until {
+                            item.hold_until(w);
+                            effects.push(Effect::Log(format!(
+                                "agent notification held until business hours ({w})"
+                            )));
+                        }
+                        outgoing.push(item)
+                    }
                     Err(e) => effects.push(Effect::Log(format!("no agent notification: {e}"))),
                 }
             }
@@ -650,6 +662,7 @@ fn finish(
                 attempts: 0,
                 state: State::Suppressed { reason: why },
                 last_error: None,
+                not_before: None,
             }
         }
     }
@@ -792,7 +805,7 @@ pub fn escalate(
             && let Ok(mut item) = agent::escalation_mail(config, &t, esc, to, r.on_call, now)
         {
             if let Some(w) = r.wait_until {
-                item.next_attempt_at = w;
+                item.hold_until(w);
             }
             outgoing.push(item);
         }
@@ -811,7 +824,7 @@ pub fn escalate(
             };
             let mut item = finish(config, mailer, &draft, now, &mut effects);
             if let Some(w) = r.wait_until {
-                item.next_attempt_at = w;
+                item.hold_until(w);
             }
             outgoing.push(item);
         }
@@ -841,8 +854,14 @@ mod tests {
     use crate::ticket::Priority;
 
     fn config() -> Config {
+        config_with("")
+    }
+
+    fn config_with(extra: &str) -> Config {
         Config::parse(
-            r#"
+            &format!(
+                "{}{extra}",
+                r#"
 [imap]
 host = "127.0.0.1"
 security = "plain"
@@ -868,7 +887,8 @@ role = "tier2"
 name = "sue"
 addresses = ["sue@example.com"]
 role = "supervisor"
-"#,
+"#
+            ),
             std::path::Path::new("/etc/supportd/supportd.toml"),
         )
         .unwrap()
@@ -1167,5 +1187,68 @@ role = "supervisor"
         assert!(notices.iter().all(|n| n.1 == ["c@example.org"]));
         assert!(notices[1].2.contains("supervisor"));
         assert_eq!(t.escalations.len(), 2);
+    }
+
+    #[test]
+    fn at_night_p1_wakes_the_on_call_agent_and_p3_waits_for_the_morning() {
+        let config = config_with(
+            "\n[[sla.oncall]]\nfrom = \"2026-11-01\"\nto = \"2026-11-30\"\nprimary = \"tess\"\n",
+        );
+        let templates = Templates::load(None).unwrap();
+        let history = HashMap::new();
+        let mailer = Mailer {
+            templates: &templates,
+            history: &history,
+        };
+        // Saturday 23:00 in Shanghai.
+        let night = DateTime::parse_from_rfc3339("2026-11-28T23:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let monday = DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let new_ticket = |subject: &str, body: &str| {
+            accept(
+                &config,
+                None,
+                7,
+                &Match::New {
+                    related: None,
+                    refused: None,
+                },
+                &mail("c@example.org", subject, body, "n@example.org"),
+                "c",
+                None,
+                Some(mailer),
+                Intake::default(),
+                night,
+            )
+        };
+        let a = new_ticket("Website down", "The whole site is down, 502.");
+        assert_eq!(a.ticket.priority, crate::ticket::Priority::P1);
+        let notify = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        assert_eq!(notify.to.len(), 2, "assignee and on call: {:?}", notify.to);
+        assert!(notify.to.contains(&"tess@example.com".to_owned()));
+        assert_eq!(notify.next_attempt_at, night, "sent at once");
+
+        let a = new_ticket("Question about invoices", "How do I download an invoice?");
+        assert!(a.ticket.priority >= crate::ticket::Priority::P3);
+        let notify = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        assert!(!notify.to.contains(&"tess@example.com".to_owned()));
+        assert_eq!(notify.next_attempt_at, monday, "held until business hours");
+        assert_eq!(notify.due_since(), monday, "not overdue while held");
+        let ack = a.outgoing.iter().find(|o| o.kind == Kind::Ack).unwrap();
+        assert_eq!(
+            ack.next_attempt_at, night,
+            "the customer's ack is never held"
+        );
     }
 }

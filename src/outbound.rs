@@ -128,6 +128,24 @@ pub struct OutboxItem {
     pub state: State,
     /// Last delivery error.
     pub last_error: Option<String>,
+    /// Held until then on purpose (e.g. a P3 escalation outside business hours): the retry
+    /// deadline and the staleness alarm count from here, not from `created_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl OutboxItem {
+    /// Holds the mail until `at`.
+    pub fn hold_until(&mut self, at: DateTime<Utc>) {
+        self.next_attempt_at = at;
+        self.not_before = Some(at);
+    }
+
+    /// Since when the mail has been meant to go out: its creation, or the end of its hold.
+    pub fn due_since(&self) -> DateTime<Utc> {
+        self.not_before
+            .map_or(self.created_at, |n| n.max(self.created_at))
+    }
 }
 
 // ---- may we answer? ------------------------------------------------------------------------------
@@ -678,6 +696,7 @@ pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<Outbox
         attempts: 0,
         state: State::Pending,
         last_error: None,
+        not_before: None,
     })
 }
 

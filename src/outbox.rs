@@ -195,7 +195,7 @@ impl Sender {
                         };
                         st.dead += 1;
                         warn!(error = %err, "permanently refused; marked dead");
-                    } else if now - item.created_at >= retry {
+                    } else if now - item.due_since() >= retry {
                         item.state = State::Dead {
                             reason: format!(
                                 "gave up after {} attempts over {} hours: {err}",

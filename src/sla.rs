@@ -1520,6 +1520,25 @@ pub fn recipients(
     }
 }
 
+/// How an ordinary notification (new ticket, customer follow-up) of a ticket of `priority` is
+/// routed at `now`: outside business hours a 24×7 priority also goes to the on-call primary (the
+/// name returned), and a business-hours priority waits until the next business start (the
+/// instant returned), as the escalation ladder does.
+pub fn notification_route(
+    priority: Priority,
+    now: DateTime<Utc>,
+    cal: &Calendar,
+    sla: &SlaPolicy,
+) -> (Option<String>, Option<DateTime<Utc>>) {
+    if cal.is_business_time(now) {
+        (None, None)
+    } else if sla.targets(priority).business_hours {
+        (None, Some(cal.next_business_start(now)))
+    } else {
+        (sla.on_call_at(now, cal).map(|o| o.primary.clone()), None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

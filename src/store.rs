@@ -587,7 +587,7 @@ impl Store {
         Ok(next)
     }
 
-    /// Number of pending items and the age of the oldest.
+    /// Number of pending items and since when the most overdue one has been meant to go out.
     pub fn outbox_depth(&self) -> Result<(usize, Option<DateTime<Utc>>)> {
         let mut oldest: Option<DateTime<Utc>> = None;
         let mut n = 0;
@@ -596,7 +596,11 @@ impl Store {
             if let Some(v) = self.outbox.get(&k)? {
                 let item: OutboxItem = serde_json::from_slice(&v)?;
                 n += 1;
-                oldest = Some(oldest.map_or(item.created_at, |o| o.min(item.created_at)));
+                // A mail held on purpose is not late before its hold ends.
+                let since = item.due_since();
+                if since <= Utc::now() {
+                    oldest = Some(oldest.map_or(since, |o| o.min(since)));
+                }
             }
         }
         Ok((n, oldest))

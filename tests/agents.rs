@@ -503,3 +503,47 @@ async fn a_cc_colleague_may_follow_up_by_tag_and_receives_the_reply() {
     assert_eq!(c2[0].text.trim(), "Sent again.");
     assert_eq!(c2[0].cc[0].address, "customer2@example.com");
 }
+
+#[tokio::test]
+async fn a_customer_asking_to_escalate_reaches_tier2_and_is_told() {
+    let desk = Desk::start("");
+    open_ticket(&desk).await;
+    let ack = desk.mailbox("customer", 1).await.remove(0);
+    desk.deliver(&mail_with(
+        "Zhang San <customer@example.com>",
+        "support@example.com",
+        &format!("回复：{}", ack.subject),
+        "<c9@example.com>",
+        &[("In-Reply-To", &format!("<{}>", ack.message_id))],
+        "已经两个小时了还没有人处理，我要投诉！\n\n------------------ 原始邮件 ------------------\n请升级处理",
+    ))
+    .await;
+    desk.wait_processed(2).await;
+    let tier2 = desk.mailbox("tier2", 1).await;
+    assert!(
+        tier2[0]
+            .subject
+            .contains("Escalated by the customer to level 1"),
+        "{}",
+        tier2[0].subject
+    );
+    assert!(tier2[0].text.contains("我要投诉"), "{}", tier2[0].text);
+    let customer = desk.mailbox("customer", 2).await;
+    assert!(
+        customer[1].subject.contains("已升级"),
+        "{}",
+        customer[1].subject
+    );
+    assert_eq!(customer[1].in_reply_to, ["c9@example.com"]);
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["escalations"][0]["by"], "customer", "{t:#}");
+    assert_eq!(
+        t["escalations"].as_array().unwrap().len(),
+        1,
+        "one level, not two"
+    );
+    // The assignee hears of it in the same notification, not twice.
+    assert_eq!(desk.dovecot.count("agent1", "INBOX").await, 2);
+    assert_eq!(desk.dovecot.count("supervisor", "INBOX").await, 0);
+}

@@ -1294,6 +1294,17 @@ path = {store}
 address = "support@example.com"
 name = "Example Support"
 tag_prefix = "SUP"
+
+# Tests run at any hour: business hours around the clock, so no notification or escalation is
+# held for the morning (that routing is tested with a simulated clock in src/desk.rs).
+[calendar.hours]
+mon = ["00:00-24:00"]
+tue = ["00:00-24:00"]
+wed = ["00:00-24:00"]
+thu = ["00:00-24:00"]
+fri = ["00:00-24:00"]
+sat = ["00:00-24:00"]
+sun = ["00:00-24:00"]
 "#,
         port = imap_port
     )

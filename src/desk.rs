@@ -248,8 +248,10 @@ pub fn accept(
             at: now,
         });
     }
-    // A follow-up asking for escalation (升级/投诉/escalate…) raises the level by one.
+    // A follow-up asking for escalation (升级/投诉/escalate…) raises the level by one, up to the
+    // supervisors; asking again after that tells them again instead of climbing further.
     let mut customer_escalation = None;
+    let mut asked_again = false;
     if agent.is_none()
         && !created
         && survey.is_none()
@@ -258,18 +260,26 @@ pub fn accept(
         && !inbound.machine.is_machine_generated()
         && let Some(word) = crate::sla::escalation_request(&inbound.reply_text, &config.sla)
     {
-        ticket.escalation += 1;
-        ticket.escalations.push(EscalationEvent {
-            at: now,
-            level: ticket.escalation,
-            by: EscalatedBy::Customer,
-            detail: format!("\"{word}\""),
-        });
-        effects.push(Effect::Log(format!(
-            "ticket {} escalated to level {} at the customer's request (\"{word}\")",
-            ticket.id, ticket.escalation
-        )));
-        customer_escalation = Some(ticket.escalation);
+        if ticket.escalation >= SUPERVISOR_LEVEL {
+            asked_again = true;
+            effects.push(Effect::Log(format!(
+                "ticket {}: the customer asks again to escalate (\"{word}\"); already at level {}",
+                ticket.id, ticket.escalation
+            )));
+        } else {
+            ticket.escalation += 1;
+            ticket.escalations.push(EscalationEvent {
+                at: now,
+                level: ticket.escalation,
+                by: EscalatedBy::Customer,
+                detail: format!("\"{word}\""),
+            });
+            effects.push(Effect::Log(format!(
+                "ticket {} escalated to level {} at the customer's request (\"{word}\")",
+                ticket.id, ticket.escalation
+            )));
+            customer_escalation = Some(ticket.escalation);
+        }
     }
 
     let mut internal = false;
@@ -399,6 +409,10 @@ pub fn accept(
                 Some(format!("Escalated by the customer to level {level}")),
                 Some(escalation_role(level)),
             ),
+            (None, None) if asked_again => (
+                Some("The customer asks again to escalate".to_owned()),
+                Some(Role::Supervisor),
+            ),
             (None, None) => (None, None),
         };
         let quiet = survey.is_some() && headline.is_none();
@@ -478,9 +492,12 @@ fn sync_clocks(
     after.sla = clocks;
 }
 
+/// The top of the escalation ladder: the supervisors.
+const SUPERVISOR_LEVEL: u32 = 2;
+
 /// Who an escalation to `level` goes to: tier 2 first, supervisors from level 2.
 fn escalation_role(level: u32) -> Role {
-    if level >= 2 {
+    if level >= SUPERVISOR_LEVEL {
         Role::Supervisor
     } else {
         Role::Tier2
@@ -1103,6 +1120,16 @@ role = "supervisor"
         let a = follow_up(&config, &a.ticket, "PHP 升级后还是打不开", 3, t0);
         assert_eq!(a.ticket.escalation, 2);
         assert_eq!(kinds(&a).len(), 1, "only the usual notification");
+
+        // Asking again at the top tells the supervisors again, without climbing or re-notifying
+        // the customer.
+        let a = follow_up(&config, &a.ticket, "我要投诉！！", 4, t0);
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(a.ticket.escalations.len(), 2);
+        let k = kinds(&a);
+        assert_eq!(k.len(), 1, "{k:?}");
+        assert_eq!(k[0].1, ["alice@example.com", "sue@example.com"]);
+        assert!(a.outgoing[0].subject.contains("asks again"));
     }
 
     #[test]

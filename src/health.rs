@@ -439,26 +439,16 @@ pub struct StoreGauges {
 }
 
 impl StoreGauges {
-    /// Scans the store (blocking).
+    /// Reads the store's counters and the outbox queue (blocking).
     pub fn read(store: &Store) -> Result<StoreGauges> {
-        let mut g = StoreGauges::default();
-        for t in store.tickets(None).context("cannot list tickets")? {
-            let s = Status::ALL.iter().position(|&s| s == t.status).unwrap_or(0);
-            let p = PRIORITIES
-                .iter()
-                .position(|&p| p == t.priority)
-                .unwrap_or(0);
-            g.tickets[s][p] += 1;
-        }
-        g.quarantine = store
-            .quarantine_list()
-            .context("cannot list the quarantine")?
-            .len() as u64;
         let (depth, oldest) = store.outbox_depth().context("cannot read the outbox")?;
-        g.outbox_depth = depth as u64;
-        g.outbox_oldest_age = oldest.map(|t| secs(Utc::now() - t));
-        g.store_bytes = store.size_on_disk();
-        Ok(g)
+        Ok(StoreGauges {
+            tickets: store.census(),
+            quarantine: store.quarantine_count() as u64,
+            outbox_depth: depth as u64,
+            outbox_oldest_age: oldest.map(|t| secs(Utc::now() - t)),
+            store_bytes: store.size_on_disk(),
+        })
     }
 }
 

@@ -129,6 +129,9 @@ pub struct Store {
     /// Woken when a write makes some ticket due earlier than the index's earliest time before,
     /// so the scheduler sleeping until then wakes up for it.
     due_sooner: Arc<tokio::sync::Notify>,
+    /// Tickets counted by status and priority, kept like `due` so `/metrics` costs nothing per
+    /// scrape however many tickets there are.
+    census: Arc<std::sync::Mutex<Census>>,
     /// Blob files already fsynced, so `sync` only touches new ones. A set, not a high-water
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
@@ -231,6 +234,7 @@ impl Store {
             writer: Arc::default(),
             due: Arc::default(),
             due_sooner: Arc::default(),
+            census: Arc::default(),
             path: path.to_owned(),
             db,
             blobs_synced: Arc::default(),
@@ -258,16 +262,30 @@ impl Store {
 
     fn rebuild_due(&self) -> Result<()> {
         let mut idx = DueIndex::default();
+        let mut census = Census::default();
         for kv in self.tickets.iter() {
             let (_, v) = kv?;
             let t: Ticket = serde_json::from_slice(&v)?;
             idx.set(t.id, next_due(&t));
+            census.set(&t);
         }
         *self.due.lock().unwrap_or_else(|e| e.into_inner()) = idx;
+        *self.census.lock().unwrap_or_else(|e| e.into_inner()) = census;
         Ok(())
     }
 
+    /// Tickets per status and priority, indexed like [`Status::ALL`] × P1..P4.
+    pub fn census(&self) -> [[u64; 4]; 5] {
+        self.census.lock().unwrap_or_else(|e| e.into_inner()).counts
+    }
+
     fn reindex(&self, tickets: &[&Ticket]) {
+        {
+            let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tickets {
+                census.set(t);
+            }
+        }
         let mut idx = self.due.lock().unwrap_or_else(|e| e.into_inner());
         let earliest = idx.earliest();
         let mut sooner = false;
@@ -710,6 +728,11 @@ impl Store {
         }
     }
 
+    /// Number of quarantine records (without reading them).
+    pub fn quarantine_count(&self) -> usize {
+        self.quarantine.len()
+    }
+
     /// All quarantine records, oldest first.
     pub fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
         let mut out = Vec::new();
@@ -838,6 +861,35 @@ fn next_due(t: &Ticket) -> Option<DateTime<Utc>> {
         t.sla.next_due()
     } else {
         None
+    }
+}
+
+/// Tickets counted by status and priority: one byte per ticket number remembers where each is
+/// counted (100 KB for 100,000 tickets), so a write moves it between counts.
+#[derive(Debug, Default)]
+struct Census {
+    class: Vec<u8>,
+    counts: [[u64; 4]; 5],
+}
+
+impl Census {
+    const NONE: u8 = u8::MAX;
+
+    fn set(&mut self, t: &Ticket) {
+        let Ok(i) = usize::try_from(t.id) else {
+            return;
+        };
+        if i >= self.class.len() {
+            self.class.resize(i + 1, Self::NONE);
+        }
+        let s = Status::ALL.iter().position(|&s| s == t.status).unwrap_or(0);
+        let p = t.priority as usize;
+        let old = std::mem::replace(&mut self.class[i], (s * 4 + p) as u8);
+        if old != Self::NONE {
+            let (os, op) = (old as usize / 4, old as usize % 4);
+            self.counts[os][op] = self.counts[os][op].saturating_sub(1);
+        }
+        self.counts[s][p] += 1;
     }
 }
 

@@ -149,6 +149,19 @@ fn escalations_fire_once_each_across_restarts() {
     );
     store.commit_ticket(&t, &[]).unwrap();
     assert_eq!(store.due_len(), 0);
+    // The census behind /metrics moved the ticket from new to resolved, and agrees after a
+    // reopen that rebuilds it from the tickets.
+    let resolved = supportd::ticket::Status::ALL
+        .iter()
+        .position(|&s| s == supportd::ticket::Status::Resolved)
+        .unwrap();
+    let census = store.census();
+    assert_eq!(census[0], [0, 0, 0, 0], "no new tickets left");
+    assert_eq!(census[resolved], [1, 0, 0, 0], "one resolved P1");
+    store.sync_blocking().unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.census(), census);
     assert_eq!(
         sweep(&config, None, &store, t0 + Duration::hours(10)).unwrap(),
         0

@@ -547,3 +547,38 @@ async fn a_customer_asking_to_escalate_reaches_tier2_and_is_told() {
     assert_eq!(desk.dovecot.count("agent1", "INBOX").await, 2);
     assert_eq!(desk.dovecot.count("supervisor", "INBOX").await, 0);
 }
+
+#[tokio::test]
+async fn a_reply_to_a_closed_ticket_is_filed_and_the_customer_told_when_policy_is_reject() {
+    let desk = Desk::start("closed_policy = \"reject\"");
+    let n = open_ticket(&desk).await;
+    desk.deliver(&agent_reply(
+        "agent1@example.com",
+        &n,
+        "<a8@example.com>",
+        "#status closed",
+    ))
+    .await;
+    desk.wait_processed(2).await;
+    desk.settle().await;
+    assert_eq!(desk.ticket(1)["status"], "closed");
+    let ack = desk.mailbox("customer", 1).await.remove(0);
+    desk.deliver(&mail_with(
+        "Zhang San <customer@example.com>",
+        "support@example.com",
+        &format!("回复：{}", ack.subject),
+        "<c10@example.com>",
+        &[("In-Reply-To", &format!("<{}>", ack.message_id))],
+        "网站又打不开了",
+    ))
+    .await;
+    desk.wait_processed(3).await;
+    let mails = desk.mailbox("customer", 2).await;
+    assert!(mails[1].subject.contains("已关闭"), "{}", mails[1].subject);
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "closed", "filed, not reopened");
+    assert_eq!(t["messages"].as_array().unwrap().len(), 3);
+    let list = cli_json(&desk.config, &["tickets", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "no new ticket: {list:#}");
+}

@@ -11,10 +11,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::command::{self, Command, Parsed};
-use crate::config::{AgentConfig, Config, Role};
+use crate::config::{AgentConfig, Config, Language, Role};
 use crate::msgid;
 use crate::outbound::{self, Compose, Kind, OutboxItem};
 use crate::parse::{Inbound, Mailbox};
+use crate::sla::ClockKind;
 use crate::subject;
 use crate::ticket::{Status, Ticket};
 
@@ -178,9 +179,166 @@ pub fn agents_with_role(config: &Config, role: Role) -> Vec<Mailbox> {
         .collect()
 }
 
-const HELP: &str = "Reply to this mail to answer the customer. Commands at the top, one per line: \
+/// Everything agent mail says, in the agents' language (their first `languages` entry).
+struct Words {
+    new_ticket: &'static str,
+    follow_up: &'static str,
+    customer: &'static str,
+    from: &'static str,
+    priority: &'static str,
+    status: &'static str,
+    assignee: &'static str,
+    subject: &'static str,
+    nobody: &'static str,
+    due: &'static str,
+    clocks: [&'static str; 3],
+    attachments_forwarded: &'static str,
+    attachments_listed: &'static str,
+    warning: [&'static str; 2],
+    breach: [&'static str; 2],
+    supervisor: [&'static str; 2],
+    update_reminder: [&'static str; 2],
+    on_call: &'static str,
+    changed_nothing: &'static str,
+    understood: &'static str,
+    nothing: &'static str,
+    command_error: &'static str,
+    help: &'static str,
+}
+
+const EN: Words = Words {
+    new_ticket: "New ticket",
+    follow_up: "Customer follow-up",
+    customer: "Customer:  ",
+    from: "From:      ",
+    priority: "Priority:  ",
+    status: "Status:    ",
+    assignee: "Assignee:  ",
+    subject: "Subject:   ",
+    nobody: "(nobody)",
+    due: "Due:       ",
+    clocks: ["First response due: ", "Update due: ", "Resolution due: "],
+    attachments_forwarded: "Attachments (forwarded):",
+    attachments_listed: "Attachments (too large to forward; see `supportd ticket show`):",
+    warning: ["SLA warning", "The target is close; please act now."],
+    breach: ["SLA BREACHED", "The target has passed; tier 2 is informed."],
+    supervisor: [
+        "SLA breached, supervisor informed",
+        "The target passed a while ago and the ticket is still open.",
+    ],
+    update_reminder: [
+        "Progress update due",
+        "Please send the customer a progress update now.",
+    ],
+    on_call: "You are on call.",
+    changed_nothing: "changed nothing and nothing was sent to the customer:",
+    understood: "Understood:",
+    nothing: "(nothing)",
+    command_error: "Command error",
+    help: "Reply to this mail to answer the customer. Commands at the top, one per line: \
 #status open|pending|resolved|closed, #priority P1..P4, #assign <agent>, #note (the rest stays \
-internal), #escalate, #merge <ticket>, #customer <id>.";
+internal), #escalate, #merge <ticket>, #customer <id>.",
+};
+
+const ZH: Words = Words {
+    new_ticket: "新工单",
+    follow_up: "客户追加回复",
+    customer: "客户：",
+    from: "发件人：",
+    priority: "优先级：",
+    status: "状态：",
+    assignee: "处理人：",
+    subject: "主题：",
+    nobody: "（无）",
+    due: "到期：",
+    clocks: ["首次响应到期：", "进度更新到期：", "解决到期："],
+    attachments_forwarded: "附件（已随本邮件转发）：",
+    attachments_listed: "附件（过大未转发，见 `supportd ticket show`）：",
+    warning: ["SLA 预警", "即将超出时限，请尽快处理。"],
+    breach: ["SLA 已超时", "已超出时限，已通知二线。"],
+    supervisor: ["SLA 超时，已通知主管", "超时已久，工单仍未解决。"],
+    update_reminder: ["需要向客户通报进度", "请现在给客户发送一次进度更新。"],
+    on_call: "您正在值班。",
+    changed_nothing: "未做任何更改，也没有发送给客户：",
+    understood: "已识别的命令：",
+    nothing: "（无）",
+    command_error: "命令错误",
+    help: "直接回复本邮件即可答复客户。命令写在正文最前面，每行一条：\
+#status open|pending|resolved|closed（状态），#priority P1..P4（优先级），#assign <客服>（转派），\
+#note（其后内容仅内部可见），#escalate（升级），#merge <工单号>（合并），#customer <客户ID>。",
+};
+
+/// The language of a mail to `to`: Chinese when every recipient agent who names languages puts
+/// Chinese first (and at least one does), else English. A list address or agents without
+/// `languages` do not change it.
+pub fn agents_language(config: &Config, to: &[Mailbox]) -> Language {
+    let firsts: Vec<&str> = to
+        .iter()
+        .filter_map(|m| config.agent_by_address(&m.address))
+        .filter_map(|a| a.languages.first().map(String::as_str))
+        .collect();
+    if !firsts.is_empty()
+        && firsts
+            .iter()
+            .all(|l| l.to_ascii_lowercase().starts_with("zh"))
+    {
+        Language::Zh
+    } else {
+        Language::En
+    }
+}
+
+fn words(lang: Language) -> &'static Words {
+    match lang {
+        Language::Zh => &ZH,
+        Language::En => &EN,
+    }
+}
+
+/// Why agents are told about a customer's mail, beyond "new ticket" or "follow-up".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Headline {
+    /// The customer asked to escalate; the level reached.
+    CustomerEscalation(u32),
+    /// The customer asked again while the supervisors already have it.
+    CustomerAsksAgain,
+    /// A low satisfaction score.
+    LowScore(u8),
+    /// An agent's `#escalate`: who, and the level reached.
+    AgentEscalation(String, u32),
+}
+
+impl Headline {
+    /// The headline in `lang`.
+    pub fn text(&self, lang: Language) -> String {
+        match (self, lang) {
+            (Headline::CustomerEscalation(l), Language::En) => {
+                format!("Escalated by the customer to level {l}")
+            }
+            (Headline::CustomerEscalation(l), Language::Zh) => format!("客户要求升级（第 {l} 级）"),
+            (Headline::CustomerAsksAgain, Language::En) => {
+                "The customer asks again to escalate".to_owned()
+            }
+            (Headline::CustomerAsksAgain, Language::Zh) => "客户再次要求升级".to_owned(),
+            (Headline::LowScore(s), Language::En) => format!("Low satisfaction score {s}/5"),
+            (Headline::LowScore(s), Language::Zh) => format!("客户满意度评分偏低（{s}/5）"),
+            (Headline::AgentEscalation(a, l), Language::En) => {
+                format!("Escalated by {a} to level {l}")
+            }
+            (Headline::AgentEscalation(a, l), Language::Zh) => {
+                format!("{a} 将工单升级（第 {l} 级）")
+            }
+        }
+    }
+}
+
+/// A status in the agents' language.
+fn status_word(status: Status, lang: Language) -> &'static str {
+    match lang {
+        Language::En => status.as_str(),
+        Language::Zh => outbound::status_text(status, lang),
+    }
+}
 
 /// A mail to agents about `ticket`: from the support name, Reply-To the signed per-ticket reply
 /// address and with a signed agent Message-ID, so the agent's plain Reply authenticates itself.
@@ -227,36 +385,45 @@ pub fn notification(
     config: &Config,
     ticket: &Ticket,
     inbound: &Inbound,
-    headline: Option<&str>,
+    headline: Option<&Headline>,
     to: Vec<Mailbox>,
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, String> {
     config.outbound.as_ref().ok_or("no [outbound]")?;
+    let lang = agents_language(config, &to);
+    let w = words(lang);
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
-    let what = match headline {
-        Some(h) => h,
-        None if ticket.message_count <= 1 => "New ticket",
-        None => "Customer follow-up",
+    let headline = headline.map(|h| h.text(lang));
+    let what = match &headline {
+        Some(h) => h.as_str(),
+        None if ticket.message_count <= 1 => w.new_ticket,
+        None => w.follow_up,
     };
     let mut body = format!(
-        "{what} {tag}\n\nCustomer:  {} ({})\nFrom:      {}\nPriority:  {}\nStatus:    {}\nAssignee:  {}\nSubject:   {}\n",
+        "{what} {tag}\n\n{}{} ({})\n{}{}\n{}{}\n{}{}\n{}{}\n{}{}\n",
+        w.customer,
         ticket.customer,
         ticket.requester.address,
+        w.from,
         crate::views::display(&inbound.from),
+        w.priority,
         ticket.priority,
-        ticket.status,
-        ticket.assignee.as_deref().unwrap_or("(nobody)"),
+        w.status,
+        status_word(ticket.status, lang),
+        w.assignee,
+        ticket.assignee.as_deref().unwrap_or(w.nobody),
+        w.subject,
         inbound.subject,
     );
     let tz = config.calendar.tz();
-    for (name, clock) in [
-        ("First response due", &ticket.sla.first_response),
-        ("Update due", &ticket.sla.update),
-        ("Resolution due", &ticket.sla.resolution),
-    ] {
+    for (name, clock) in w.clocks.iter().zip([
+        &ticket.sla.first_response,
+        &ticket.sla.update,
+        &ticket.sla.resolution,
+    ]) {
         if let (Some(due), None) = (clock.due_at, clock.stopped_at) {
             body.push_str(&format!(
-                "{name}: {} ({tz})\n",
+                "{name}{} ({tz})\n",
                 due.with_timezone(&tz).format("%Y-%m-%d %H:%M")
             ));
         }
@@ -266,10 +433,11 @@ pub fn notification(
     let forward = total <= limit;
     if !inbound.attachments.is_empty() {
         body.push_str(if forward {
-            "Attachments (forwarded):\n"
+            w.attachments_forwarded
         } else {
-            "Attachments (too large to forward; see `supportd ticket show`):\n"
+            w.attachments_listed
         });
+        body.push('\n');
         for a in &inbound.attachments {
             body.push_str(&format!(
                 "  - {} ({}, {} bytes)\n",
@@ -278,19 +446,19 @@ pub fn notification(
         }
     }
     body.push_str(&format!(
-        "\n----------------------------------------\n{}\n----------------------------------------\n\n{HELP}\n",
-        inbound.reply_text
+        "\n----------------------------------------\n{}\n----------------------------------------\n\n{}\n",
+        inbound.reply_text, w.help
     ));
     let mut c = to_agents(
         config,
         ticket,
         to,
-        match headline {
+        match &headline {
             Some(h) => format!("{tag} [{}] {h}: {}", ticket.priority, inbound.subject),
             None => format!("{tag} [{}] {}", ticket.priority, inbound.subject),
         },
         body,
-        &match headline {
+        &match &headline {
             Some(h) => format!("notify:{h}:{}", inbound.message_id),
             None => format!("notify:{}", inbound.message_id),
         },
@@ -316,6 +484,8 @@ pub fn escalation_mail(
 ) -> Result<OutboxItem, String> {
     use crate::sla::Step;
     config.outbound.as_ref().ok_or("no [outbound]")?;
+    let lang = agents_language(config, &to);
+    let w = words(lang);
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
     let tz = config.calendar.tz();
     let due = ticket
@@ -324,33 +494,36 @@ pub fn escalation_mail(
         .due_at
         .map(|d| format!("{} ({tz})", d.with_timezone(&tz).format("%Y-%m-%d %H:%M")))
         .unwrap_or_default();
-    let (what, ask) = match esc.step {
-        Step::Warning => ("SLA warning", "The target is close; please act now."),
-        Step::Breach => ("SLA BREACHED", "The target has passed; tier 2 is informed."),
-        Step::Supervisor => (
-            "SLA breached, supervisor informed",
-            "The target passed a while ago and the ticket is still open.",
-        ),
-        Step::UpdateReminder => (
-            "Progress update due",
-            "Please send the customer a progress update now.",
-        ),
+    let [what, ask] = match esc.step {
+        Step::Warning => w.warning,
+        Step::Breach => w.breach,
+        Step::Supervisor => w.supervisor,
+        Step::UpdateReminder => w.update_reminder,
+    };
+    let clock = match (lang, esc.clock) {
+        (Language::En, c) => c.as_str().replace('_', " "),
+        (Language::Zh, ClockKind::FirstResponse) => "首次响应".to_owned(),
+        (Language::Zh, ClockKind::Update) => "进度更新".to_owned(),
+        (Language::Zh, ClockKind::Resolution) => "解决".to_owned(),
     };
     let body = format!(
-        "{what}: {tag} {} clock\n\nDue:       {due}\nPriority:  {}\nCustomer:  {} ({})\nAssignee:  {}\nSubject:   {}\n{}\n{ask}\n\n{HELP}\n",
-        esc.clock,
+        "{what}: {tag} ({clock})\n\n{}{due}\n{}{}\n{}{} ({})\n{}{}\n{}{}\n{}\n{ask}\n\n{}\n",
+        w.due,
+        w.priority,
         ticket.priority,
+        w.customer,
         ticket.customer,
         ticket.requester.address,
-        ticket.assignee.as_deref().unwrap_or("(nobody)"),
+        w.assignee,
+        ticket.assignee.as_deref().unwrap_or(w.nobody),
+        w.subject,
         ticket.subject,
-        if on_call { "You are on call.\n" } else { "" },
+        if on_call { w.on_call } else { "" },
+        w.help,
     );
     let subject = format!(
-        "{tag} [{}] {what} ({}): {}",
-        ticket.priority,
-        esc.clock.as_str().replace('_', " "),
-        ticket.subject
+        "{tag} [{}] {what} ({clock}): {}",
+        ticket.priority, ticket.subject
     );
     let cause = format!(
         "sla:{}:{}:{}:{:?}",
@@ -450,30 +623,40 @@ pub fn error_reply(
         .iter()
         .map(|c| format!("  - {c:?}"))
         .collect();
+    let to = vec![agent_mailbox(agent)];
+    let lang = agents_language(config, &to);
+    let w = words(lang);
+    let intro = match lang {
+        Language::En => format!("Your mail about ticket {}", ticket.id),
+        Language::Zh => format!("您关于工单 {} 的邮件", ticket.id),
+    };
     let body = format!(
-        "Your mail about ticket {} changed nothing and nothing was sent to the customer:\n\n{}\n\nUnderstood:\n{}\n\n{HELP}\n",
-        ticket.id,
+        "{intro}{}\n\n{}\n\n{}\n{}\n\n{}\n",
+        w.changed_nothing,
         parsed
             .errors
             .iter()
             .map(|e| format!("  - {e}"))
             .collect::<Vec<_>>()
             .join("\n"),
+        w.understood,
         if understood.is_empty() {
-            "  (nothing)".to_owned()
+            format!("  {}", w.nothing)
         } else {
             understood.join("\n")
-        }
+        },
+        w.help,
     );
     let subject = format!(
-        "{} Command error: {}",
+        "{} {}: {}",
         subject::tag(&config.support.tag_prefix, ticket.id),
+        w.command_error,
         agent_mail.subject
     );
     let mut c = to_agents(
         config,
         ticket,
-        vec![agent_mailbox(agent)],
+        to,
         subject,
         body,
         &format!("error:{}", agent_mail.message_id),

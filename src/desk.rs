@@ -401,16 +401,16 @@ pub fn accept(
         // scores concern them (and the supervisors); machine mail on a ticket is only filed.
         let (headline, extra_role) = match (&survey, customer_escalation) {
             (Some((score, _)), _) if *score <= 2 => (
-                Some(format!("Low satisfaction score {score}/5")),
+                Some(agent::Headline::LowScore(*score)),
                 Some(Role::Supervisor),
             ),
             (Some(_), _) => (None, None),
             (None, Some(level)) => (
-                Some(format!("Escalated by the customer to level {level}")),
+                Some(agent::Headline::CustomerEscalation(level)),
                 Some(escalation_role(level)),
             ),
             (None, None) if asked_again => (
-                Some("The customer asks again to escalate".to_owned()),
+                Some(agent::Headline::CustomerAsksAgain),
                 Some(Role::Supervisor),
             ),
             (None, None) => (None, None),
@@ -434,7 +434,7 @@ pub fn accept(
                 }
             }
             if !to.is_empty() {
-                match agent::notification(config, &ticket, inbound, headline.as_deref(), to, now) {
+                match agent::notification(config, &ticket, inbound, headline.as_ref(), to, now) {
                     Ok(mut item) => {
                         if let Some(w) = wait_until {
                             item.hold_until(w);
@@ -605,7 +605,7 @@ fn agent_mail(
             "ticket {} escalated to level {} by {}",
             ticket.id, ticket.escalation, a.name
         )));
-        let headline = format!("Escalated by {} to level {}", a.name, ticket.escalation);
+        let headline = agent::Headline::AgentEscalation(a.name.clone(), ticket.escalation);
         if !to.is_empty()
             && let Ok(item) = agent::notification(config, ticket, inbound, Some(&headline), to, now)
         {
@@ -1276,6 +1276,42 @@ role = "supervisor"
         assert_eq!(
             ack.next_attempt_at, night,
             "the customer's ack is never held"
+        );
+    }
+
+    #[test]
+    fn agents_who_work_in_chinese_get_chinese_notifications() {
+        let mut config = config();
+        config.agents[0].languages = vec!["zh-CN".into(), "en".into()];
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let t = p1_ticket(&config, t0);
+        let (_, mails, _) =
+            escalate(&config, None, &t, t0 + chrono::Duration::minutes(25)).unwrap();
+        assert!(
+            mails[0].subject.contains("SLA 预警 (首次响应)"),
+            "{}",
+            mails[0].subject
+        );
+        let a = follow_up(&config, &t, "请尽快处理", 1, t0);
+        let n = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        let text = crate::parse::parse(n.raw.as_bytes()).unwrap().text;
+        assert!(text.contains("客户追加回复"), "{text}");
+        assert!(text.contains("处理人：alice"), "{text}");
+        assert!(text.contains("直接回复本邮件"), "{text}");
+        // An English-first agent on the same mail keeps it English.
+        config.agents[1].languages = vec!["en".into()];
+        let (_, mails, _) =
+            escalate(&config, None, &t, t0 + chrono::Duration::minutes(31)).unwrap();
+        assert!(
+            mails[0].subject.contains("SLA BREACHED"),
+            "{}",
+            mails[0].subject
         );
     }
 }

@@ -5,6 +5,7 @@
 //! COPY + `\Deleted` + `UID EXPUNGE` when `UIDPLUS` makes that expunge precise, else `\Seen` plus
 //! a keyword, so we never run a bare EXPUNGE that could remove somebody else's deleted mail.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -281,14 +282,16 @@ impl Imap {
         })
     }
 
-    /// Sizes and flags of all messages with UID ≥ `from`, without headers: a few dozen bytes per
-    /// message, so even a large backlog costs little memory. Headers come per batch
-    /// ([`Imap::fetch_headers`]).
+    /// UIDs and flags of all messages with UID ≥ `from`: a few dozen bytes per message, so even
+    /// a large backlog costs little memory. Only index data, which the server answers without
+    /// opening any mail: a mail it cannot read must not fail the listing (Dovecot, for one,
+    /// drops the connection when RFC822.SIZE needs an unreadable file). Sizes and headers come
+    /// per batch ([`Imap::fetch_headers`]).
     pub async fn fetch_index(&mut self, from: u32) -> Result<Vec<Meta>> {
         let range = format!("{}:*", from.max(1));
         let fetches: Vec<Fetch> = timed(self.limit, "FETCH index", async {
             self.session
-                .uid_fetch(&range, "(UID RFC822.SIZE FLAGS)")
+                .uid_fetch(&range, "(UID FLAGS)")
                 .await?
                 .try_collect()
                 .await
@@ -311,7 +314,8 @@ impl Imap {
         Ok(out)
     }
 
-    /// Fills in the header blocks of `metas` with one FETCH.
+    /// Fills in the sizes (RFC822.SIZE, for the size check before any download) and header
+    /// blocks of `metas` with one FETCH.
     pub async fn fetch_headers(&mut self, metas: &mut [Meta]) -> Result<()> {
         if metas.is_empty() {
             return Ok(());
@@ -319,20 +323,40 @@ impl Imap {
         let set = uid_set(&metas.iter().map(|m| m.uid).collect::<Vec<_>>());
         let fetches: Vec<Fetch> = timed(self.limit, "FETCH headers", async {
             self.session
-                .uid_fetch(&set, "(UID BODY.PEEK[HEADER])")
+                .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
                 .await?
                 .try_collect()
                 .await
         })
         .await?;
-        for f in &fetches {
-            if let (Some(uid), Some(h)) = (f.uid, f.header())
-                && let Some(m) = metas.iter_mut().find(|m| m.uid == uid)
-            {
-                m.header = h.to_vec();
+        let mut missing = false;
+        for m in metas.iter_mut() {
+            match fetches.iter().find(|f| f.uid == Some(m.uid)) {
+                Some(f) => {
+                    if let Some(size) = f.size {
+                        m.size = u64::from(size);
+                    }
+                    if let Some(h) = f.header() {
+                        m.header = h.to_vec();
+                    }
+                }
+                None => missing = true,
             }
         }
+        if missing {
+            self.still_there("FETCH headers").await?;
+        }
         Ok(())
+    }
+
+    /// After a FETCH that answered for fewer messages than asked: either they were expunged
+    /// meanwhile (fine) or the server dropped the connection in the middle, which the IMAP
+    /// library reports as a normal end of the response. A NOOP tells the two apart, so the
+    /// failure is blamed on the command (and the mail) that caused it, not on the next one.
+    async fn still_there(&mut self, what: &str) -> Result<()> {
+        self.noop()
+            .await
+            .with_context(|| format!("the server closed the connection during {what}"))
     }
 
     /// Sizes, flags and headers of all messages with UID ≥ `from` (index, then headers).
@@ -342,6 +366,32 @@ impl Imap {
             self.fetch_headers(chunk).await?;
         }
         Ok(metas)
+    }
+
+    /// The full raw bytes of several messages with one FETCH (one round trip instead of one per
+    /// mail); messages that vanished are missing from the map.
+    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> Result<HashMap<u32, Vec<u8>>> {
+        if uids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let set = uid_set(uids);
+        let fetches: Vec<Fetch> = timed(self.limit, "FETCH bodies", async {
+            self.session
+                .uid_fetch(&set, "(UID BODY.PEEK[])")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        let bodies: HashMap<u32, Vec<u8>> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .filter(|(uid, _)| uids.contains(uid))
+            .collect();
+        if bodies.len() < uids.len() {
+            self.still_there("FETCH bodies").await?;
+        }
+        Ok(bodies)
     }
 
     /// The full raw bytes of one message, or `None` if it vanished.
@@ -354,10 +404,14 @@ impl Imap {
                 .await
         })
         .await?;
-        Ok(fetches
+        let body = fetches
             .iter()
             .find(|f| f.uid == Some(uid))
-            .and_then(|f| f.body().map(<[u8]>::to_vec)))
+            .and_then(|f| f.body().map(<[u8]>::to_vec));
+        if body.is_none() {
+            self.still_there("FETCH body").await?;
+        }
+        Ok(body)
     }
 
     /// Takes `uids` out of the inbox into `dest` (see the module docs for the fallbacks).
@@ -387,6 +441,14 @@ impl Imap {
             self.store_flags(&set, &format!("\\Seen {keyword}")).await?;
         }
         Ok(())
+    }
+
+    /// Sets `keyword` on `uids` and nothing else (for mail that must stay where it is).
+    pub async fn mark(&mut self, uids: &[u32], keyword: &str) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.store_flags(&uid_set(uids), keyword).await
     }
 
     async fn store_flags(&mut self, set: &str, flags: &str) -> Result<()> {

@@ -35,6 +35,9 @@ use crate::ticket::Source;
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
 const BATCH: usize = 64;
+/// Most bytes (by RFC822.SIZE) downloaded by one batched body FETCH, bounding memory; bigger
+/// mail is fetched on its own.
+const BULK_BYTES: u64 = 16 << 20;
 /// Download attempts before a UID is given up on and quarantined.
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -93,6 +96,12 @@ pub struct Ingest {
     outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Failed download attempts per (UIDVALIDITY, UID).
     attempts: HashMap<(u32, u32), u32>,
+    /// Failed header fetches per (UIDVALIDITY, UID), counted only while fetching one by one.
+    header_attempts: HashMap<(u32, u32), u32>,
+    /// Bodies are fetched a batch at a time while this holds. A failed batched FETCH clears it
+    /// until a pass completes, so the mails are then fetched one by one and a poison mail is
+    /// caught by the per-UID attempt count instead of failing its whole batch forever.
+    bulk_ok: bool,
     /// Shared status for the control socket.
     pub status: Arc<Mutex<IngestStatus>>,
     /// Told the Message-IDs of each batch once it is durable (benchmark and tests).
@@ -117,6 +126,8 @@ impl Ingest {
             store,
             outbox_wake: None,
             attempts: HashMap::new(),
+            header_attempts: HashMap::new(),
+            bulk_ok: true,
             status: Arc::default(),
             durable: None,
         }
@@ -269,10 +280,37 @@ impl Ingest {
         });
         for chunk in metas.chunks_mut(BATCH) {
             // Headers per batch, so a large backlog never sits in memory whole.
-            imap.fetch_headers(chunk).await?;
+            self.fetch_headers(imap, uidvalidity, chunk).await?;
             let chunk = &*chunk;
+            let mut bodies = if self.bulk_ok {
+                let max = cfg.support.max_message_bytes;
+                let mut budget = BULK_BYTES;
+                let uids: Vec<u32> = chunk
+                    .iter()
+                    .filter(|m| {
+                        let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
+                        let fits = m.size <= max && m.size <= budget && !tried;
+                        if fits {
+                            budget -= m.size;
+                        }
+                        fits
+                    })
+                    .map(|m| m.uid)
+                    .collect();
+                match imap.fetch_bodies(&uids).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
+                        self.bulk_ok = false;
+                        return Err(e);
+                    }
+                }
+            } else {
+                HashMap::new()
+            };
             let mut done = Vec::new();
             let mut quarantined = Vec::new();
+            let mut unreadable = Vec::new();
             let mut ids = Vec::new();
             for meta in chunk {
                 let source = Source {
@@ -286,10 +324,30 @@ impl Ingest {
                     uid = meta.uid,
                     message_id = summary.message_id.as_deref().unwrap_or("-")
                 );
-                let outcome = self
-                    .handle(imap, meta, &summary, source)
-                    .instrument(span.clone())
-                    .await?;
+                let prefetched = bodies.remove(&meta.uid);
+                let key = (uidvalidity, meta.uid);
+                let gave_up = |n: Option<&u32>| n.copied().unwrap_or(0) >= MAX_ATTEMPTS;
+                let outcome = if gave_up(self.header_attempts.get(&key)) {
+                    self.header_attempts.remove(&key);
+                    unreadable.push(meta.uid);
+                    let reason = format!(
+                        "the server could not read this mail (FETCH failed {MAX_ATTEMPTS} times); \
+                         left in the inbox flagged {}",
+                        imap::QUARANTINE_KEYWORD
+                    );
+                    self.quarantine_unreadable(reason, meta.size, source)?
+                } else {
+                    let unread_body = gave_up(self.attempts.get(&key));
+                    let outcome = self
+                        .handle(imap, meta, &summary, source, prefetched)
+                        .instrument(span.clone())
+                        .await?;
+                    if unread_body && matches!(outcome, Outcome::Quarantined { .. }) {
+                        // The server cannot serve its body: do not ask it to move it either.
+                        unreadable.push(meta.uid);
+                    }
+                    outcome
+                };
                 let _g = span.enter();
                 if let Some(id) = &summary.message_id {
                     ids.push(id.clone());
@@ -308,7 +366,9 @@ impl Ingest {
                     Outcome::Quarantined { id, reason } => {
                         warn!(quarantine = id, reason, "quarantined");
                         self.status.lock().unwrap().quarantined += 1;
-                        quarantined.push(meta.uid);
+                        if !unreadable.contains(&meta.uid) {
+                            quarantined.push(meta.uid);
+                        }
                     }
                 }
                 if *shutdown.borrow() {
@@ -335,6 +395,9 @@ impl Ingest {
                 imap::QUARANTINE_KEYWORD,
             )
             .await?;
+            // Only a flag (index data) for mail the server cannot read: a MOVE would make it
+            // read the mail again, and the scan skips flagged mail.
+            imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
             if let Some(last) = chunk.last() {
                 self.store.set_uid_state(
                     &cfg.imap.mailbox,
@@ -348,6 +411,8 @@ impl Ingest {
                 break;
             }
         }
+        // A whole pass went through: whatever broke a batched FETCH is behind us.
+        self.bulk_ok = true;
         Ok((next, metas.len()))
     }
 
@@ -358,6 +423,7 @@ impl Ingest {
         meta: &imap::Meta,
         summary: &parse::HeaderSummary,
         source: Source,
+        prefetched: Option<Vec<u8>>,
     ) -> Result<Outcome> {
         let cfg = self.config.clone();
         if let Some(id) = &summary.message_id {
@@ -386,7 +452,11 @@ impl Ingest {
             let reason = format!("download failed {MAX_ATTEMPTS} times; only the header was kept");
             return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
         }
-        let raw = match imap.fetch_body(meta.uid).await {
+        let fetched = match prefetched {
+            Some(raw) => Ok(Some(raw)),
+            None => imap.fetch_body(meta.uid).await,
+        };
+        let raw = match fetched {
             Ok(Some(raw)) => raw,
             Ok(None) => {
                 self.bump_attempts(key);
@@ -409,6 +479,54 @@ impl Ingest {
             return self.quarantine(reason, summary, raw.len() as u64, &raw, false, source);
         }
         self.ingest_raw(&raw, Some(source), Utc::now())
+    }
+
+    /// Fills in the headers of `chunk`: with one FETCH normally; one mail at a time after a
+    /// batched FETCH failed, counting failures per UID so that a mail the server cannot read is
+    /// given up on (see [`MAX_ATTEMPTS`]) instead of failing every pass.
+    async fn fetch_headers(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &mut [imap::Meta],
+    ) -> Result<()> {
+        if self.bulk_ok {
+            if let Err(e) = imap.fetch_headers(chunk).await {
+                warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
+                self.bulk_ok = false;
+                return Err(e);
+            }
+            return Ok(());
+        }
+        for meta in chunk.iter_mut() {
+            let key = (uidvalidity, meta.uid);
+            if self.header_attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+                continue;
+            }
+            match imap.fetch_headers(std::slice::from_mut(meta)).await {
+                Ok(()) => {
+                    self.header_attempts.remove(&key);
+                }
+                Err(e) => {
+                    *self.header_attempts.entry(key).or_insert(0) += 1;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a mail whose content the server cannot deliver: nothing of it is kept but where
+    /// it is and its size.
+    fn quarantine_unreadable(&self, reason: String, size: u64, source: Source) -> Result<Outcome> {
+        let summary = parse::header_summary(b"");
+        let mut rec = quarantine_record(reason, &summary, size, b"", true, Some(source));
+        rec.raw_sha256 = None;
+        let rec = self.store.add_quarantine(rec, b"")?;
+        Ok(Outcome::Quarantined {
+            id: rec.id,
+            reason: rec.reason,
+        })
     }
 
     fn bump_attempts(&mut self, key: (u32, u32)) -> u32 {

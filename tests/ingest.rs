@@ -646,3 +646,65 @@ fn the_shipped_example_configuration_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A mail the server itself cannot read (its file unreadable in Dovecot's storage): FETCH fails
+/// for it, every time. It must end in quarantine after a few tries while the mail around it is
+/// stored: batched fetching falls back to one mail at a time, and the attempt count per UID
+/// gives up on the poison one.
+#[tokio::test]
+async fn a_mail_the_server_cannot_read_does_not_block_the_others() {
+    let mut desk = Desk::start("");
+    desk.stop();
+    for i in 1..=3 {
+        desk.deliver(&mail(
+            "c@c.example",
+            "support@example.com",
+            &format!("mail {i}"),
+            &format!("<m{i}@c.example>"),
+            "body",
+        ))
+        .await;
+    }
+    let file = desk
+        .dovecot
+        .dir()
+        .join("home/support/mail/mailboxes/INBOX/dbox-Mails/u.2");
+    assert!(file.exists(), "{}", file.display());
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    desk.restart();
+    desk.wait_processed(2).await;
+    // It stays in the inbox (the server cannot move what it cannot read), flagged and skipped.
+    let t = std::time::Instant::now();
+    let mut q = serde_json::Value::Null;
+    while t.elapsed() < WAIT {
+        q = cli_json(&desk.config, &["quarantine", "list", "--json"]);
+        if !q.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let q = q.as_array().unwrap().clone();
+    assert_eq!(q.len(), 1, "{q:#?}\n{}", desk.log());
+    assert!(
+        q[0]["reason"].as_str().unwrap().contains("could not read"),
+        "{q:#?}"
+    );
+    assert_eq!(q[0]["source"]["uid"], 2);
+    assert_eq!(desk.tickets().len(), 2);
+    let inbox = desk.dovecot.fetch_all("support", "INBOX").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        inbox[0].2.iter().any(|f| f.contains("SupportdQuarantined")),
+        "{:?}",
+        inbox[0].2
+    );
+    // The daemon is idle and healthy again, not reconnecting in a loop.
+    let log = desk.log();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = desk.log();
+    assert!(
+        !later[log.len()..].contains("reconnecting"),
+        "{}",
+        &later[log.len()..]
+    );
+}

@@ -1125,6 +1125,8 @@ pub const SUPPORTD_BIN: &str = match option_env!("CARGO_BIN_EXE_supportd") {
 pub struct Daemon {
     child: Option<Child>,
     log_path: PathBuf,
+    /// Length of `daemon.log` when this process started (the file is shared by restarts).
+    log_start: u64,
 }
 
 impl Daemon {
@@ -1188,6 +1190,17 @@ impl Daemon {
     /// SIGTERM, wait up to 10 s and return the exit status. Panics (after
     /// SIGKILL, showing the log) if the daemon does not exit in time.
     pub fn terminate(&mut self) -> ExitStatus {
+        // SIGTERM before this process installed its handler (it logs "store open" after) would
+        // be a plain kill; an earlier run's line in the shared log file does not count.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(45) && self.is_running() {
+            let log = fs::read(&self.log_path).unwrap_or_default();
+            let own = log.get(self.log_start as usize..).unwrap_or_default();
+            if String::from_utf8_lossy(own).contains("store open") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let mut c = self.child.take().expect("daemon already stopped");
         if let Ok(Some(status)) = c.try_wait() {
             return status;
@@ -1796,6 +1809,7 @@ impl Daemon {
             .expect("config path has a parent dir")
             .to_path_buf();
         let log_path = dir.join("daemon.log");
+        let log_start = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -1827,6 +1841,7 @@ impl Daemon {
         Daemon {
             child: Some(child),
             log_path,
+            log_start,
         }
     }
 }

@@ -1020,6 +1020,18 @@ role = "supervisor"
         assert!(escalate(&config, None, &t, t0 + chrono::Duration::hours(5)).is_none());
     }
 
+    /// Built-in templates and an empty rate history, for tests that send mail.
+    fn mailer() -> Mailer<'static> {
+        static TEMPLATES: std::sync::LazyLock<Templates> =
+            std::sync::LazyLock::new(|| Templates::load(None).unwrap());
+        static HISTORY: std::sync::LazyLock<HashMap<String, Vec<DateTime<Utc>>>> =
+            std::sync::LazyLock::new(HashMap::new);
+        Mailer {
+            templates: &TEMPLATES,
+            history: &HISTORY,
+        }
+    }
+
     fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
         Inbound {
             message_id: id.into(),
@@ -1051,12 +1063,7 @@ role = "supervisor"
     }
 
     fn follow_up(config: &Config, t: &Ticket, body: &str, n: u32, now: DateTime<Utc>) -> Accepted {
-        let templates = Templates::load(None).unwrap();
-        let history = HashMap::new();
-        let mailer = Mailer {
-            templates: &templates,
-            history: &history,
-        };
+        let mailer = mailer();
         let m = mail(
             "c@example.org",
             "Re: [SUP-1] site down",
@@ -1160,12 +1167,7 @@ role = "supervisor"
     #[test]
     fn resolving_asks_for_a_score_once() {
         let config = config();
-        let templates = Templates::load(None).unwrap();
-        let history = HashMap::new();
-        let mailer = Mailer {
-            templates: &templates,
-            history: &history,
-        };
+        let mailer = mailer();
         let t0 = Utc::now();
         let mut t = p1_ticket(&config, t0);
         t.status = Status::Open;
@@ -1188,12 +1190,7 @@ role = "supervisor"
     #[test]
     fn the_customer_hears_of_each_sla_escalation_once() {
         let config = config();
-        let templates = Templates::load(None).unwrap();
-        let history = HashMap::new();
-        let mailer = Mailer {
-            templates: &templates,
-            history: &history,
-        };
+        let mailer = mailer();
         let t0 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
             .unwrap()
             .with_timezone(&Utc);
@@ -1221,12 +1218,7 @@ role = "supervisor"
         let config = config_with(
             "\n[[sla.oncall]]\nfrom = \"2026-11-01\"\nto = \"2026-11-30\"\nprimary = \"tess\"\n",
         );
-        let templates = Templates::load(None).unwrap();
-        let history = HashMap::new();
-        let mailer = Mailer {
-            templates: &templates,
-            history: &history,
-        };
+        let mailer = mailer();
         // Saturday 23:00 in Shanghai.
         let night = DateTime::parse_from_rfc3339("2026-11-28T23:00:00+08:00")
             .unwrap()

@@ -154,13 +154,24 @@ impl Escalations {
         self.0[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts the escalations `after` gained over the ticket it was, given as its number and
+    /// how many escalations it had (`None`: a new ticket).
+    pub fn record_new(&self, after: &crate::ticket::Ticket, before: Option<(u64, usize)>) {
+        let skip = match before {
+            Some((id, n)) if id == after.id => n,
+            _ => 0,
+        };
+        for e in after.escalations.iter().skip(skip) {
+            self.record(e.level as usize);
+        }
+    }
+
     fn get(&self, level: usize) -> u64 {
         self.0[level - 1].load(Ordering::Relaxed)
     }
 }
 
-/// Escalation counters; nothing escalates yet, so all stay 0 until the SLA clock calls
-/// [`Escalations::record`].
+/// Escalation counters: the SLA scheduler, agents' `#escalate` and customers' requests.
 pub static ESCALATIONS: Escalations = Escalations([const { AtomicU64::new(0) }; ESCALATION_LEVELS]);
 
 // ---- state -------------------------------------------------------------------------------------

@@ -800,6 +800,7 @@ pub fn ingest_raw_with(
         merge_target: merge_target.as_ref(),
         vip,
     };
+    let before = existing.as_ref().map(|t| (t.id, t.escalations.len()));
     let accepted = desk::accept(
         config, existing, next_id, &matched, &inbound, &customer, source, mailer, intake, now,
     );
@@ -807,10 +808,13 @@ pub fn ingest_raw_with(
         debug!(ticket = accepted.ticket.id, "{line}");
     }
     match store.commit_inbound(&accepted, raw) {
-        Ok(()) => Ok(Outcome::Stored {
-            ticket: accepted.ticket.id,
-            created: accepted.created,
-        }),
+        Ok(()) => {
+            crate::health::ESCALATIONS.record_new(&accepted.ticket, before);
+            Ok(Outcome::Stored {
+                ticket: accepted.ticket.id,
+                created: accepted.created,
+            })
+        }
         Err(StoreError::Duplicate(_)) => Ok(Outcome::Duplicate { ticket: None }),
         Err(e) => Err(e).context("cannot store mail"),
     }

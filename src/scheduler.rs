@@ -60,6 +60,8 @@ pub fn sweep(
                 }
                 mails += outgoing.len();
                 store.commit_ticket(&t, &outgoing)?;
+                crate::health::ESCALATIONS
+                    .record_new(&t, Some((ticket.id, ticket.escalations.len())));
             }
             // The index was ahead of the ticket (e.g. paused meanwhile): refresh it.
             None => store.commit_ticket(&ticket, &[])?,

@@ -27,6 +27,9 @@ name = "sue"
 addresses = ["supervisor@example.com"]
 role = "supervisor"
 
+[http]
+listen = "127.0.0.1:0"
+
 [sla]
 warn_at = 0.5
 supervisor_delay = "6s"
@@ -147,6 +150,14 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
     assert_eq!(
         p1["first_response"]["met"], 0,
         "a missed target: {report:#}"
+    );
+    // This last daemon fired the supervisor step (level 2); the breach was its predecessor's.
+    let m = metrics(listening_port(&daemon).await);
+    let level = |l: &str| sample(&m, "supportd_escalations_total", &[l]);
+    assert_eq!(
+        (level("level=\"1\""), level("level=\"2\"")),
+        (0.0, 1.0),
+        "{m}"
     );
     daemon.terminate();
 }

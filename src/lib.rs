@@ -4,10 +4,18 @@
 //!
 //! - core (no I/O, time passed in): [`parse`] (raw mail → record), [`quote`] (quoted history),
 //!   [`subject`] (prefixes and tags), [`customer`] (who wrote), [`thread`] (which ticket a mail
-//!   joins), [`desk`] (what the mail does to the ticket), [`ticket`] (the records), [`report`]
-//!   (SLA figures per priority and agent);
+//!   joins), [`desk`] (what a mail, a status change or an SLA step does to the ticket),
+//!   [`ticket`] (the records), [`outbound`] (what we write and whether we may), [`msgid`] (signed
+//!   Message-IDs), [`agent`] (agent proof, notifications, relay), [`command`] (agents'
+//!   `#commands`), [`calendar`] (business time), [`sla`] (priorities, clocks, the escalation
+//!   ladder), [`report`] (SLA figures per priority and agent), [`config`] (validated settings);
 //! - shell: [`imap`] (the server connection), [`ingest`] (the mailbox loop), [`store`] (sled),
-//!   [`control`] (the CLI's socket to the daemon), [`daemon`] (lifecycle), [`views`] (output).
+//!   [`outbox`] (the SMTP sender), [`scheduler`] (the SLA sweep), [`control`] (the CLI's socket
+//!   to the daemon), [`daemon`] (lifecycle), [`settings`] (SIGHUP reload), [`health`]
+//!   (`/healthz`, `/metrics`), [`notify`] (systemd), [`views`] (output);
+//! - measurement: [`bench`](mod@bench) (ingest against an IMAP server), [`sweep_bench`] (the SLA sweep).
+
+#![warn(missing_docs)]
 
 pub mod agent;
 pub mod bench;

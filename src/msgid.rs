@@ -2,7 +2,7 @@
 //! and a forged one is recognised (the osTicket idea, with a full HMAC instead of 5 bytes).
 //!
 //! Format: `sup.<ticket>.<nonce>.<mac>@<domain>`, where `mac` is the first 16 bytes (hex) of
-//! HMAC-SHA256(secret, "<ticket>.<nonce>"). The nonce makes every outgoing mail's id unique.
+//! `HMAC-SHA256(secret, "<ticket>.<nonce>")`. The nonce makes every outgoing mail's id unique.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};

@@ -11,6 +11,7 @@ use supportd::store::{Store, StoreError};
 use supportd::ticket::Status;
 use supportd::views::{Request, TicketDetail, TicketSummary};
 use supportd::{bench, control, daemon, sweep_bench, views};
+use unicode_width::UnicodeWidthStr;
 
 #[derive(Parser)]
 #[command(version, about = "Turns a support mailbox into a helpdesk")]
@@ -605,7 +606,7 @@ fn print_report(r: &Report, tz: chrono_tz::Tz) {
             tables
                 .iter()
                 .flatten()
-                .map(|row| row[i].chars().count())
+                .map(|row| row[i].width())
                 .max()
                 .unwrap_or(0)
         })
@@ -615,7 +616,8 @@ fn print_report(r: &Report, tz: chrono_tz::Tz) {
         for row in rows {
             let mut line = String::new();
             for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-                let pad = " ".repeat(w - cell.chars().count());
+                // Display width: a Chinese character takes two columns.
+                let pad = " ".repeat(w.saturating_sub(cell.width()));
                 // Names read left to right, figures line up on their last digit.
                 if i == 0 {
                     line.push_str(&format!("{cell}{pad}"));

@@ -75,18 +75,10 @@ pub fn sweep(
 /// tickets, not only to new ones. Writes only tickets whose clocks changed; returns how many.
 pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
     let mut changed = 0;
-    for listed in store.tickets(None)? {
-        if !listed.status.is_active()
-            || listed
-                .sla
-                .on_priority_change(&config.calendar, &config.sla, listed.priority, now)
-                == listed.sla
-        {
-            continue;
-        }
+    for id in store.active_ticket_ids() {
+        // One ticket at a time (never all of them in memory), under the lock ingest takes too.
         let _w = store.write_lock();
-        // Re-read under the lock: ingest may have changed it since the listing.
-        let Some(mut t) = store.ticket(listed.id)? else {
+        let Some(mut t) = store.ticket(id)? else {
             continue;
         };
         let clocks = t

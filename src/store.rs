@@ -279,6 +279,19 @@ impl Store {
         self.census.lock().unwrap_or_else(|e| e.into_inner()).counts
     }
 
+    /// Numbers of the tickets that are new, open or pending, from memory: a walk over active
+    /// tickets then reads one ticket at a time instead of holding them all.
+    pub fn active_ticket_ids(&self) -> Vec<u64> {
+        let census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+        census
+            .class
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != Census::NONE && Status::ALL[c as usize / 4].is_active())
+            .map(|(id, _)| id as u64)
+            .collect()
+    }
+
     fn reindex(&self, tickets: &[&Ticket]) {
         {
             let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());

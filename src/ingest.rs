@@ -98,6 +98,9 @@ pub struct Ingest {
     attempts: HashMap<(u32, u32), u32>,
     /// Failed header fetches per (UIDVALIDITY, UID), counted only while fetching one by one.
     header_attempts: HashMap<(u32, u32), u32>,
+    /// Set when the current session completes a pass over the inbox: a later failure is then a
+    /// new problem and is retried after 1 s, not after the backoff earlier failures built up.
+    progressed: bool,
     /// Bodies are fetched a batch at a time while this holds. A failed batched FETCH clears it
     /// until a pass completes, so the mails are then fetched one by one and a poison mail is
     /// caught by the per-UID attempt count instead of failing its whole batch forever.
@@ -127,6 +130,7 @@ impl Ingest {
             outbox_wake: None,
             attempts: HashMap::new(),
             header_attempts: HashMap::new(),
+            progressed: false,
             bulk_ok: true,
             status: Arc::default(),
             durable: None,
@@ -153,6 +157,7 @@ impl Ingest {
                 return Ok(());
             }
             let started = Instant::now();
+            self.progressed = false;
             match self.session(&mut shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -165,7 +170,7 @@ impl Ingest {
                         st.reconnects += 1;
                         st.last_error = Some(format!("{e:#}"));
                     }
-                    if started.elapsed() > Duration::from_secs(120) {
+                    if self.progressed || started.elapsed() > Duration::from_secs(120) {
                         backoff = Duration::from_secs(1);
                     }
                     warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
@@ -228,6 +233,7 @@ impl Ingest {
                 }
             }
             self.status.lock().unwrap().last_sync = Some(Utc::now());
+            self.progressed = true;
             if *shutdown.borrow() {
                 imap.logout().await;
                 return Ok(());

@@ -154,7 +154,7 @@ pub fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
     if let Some(a) = ticket
         .assignee
         .as_deref()
-        .and_then(|n| config.agents.iter().find(|a| a.name == n))
+        .and_then(|n| config.agent_by_name(n))
     {
         return vec![agent_mailbox(a)];
     }

@@ -939,6 +939,11 @@ impl Config {
         cycle.saturating_mul(2).saturating_add(60)
     }
 
+    /// The agent called `name` (as in `[[agents]] name`), if any.
+    pub fn agent_by_name(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
     /// The agent owning `address`, if any.
     pub fn agent_by_address(&self, address: &str) -> Option<&AgentConfig> {
         self.agents

@@ -422,7 +422,7 @@ pub fn accept(
                 crate::sla::notification_route(ticket.priority, now, &config.calendar, &config.sla);
             let mut to = agent::notify_targets(config, &ticket);
             let on_call = on_call
-                .and_then(|n| config.agents.iter().find(|a| a.name == n))
+                .and_then(|n| config.agent_by_name(&n))
                 .map(|a| vec![agent::agent_mailbox(a)]);
             let role = extra_role.map(|r| agent::agents_with_role(config, r));
             for m in on_call.into_iter().chain(role).flatten() {
@@ -783,11 +783,8 @@ pub fn escalate(
         );
         let to: Vec<crate::parse::Mailbox> =
             r.to.iter()
-                .filter_map(|n| config.agents.iter().find(|a| &a.name == n))
-                .map(|a| crate::parse::Mailbox {
-                    name: Some(a.name.clone()),
-                    address: a.addresses[0].clone(),
-                })
+                .filter_map(|n| config.agent_by_name(n))
+                .map(agent::agent_mailbox)
                 .collect();
         let level = match esc.step {
             crate::sla::Step::Breach => 1,

@@ -687,7 +687,7 @@ pub fn ingest_raw_with(
             {
                 candidates.referenced = Some((format!("agent proof for ticket {t}"), ticket));
             }
-            config.agents.iter().find(|a| &a.name == name)
+            config.agent_by_name(name)
         }
         crate::agent::Auth::Impersonation { claimed } => {
             crate::agent::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

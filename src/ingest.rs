@@ -341,7 +341,8 @@ impl Ingest {
                          left in the inbox flagged {}",
                         imap::QUARANTINE_KEYWORD
                     );
-                    self.quarantine_unreadable(reason, meta.size, source)?
+                    let nothing = parse::header_summary(b"");
+                    self.quarantine(reason, &nothing, meta.size, b"", true, source)?
                 } else {
                     let unread_body = gave_up(self.attempts.get(&key));
                     let outcome = self
@@ -522,17 +523,25 @@ impl Ingest {
         Ok(())
     }
 
-    /// Records a mail whose content the server cannot deliver: nothing of it is kept but where
-    /// it is and its size.
-    fn quarantine_unreadable(&self, reason: String, size: u64, source: Source) -> Result<Outcome> {
-        let summary = parse::header_summary(b"");
-        let mut rec = quarantine_record(reason, &summary, size, b"", true, Some(source));
-        rec.raw_sha256 = None;
-        let rec = self.store.add_quarantine(rec, b"")?;
-        Ok(Outcome::Quarantined {
-            id: rec.id,
-            reason: rec.reason,
-        })
+    /// [`store_quarantined`] for a mail of the inbox.
+    fn quarantine(
+        &self,
+        reason: String,
+        summary: &parse::HeaderSummary,
+        size: u64,
+        kept: &[u8],
+        header_only: bool,
+        source: Source,
+    ) -> Result<Outcome> {
+        store_quarantined(
+            &self.store,
+            reason,
+            summary,
+            size,
+            kept,
+            header_only,
+            Some(source),
+        )
     }
 
     fn bump_attempts(&mut self, key: (u32, u32)) -> u32 {
@@ -559,34 +568,19 @@ impl Ingest {
             now,
         )
     }
-
-    fn quarantine(
-        &self,
-        reason: String,
-        summary: &parse::HeaderSummary,
-        size: u64,
-        kept: &[u8],
-        header_only: bool,
-        source: Source,
-    ) -> Result<Outcome> {
-        let rec = quarantine_record(reason, summary, size, kept, header_only, Some(source));
-        let rec = self.store.add_quarantine(rec, kept)?;
-        Ok(Outcome::Quarantined {
-            id: rec.id,
-            reason: rec.reason,
-        })
-    }
 }
 
-fn quarantine_record(
+/// Stores `kept` (the raw mail, its header, or nothing) in the quarantine with `reason`.
+fn store_quarantined(
+    store: &Store,
     reason: String,
     summary: &parse::HeaderSummary,
     size: u64,
     kept: &[u8],
     header_only: bool,
     source: Option<Source>,
-) -> QuarantineRecord {
-    QuarantineRecord {
+) -> Result<Outcome> {
+    let rec = QuarantineRecord {
         id: 0,
         at: Utc::now(),
         reason,
@@ -594,10 +588,16 @@ fn quarantine_record(
         from: summary.from.clone(),
         subject: summary.subject.clone(),
         size,
-        raw_sha256: Some(hex::encode(Sha256::digest(kept))),
+        // Nothing kept, nothing to index: two unreadable mails are two records, not one.
+        raw_sha256: (!kept.is_empty()).then(|| hex::encode(Sha256::digest(kept))),
         header_only,
         source,
-    }
+    };
+    let rec = store.add_quarantine(rec, kept)?;
+    Ok(Outcome::Quarantined {
+        id: rec.id,
+        reason: rec.reason,
+    })
 }
 
 /// Follows `merged_into` links to the ticket that lives on.
@@ -650,12 +650,15 @@ pub fn ingest_raw_with(
         Ok(m) => m,
         Err(reason) => {
             let summary = parse::header_summary(raw);
-            let rec = quarantine_record(reason, &summary, raw.len() as u64, raw, false, source);
-            let rec = store.add_quarantine(rec, raw)?;
-            return Ok(Outcome::Quarantined {
-                id: rec.id,
-                reason: rec.reason,
-            });
+            return store_quarantined(
+                store,
+                reason,
+                &summary,
+                raw.len() as u64,
+                raw,
+                false,
+                source,
+            );
         }
     };
     if let Some((ticket, _)) = store.message_location(&inbound.message_id)? {
@@ -764,12 +767,15 @@ pub fn ingest_raw_with(
             inbound.machine.reasons().join("; ")
         );
         let summary = parse::header_summary(raw);
-        let rec = quarantine_record(reason, &summary, raw.len() as u64, raw, false, source);
-        let rec = store.add_quarantine(rec, raw)?;
-        return Ok(Outcome::Quarantined {
-            id: rec.id,
-            reason: rec.reason,
-        });
+        return store_quarantined(
+            store,
+            reason,
+            &summary,
+            raw.len() as u64,
+            raw,
+            false,
+            source,
+        );
     }
     let next_id = store.next_ticket_id()?;
     let mut history = HashMap::new();

@@ -778,12 +778,16 @@ pub fn ingest_raw_with(
         );
     }
     let next_id = store.next_ticket_id()?;
-    let mut history = HashMap::new();
-    if templates.is_some() {
-        for m in inbound.reply_to.iter().chain([&inbound.from]) {
-            history.insert(m.address.clone(), store.rate_history(&m.address)?);
-        }
-    }
+    let history = match templates {
+        Some(_) => store.rate_histories(
+            inbound
+                .reply_to
+                .iter()
+                .chain([&inbound.from])
+                .map(|m| m.address.as_str()),
+        )?,
+        None => HashMap::new(),
+    };
     let mailer = templates.map(|templates| desk::Mailer {
         templates,
         history: &history,

@@ -44,11 +44,10 @@ pub fn sweep(
         let Some(ticket) = store.ticket(id)? else {
             continue;
         };
-        let mut history = HashMap::new();
-        if templates.is_some() {
-            let to = &ticket.requester.address;
-            history.insert(to.to_lowercase(), store.rate_history(to)?);
-        }
+        let history = match templates {
+            Some(_) => store.rate_histories([ticket.requester.address.as_str()])?,
+            None => HashMap::new(),
+        };
         let mailer = templates.map(|templates| desk::Mailer {
             templates,
             history: &history,

@@ -560,6 +560,18 @@ impl Store {
         }
     }
 
+    /// [`Store::rate_history`] of each of `recipients`, keyed by lower-cased address as
+    /// [`crate::desk::Mailer`] expects.
+    pub fn rate_histories<'a>(
+        &self,
+        recipients: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::HashMap<String, Vec<DateTime<Utc>>>> {
+        recipients
+            .into_iter()
+            .map(|r| Ok((r.to_lowercase(), self.rate_history(r)?)))
+            .collect()
+    }
+
     /// Times of automatic mails already sent to `recipient`.
     pub fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
         Ok(

@@ -325,11 +325,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
                 anyhow::bail!("no ticket {id}");
             };
             let now = Utc::now();
-            let mut history = std::collections::HashMap::new();
-            history.insert(
-                t.requester.address.clone(),
-                store.rate_history(&t.requester.address)?,
-            );
+            let history = store.rate_histories([t.requester.address.as_str()])?;
             let mailer = ctx.templates.map(|templates| crate::desk::Mailer {
                 templates,
                 history: &history,

@@ -872,40 +872,7 @@ mod tests {
     }
 
     fn config_with(extra: &str) -> Config {
-        Config::parse(
-            &format!(
-                "{}{extra}",
-                r#"
-[imap]
-host = "127.0.0.1"
-security = "plain"
-username = "support"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-security = "plain"
-[outbound]
-secret = "0123456789abcdef0123"
-[store]
-path = "/tmp/x"
-[support]
-address = "support@example.com"
-[[agents]]
-name = "alice"
-addresses = ["alice@example.com"]
-[[agents]]
-name = "tess"
-addresses = ["tess@example.com"]
-role = "tier2"
-[[agents]]
-name = "sue"
-addresses = ["sue@example.com"]
-role = "supervisor"
-"#
-            ),
-            std::path::Path::new("/etc/supportd/supportd.toml"),
-        )
-        .unwrap()
+        crate::sweep_bench::scratch_config(std::path::Path::new("/tmp/x"), extra).unwrap()
     }
 
     fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {

@@ -48,8 +48,10 @@ pub struct Args {
     pub tmp_dir: Option<PathBuf>,
 }
 
-/// A scratch configuration: default SLA, three agents, outbound mail rendered but never sent.
-fn config(store: &std::path::Path) -> Result<Config> {
+/// A scratch configuration: the default SLA and calendar, three agents (alice, tess in tier 2,
+/// sue the supervisor), outbound mail rendered but never sent, the store at `store`, and `extra`
+/// TOML appended. The benchmark's setting, and the SLA tests' fixture.
+pub fn scratch_config(store: &std::path::Path, extra: &str) -> Result<Config> {
     let text = format!(
         r#"
 [imap]
@@ -77,6 +79,7 @@ role = "tier2"
 name = "sue"
 addresses = ["sue@example.com"]
 role = "supervisor"
+{extra}
 "#,
         store.display()
     );
@@ -158,7 +161,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn measure(args: &Args, work: &std::path::Path) -> Result<()> {
     let path = work.join("store");
-    let config = config(&path)?;
+    let config = scratch_config(&path, "")?;
     let templates = Templates::load(None)?;
     let now = Utc::now();
     let mut rows: Vec<(String, String)> = Vec::new();

@@ -10,47 +10,14 @@ use supportd::ingest::{Outcome, ingest_raw_with};
 use supportd::outbound::Templates;
 use supportd::scheduler::{reapply, sweep};
 use supportd::store::Store;
+use supportd::sweep_bench::scratch_config;
 
 fn config(store: &Path) -> Config {
     config_with(store, "")
 }
 
 fn config_with(store: &Path, extra: &str) -> Config {
-    Config::parse(
-        &format!(
-            r#"
-[imap]
-host = "127.0.0.1"
-security = "plain"
-username = "support"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-security = "plain"
-[outbound]
-secret = "0123456789abcdef0123"
-[store]
-path = "{}"
-[support]
-address = "support@example.com"
-[[agents]]
-name = "alice"
-addresses = ["alice@example.com"]
-[[agents]]
-name = "tess"
-addresses = ["tess@example.com"]
-role = "tier2"
-[[agents]]
-name = "sue"
-addresses = ["sue@example.com"]
-role = "supervisor"
-{extra}
-"#,
-            store.display()
-        ),
-        Path::new("/etc/supportd/supportd.toml"),
-    )
-    .unwrap()
+    scratch_config(store, extra).unwrap()
 }
 
 fn escalations(store: &Store) -> Vec<(String, Vec<String>)> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -72,6 +73,8 @@ pub fn sweep(
 /// Recomputes the due times of every active ticket with `config`'s calendar and targets (the
 /// priority stays; fired steps stay fired), so a changed `[sla]` or `[calendar]` applies to open
 /// tickets, not only to new ones. Writes only tickets whose clocks changed; returns how many.
+/// Records the settings' [`policy_fingerprint`] in the store, so a start with the same settings
+/// skips the walk. Not yet durable: the caller syncs.
 pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
     let mut changed = 0;
     for id in store.active_ticket_ids() {
@@ -89,12 +92,15 @@ pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usi
             changed += 1;
         }
     }
+    store.set_applied_sla_policy(&policy_fingerprint(config))?;
     Ok(changed)
 }
 
-/// What of the configuration the clocks depend on, to notice a reload that changes it.
-fn policy_fingerprint(config: &Config) -> String {
-    format!("{:?}{:?}", config.sla, config.calendar)
+/// A digest of what of the configuration the clocks depend on, to notice a reload or a start
+/// with other settings than the stored clocks follow.
+pub fn policy_fingerprint(config: &Config) -> String {
+    let settings = format!("{:?}{:?}", config.sla, config.calendar);
+    hex::encode(Sha256::digest(settings.as_bytes()))
 }
 
 /// Sweeps every [`SWEEP_EVERY`] until shutdown, with the current (reloadable) settings.
@@ -104,8 +110,13 @@ pub async fn run(
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // At start too: the configuration may have changed while the daemon was stopped.
-    let mut applied = String::new();
+    // The settings the stored clocks follow: a start with other settings (changed while the
+    // daemon was stopped) re-applies them, a start with the same ones does nothing.
+    let mut applied = store
+        .applied_sla_policy()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     loop {
         let config = live.borrow_and_update().config.clone();
         let fingerprint = policy_fingerprint(&config);
@@ -114,12 +125,17 @@ pub async fn run(
             let result =
                 tokio::task::spawn_blocking(move || reapply(&config, &s, Utc::now())).await;
             match result {
-                Ok(Ok(n)) => {
-                    applied = fingerprint;
-                    if n > 0 {
-                        info!(tickets = n, "SLA settings applied to open tickets");
+                Ok(Ok(n)) => match store.sync().await {
+                    Ok(()) => {
+                        applied = fingerprint;
+                        if n > 0 {
+                            info!(tickets = n, "SLA settings applied to open tickets");
+                        }
                     }
-                }
+                    Err(e) => {
+                        warn!(error = %format!("{e:#}"), "applying SLA settings: store sync failed; retrying")
+                    }
+                },
                 Ok(Err(e)) => {
                     warn!(error = %format!("{e:#}"), "applying SLA settings failed; retrying")
                 }

@@ -560,6 +560,21 @@ impl Store {
         }
     }
 
+    /// The fingerprint of the SLA settings the open tickets' clocks were last computed with
+    /// (see [`crate::scheduler::reapply`]).
+    pub fn applied_sla_policy(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta
+            .get("sla_policy")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records `fingerprint` as the one the open tickets' clocks follow now.
+    pub fn set_applied_sla_policy(&self, fingerprint: &str) -> Result<()> {
+        self.meta.insert("sla_policy", fingerprint.as_bytes())?;
+        Ok(())
+    }
+
     /// [`Store::rate_history`] of each of `recipients`, keyed by lower-cased address as
     /// [`crate::desk::Mailer`] expects.
     pub fn rate_histories<'a>(

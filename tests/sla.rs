@@ -8,7 +8,7 @@ use supportd::config::Config;
 use supportd::customer::Directory;
 use supportd::ingest::{Outcome, ingest_raw_with};
 use supportd::outbound::Templates;
-use supportd::scheduler::{reapply, sweep};
+use supportd::scheduler::{policy_fingerprint, reapply, sweep};
 use supportd::store::Store;
 use supportd::sweep_bench::scratch_config;
 
@@ -169,6 +169,11 @@ fn changed_targets_apply_to_open_tickets_and_customers_hear_of_escalations() {
     assert_eq!(due(&store), t0 + Duration::minutes(30));
     assert_eq!(store.active_ticket_ids(), [1]);
     assert_eq!(
+        store.applied_sla_policy().unwrap(),
+        None,
+        "never applied yet"
+    );
+    assert_eq!(
         reapply(&config, &store, t0).unwrap(),
         0,
         "unchanged: no writes"
@@ -177,6 +182,12 @@ fn changed_targets_apply_to_open_tickets_and_customers_hear_of_escalations() {
     // The operator shortens P1's first response to 10 minutes and reloads.
     let tighter = config_with(&path, "[sla.targets.P1]\nrespond = \"10m\"");
     assert_eq!(reapply(&tighter, &store, t0).unwrap(), 1);
+    // Recorded, so a start with these settings skips the walk.
+    assert_eq!(
+        store.applied_sla_policy().unwrap(),
+        Some(policy_fingerprint(&tighter))
+    );
+    assert_ne!(policy_fingerprint(&tighter), policy_fingerprint(&config));
     assert_eq!(due(&store), t0 + Duration::minutes(10));
     assert_eq!(
         store.next_due_at(),

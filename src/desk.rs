@@ -16,8 +16,7 @@ use crate::parse::Inbound;
 use crate::subject;
 use crate::thread::Match;
 use crate::ticket::{
-    AttachmentMeta, EscalatedBy, EscalationEvent, Message, Satisfaction, Source, Status,
-    ThreadedBy, Ticket,
+    AttachmentMeta, EscalatedBy, Message, Satisfaction, Source, Status, ThreadedBy, Ticket,
 };
 
 /// Something the shell must do as a consequence of a decision.
@@ -267,13 +266,8 @@ pub fn accept(
                 ticket.id, ticket.escalation
             )));
         } else {
-            ticket.escalation += 1;
-            ticket.escalations.push(EscalationEvent {
-                at: now,
-                level: ticket.escalation,
-                by: EscalatedBy::Customer,
-                detail: format!("\"{word}\""),
-            });
+            let level = ticket.escalation + 1;
+            ticket.escalate_to(level, EscalatedBy::Customer, format!("\"{word}\""), now);
             effects.push(Effect::Log(format!(
                 "ticket {} escalated to level {} at the customer's request (\"{word}\")",
                 ticket.id, ticket.escalation
@@ -593,13 +587,8 @@ fn agent_mail(
         }
     }
     if changes.escalate {
-        ticket.escalation += 1;
-        ticket.escalations.push(EscalationEvent {
-            at: now,
-            level: ticket.escalation,
-            by: EscalatedBy::Agent,
-            detail: a.name.clone(),
-        });
+        let level = ticket.escalation + 1;
+        ticket.escalate_to(level, EscalatedBy::Agent, a.name.clone(), now);
         let to = agent::agents_with_role(config, escalation_role(ticket.escalation));
         effects.push(Effect::Log(format!(
             "ticket {} escalated to level {} by {}",
@@ -793,13 +782,8 @@ pub fn escalate(
         };
         let raised = level > t.escalation;
         if raised {
-            t.escalation = level;
-            t.escalations.push(EscalationEvent {
-                at: now,
-                level,
-                by: EscalatedBy::Sla,
-                detail: format!("{} {}", esc.clock, esc.step),
-            });
+            let detail = format!("{} {}", esc.clock, esc.step);
+            t.escalate_to(level, EscalatedBy::Sla, detail, now);
         }
         effects.push(Effect::Log(format!(
             "ticket {}: SLA {} {:?} due at {} -> {}{}",

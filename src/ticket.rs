@@ -198,6 +198,18 @@ pub struct Satisfaction {
 }
 
 impl Ticket {
+    /// Raises the escalation level to `level` and records who did it and why, so the level and
+    /// its history never disagree.
+    pub fn escalate_to(&mut self, level: u32, by: EscalatedBy, detail: String, at: DateTime<Utc>) {
+        self.escalation = level;
+        self.escalations.push(EscalationEvent {
+            at,
+            level,
+            by,
+            detail,
+        });
+    }
+
     /// True if `address` may post to this ticket by quoting its tag.
     pub fn is_participant(&self, address: &str) -> bool {
         self.participants

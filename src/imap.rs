@@ -396,22 +396,7 @@ impl Imap {
 
     /// The full raw bytes of one message, or `None` if it vanished.
     pub async fn fetch_body(&mut self, uid: u32) -> Result<Option<Vec<u8>>> {
-        let fetches: Vec<Fetch> = timed(self.limit, "FETCH body", async {
-            self.session
-                .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
-                .await?
-                .try_collect()
-                .await
-        })
-        .await?;
-        let body = fetches
-            .iter()
-            .find(|f| f.uid == Some(uid))
-            .and_then(|f| f.body().map(<[u8]>::to_vec));
-        if body.is_none() {
-            self.still_there("FETCH body").await?;
-        }
-        Ok(body)
+        Ok(self.fetch_bodies(&[uid]).await?.remove(&uid))
     }
 
     /// Takes `uids` out of the inbox into `dest` (see the module docs for the fallbacks).

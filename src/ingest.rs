@@ -288,32 +288,7 @@ impl Ingest {
             // Headers per batch, so a large backlog never sits in memory whole.
             self.fetch_headers(imap, uidvalidity, chunk).await?;
             let chunk = &*chunk;
-            let mut bodies = if self.bulk_ok {
-                let max = cfg.support.max_message_bytes;
-                let mut budget = BULK_BYTES;
-                let uids: Vec<u32> = chunk
-                    .iter()
-                    .filter(|m| {
-                        let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
-                        let fits = m.size <= max && m.size <= budget && !tried;
-                        if fits {
-                            budget -= m.size;
-                        }
-                        fits
-                    })
-                    .map(|m| m.uid)
-                    .collect();
-                match imap.fetch_bodies(&uids).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
-                        self.bulk_ok = false;
-                        return Err(e);
-                    }
-                }
-            } else {
-                HashMap::new()
-            };
+            let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
             let mut done = Vec::new();
             let mut quarantined = Vec::new();
             let mut unreadable = Vec::new();
@@ -498,12 +473,8 @@ impl Ingest {
         chunk: &mut [imap::Meta],
     ) -> Result<()> {
         if self.bulk_ok {
-            if let Err(e) = imap.fetch_headers(chunk).await {
-                warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
-                self.bulk_ok = false;
-                return Err(e);
-            }
-            return Ok(());
+            let result = imap.fetch_headers(chunk).await;
+            return self.batch_outcome(result);
         }
         for meta in chunk.iter_mut() {
             let key = (uidvalidity, meta.uid);
@@ -521,6 +492,46 @@ impl Ingest {
             }
         }
         Ok(())
+    }
+
+    /// The bodies of `chunk` with one FETCH, as far as [`BULK_BYTES`] allows; empty after a
+    /// failed batch, when every mail is fetched on its own ([`Ingest::handle`]). A mail that
+    /// failed to download before, or is too large anyway, is left out.
+    async fn prefetch_bodies(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &[imap::Meta],
+    ) -> Result<HashMap<u32, Vec<u8>>> {
+        if !self.bulk_ok {
+            return Ok(HashMap::new());
+        }
+        let max = self.config.support.max_message_bytes;
+        let mut budget = BULK_BYTES;
+        let uids: Vec<u32> = chunk
+            .iter()
+            .filter(|m| {
+                let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
+                let fits = m.size <= max && m.size <= budget && !tried;
+                if fits {
+                    budget -= m.size;
+                }
+                fits
+            })
+            .map(|m| m.uid)
+            .collect();
+        let result = imap.fetch_bodies(&uids).await;
+        self.batch_outcome(result)
+    }
+
+    /// A batched FETCH's result; its failure switches to one mail at a time until a pass
+    /// completes.
+    fn batch_outcome<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
+            self.bulk_ok = false;
+        }
+        result
     }
 
     /// [`store_quarantined`] for a mail of the inbox.

@@ -12,26 +12,6 @@ use supportd::parse::{Inbound, parse};
 
 const WAIT: Duration = Duration::from_secs(45);
 
-const AGENTS: &str = r#"
-[[agents]]
-name = "alice"
-addresses = ["agent1@example.com"]
-
-[[agents]]
-name = "bob"
-addresses = ["agent2@example.com"]
-
-[[agents]]
-name = "tess"
-addresses = ["tier2@example.com"]
-role = "tier2"
-
-[[agents]]
-name = "sue"
-addresses = ["supervisor@example.com"]
-role = "supervisor"
-"#;
-
 struct Desk {
     _dir: tempfile::TempDir,
     dovecot: Dovecot,

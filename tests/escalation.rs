@@ -13,20 +13,6 @@ const WAIT: Duration = Duration::from_secs(45);
 
 /// P1 first response in 8 s: warning at 4 s (50 %), breach at 8 s, supervisor at 14 s.
 const SLA: &str = r#"
-[[agents]]
-name = "alice"
-addresses = ["agent1@example.com"]
-
-[[agents]]
-name = "tess"
-addresses = ["tier2@example.com"]
-role = "tier2"
-
-[[agents]]
-name = "sue"
-addresses = ["supervisor@example.com"]
-role = "supervisor"
-
 [http]
 listen = "127.0.0.1:0"
 
@@ -67,7 +53,7 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
     let smtp = Smtp::start(&dovecot);
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "{}\n{}\n[outbound]\nsecret = \"escalation-secret-0123456789\"\nretry_initial_secs = 1\n{SLA}",
+        "{}\n{}\n[outbound]\nsecret = \"escalation-secret-0123456789\"\nretry_initial_secs = 1\n{AGENTS}\n{SLA}",
         base_config(dir.path(), &dovecot),
         smtp_config(&smtp)
     );

@@ -42,6 +42,28 @@ pub const USERS: &[&str] = &[
     "tier2",
 ];
 
+/// `[[agents]]` living in the test users' mailboxes: alice and bob (agents), tess (tier 2)
+/// and sue (supervisor).
+pub const AGENTS: &str = r#"
+[[agents]]
+name = "alice"
+addresses = ["agent1@example.com"]
+
+[[agents]]
+name = "bob"
+addresses = ["agent2@example.com"]
+
+[[agents]]
+name = "tess"
+addresses = ["tier2@example.com"]
+role = "tier2"
+
+[[agents]]
+name = "sue"
+addresses = ["supervisor@example.com"]
+role = "supervisor"
+"#;
+
 /// Password of every user in [`USERS`].
 pub const PASSWORD: &str = "secret";
 

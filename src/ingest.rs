@@ -98,9 +98,6 @@ pub struct Ingest {
     attempts: HashMap<(u32, u32), u32>,
     /// Failed header fetches per (UIDVALIDITY, UID), counted only while fetching one by one.
     header_attempts: HashMap<(u32, u32), u32>,
-    /// Set when the current session completes a pass over the inbox: a later failure is then a
-    /// new problem and is retried after 1 s, not after the backoff earlier failures built up.
-    progressed: bool,
     /// Bodies are fetched a batch at a time while this holds. A failed batched FETCH clears it
     /// until a pass completes, so the mails are then fetched one by one and a poison mail is
     /// caught by the per-UID attempt count instead of failing its whole batch forever.
@@ -130,7 +127,6 @@ impl Ingest {
             outbox_wake: None,
             attempts: HashMap::new(),
             header_attempts: HashMap::new(),
-            progressed: false,
             bulk_ok: true,
             status: Arc::default(),
             durable: None,
@@ -157,20 +153,23 @@ impl Ingest {
                 return Ok(());
             }
             let started = Instant::now();
-            self.progressed = false;
+            let started_at = Utc::now();
             match self.session(&mut shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_))) {
                         return Err(e);
                     }
-                    {
+                    let progressed = {
                         let mut st = self.status.lock().unwrap();
                         st.connected = false;
                         st.reconnects += 1;
                         st.last_error = Some(format!("{e:#}"));
-                    }
-                    if self.progressed || started.elapsed() > Duration::from_secs(120) {
+                        st.last_sync.is_some_and(|t| t >= started_at)
+                    };
+                    // A session that completed a pass over the inbox (or lasted) failed anew: retry
+                    // after 1 s, not after the backoff earlier failures built up.
+                    if progressed || started.elapsed() > Duration::from_secs(120) {
                         backoff = Duration::from_secs(1);
                     }
                     warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
@@ -233,7 +232,6 @@ impl Ingest {
                 }
             }
             self.status.lock().unwrap().last_sync = Some(Utc::now());
-            self.progressed = true;
             if *shutdown.borrow() {
                 imap.logout().await;
                 return Ok(());

@@ -90,11 +90,6 @@ impl Desk {
 
     fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
-            // SIGTERM before the runtime installed its handler would be a plain kill.
-            let t = std::time::Instant::now();
-            while !d.log().contains("store open") && t.elapsed() < WAIT {
-                std::thread::sleep(Duration::from_millis(20));
-            }
             let st = d.terminate();
             assert!(st.success(), "daemon exit {st:?}\n{}", d.log());
         }

@@ -110,10 +110,6 @@ impl Desk {
 
     fn restart(&mut self) {
         if let Some(mut d) = self.daemon.take() {
-            let t = std::time::Instant::now();
-            while !d.log().contains("store open") && t.elapsed() < WAIT {
-                std::thread::sleep(Duration::from_millis(20));
-            }
             assert!(d.terminate().success());
         }
         self.daemon = Some(Daemon::start(&self.config));

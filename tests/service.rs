@@ -104,15 +104,6 @@ async fn wait_health(port: u16, want: u16, daemon: &Daemon) -> Value {
     }
 }
 
-fn terminate_when_started(d: &mut Daemon) -> std::process::ExitStatus {
-    // SIGTERM before the runtime installed its handler would be a plain kill.
-    let t = Instant::now();
-    while !d.log().contains("store open") && t.elapsed() < WAIT {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    d.terminate()
-}
-
 #[tokio::test]
 async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
     let mut dovecot = Dovecot::start();
@@ -246,7 +237,7 @@ async fn no_notify_socket_means_no_notifications_and_a_normal_run() {
         )
         .await;
     assert!(dovecot.wait_count("support", "Processed", 1, WAIT).await);
-    let status = terminate_when_started(&mut daemon);
+    let status = daemon.terminate();
     assert!(status.success(), "exit {status:?}\n{}", daemon.log());
 }
 
@@ -361,7 +352,7 @@ async fn healthz_and_metrics_move_with_real_mail() {
     // And back.
     dovecot.restart();
     wait_health(port, 200, &daemon).await;
-    let status = terminate_when_started(&mut daemon);
+    let status = daemon.terminate();
     assert!(status.success(), "exit {status:?}\n{}", daemon.log());
     // The port is released on shutdown.
     assert!(http_get(port, "/healthz").is_err());
@@ -473,7 +464,7 @@ async fn sigterm_during_ingest_loses_nothing() {
         daemon.log()
     );
     assert_eq!(dovecot.count("support", "INBOX").await, 0);
-    let status = terminate_when_started(&mut daemon);
+    let status = daemon.terminate();
     assert!(status.success(), "exit {status:?}\n{}", daemon.log());
     let mut stored = stored_ids(&config);
     stored.sort();

@@ -1215,8 +1215,9 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM, wait up to 10 s and return the exit status. Panics (after
-    /// SIGKILL, showing the log) if the daemon does not exit in time.
+    /// SIGTERM once the daemon's signal handler is in place, wait up to 10 s and
+    /// return the exit status. Panics (after SIGKILL, showing the log) if the
+    /// daemon does not exit in time.
     pub fn terminate(&mut self) -> ExitStatus {
         // SIGTERM before this process installed its handler (it logs "store open" after) would
         // be a plain kill; an earlier run's line in the shared log file does not count.

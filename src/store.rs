@@ -188,6 +188,28 @@ fn subject_key(customer: &str, normalized: &str) -> Vec<u8> {
     k
 }
 
+/// Deletes snapshot files that sled never finished writing.
+///
+/// sled 0.34.7 writes a snapshot to `snap.<lsn>.generating`, fsyncs it and renames it to
+/// `snap.<lsn>`; the rename is the commit. But when it opens a store it picks the highest-sorting
+/// `snap.*` file *including* an unrenamed `.generating` one, so a SIGKILL while a snapshot is
+/// being written leaves a store that refuses to open with "Read corrupted data" (sled issue
+/// #1527, seen in `tests/crash.rs`). An unrenamed file is by construction not a committed
+/// snapshot, and the log it summarises is still on disk, so removing it is what sled's own
+/// recovery would have needed.
+fn remove_torn_snapshots(path: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %entry.path().display(), "removing a snapshot sled did not finish writing");
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn u64_of(v: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = v.len().min(8);
@@ -199,6 +221,7 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         std::fs::create_dir_all(path)?;
+        remove_torn_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
             .flush_every_ms(Some(500))
@@ -1033,4 +1056,28 @@ fn fsync_files(path: &Path, blobs_synced: &SyncedBlobs) -> std::io::Result<()> {
     }
     std::fs::File::open(path)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGKILL while sled writes a snapshot leaves `snap.<lsn>.generating` behind; the store
+    /// must still open with everything committed before it.
+    #[test]
+    fn a_torn_snapshot_file_does_not_stop_the_store_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.meta.insert("probe", b"kept".as_slice()).unwrap();
+            store.db.flush().unwrap();
+        }
+        std::fs::write(dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"), b"torn").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.meta.get("probe").unwrap().as_deref(),
+            Some(b"kept".as_slice())
+        );
+        assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use supportd::parse::{Inbound, parse};
+use supportd::mail::parse::{Inbound, parse};
 
 const WAIT: Duration = Duration::from_secs(45);
 

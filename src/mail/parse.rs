@@ -16,7 +16,7 @@ use mail_parser::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{quote, subject};
+use crate::mail::{quote, subject};
 
 /// One mailbox from an address header; `address` is lower-cased so it can be compared directly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1128,9 +1128,12 @@ mod tests {
         assert!(inbound.in_reply_to.is_empty());
         assert!(inbound.references.is_empty());
         // Threading has to fall back to the subject.
-        assert_eq!(crate::subject::find_tag(&inbound.subject, "SUP"), Some(42));
         assert_eq!(
-            crate::subject::normalize(&inbound.subject),
+            crate::mail::subject::find_tag(&inbound.subject, "SUP"),
+            Some(42)
+        );
+        assert_eq!(
+            crate::mail::subject::normalize(&inbound.subject),
             "打印机无法连接网络"
         );
         // text/plain wins over the HTML alternative.

@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::parse::Inbound;
-use crate::ticket::Ticket;
+use crate::domain::ticket::Ticket;
+use crate::mail::parse::Inbound;
 
 /// Candidate tickets the shell found for one inbound mail.
 #[derive(Debug, Clone, Default)]
@@ -129,8 +129,8 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{MachineFlags, Mailbox};
-    use crate::ticket::{Priority, Status};
+    use crate::domain::ticket::{Priority, Status};
+    use crate::mail::parse::{MachineFlags, Mailbox};
 
     fn inbound(from: &str) -> Inbound {
         Inbound {

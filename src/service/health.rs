@@ -41,10 +41,10 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::ingest::IngestStatus;
-use crate::outbox::SendStats;
-use crate::store::Store;
-use crate::ticket::{Priority, Status};
+use crate::domain::ticket::{Priority, Status};
+use crate::io::store::Store;
+use crate::service::ingest::IngestStatus;
+use crate::service::sender::SendStats;
 
 /// How often the store's directory is checked for writability.
 pub const STORE_CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -156,7 +156,7 @@ impl Escalations {
 
     /// Counts the escalations `after` gained over the ticket it was, given as its number and
     /// how many escalations it had (`None`: a new ticket).
-    pub fn record_new(&self, after: &crate::ticket::Ticket, before: Option<(u64, usize)>) {
+    pub fn record_new(&self, after: &crate::domain::ticket::Ticket, before: Option<(u64, usize)>) {
         let skip = match before {
             Some((id, n)) if id == after.id => n,
             _ => 0,
@@ -517,7 +517,7 @@ pub fn render(st: &IngestStatus, sent: Option<&SendStats>, g: &StoreGauges) -> S
         "supportd_agent_impersonations_total",
         "counter",
         "Mails from an agent address without proof, handled as customer mail, since start.",
-        crate::agent::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
+        crate::desk::agent::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
     );
     metric(
         &mut out,

@@ -19,10 +19,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::desk::outbound::Templates;
 use crate::desk::{self, Effect};
-use crate::outbound::Templates;
-use crate::settings::Live;
-use crate::store::Store;
+use crate::io::store::Store;
+use crate::service::settings::Live;
 
 /// The longest sleep between sweeps (the issue asks for at least every 30 s); a backstop, since
 /// the task wakes at the earliest due time anyway.
@@ -60,7 +60,7 @@ pub fn sweep(
                 }
                 mails += outgoing.len();
                 store.commit_ticket(&t, &outgoing)?;
-                crate::health::ESCALATIONS
+                crate::service::health::ESCALATIONS
                     .record_new(&t, Some((ticket.id, ticket.escalations.len())));
             }
             // The index was ahead of the ticket (e.g. paused meanwhile): refresh it.

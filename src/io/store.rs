@@ -31,8 +31,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::Accepted;
-use crate::outbound::{OutboxItem, State};
-use crate::ticket::{Message, Status, Ticket};
+use crate::desk::outbound::{OutboxItem, State};
+use crate::domain::ticket::{Message, Status, Ticket};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -100,7 +100,7 @@ pub struct QuarantineRecord {
     /// True when only the header was downloaded and kept.
     pub header_only: bool,
     /// Where it was found.
-    pub source: Option<crate::ticket::Source>,
+    pub source: Option<crate::domain::ticket::Source>,
 }
 
 /// Handle to the database; cheap to clone.
@@ -561,7 +561,7 @@ impl Store {
     }
 
     /// The fingerprint of the SLA settings the open tickets' clocks were last computed with
-    /// (see [`crate::scheduler::reapply`]).
+    /// (see [`crate::service::scheduler::reapply`]).
     pub fn applied_sla_policy(&self) -> Result<Option<String>> {
         Ok(self
             .meta

@@ -10,14 +10,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::command::{self, Command, Parsed};
 use crate::config::{AgentConfig, Config, Language, Role};
-use crate::msgid;
-use crate::outbound::{self, Compose, Kind, OutboxItem};
-use crate::parse::{Inbound, Mailbox};
-use crate::sla::ClockKind;
-use crate::subject;
-use crate::ticket::{Status, Ticket};
+use crate::desk::commands::{self, Command, Parsed};
+use crate::desk::outbound::{self, Compose, Kind, OutboxItem};
+use crate::domain::sla::ClockKind;
+use crate::domain::ticket::{Status, Ticket};
+use crate::mail::msgid;
+use crate::mail::parse::{Inbound, Mailbox};
+use crate::mail::subject;
 
 /// The verdict on a mail's sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,7 +405,7 @@ pub fn notification(
         ticket.customer,
         ticket.requester.address,
         w.from,
-        crate::views::display(&inbound.from),
+        crate::service::views::display(&inbound.from),
         w.priority,
         ticket.priority,
         w.status,
@@ -477,12 +477,12 @@ pub fn notification(
 pub fn escalation_mail(
     config: &Config,
     ticket: &Ticket,
-    esc: &crate::sla::Escalation,
+    esc: &crate::domain::sla::Escalation,
     to: Vec<Mailbox>,
     on_call: bool,
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, String> {
-    use crate::sla::Step;
+    use crate::domain::sla::Step;
     config.outbound.as_ref().ok_or("no [outbound]")?;
     let lang = agents_language(config, &to);
     let w = words(lang);
@@ -711,7 +711,7 @@ pub static IMPERSONATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 
 /// Parses an agent's mail: quoted history is already gone; the signature goes too.
 pub fn parse_mail(inbound: &Inbound) -> Parsed {
-    command::parse(&strip_signature(&inbound.reply_text))
+    commands::parse(&strip_signature(&inbound.reply_text))
 }
 
 #[cfg(test)]

@@ -5,19 +5,24 @@
 //! Nothing here touches the network, the disk or the clock, so the rules are tested in
 //! microseconds and the shell decides how to make the result durable.
 
+pub mod agent;
+pub mod commands;
+pub mod outbound;
+pub mod report;
+pub mod threading;
+
 use chrono::{DateTime, Utc};
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::agent;
 use crate::config::{AgentConfig, ClosedPolicy, Config, Role};
-use crate::outbound::{self, Draft, Kind, OutboxItem, State, Templates};
-use crate::parse::Inbound;
-use crate::subject;
-use crate::thread::Match;
-use crate::ticket::{
+use crate::desk::outbound::{Draft, Kind, OutboxItem, State, Templates};
+use crate::desk::threading::Match;
+use crate::domain::ticket::{
     AttachmentMeta, EscalatedBy, Message, Satisfaction, Source, Status, ThreadedBy, Ticket,
 };
+use crate::mail::parse::Inbound;
+use crate::mail::subject;
 
 /// Something the shell must do as a consequence of a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +103,7 @@ pub fn accept(
                 && matches!(t.status, Status::Resolved | Status::Closed)
                 && !inbound.machine.is_machine_generated()
         })
-        .and_then(|_| crate::sla::survey_answer(&inbound.reply_text));
+        .and_then(|_| crate::domain::sla::survey_answer(&inbound.reply_text));
 
     // A customer writing to a finished ticket: reopen it, or start a new one linked to it.
     let mut reject_notice = false;
@@ -195,7 +200,7 @@ pub fn accept(
                 satisfaction: None,
             };
             let mut t = t;
-            let (priority, rule) = crate::sla::classify(
+            let (priority, rule) = crate::domain::sla::classify(
                 &inbound.subject,
                 &inbound.reply_text,
                 intake.vip,
@@ -204,7 +209,7 @@ pub fn accept(
             );
             t.priority = priority;
             t.priority_rule = rule;
-            t.sla = crate::sla::Clocks::start(&config.calendar, &config.sla, priority, now);
+            t.sla = crate::domain::sla::Clocks::start(&config.calendar, &config.sla, priority, now);
             (t, true, ThreadedBy::New)
         }
     };
@@ -257,7 +262,7 @@ pub fn accept(
         && !reject_notice
         && ticket.status.is_active()
         && !inbound.machine.is_machine_generated()
-        && let Some(word) = crate::sla::escalation_request(&inbound.reply_text, &config.sla)
+        && let Some(word) = crate::domain::sla::escalation_request(&inbound.reply_text, &config.sla)
     {
         if ticket.escalation >= SUPERVISOR_LEVEL {
             asked_again = true;
@@ -412,8 +417,12 @@ pub fn accept(
         let quiet = survey.is_some() && headline.is_none();
         if !inbound.machine.is_machine_generated() && !reject_notice && !quiet {
             // Outside business hours a P1/P2 also wakes whoever is on call; a P3/P4 waits.
-            let (on_call, wait_until) =
-                crate::sla::notification_route(ticket.priority, now, &config.calendar, &config.sla);
+            let (on_call, wait_until) = crate::domain::sla::notification_route(
+                ticket.priority,
+                now,
+                &config.calendar,
+                &config.sla,
+            );
             let mut to = agent::notify_targets(config, &ticket);
             let on_call = on_call
                 .and_then(|n| config.agent_by_name(&n))
@@ -753,7 +762,7 @@ pub fn escalate(
             .collect()
     };
     let (tier2, supervisors) = (names(Role::Tier2), names(Role::Supervisor));
-    let team = crate::sla::Team {
+    let team = crate::domain::sla::Team {
         assignee: ticket.assignee.as_deref(),
         tier2: &tier2,
         supervisors: &supervisors,
@@ -762,7 +771,7 @@ pub fn escalate(
     let mut outgoing = Vec::new();
     let mut effects = Vec::new();
     for esc in &due {
-        let r = crate::sla::recipients(
+        let r = crate::domain::sla::recipients(
             esc.step,
             t.priority,
             now,
@@ -770,14 +779,14 @@ pub fn escalate(
             &config.sla,
             &team,
         );
-        let to: Vec<crate::parse::Mailbox> =
+        let to: Vec<crate::mail::parse::Mailbox> =
             r.to.iter()
                 .filter_map(|n| config.agent_by_name(n))
                 .map(agent::agent_mailbox)
                 .collect();
         let level = match esc.step {
-            crate::sla::Step::Breach => 1,
-            crate::sla::Step::Supervisor => 2,
+            crate::domain::sla::Step::Breach => 1,
+            crate::domain::sla::Step::Supervisor => 2,
             _ => 0,
         };
         let raised = level > t.escalation;
@@ -848,15 +857,15 @@ fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Mailbox;
-    use crate::ticket::Priority;
+    use crate::domain::ticket::Priority;
+    use crate::mail::parse::Mailbox;
 
     fn config() -> Config {
         config_with("")
     }
 
     fn config_with(extra: &str) -> Config {
-        crate::sweep_bench::scratch_config(std::path::Path::new("/tmp/x"), extra).unwrap()
+        crate::cli::sweep_bench::scratch_config(std::path::Path::new("/tmp/x"), extra).unwrap()
     }
 
     fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
@@ -883,7 +892,12 @@ mod tests {
             merged_into: None,
             escalation: 0,
             priority_rule: "test".into(),
-            sla: crate::sla::Clocks::start(&config.calendar, &config.sla, Priority::P1, created),
+            sla: crate::domain::sla::Clocks::start(
+                &config.calendar,
+                &config.sla,
+                Priority::P1,
+                created,
+            ),
             escalations: Vec::new(),
             satisfaction: None,
         }
@@ -1192,7 +1206,7 @@ mod tests {
             )
         };
         let a = new_ticket("Website down", "The whole site is down, 502.");
-        assert_eq!(a.ticket.priority, crate::ticket::Priority::P1);
+        assert_eq!(a.ticket.priority, crate::domain::ticket::Priority::P1);
         let notify = a
             .outgoing
             .iter()
@@ -1203,7 +1217,7 @@ mod tests {
         assert_eq!(notify.next_attempt_at, night, "sent at once");
 
         let a = new_ticket("Question about invoices", "How do I download an invoice?");
-        assert!(a.ticket.priority >= crate::ticket::Priority::P3);
+        assert!(a.ticket.priority >= crate::domain::ticket::Priority::P3);
         let notify = a
             .outgoing
             .iter()
@@ -1240,7 +1254,7 @@ mod tests {
             .iter()
             .find(|o| o.kind == Kind::AgentNotify)
             .unwrap();
-        let text = crate::parse::parse(n.raw.as_bytes()).unwrap().text;
+        let text = crate::mail::parse::parse(n.raw.as_bytes()).unwrap().text;
         assert!(text.contains("客户追加回复"), "{text}");
         assert!(text.contains("处理人：alice"), "{text}");
         assert!(text.contains("直接回复本邮件"), "{text}");

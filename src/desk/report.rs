@@ -1,7 +1,7 @@
 //! `supportd report`: SLA accountability per priority and per agent.
 //!
 //! Pure core: [`build`] takes the tickets and the current time and does no I/O, so every figure
-//! can be tested with hand-made tickets; the shell ([`crate::views`]) reads the store and the
+//! can be tested with hand-made tickets; the shell ([`crate::service::views`]) reads the store and the
 //! clock.
 //!
 //! # Definitions
@@ -26,9 +26,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::Calendar;
-use crate::sla::{Clock, ClockState};
-use crate::ticket::{EscalatedBy, Priority, Status, Ticket};
+use crate::domain::calendar::Calendar;
+use crate::domain::sla::{Clock, ClockState};
+use crate::domain::ticket::{EscalatedBy, Priority, Status, Ticket};
 
 /// Name of the agent row for tickets nobody is assigned to.
 pub const UNASSIGNED: &str = "(unassigned)";
@@ -285,9 +285,9 @@ pub fn human_duration(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Mailbox;
-    use crate::sla::Clocks;
-    use crate::ticket::{EscalationEvent, Satisfaction};
+    use crate::domain::sla::Clocks;
+    use crate::domain::ticket::{EscalationEvent, Satisfaction};
+    use crate::mail::parse::Mailbox;
     use chrono::TimeDelta;
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::ticket::Priority;
+use crate::domain::ticket::Priority;
 
 /// Environment variable that can carry the IMAP password instead of the file.
 pub const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
@@ -446,9 +446,9 @@ pub struct Config {
     /// `[http]`; `None` disables the health and metrics listener.
     pub http: Option<HttpConfig>,
     /// `[calendar]`: business hours, holidays, make-up days (defaults when absent).
-    pub calendar: crate::calendar::Calendar,
+    pub calendar: crate::domain::calendar::Calendar,
     /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
-    pub sla: crate::sla::SlaPolicy,
+    pub sla: crate::domain::sla::SlaPolicy,
 }
 
 const SECTIONS: &[&str] = &[
@@ -551,7 +551,7 @@ impl Config {
         let control: Option<ControlConfig> = section(&table, "control", false, &mut problems);
         let log: Option<LogConfig> = section(&table, "log", false, &mut problems);
         let http: Option<HttpConfig> = section(&table, "http", false, &mut problems);
-        let calendar = match section::<crate::calendar::CalendarConfig>(
+        let calendar = match section::<crate::domain::calendar::CalendarConfig>(
             &table,
             "calendar",
             false,
@@ -562,17 +562,18 @@ impl Config {
                 Default::default()
             }),
             None if table.contains_key("calendar") => Default::default(),
-            None => crate::calendar::CalendarConfig::default()
+            None => crate::domain::calendar::CalendarConfig::default()
                 .build("calendar")
                 .unwrap_or_default(),
         };
-        let sla = match section::<crate::sla::SlaConfig>(&table, "sla", false, &mut problems) {
-            Some(c) => c.build("sla").unwrap_or_else(|p| {
-                problems.extend(p);
-                Default::default()
-            }),
-            None => Default::default(),
-        };
+        let sla =
+            match section::<crate::domain::sla::SlaConfig>(&table, "sla", false, &mut problems) {
+                Some(c) => c.build("sla").unwrap_or_else(|p| {
+                    problems.extend(p);
+                    Default::default()
+                }),
+                None => Default::default(),
+            };
         if let Some(h) = &http {
             if !h.allow_remote && !h.listen.ip().is_loopback() {
                 problems.push(Problem {
@@ -810,7 +811,7 @@ impl Config {
             }
             if let Some(dir) = support.customer_directory.as_mut() {
                 *dir = relative_to(base, dir);
-                if let Err(e) = crate::customer::Directory::load(dir) {
+                if let Err(e) = crate::domain::customer::Directory::load(dir) {
                     problems.push(Problem {
                         key: "support.customer_directory".into(),
                         message: e.to_string(),
@@ -1246,7 +1247,7 @@ customer_id_patterns = ["no group", "(unclosed"]
 
     #[test]
     fn the_readme_sla_example_is_valid() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
         let start = readme
             .find("A complete example")
             .expect("README has the SLA example");

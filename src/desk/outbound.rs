@@ -18,10 +18,10 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Language, OutboundConfig};
-use crate::msgid;
-use crate::parse::Inbound;
-use crate::subject;
-use crate::ticket::{Status, Ticket};
+use crate::domain::ticket::{Status, Ticket};
+use crate::mail::msgid;
+use crate::mail::parse::Inbound;
+use crate::mail::subject;
 
 /// The kinds of mail we send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -285,7 +285,7 @@ pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<
 }
 
 /// An SLA target in the customer's words: "4 business hours", "30 minutes", "1 个工作日".
-pub fn target_text(t: &crate::sla::Target, business: bool, lang: Language) -> String {
+pub fn target_text(t: &crate::domain::sla::Target, business: bool, lang: Language) -> String {
     let mut parts = Vec::new();
     let (h, m) = (t.minutes / 60, t.minutes % 60);
     let unit = |n: u32, en: &str, zh_b: &str, zh: &str| match lang {
@@ -339,8 +339,8 @@ pub fn status_text(status: Status, lang: Language) -> &'static str {
 macro_rules! builtin {
     ($($name:literal),*) => {
         &[$(
-            (concat!("en/", $name), include_str!(concat!("../config/templates/en/", $name, ".txt"))),
-            (concat!("zh/", $name), include_str!(concat!("../config/templates/zh/", $name, ".txt"))),
+            (concat!("en/", $name), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/templates/en/", $name, ".txt"))),
+            (concat!("zh/", $name), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/templates/zh/", $name, ".txt"))),
         )*]
     };
 }
@@ -569,9 +569,9 @@ pub struct Compose {
     /// Display name on From (the address is always the support address).
     pub from_name: String,
     /// Recipients.
-    pub to: Vec<crate::parse::Mailbox>,
+    pub to: Vec<crate::mail::parse::Mailbox>,
     /// Copy recipients.
-    pub cc: Vec<crate::parse::Mailbox>,
+    pub cc: Vec<crate::mail::parse::Mailbox>,
     /// Reply-To address.
     pub reply_to: String,
     /// Subject.
@@ -593,7 +593,7 @@ pub struct Compose {
 
 /// Builds the RFC 5322 bytes of `c` into a pending outbox item.
 pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<OutboxItem, String> {
-    let mailbox = |m: &crate::parse::Mailbox| -> Result<LMailbox, String> {
+    let mailbox = |m: &crate::mail::parse::Mailbox| -> Result<LMailbox, String> {
         let addr: lettre::Address = m
             .address
             .parse()
@@ -709,7 +709,7 @@ pub fn backoff(initial: u64, attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{Attachment, MachineFlags, Mailbox};
+    use crate::mail::parse::{Attachment, MachineFlags, Mailbox};
 
     fn inbound(subject: &str, body: &str) -> Inbound {
         Inbound {
@@ -828,7 +828,7 @@ mod tests {
 
     #[test]
     fn targets_read_naturally() {
-        use crate::sla::Target;
+        use crate::domain::sla::Target;
         let t = |d, m| Target {
             days: d,
             minutes: m,

@@ -19,8 +19,8 @@ use tokio::sync::{Notify, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{Config, Security};
-use crate::outbound::{self, OutboxItem, State};
-use crate::store::Store;
+use crate::desk::outbound::{self, OutboxItem, State};
+use crate::io::store::Store;
 
 /// Counters about delivery, shown by `status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]

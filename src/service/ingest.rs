@@ -21,17 +21,17 @@ use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Config;
-use crate::customer::{self, Directory};
 use crate::desk;
-use crate::imap::{self, Imap, Woken};
-use crate::msgid;
-use crate::outbound::Templates;
-use crate::parse;
-use crate::settings::{Live, Settings};
-use crate::store::{QuarantineRecord, Store, StoreError, UidState};
-use crate::subject;
-use crate::thread::{self, Candidates};
-use crate::ticket::Source;
+use crate::desk::outbound::Templates;
+use crate::desk::threading::{self, Candidates};
+use crate::domain::customer::{self, Directory};
+use crate::domain::ticket::Source;
+use crate::io::imap::{self, Imap, Woken};
+use crate::io::store::{QuarantineRecord, Store, StoreError, UidState};
+use crate::mail::msgid;
+use crate::mail::parse;
+use crate::mail::subject;
+use crate::service::settings::{Live, Settings};
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
 const BATCH: usize = 64;
@@ -357,7 +357,7 @@ impl Ingest {
             }
             // Durable first, then tell the server: a crash in between only re-delivers.
             self.store.sync().await?;
-            crate::health::INGEST_LATENCY.observe_n(
+            crate::service::health::INGEST_LATENCY.observe_n(
                 seen.elapsed().as_secs_f64(),
                 (done.len() + quarantined.len()) as u64,
             );
@@ -610,7 +610,10 @@ fn store_quarantined(
 }
 
 /// Follows `merged_into` links to the ticket that lives on.
-fn follow_merges(store: &Store, mut t: crate::ticket::Ticket) -> Result<crate::ticket::Ticket> {
+fn follow_merges(
+    store: &Store,
+    mut t: crate::domain::ticket::Ticket,
+) -> Result<crate::domain::ticket::Ticket> {
     for _ in 0..16 {
         match t
             .merged_into
@@ -686,9 +689,9 @@ pub fn ingest_raw_with(
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
     let _writer = store.write_lock();
     let mut candidates = Candidates::default();
-    let auth = crate::agent::authenticate(config, &inbound);
+    let auth = crate::desk::agent::authenticate(config, &inbound);
     let agent = match &auth {
-        crate::agent::Auth::Agent {
+        crate::desk::agent::Auth::Agent {
             name,
             ticket,
             proof,
@@ -701,15 +704,15 @@ pub fn ingest_raw_with(
             }
             config.agent_by_name(name)
         }
-        crate::agent::Auth::Impersonation { claimed } => {
-            crate::agent::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::desk::agent::Auth::Impersonation { claimed } => {
+            crate::desk::agent::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(
                 claimed = %claimed,
                 "mail from an agent address without proof (signed reply address, notification Message-ID or trusted Authentication-Results); handled as a customer mail"
             );
             None
         }
-        crate::agent::Auth::NotAgent => None,
+        crate::desk::agent::Auth::NotAgent => None,
     };
     let secret = config
         .outbound
@@ -719,7 +722,7 @@ pub fn ingest_raw_with(
     let ids: Vec<&str> = if candidates.referenced.is_some() {
         Vec::new()
     } else {
-        thread::reference_ids(&inbound)
+        threading::reference_ids(&inbound)
     }
     .into_iter()
     .chain(inbound.reported_ids.iter().map(String::as_str))
@@ -763,7 +766,7 @@ pub fn ingest_raw_with(
     }
     let is_agent = agent.is_some();
     let window = chrono::Duration::days(sup.thread_window_days as i64);
-    let matched = thread::decide(&inbound, &candidates, is_agent, window, now);
+    let matched = threading::decide(&inbound, &candidates, is_agent, window, now);
     let existing = match matched.ticket() {
         Some(id) => store.ticket(id)?,
         None => None,
@@ -807,11 +810,11 @@ pub fn ingest_raw_with(
         .and_then(|c| c.tier.as_deref())
         .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let merge_target = match agent {
-        Some(_) => crate::agent::parse_mail(&inbound)
+        Some(_) => crate::desk::agent::parse_mail(&inbound)
             .commands
             .iter()
             .find_map(|c| match c {
-                crate::command::Command::Merge(n) => Some(*n),
+                crate::desk::commands::Command::Merge(n) => Some(*n),
                 _ => None,
             })
             .map(|n| store.ticket(n))
@@ -834,7 +837,7 @@ pub fn ingest_raw_with(
     }
     match store.commit_inbound(&accepted, raw) {
         Ok(()) => {
-            crate::health::ESCALATIONS.record_new(&accepted.ticket, before);
+            crate::service::health::ESCALATIONS.record_new(&accepted.ticket, before);
             Ok(Outcome::Stored {
                 ticket: accepted.ticket.id,
                 created: accepted.created,

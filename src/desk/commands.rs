@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ticket::{Priority, Status};
+use crate::domain::ticket::{Priority, Status};
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

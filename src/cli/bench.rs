@@ -47,12 +47,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Security};
-use crate::customer::Directory;
-use crate::imap::{Imap, timed};
-use crate::ingest::{self, Ingest, Outcome};
-use crate::outbound::Templates;
-use crate::parse;
-use crate::store::Store;
+use crate::desk::outbound::Templates;
+use crate::domain::customer::Directory;
+use crate::io::imap::{Imap, timed};
+use crate::io::store::Store;
+use crate::mail::parse;
+use crate::service::ingest::{self, Ingest, Outcome};
 
 /// Mails per fsync in the core run, as ingest batches them.
 const BATCH: usize = 64;
@@ -853,7 +853,7 @@ fn proc_status_kib(field: &str) -> Option<u64> {
 #[derive(Default)]
 struct Report {
     facts: Vec<String>,
-    caps: Option<crate::imap::Caps>,
+    caps: Option<crate::io::imap::Caps>,
     mix: Option<(Mix, usize, u64)>,
     held_bytes: usize,
     /// (phase key, what, result, peak RSS).

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
-use crate::customer::Directory;
-use crate::outbound::Templates;
+use crate::desk::outbound::Templates;
+use crate::domain::customer::Directory;
 
 /// One consistent set of reloadable settings.
 #[derive(Debug, Clone)]

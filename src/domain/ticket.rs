@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::parse::{MachineFlags, Mailbox};
+use crate::mail::parse::{MachineFlags, Mailbox};
 
 /// Where a ticket stands, as the customer would describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -151,7 +151,7 @@ pub struct Ticket {
     pub priority_rule: String,
     /// The SLA clocks: first response, update, resolution.
     #[serde(default)]
-    pub sla: crate::sla::Clocks,
+    pub sla: crate::domain::sla::Clocks,
     /// Every escalation, in order: by the SLA ladder, an agent's `#escalate` or the customer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalations: Vec<EscalationEvent>,

@@ -14,9 +14,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::ingest::IngestStatus;
-use crate::store::Store;
-use crate::views::{self, Request};
+use crate::io::store::Store;
+use crate::service::ingest::IngestStatus;
+use crate::service::views::{self, Request};
 
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -27,11 +27,11 @@ pub struct Shared {
     /// The store.
     pub store: Store,
     /// Reloadable settings (configuration, templates).
-    pub live: crate::settings::Live,
+    pub live: crate::service::settings::Live,
     /// Ingest counters.
     pub ingest: Arc<Mutex<IngestStatus>>,
     /// Outbox counters.
-    pub sender: Option<Arc<Mutex<crate::outbox::SendStats>>>,
+    pub sender: Option<Arc<Mutex<crate::service::sender::SendStats>>>,
     /// Wakes the sender.
     pub wake: Arc<tokio::sync::Notify>,
 }

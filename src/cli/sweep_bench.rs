@@ -26,12 +26,12 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Config;
-use crate::outbound::Templates;
-use crate::parse::Mailbox;
-use crate::scheduler;
-use crate::sla::Clocks;
-use crate::store::Store;
-use crate::ticket::{Priority, Status, Ticket};
+use crate::desk::outbound::Templates;
+use crate::domain::sla::Clocks;
+use crate::domain::ticket::{Priority, Status, Ticket};
+use crate::io::store::Store;
+use crate::mail::parse::Mailbox;
+use crate::service::scheduler;
 
 /// Command-line options.
 #[derive(Debug, Clone, clap::Args)]
@@ -250,7 +250,7 @@ fn measure(args: &Args, work: &std::path::Path) -> Result<()> {
 
     // 6. SIGHUP with changed targets: every open ticket re-timed.
     let mut tighter = config.clone();
-    tighter.sla = crate::sla::SlaConfig {
+    tighter.sla = crate::domain::sla::SlaConfig {
         supervisor_delay: "20m".into(),
         ..Default::default()
     }

@@ -4,7 +4,7 @@
 //! (its batch is fsynced and moved), IDLE is ended with DONE, and the store is flushed last.
 //!
 //! Under systemd (`Type=notify`, see `deploy/supportd.service`) the main loop also speaks the
-//! notification protocol ([`crate::notify`]): `READY=1` once the store is open and IMAP is
+//! notification protocol ([`crate::io::systemd`]): `READY=1` once the store is open and IMAP is
 //! logged in, `WATCHDOG=1` at half of `$WATCHDOG_USEC` while the runtime still runs tasks,
 //! `STATUS=` lines, and `STOPPING=1` on SIGTERM/SIGINT. SIGHUP is `systemctl reload`.
 
@@ -17,13 +17,13 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::control;
-use crate::health::{self, Health};
-use crate::ingest::{Ingest, IngestStatus};
-use crate::notify;
-use crate::outbox::Sender;
-use crate::settings::Settings;
-use crate::store::Store;
+use crate::io::store::Store;
+use crate::io::systemd;
+use crate::service::control;
+use crate::service::health::{self, Health};
+use crate::service::ingest::{Ingest, IngestStatus};
+use crate::service::sender::Sender;
+use crate::service::settings::Settings;
 
 /// How often the main loop looks at ingest before `READY=1` (bounds the readiness delay).
 const READY_POLL: Duration = Duration::from_millis(100);
@@ -34,7 +34,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(2);
 pub async fn run(config: Config) -> Result<()> {
     let result = run_inner(config).await;
     if let Err(e) = &result {
-        notify::status(&format!("failed: {e:#}"));
+        systemd::status(&format!("failed: {e:#}"));
     }
     result
 }
@@ -46,7 +46,7 @@ async fn run_inner(config: Config) -> Result<()> {
     // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
     let mut hup = signal(SignalKind::hangup())?;
     let config = Arc::new(config);
-    notify::status("opening the store");
+    systemd::status("opening the store");
     let store = Store::open(&config.store.path)
         .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
     info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
@@ -109,7 +109,7 @@ async fn run_inner(config: Config) -> Result<()> {
             }
         })
     });
-    let scheduler_task = tokio::spawn(crate::scheduler::run(
+    let scheduler_task = tokio::spawn(crate::service::scheduler::run(
         live.clone(),
         store.clone(),
         wake.clone(),
@@ -117,19 +117,19 @@ async fn run_inner(config: Config) -> Result<()> {
     ));
     let ingest_task = tokio::spawn(ingest.run(stop_rx.clone()));
 
-    notify::status(&format!(
+    systemd::status(&format!(
         "logging in to IMAP {}:{}",
         config.imap.host,
         config.imap_port()
     ));
     let mut ingest_task = ingest_task;
     let mut ready = false;
-    let mut status = notify::StatusLine::default();
+    let mut status = systemd::StatusLine::default();
     let mut status_tick = tokio::time::interval(READY_POLL);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Pinged at half the timeout, as sd_watchdog_enabled(3) recommends; systemd arms the
     // watchdog at READY=1, so the pings start then too.
-    let watchdog = notify::watchdog_timeout();
+    let watchdog = systemd::watchdog_timeout();
     let mut watchdog_tick =
         tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| {
             (d / 2).max(Duration::from_millis(1))
@@ -149,7 +149,7 @@ async fn run_inner(config: Config) -> Result<()> {
                 if !ready && st.connected {
                     ready = true;
                     let text = status_text(&st, sender_stats.as_ref());
-                    notify::ready(&text);
+                    systemd::ready(&text);
                     status.sent(text);
                     info!("ready");
                     status_tick = tokio::time::interval_at(
@@ -166,14 +166,14 @@ async fn run_inner(config: Config) -> Result<()> {
             _ = watchdog_tick.tick(), if ready && watchdog.is_some() => {
                 let limit = watchdog.unwrap_or_default() / 4;
                 if runtime_responsive(limit).await {
-                    notify::watchdog();
+                    systemd::watchdog();
                 } else {
                     warn!(?limit, "runtime did not run a probe task in time; watchdog ping withheld");
                 }
             }
         }
     };
-    notify::stopping("stopping: finishing the mail in hand");
+    systemd::stopping("stopping: finishing the mail in hand");
     let _ = stop_tx.send(true);
     let ingest_result = match ingest_result {
         Some(r) => r,
@@ -204,10 +204,10 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
             settings_tx.send_replace(Arc::new(new));
             info!(path = %path.display(), "SIGHUP: reloaded agents, customer directory, templates and rules");
             if restart.is_empty() {
-                notify::status("SIGHUP: configuration reloaded");
+                systemd::status("SIGHUP: configuration reloaded");
             } else {
                 warn!(sections = %restart.join(", "), "SIGHUP: these sections changed and take effect only after a restart");
-                notify::status(&format!(
+                systemd::status(&format!(
                     "SIGHUP: reloaded; restart to apply {}",
                     restart.join(", ")
                 ));
@@ -215,7 +215,7 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
         }
         Err(e) => {
             warn!(path = %path.display(), error = %format!("{e:#}").trim_end(), "SIGHUP: reload failed; keeping the running configuration");
-            notify::status(
+            systemd::status(
                 "SIGHUP: reload failed; running on the previous configuration (see the log)",
             );
         }
@@ -223,7 +223,10 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
 }
 
 /// One `STATUS=` line for `systemctl status`.
-fn status_text(st: &IngestStatus, sender: Option<&Arc<Mutex<crate::outbox::SendStats>>>) -> String {
+fn status_text(
+    st: &IngestStatus,
+    sender: Option<&Arc<Mutex<crate::service::sender::SendStats>>>,
+) -> String {
     let imap = if st.connected {
         if st.idle { "IMAP idle" } else { "IMAP polling" }.to_owned()
     } else {

@@ -3,7 +3,7 @@
 //!
 //! Pure: no I/O and no clock. *Now* is always a parameter, every event function takes the
 //! ticket's [`Clocks`] and returns new ones, and the shell persists them. Business-hours
-//! arithmetic comes from [`crate::calendar`].
+//! arithmetic comes from [`crate::domain::calendar`].
 //!
 //! # Clocks
 //! Each ticket has three [`Clock`]s:
@@ -41,9 +41,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Calendar, TimeRange, date_text, parse_date};
 use crate::config::Problem;
-use crate::ticket::{Priority, Status};
+use crate::domain::calendar::{Calendar, TimeRange, date_text, parse_date};
+use crate::domain::ticket::{Priority, Status};
 
 /// All priorities, most urgent first.
 const PRIORITIES: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];
@@ -1594,7 +1594,7 @@ mod tests {
             assert_eq!(ok(follow_up), None, "{follow_up}");
         }
     }
-    use crate::calendar::CalendarConfig;
+    use crate::domain::calendar::CalendarConfig;
     use chrono::TimeZone;
 
     /// The example for README and `config/supportd.toml`; the test below keeps it valid.

@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::parse::Mailbox;
-use crate::store::{QuarantineRecord, Store};
-use crate::ticket::{AttachmentMeta, Message, Priority, Status, ThreadedBy, Ticket};
+use crate::domain::ticket::{AttachmentMeta, Message, Priority, Status, ThreadedBy, Ticket};
+use crate::io::store::{QuarantineRecord, Store};
+use crate::mail::parse::Mailbox;
 
 /// One line of `tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,10 +92,10 @@ pub struct TicketDetail {
     pub related: Option<u64>,
     /// Escalations, oldest first.
     #[serde(default)]
-    pub escalations: Vec<crate::ticket::EscalationEvent>,
+    pub escalations: Vec<crate::domain::ticket::EscalationEvent>,
     /// The customer's survey answer.
     #[serde(default)]
-    pub satisfaction: Option<crate::ticket::Satisfaction>,
+    pub satisfaction: Option<crate::domain::ticket::Satisfaction>,
     /// Messages in arrival order.
     pub messages: Vec<MessageView>,
     /// Mails we sent or decided not to send about this ticket.
@@ -134,7 +134,7 @@ pub enum Request {
         /// Absolute path of the file.
         path: std::path::PathBuf,
     },
-    /// SLA accountability per priority and per agent ([`crate::report`]).
+    /// SLA accountability per priority and per agent ([`crate::desk::report`]).
     Report {
         /// Only tickets created at or after this instant.
         since: Option<DateTime<Utc>>,
@@ -156,7 +156,7 @@ pub struct OutboxView {
     /// Ticket.
     pub ticket: u64,
     /// Kind.
-    pub kind: crate::outbound::Kind,
+    pub kind: crate::desk::outbound::Kind,
     /// Message-ID.
     pub message_id: String,
     /// Recipients.
@@ -165,7 +165,7 @@ pub struct OutboxView {
     pub subject: String,
     /// State with its details.
     #[serde(flatten)]
-    pub state: crate::outbound::State,
+    pub state: crate::desk::outbound::State,
     /// Attempts.
     pub attempts: u32,
     /// Enqueued.
@@ -177,7 +177,7 @@ pub struct OutboxView {
 }
 
 /// The outbox line for an item.
-pub fn outbox_view(i: &crate::outbound::OutboxItem) -> OutboxView {
+pub fn outbox_view(i: &crate::desk::outbound::OutboxItem) -> OutboxView {
     OutboxView {
         id: i.id,
         ticket: i.ticket,
@@ -199,7 +199,7 @@ pub struct Context<'a> {
     /// The configuration (needed for writes that send mail).
     pub config: Option<&'a crate::config::Config>,
     /// Templates for progress mail.
-    pub templates: Option<&'a crate::outbound::Templates>,
+    pub templates: Option<&'a crate::desk::outbound::Templates>,
     /// Live daemon status, when answering from the daemon.
     pub status: Option<&'a serde_json::Value>,
     /// Wakes the outbox sender after an enqueue.
@@ -245,8 +245,8 @@ fn message_view(m: &Message) -> MessageView {
 }
 
 /// The SLA clocks as shown to people: due and stopped times and whether each is breached.
-pub fn sla_view(c: &crate::sla::Clocks, now: DateTime<Utc>) -> serde_json::Value {
-    let one = |k: crate::sla::ClockKind| {
+pub fn sla_view(c: &crate::domain::sla::Clocks, now: DateTime<Utc>) -> serde_json::Value {
+    let one = |k: crate::domain::sla::ClockKind| {
         let clock = c.clock(k);
         serde_json::json!({
             "due_at": clock.due_at,
@@ -256,14 +256,14 @@ pub fn sla_view(c: &crate::sla::Clocks, now: DateTime<Utc>) -> serde_json::Value
         })
     };
     serde_json::json!({
-        "first_response": one(crate::sla::ClockKind::FirstResponse),
-        "update": one(crate::sla::ClockKind::Update),
-        "resolution": one(crate::sla::ClockKind::Resolution),
+        "first_response": one(crate::domain::sla::ClockKind::FirstResponse),
+        "update": one(crate::domain::sla::ClockKind::Update),
+        "resolution": one(crate::domain::sla::ClockKind::Resolution),
     })
 }
 
 /// Detail of one ticket, or `None` if it does not exist.
-pub fn detail(store: &Store, id: u64) -> crate::store::Result<Option<TicketDetail>> {
+pub fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketDetail>> {
     let Some(t) = store.ticket(id)? else {
         return Ok(None);
     };
@@ -310,7 +310,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
             serde_json::json!({ "records": n })
         }
         Request::OutboxRetry { id } => {
-            let requeued = crate::outbox::retry(store, *id)?;
+            let requeued = crate::service::sender::retry(store, *id)?;
             if let Some(w) = ctx.wake {
                 w.notify_one();
             }
@@ -355,7 +355,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
             None => anyhow::bail!("no ticket {id}"),
         },
         Request::Report { since } => {
-            let report = crate::report::build(&store.tickets(None)?, *since, Utc::now());
+            let report = crate::desk::report::build(&store.tickets(None)?, *since, Utc::now());
             serde_json::to_value(report)?
         }
         Request::Quarantine => {
@@ -378,7 +378,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
                 "messages": store.message_count(),
                 "quarantined": store.quarantine_list()?.len(),
                 "outbox_pending": store.outbox_depth()?.0,
-                "agent_impersonations": crate::agent::IMPERSONATIONS
+                "agent_impersonations": crate::desk::agent::IMPERSONATIONS
                     .load(std::sync::atomic::Ordering::Relaxed),
                 "store_bytes": store.size_on_disk(),
             })

@@ -1,0 +1,6 @@
+//! Mail as it arrives.
+
+pub mod msgid;
+pub mod parse;
+pub mod quote;
+pub mod subject;

@@ -1,0 +1,10 @@
+//! The running daemon.
+
+pub mod control;
+pub mod daemon;
+pub mod health;
+pub mod ingest;
+pub mod scheduler;
+pub mod sender;
+pub mod settings;
+pub mod views;

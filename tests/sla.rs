@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
-use supportd::cli::sweep_bench::scratch_config;
 use supportd::config::Config;
+use supportd::config::sample;
 use supportd::desk::outbound::Templates;
 use supportd::domain::customer::Directory;
 use supportd::io::store::Store;
@@ -17,7 +17,7 @@ fn config(store: &Path) -> Config {
 }
 
 fn config_with(store: &Path, extra: &str) -> Config {
-    scratch_config(store, extra).unwrap()
+    sample::scratch(store, extra).unwrap()
 }
 
 fn escalations(store: &Store) -> Vec<(String, Vec<String>)> {
@@ -106,7 +106,7 @@ fn escalations_fire_once_each_across_restarts() {
     assert_eq!(e[2].1, ["sue@example.com"]);
     // Resolving stops everything: nothing is due any more.
     let mut t = store.ticket(1).unwrap().unwrap();
-    t.status = supportd::domain::ticket::Status::Resolved;
+    t.status = supportd::domain::status::Status::Resolved;
     t.sla = t.sla.on_status(
         &config.calendar,
         &config.sla,
@@ -118,9 +118,9 @@ fn escalations_fire_once_each_across_restarts() {
     assert_eq!(store.due_len(), 0);
     // The census behind /metrics moved the ticket from new to resolved, and agrees after a
     // reopen that rebuilds it from the tickets.
-    let resolved = supportd::domain::ticket::Status::ALL
+    let resolved = supportd::domain::status::Status::ALL
         .iter()
-        .position(|&s| s == supportd::domain::ticket::Status::Resolved)
+        .position(|&s| s == supportd::domain::status::Status::Resolved)
         .unwrap();
     let census = store.census();
     assert_eq!(census[0], [0, 0, 0, 0], "no new tickets left");

@@ -53,6 +53,7 @@ use crate::io::imap::{Imap, timed};
 use crate::io::store::Store;
 use crate::mail::parse;
 use crate::service::ingest::{self, Ingest, Outcome};
+use crate::service::metrics::IngestStatus;
 
 /// Mails per fsync in the core run, as ingest batches them.
 const BATCH: usize = 64;
@@ -540,7 +541,7 @@ async fn check_alive(running: &mut Running) -> Result<()> {
     Ok(())
 }
 
-fn ingest_state(status: &Mutex<ingest::IngestStatus>) -> String {
+fn ingest_state(status: &Mutex<IngestStatus>) -> String {
     let st = status.lock().unwrap();
     format!(
         "ingest stored {}, quarantined {}, duplicates {}, reconnects {}, last error {}",
@@ -573,7 +574,7 @@ async fn wait_moved(
     cfg: &Config,
     n: usize,
     running: &mut Running,
-    status: &Mutex<ingest::IngestStatus>,
+    status: &Mutex<IngestStatus>,
 ) -> Result<Counts> {
     let mut progress = (usize::MAX, Instant::now());
     loop {

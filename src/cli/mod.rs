@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::config::{Config, LogFormat};
 use crate::desk::report::{self, Report};
-use crate::domain::ticket::Status;
+use crate::domain::status::Status;
 use crate::io::store::{Store, StoreError};
 use crate::service::views::{Request, TicketDetail, TicketSummary};
 use crate::service::{control, daemon, views};

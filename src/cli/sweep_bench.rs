@@ -25,12 +25,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, sample};
 use crate::desk::outbound::Templates;
+use crate::domain::priority::Priority;
 use crate::domain::sla::Clocks;
-use crate::domain::ticket::{Priority, Status, Ticket};
+use crate::domain::status::Status;
+use crate::domain::ticket::Ticket;
 use crate::io::store::Store;
-use crate::mail::parse::Mailbox;
+use crate::mail::mailbox::Mailbox;
 use crate::service::scheduler;
 
 /// Command-line options.
@@ -46,45 +48,6 @@ pub struct Args {
     /// put it on the file system the real store lives on.
     #[arg(long)]
     pub tmp_dir: Option<PathBuf>,
-}
-
-/// A scratch configuration: the default SLA and calendar, three agents (alice, tess in tier 2,
-/// sue the supervisor), outbound mail rendered but never sent, the store at `store`, and `extra`
-/// TOML appended. The benchmark's setting, and the SLA tests' fixture.
-pub fn scratch_config(store: &std::path::Path, extra: &str) -> Result<Config> {
-    let text = format!(
-        r#"
-[imap]
-host = "127.0.0.1"
-security = "plain"
-username = "support"
-password = "unused"
-[smtp]
-host = "127.0.0.1"
-security = "plain"
-[outbound]
-secret = "bench-secret-0123456789abcdef"
-[store]
-path = "{}"
-[support]
-address = "support@example.com"
-[[agents]]
-name = "alice"
-addresses = ["alice@example.com"]
-[[agents]]
-name = "tess"
-addresses = ["tess@example.com"]
-role = "tier2"
-[[agents]]
-name = "sue"
-addresses = ["sue@example.com"]
-role = "supervisor"
-{extra}
-"#,
-        store.display()
-    );
-    Config::parse(&text, std::path::Path::new("/etc/supportd/bench.toml"))
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// xorshift64*: deterministic and dependency-free, enough to spread tickets.
@@ -161,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn measure(args: &Args, work: &std::path::Path) -> Result<()> {
     let path = work.join("store");
-    let config = scratch_config(&path, "")?;
+    let config = sample::scratch(&path, "").map_err(|e| anyhow::anyhow!("{e}"))?;
     let templates = Templates::load(None)?;
     let now = Utc::now();
     let mut rows: Vec<(String, String)> = Vec::new();

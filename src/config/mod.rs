@@ -5,6 +5,8 @@
 //! Unknown keys are errors (a typo such as `procesed_mailbox` would otherwise silently fall back
 //! to a default and the operator would never know).
 
+pub mod sample;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -14,27 +16,13 @@ use regex::Regex;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::ticket::Priority;
+use crate::domain::priority::Priority;
+use crate::domain::problem::Problem;
 
 /// Environment variable that can carry the IMAP password instead of the file.
 pub const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
 /// Environment variable that can carry the SMTP password instead of the file.
 pub const SMTP_PASSWORD_ENV: &str = "SUPPORTD_SMTP_PASSWORD";
-
-/// One configuration problem, tied to the key that causes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key path, e.g. `imap.port`.
-    pub key: String,
-    /// What is wrong and, where possible, how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
 
 /// All problems found in a configuration file.
 #[derive(Debug, Clone, thiserror::Error)]

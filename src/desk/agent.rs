@@ -11,12 +11,14 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{AgentConfig, Config, Language, Role};
-use crate::desk::commands::{self, Command, Parsed};
+use crate::desk::commands::{self, Command, CommandError, Parsed};
 use crate::desk::outbound::{self, Compose, Kind, OutboxItem};
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{Status, Ticket};
+use crate::domain::status::Status;
+use crate::domain::ticket::Ticket;
+use crate::mail::mailbox::Mailbox;
 use crate::mail::msgid;
-use crate::mail::parse::{Inbound, Mailbox};
+use crate::mail::parse::Inbound;
 use crate::mail::subject;
 
 /// The verdict on a mail's sender.
@@ -405,7 +407,7 @@ pub fn notification(
         ticket.customer,
         ticket.requester.address,
         w.from,
-        crate::service::views::display(&inbound.from),
+        inbound.from,
         w.priority,
         ticket.priority,
         w.status,
@@ -680,7 +682,11 @@ pub struct Changes {
 
 /// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
 /// command that cannot be carried out (an unknown agent, merging into itself).
-pub fn apply_commands(config: &Config, t: &mut Ticket, parsed: &Parsed) -> Result<Changes, String> {
+pub fn apply_commands(
+    config: &Config,
+    t: &mut Ticket,
+    parsed: &Parsed,
+) -> Result<Changes, CommandError> {
     let mut changes = Changes::default();
     for c in &parsed.commands {
         match c {
@@ -691,13 +697,13 @@ pub fn apply_commands(config: &Config, t: &mut Ticket, parsed: &Parsed) -> Resul
                     .agents
                     .iter()
                     .find(|a| a.name.eq_ignore_ascii_case(name))
-                    .ok_or_else(|| format!("#assign: no agent named `{name}`"))?;
+                    .ok_or_else(|| CommandError::NoSuchAgent(name.clone()))?;
                 t.assignee = Some(a.name.clone());
             }
             Command::Note => {}
             Command::Escalate => changes.escalate = true,
             Command::Merge(n) if *n == t.id => {
-                return Err("#merge: a ticket cannot be merged into itself".into());
+                return Err(CommandError::MergeIntoItself);
             }
             Command::Merge(n) => changes.merge_into = Some(*n),
             Command::Customer(id) => t.customer = id.clone(),
@@ -705,9 +711,6 @@ pub fn apply_commands(config: &Config, t: &mut Ticket, parsed: &Parsed) -> Resul
     }
     Ok(changes)
 }
-
-/// Impersonation attempts seen since start (mail from an agent address without proof).
-pub static IMPERSONATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Parses an agent's mail: quoted history is already gone; the signature goes too.
 pub fn parse_mail(inbound: &Inbound) -> Parsed {

@@ -13,7 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ticket::{Priority, Status};
+use crate::domain::priority::{Priority, UnknownPriority};
+use crate::domain::status::{Status, UnknownStatus};
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +46,54 @@ pub struct Parsed {
     /// Internal note (`#note` and below), never sent to the customer.
     pub note: Option<String>,
     /// Problems; when not empty, nothing may be done.
-    pub errors: Vec<String>,
+    pub errors: Vec<CommandError>,
+}
+
+/// Why an agent's mail changes nothing. Each one is listed in the reply that tells the agent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A command line that could not be read.
+    #[error("line `{line}`: {why}")]
+    Line {
+        /// The line as the agent wrote it.
+        line: String,
+        /// What is wrong with it.
+        why: LineError,
+    },
+    /// `#assign` names nobody in `[[agents]]`.
+    #[error("#assign: no agent named `{0}`")]
+    NoSuchAgent(String),
+    /// `#merge` names the ticket the mail is about.
+    #[error("#merge: a ticket cannot be merged into itself")]
+    MergeIntoItself,
+    /// `#merge` names a ticket that does not exist.
+    #[error("#merge: there is no ticket {0}")]
+    NoMergeTarget(u64),
+}
+
+/// What is wrong with one command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// `#status` with a word that is no status.
+    #[error(transparent)]
+    Status(#[from] UnknownStatus),
+    /// `#priority` with a word that is no priority.
+    #[error(transparent)]
+    Priority(#[from] UnknownPriority),
+    /// `#assign` alone.
+    #[error("#assign needs an agent name")]
+    AssignWithoutName,
+    /// `#merge` with something other than a number.
+    #[error("#merge needs a ticket number, not `{0}`")]
+    MergeWithoutNumber(String),
+    /// `#customer` alone.
+    #[error("#customer needs a customer ID")]
+    CustomerWithoutId,
+    /// A `#word` that is no command.
+    #[error(
+        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer)"
+    )]
+    Unknown(String),
 }
 
 impl Parsed {
@@ -81,9 +129,9 @@ pub fn parse(text: &str) -> Parsed {
         };
         let word = word.to_lowercase();
         let parsed = match (word.as_str(), arg) {
-            ("status", a) => a.parse().map(Command::Status),
-            ("priority", a) => a.parse().map(Command::Priority),
-            ("assign", "") => Err("#assign needs an agent name".into()),
+            ("status", a) => a.parse().map(Command::Status).map_err(LineError::from),
+            ("priority", a) => a.parse().map(Command::Priority).map_err(LineError::from),
+            ("assign", "") => Err(LineError::AssignWithoutName),
             ("assign", a) => Ok(Command::Assign(a.to_owned())),
             ("note", _) => Ok(Command::Note),
             ("escalate", "") => Ok(Command::Escalate),
@@ -91,12 +139,10 @@ pub fn parse(text: &str) -> Parsed {
                 .trim_start_matches('#')
                 .parse::<u64>()
                 .map(Command::Merge)
-                .map_err(|_| format!("#merge needs a ticket number, not `{a}`")),
-            ("customer", "") => Err("#customer needs a customer ID".into()),
+                .map_err(|_| LineError::MergeWithoutNumber(a.to_owned())),
+            ("customer", "") => Err(LineError::CustomerWithoutId),
             ("customer", a) => Ok(Command::Customer(a.to_owned())),
-            (w, _) => Err(format!(
-                "unknown command `#{w}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer)"
-            )),
+            (w, _) => Err(LineError::Unknown(w.to_owned())),
         };
         i += 1;
         match parsed {
@@ -112,7 +158,10 @@ pub fn parse(text: &str) -> Parsed {
                 i = lines.len();
             }
             Ok(c) => out.commands.push(c),
-            Err(e) => out.errors.push(format!("line `{line}`: {e}")),
+            Err(why) => out.errors.push(CommandError::Line {
+                line: line.to_owned(),
+                why,
+            }),
         }
     }
     if i < lines.len() {
@@ -178,8 +227,12 @@ mod tests {
     fn errors_are_collected_and_named() {
         let p = parse("#status done\n#frobnicate\n#merge abc\n#priority P9\nhi");
         assert_eq!(p.errors.len(), 4, "{:?}", p.errors);
-        assert!(p.errors[0].contains("unknown status"));
-        assert!(p.errors[1].contains("unknown command `#frobnicate`"));
+        assert!(p.errors[0].to_string().contains("unknown status"));
+        assert!(
+            p.errors[1]
+                .to_string()
+                .contains("unknown command `#frobnicate`")
+        );
         assert!(!p.has_reply());
     }
 

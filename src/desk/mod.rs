@@ -16,10 +16,12 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::config::{AgentConfig, ClosedPolicy, Config, Role};
+use crate::desk::commands::CommandError;
 use crate::desk::outbound::{Draft, Kind, OutboxItem, State, Templates};
 use crate::desk::threading::Match;
+use crate::domain::status::Status;
 use crate::domain::ticket::{
-    AttachmentMeta, EscalatedBy, Message, Satisfaction, Source, Status, ThreadedBy, Ticket,
+    AttachmentMeta, EscalatedBy, Message, Satisfaction, Source, ThreadedBy, Ticket,
 };
 use crate::mail::parse::Inbound;
 use crate::mail::subject;
@@ -557,9 +559,7 @@ fn agent_mail(
     if let Some(n) = changes.merge_into
         && merge_target.is_none_or(|t| t.id != n)
     {
-        parsed
-            .errors
-            .push(format!("#merge: there is no ticket {n}"));
+        parsed.errors.push(CommandError::NoMergeTarget(n));
     }
     if !parsed.errors.is_empty() {
         // Nothing changes but the record of the mail itself.
@@ -570,7 +570,12 @@ fn agent_mail(
         effects.push(Effect::Log(format!(
             "agent {} sent invalid commands: {}",
             a.name,
-            parsed.errors.join("; ")
+            parsed
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
         outgoing.push(agent::error_reply(config, ticket, a, &parsed, inbound, now));
         return;
@@ -779,7 +784,7 @@ pub fn escalate(
             &config.sla,
             &team,
         );
-        let to: Vec<crate::mail::parse::Mailbox> =
+        let to: Vec<crate::mail::mailbox::Mailbox> =
             r.to.iter()
                 .filter_map(|n| config.agent_by_name(n))
                 .map(agent::agent_mailbox)
@@ -857,15 +862,15 @@ fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ticket::Priority;
-    use crate::mail::parse::Mailbox;
+    use crate::domain::priority::Priority;
+    use crate::mail::mailbox::Mailbox;
 
     fn config() -> Config {
         config_with("")
     }
 
     fn config_with(extra: &str) -> Config {
-        crate::cli::sweep_bench::scratch_config(std::path::Path::new("/tmp/x"), extra).unwrap()
+        crate::config::sample::scratch(std::path::Path::new("/tmp/x"), extra).unwrap()
     }
 
     fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
@@ -1206,7 +1211,7 @@ mod tests {
             )
         };
         let a = new_ticket("Website down", "The whole site is down, 502.");
-        assert_eq!(a.ticket.priority, crate::domain::ticket::Priority::P1);
+        assert_eq!(a.ticket.priority, crate::domain::priority::Priority::P1);
         let notify = a
             .outgoing
             .iter()
@@ -1217,7 +1222,7 @@ mod tests {
         assert_eq!(notify.next_attempt_at, night, "sent at once");
 
         let a = new_ticket("Question about invoices", "How do I download an invoice?");
-        assert!(a.ticket.priority >= crate::domain::ticket::Priority::P3);
+        assert!(a.ticket.priority >= crate::domain::priority::Priority::P3);
         let notify = a
             .outgoing
             .iter()

@@ -18,7 +18,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Language, OutboundConfig};
-use crate::domain::ticket::{Status, Ticket};
+use crate::domain::status::Status;
+use crate::domain::ticket::Ticket;
 use crate::mail::msgid;
 use crate::mail::parse::Inbound;
 use crate::mail::subject;
@@ -569,9 +570,9 @@ pub struct Compose {
     /// Display name on From (the address is always the support address).
     pub from_name: String,
     /// Recipients.
-    pub to: Vec<crate::mail::parse::Mailbox>,
+    pub to: Vec<crate::mail::mailbox::Mailbox>,
     /// Copy recipients.
-    pub cc: Vec<crate::mail::parse::Mailbox>,
+    pub cc: Vec<crate::mail::mailbox::Mailbox>,
     /// Reply-To address.
     pub reply_to: String,
     /// Subject.
@@ -593,7 +594,7 @@ pub struct Compose {
 
 /// Builds the RFC 5322 bytes of `c` into a pending outbox item.
 pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<OutboxItem, String> {
-    let mailbox = |m: &crate::mail::parse::Mailbox| -> Result<LMailbox, String> {
+    let mailbox = |m: &crate::mail::mailbox::Mailbox| -> Result<LMailbox, String> {
         let addr: lettre::Address = m
             .address
             .parse()
@@ -709,7 +710,8 @@ pub fn backoff(initial: u64, attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::parse::{Attachment, MachineFlags, Mailbox};
+    use crate::mail::mailbox::Mailbox;
+    use crate::mail::parse::{Attachment, MachineFlags};
 
     fn inbound(subject: &str, body: &str) -> Inbound {
         Inbound {

@@ -27,8 +27,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::calendar::Calendar;
+use crate::domain::priority::Priority;
 use crate::domain::sla::{Clock, ClockState};
-use crate::domain::ticket::{EscalatedBy, Priority, Status, Ticket};
+use crate::domain::status::Status;
+use crate::domain::ticket::{EscalatedBy, Ticket};
 
 /// Name of the agent row for tickets nobody is assigned to.
 pub const UNASSIGNED: &str = "(unassigned)";
@@ -287,7 +289,7 @@ mod tests {
     use super::*;
     use crate::domain::sla::Clocks;
     use crate::domain::ticket::{EscalationEvent, Satisfaction};
-    use crate::mail::parse::Mailbox;
+    use crate::mail::mailbox::Mailbox;
     use chrono::TimeDelta;
 
     fn at(s: &str) -> DateTime<Utc> {

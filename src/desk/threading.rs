@@ -129,8 +129,10 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ticket::{Priority, Status};
-    use crate::mail::parse::{MachineFlags, Mailbox};
+    use crate::domain::priority::Priority;
+    use crate::domain::status::Status;
+    use crate::mail::mailbox::Mailbox;
+    use crate::mail::parse::MachineFlags;
 
     fn inbound(from: &str) -> Inbound {
         Inbound {

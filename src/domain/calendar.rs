@@ -29,7 +29,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
-use crate::config::Problem;
+use crate::domain::problem::Problem;
 
 /// Seconds in a day; a [`TimeRange`] may end at this value (`24:00`).
 const DAY_SECS: u32 = 86_400;

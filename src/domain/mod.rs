@@ -2,5 +2,8 @@
 
 pub mod calendar;
 pub mod customer;
+pub mod priority;
+pub mod problem;
 pub mod sla;
+pub mod status;
 pub mod ticket;

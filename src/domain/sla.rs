@@ -41,9 +41,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problem;
 use crate::domain::calendar::{Calendar, TimeRange, date_text, parse_date};
-use crate::domain::ticket::{Priority, Status};
+use crate::domain::priority::Priority;
+use crate::domain::problem::Problem;
+use crate::domain::status::Status;
 
 /// All priorities, most urgent first.
 const PRIORITIES: [Priority; 4] = [Priority::P1, Priority::P2, Priority::P3, Priority::P4];

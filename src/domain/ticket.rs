@@ -1,105 +1,12 @@
 //! The ticket and message records: what the store keeps and the CLI shows.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::mail::parse::{MachineFlags, Mailbox};
-
-/// Where a ticket stands, as the customer would describe it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Received; nobody has worked on it yet.
-    New,
-    /// In progress.
-    Open,
-    /// Waiting for the customer.
-    Pending,
-    /// Solved; a customer reply may still reopen it.
-    Resolved,
-    /// Finished.
-    Closed,
-}
-
-impl Status {
-    /// All statuses, in lifecycle order.
-    pub const ALL: [Status; 5] = [
-        Status::New,
-        Status::Open,
-        Status::Pending,
-        Status::Resolved,
-        Status::Closed,
-    ];
-
-    /// True while work on the ticket is still expected (subject threading only joins these).
-    pub fn is_active(self) -> bool {
-        matches!(self, Status::New | Status::Open | Status::Pending)
-    }
-
-    /// Lower-case name as used in the CLI and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Open => "open",
-            Status::Pending => "pending",
-            Status::Resolved => "resolved",
-            Status::Closed => "closed",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!("unknown status `{s}`; expected new, open, pending, resolved or closed")
-            })
-    }
-}
-
-/// Urgency, P1 (site down) to P4 (questions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Priority {
-    /// Site down, business stopped.
-    P1,
-    /// Key function broken.
-    P2,
-    /// Minor fault.
-    P3,
-    /// Cosmetic issue or question.
-    P4,
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-
-impl FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "P1" => Ok(Priority::P1),
-            "P2" => Ok(Priority::P2),
-            "P3" => Ok(Priority::P3),
-            "P4" => Ok(Priority::P4),
-            _ => Err(format!("unknown priority `{s}`; expected P1, P2, P3 or P4")),
-        }
-    }
-}
+use crate::domain::priority::Priority;
+use crate::domain::status::Status;
+use crate::mail::mailbox::Mailbox;
+use crate::mail::parse::MachineFlags;
 
 /// A support case: one conversation with one customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,7 +32,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::Accepted;
 use crate::desk::outbound::{OutboxItem, State};
-use crate::domain::ticket::{Message, Status, Ticket};
+use crate::domain::status::Status;
+use crate::domain::ticket::{Message, Ticket};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
 pub const SCHEMA_VERSION: u64 = 1;

@@ -1,5 +1,6 @@
 //! Mail as it arrives.
 
+pub mod mailbox;
 pub mod msgid;
 pub mod parse;
 pub mod quote;

@@ -16,16 +16,8 @@ use mail_parser::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::mail::mailbox::Mailbox;
 use crate::mail::{quote, subject};
-
-/// One mailbox from an address header; `address` is lower-cased so it can be compared directly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mailbox {
-    /// Decoded display name, if any.
-    pub name: Option<String>,
-    /// The address, lower-cased.
-    pub address: String,
-}
 
 /// One attachment, with its decoded bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::io::store::Store;
-use crate::service::ingest::IngestStatus;
+use crate::service::metrics::IngestStatus;
 use crate::service::views::{self, Request};
 
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
@@ -31,7 +31,7 @@ pub struct Shared {
     /// Ingest counters.
     pub ingest: Arc<Mutex<IngestStatus>>,
     /// Outbox counters.
-    pub sender: Option<Arc<Mutex<crate::service::sender::SendStats>>>,
+    pub sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
     /// Wakes the sender.
     pub wake: Arc<tokio::sync::Notify>,
 }

@@ -17,11 +17,13 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::io::http;
 use crate::io::store::Store;
 use crate::io::systemd;
 use crate::service::control;
-use crate::service::health::{self, Health};
-use crate::service::ingest::{Ingest, IngestStatus};
+use crate::service::health::Health;
+use crate::service::ingest::Ingest;
+use crate::service::metrics::IngestStatus;
 use crate::service::sender::Sender;
 use crate::service::settings::Settings;
 
@@ -71,7 +73,7 @@ async fn run_inner(config: Config) -> Result<()> {
     let ingest_status = ingest.status.clone();
     let http = match &config.http {
         Some(h) => {
-            let listener = health::bind(h.listen).await?;
+            let listener = http::bind(h.listen).await?;
             let health = Health::new(
                 config.clone(),
                 store.clone(),
@@ -81,9 +83,16 @@ async fn run_inner(config: Config) -> Result<()> {
             // Checked once before serving, so the first /healthz has a store verdict.
             health.check_store().await;
             let checks = tokio::spawn(health.clone().run_store_checks(stop_rx.clone()));
-            let rx = stop_rx.clone();
+            let mut rx = stop_rx.clone();
             let server = tokio::spawn(async move {
-                if let Err(e) = health::serve(listener, health, rx).await {
+                let stop = async move {
+                    let _ = rx.changed().await;
+                };
+                let route = move |path: String| {
+                    let health = health.clone();
+                    async move { health.route(&path).await }
+                };
+                if let Err(e) = http::serve(listener, route, stop).await {
                     error!(error = %format!("{e:#}"), "health listener failed");
                 }
             });
@@ -225,7 +234,7 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
 /// One `STATUS=` line for `systemctl status`.
 fn status_text(
     st: &IngestStatus,
-    sender: Option<&Arc<Mutex<crate::service::sender::SendStats>>>,
+    sender: Option<&Arc<Mutex<crate::service::metrics::SendStats>>>,
 ) -> String {
     let imap = if st.connected {
         if st.idle { "IMAP idle" } else { "IMAP polling" }.to_owned()

@@ -31,6 +31,8 @@ use crate::io::store::{QuarantineRecord, Store, StoreError, UidState};
 use crate::mail::msgid;
 use crate::mail::parse;
 use crate::mail::subject;
+use crate::service::metrics;
+use crate::service::metrics::IngestStatus;
 use crate::service::settings::{Live, Settings};
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
@@ -63,27 +65,6 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
-}
-
-/// Live counters about ingest, shown by `status` and health checks.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct IngestStatus {
-    /// True while a session is logged in.
-    pub connected: bool,
-    /// When the inbox was last fully synced.
-    pub last_sync: Option<DateTime<Utc>>,
-    /// Mails stored since start.
-    pub stored: u64,
-    /// Re-deliveries recognised since start.
-    pub duplicates: u64,
-    /// Mails quarantined since start.
-    pub quarantined: u64,
-    /// Reconnects since start.
-    pub reconnects: u64,
-    /// Last connection error.
-    pub last_error: Option<String>,
-    /// Whether the server offered IDLE and we use it.
-    pub idle: bool,
 }
 
 /// Everything ingest needs; one instance per daemon.
@@ -357,7 +338,7 @@ impl Ingest {
             }
             // Durable first, then tell the server: a crash in between only re-delivers.
             self.store.sync().await?;
-            crate::service::health::INGEST_LATENCY.observe_n(
+            crate::service::metrics::INGEST_LATENCY.observe_n(
                 seen.elapsed().as_secs_f64(),
                 (done.len() + quarantined.len()) as u64,
             );
@@ -705,7 +686,7 @@ pub fn ingest_raw_with(
             config.agent_by_name(name)
         }
         crate::desk::agent::Auth::Impersonation { claimed } => {
-            crate::desk::agent::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(
                 claimed = %claimed,
                 "mail from an agent address without proof (signed reply address, notification Message-ID or trusted Authentication-Results); handled as a customer mail"
@@ -837,7 +818,7 @@ pub fn ingest_raw_with(
     }
     match store.commit_inbound(&accepted, raw) {
         Ok(()) => {
-            crate::service::health::ESCALATIONS.record_new(&accepted.ticket, before);
+            crate::service::metrics::ESCALATIONS.record_new(&accepted.ticket, before);
             Ok(Outcome::Stored {
                 ticket: accepted.ticket.id,
                 created: accepted.created,

@@ -4,6 +4,7 @@ pub mod control;
 pub mod daemon;
 pub mod health;
 pub mod ingest;
+pub mod metrics;
 pub mod scheduler;
 pub mod sender;
 pub mod settings;

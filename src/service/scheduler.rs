@@ -60,7 +60,7 @@ pub fn sweep(
                 }
                 mails += outgoing.len();
                 store.commit_ticket(&t, &outgoing)?;
-                crate::service::health::ESCALATIONS
+                crate::service::metrics::ESCALATIONS
                     .record_new(&t, Some((ticket.id, ticket.escalations.len())));
             }
             // The index was ahead of the ticket (e.g. paused meanwhile): refresh it.

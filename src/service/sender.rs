@@ -21,22 +21,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{Config, Security};
 use crate::desk::outbound::{self, OutboxItem, State};
 use crate::io::store::Store;
-
-/// Counters about delivery, shown by `status`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct SendStats {
-    /// Mails accepted by the server since start.
-    pub sent: u64,
-    /// Failed attempts since start.
-    pub failures: u64,
-    /// Mails given up on since start.
-    pub dead: u64,
-    /// Longest time between a 250 and its fsynced "sent" mark: the window in which a crash
-    /// would cause one re-send.
-    pub max_resend_window_us: u64,
-    /// Last delivery error.
-    pub last_error: Option<String>,
-}
+use crate::service::metrics::SendStats;
 
 /// Builds the SMTP transport from `[smtp]`.
 pub fn transport(config: &Config) -> Result<AsyncSmtpTransport<Tokio1Executor>> {

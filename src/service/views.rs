@@ -6,9 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ticket::{AttachmentMeta, Message, Priority, Status, ThreadedBy, Ticket};
+use crate::domain::priority::Priority;
+use crate::domain::status::Status;
+use crate::domain::ticket::{AttachmentMeta, Message, ThreadedBy, Ticket};
 use crate::io::store::{QuarantineRecord, Store};
-use crate::mail::parse::Mailbox;
+use crate::service::metrics;
 
 /// One line of `tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,14 +208,6 @@ pub struct Context<'a> {
     pub wake: Option<&'a tokio::sync::Notify>,
 }
 
-/// Formats a mailbox as `Name <address>`.
-pub fn display(m: &Mailbox) -> String {
-    match &m.name {
-        Some(n) if !n.is_empty() => format!("{n} <{}>", m.address),
-        _ => m.address.clone(),
-    }
-}
-
 /// Summary of one ticket.
 pub fn summary(t: &Ticket) -> TicketSummary {
     TicketSummary {
@@ -225,14 +219,14 @@ pub fn summary(t: &Ticket) -> TicketSummary {
         messages: t.message_count,
         created_at: t.created_at,
         updated_at: t.updated_at,
-        requester: display(&t.requester),
+        requester: t.requester.to_string(),
     }
 }
 
 fn message_view(m: &Message) -> MessageView {
     MessageView {
         message_id: m.message_id.clone(),
-        from: display(&m.from),
+        from: m.from.to_string(),
         date: m.date,
         received_at: m.received_at,
         subject: m.subject.clone(),
@@ -276,7 +270,7 @@ pub fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketD
         subject: t.subject.clone(),
         created_at: t.created_at,
         updated_at: t.updated_at,
-        requester: display(&t.requester),
+        requester: t.requester.to_string(),
         participants: t.participants.clone(),
         assignee: t.assignee.clone(),
         priority_rule: t.priority_rule.clone(),
@@ -378,7 +372,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
                 "messages": store.message_count(),
                 "quarantined": store.quarantine_list()?.len(),
                 "outbox_pending": store.outbox_depth()?.0,
-                "agent_impersonations": crate::desk::agent::IMPERSONATIONS
+                "agent_impersonations": metrics::IMPERSONATIONS
                     .load(std::sync::atomic::Ordering::Relaxed),
                 "store_bytes": store.size_on_disk(),
             })

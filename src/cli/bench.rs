@@ -46,7 +46,8 @@ use futures_util::TryStreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, Security};
+use crate::config::Config;
+use crate::config::sections::Security;
 use crate::desk::outbound::Templates;
 use crate::domain::customer::Directory;
 use crate::io::imap::{Imap, timed};

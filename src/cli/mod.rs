@@ -6,7 +6,8 @@ pub mod sweep_bench;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
+use crate::config::sections::LogFormat;
 use crate::desk::report::{self, Report};
 use crate::domain::status::Status;
 use crate::io::store::{Store, StoreError};

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::config::facts::Empty;
 use crate::config::{Config, ConfigError};
 
 /// A scratch configuration: the default SLA and calendar, three agents (alice, tess in tier 2,
@@ -41,5 +42,5 @@ role = "supervisor"
 "#,
         store.display()
     );
-    Config::parse(&text, Path::new("/etc/supportd/bench.toml"))
+    Config::parse(&text, Path::new("/etc/supportd/bench.toml"), &Empty)
 }

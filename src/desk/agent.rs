@@ -10,7 +10,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{AgentConfig, Config, Language, Role};
+use crate::config::Config;
+use crate::config::sections::AgentConfig;
+use crate::config::sections::Language;
+use crate::config::sections::Role;
 use crate::desk::commands::{self, Command, CommandError, Parsed};
 use crate::desk::outbound::{self, Compose, Kind, OutboxItem};
 use crate::domain::sla::ClockKind;
@@ -127,10 +130,10 @@ pub fn strip_signature(text: &str) -> String {
 /// Who gets a new ticket: the customer's dedicated contact, else round-robin over on-duty
 /// first-line agents (by ticket number, so it needs no state and survives restarts).
 pub fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<String> {
-    if let Some(c) = contact
-        && config.agents.iter().any(|a| a.name.eq_ignore_ascii_case(c))
-    {
-        return Some(c.to_owned());
+    // The agent's own spelling, not the directory's: everything that later finds the assignee
+    // (notifications, the ladder, the report's per-agent rows) sees one name per agent.
+    if let Some(a) = contact.and_then(|c| config.agent_named(c)) {
+        return Some(a.name.clone());
     }
     let pool: Vec<&AgentConfig> = config
         .agents
@@ -156,7 +159,7 @@ pub fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
     if let Some(a) = ticket
         .assignee
         .as_deref()
-        .and_then(|n| config.agent_by_name(n))
+        .and_then(|n| config.agent_named(n))
     {
         return vec![agent_mailbox(a)];
     }
@@ -694,9 +697,7 @@ pub fn apply_commands(
             Command::Priority(p) => t.priority = *p,
             Command::Assign(name) => {
                 let a = config
-                    .agents
-                    .iter()
-                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                    .agent_named(name)
                     .ok_or_else(|| CommandError::NoSuchAgent(name.clone()))?;
                 t.assignee = Some(a.name.clone());
             }

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::{AgentConfig, ClosedPolicy, Config, Role};
+use crate::config::Config;
+use crate::config::sections::AgentConfig;
+use crate::config::sections::ClosedPolicy;
+use crate::config::sections::Role;
 use crate::desk::commands::CommandError;
 use crate::desk::outbound::{Draft, Kind, OutboxItem, State, Templates};
 use crate::desk::threading::Match;
@@ -427,7 +430,7 @@ pub fn accept(
             );
             let mut to = agent::notify_targets(config, &ticket);
             let on_call = on_call
-                .and_then(|n| config.agent_by_name(&n))
+                .and_then(|n| config.agent_named(&n))
                 .map(|a| vec![agent::agent_mailbox(a)]);
             let role = extra_role.map(|r| agent::agents_with_role(config, r));
             for m in on_call.into_iter().chain(role).flatten() {
@@ -516,7 +519,7 @@ fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
 
 /// The satisfaction survey for a ticket just resolved; one per resolution cycle, so a repeated
 /// event cannot ask twice.
-fn survey_draft(t: &Ticket, default: crate::config::Language) -> Draft<'_> {
+fn survey_draft(t: &Ticket, default: crate::config::sections::Language) -> Draft<'_> {
     Draft {
         kind: Kind::Survey,
         ticket: t,
@@ -786,7 +789,7 @@ pub fn escalate(
         );
         let to: Vec<crate::mail::mailbox::Mailbox> =
             r.to.iter()
-                .filter_map(|n| config.agent_by_name(n))
+                .filter_map(|n| config.agent_named(n))
                 .map(agent::agent_mailbox)
                 .collect();
         let level = match esc.step {
@@ -846,14 +849,17 @@ pub fn escalate(
 }
 
 /// The ticket's language, judged from its subject when no mail is at hand.
-fn lang_of_ticket(t: &Ticket, default: crate::config::Language) -> crate::config::Language {
+fn lang_of_ticket(
+    t: &Ticket,
+    default: crate::config::sections::Language,
+) -> crate::config::sections::Language {
     if t.subject
         .chars()
         .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
         .count()
         >= 2
     {
-        crate::config::Language::Zh
+        crate::config::sections::Language::Zh
     } else {
         default
     }
@@ -990,7 +996,7 @@ mod tests {
     /// Built-in templates and an empty rate history, for tests that send mail.
     fn mailer() -> Mailer<'static> {
         static TEMPLATES: std::sync::LazyLock<Templates> =
-            std::sync::LazyLock::new(|| Templates::load(None).unwrap());
+            std::sync::LazyLock::new(Templates::builtin);
         static HISTORY: std::sync::LazyLock<HashMap<String, Vec<DateTime<Utc>>>> =
             std::sync::LazyLock::new(HashMap::new);
         Mailer {

@@ -8,7 +8,6 @@
 //! answering something that should never be answered; every rule below is one of those lessons.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,7 +16,9 @@ use lettre::message::{Mailbox as LMailbox, Message};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Language, OutboundConfig};
+use crate::config::Config;
+use crate::config::sections::Language;
+use crate::config::sections::OutboundConfig;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::mail::msgid;
@@ -355,6 +356,23 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "survey"
 );
 
+/// Why a template cannot be used. The messages name the template (`zh/ack`), for the log and for
+/// the outbox item that records what was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// It does not compile or does not render.
+    #[error("template {name}: {message}")]
+    Invalid {
+        /// `<lang>/<name>`.
+        name: String,
+        /// minijinja's explanation.
+        message: String,
+    },
+    /// Its first line is not `Subject: …`.
+    #[error("template {0}: first line must be `Subject: …`")]
+    NoSubject(String),
+}
+
 /// The message templates: built in, each overridable by `<templates_dir>/<lang>/<name>.txt`.
 #[derive(Debug, Clone)]
 pub struct Templates {
@@ -362,19 +380,35 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Loads the built-in templates, overriding each with the operator's file when present;
-    /// every template is compiled now so a broken override is reported at load, not at send.
-    pub fn load(dir: Option<&Path>) -> anyhow::Result<Templates> {
+    /// The names of every template, `<lang>/<name>` (e.g. `zh/ack`): what an operator's
+    /// `templates_dir` may override, as `<dir>/<lang>/<name>.txt`.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(name, _)| *name)
+    }
+
+    /// The built-in templates.
+    pub fn builtin() -> Templates {
+        Templates::with_overrides(&BTreeMap::new()).expect("the built-in templates compile")
+    }
+
+    /// The built-in templates, each replaced by the operator's text in `overrides` (keyed by
+    /// [`Templates::names`]) when present; every template is compiled now so a broken override
+    /// is reported at load, not at send.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Templates, TemplateError> {
         let mut env = minijinja::Environment::new();
         env.set_keep_trailing_newline(true);
         for (name, builtin) in BUILTIN {
-            let source = match dir.map(|d| d.join(format!("{name}.txt"))) {
-                Some(p) if p.exists() => std::fs::read_to_string(&p)
-                    .map_err(|e| anyhow::anyhow!("cannot read template {}: {e}", p.display()))?,
-                _ => (*builtin).to_owned(),
-            };
+            let source = overrides
+                .get(*name)
+                .cloned()
+                .unwrap_or_else(|| (*builtin).to_owned());
             env.add_template_owned(*name, source)
-                .map_err(|e| anyhow::anyhow!("template {name}: {e}"))?;
+                .map_err(|e| TemplateError::Invalid {
+                    name: (*name).to_owned(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(Templates { env })
     }
@@ -386,18 +420,21 @@ impl Templates {
         lang: Language,
         name: &str,
         ctx: minijinja::Value,
-    ) -> anyhow::Result<(String, String)> {
+    ) -> Result<(String, String), TemplateError> {
         let full = format!("{}/{name}", lang.as_str());
         let text = self
             .env
             .get_template(&full)
             .and_then(|t| t.render(ctx))
-            .map_err(|e| anyhow::anyhow!("template {full}: {e}"))?;
+            .map_err(|e| TemplateError::Invalid {
+                name: full.clone(),
+                message: e.to_string(),
+            })?;
         let text = text.replace("\r\n", "\n");
         let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
         let subject = first
             .strip_prefix("Subject:")
-            .ok_or_else(|| anyhow::anyhow!("template {full}: first line must be `Subject: …`"))?;
+            .ok_or_else(|| TemplateError::NoSubject(full.clone()))?;
         Ok((
             sanitize_header(subject),
             body.trim_start_matches('\n').trim_end().to_owned() + "\n",
@@ -801,7 +838,7 @@ mod tests {
 
     #[test]
     fn every_built_in_template_renders_in_both_languages() {
-        let templates = Templates::load(None).unwrap();
+        let templates = Templates::builtin();
         let ctx = minijinja::context! {
             ticket => minijinja::context! { id => 1, tag => "[SUP-1]", subject => "s",
                 priority => "P1", status => "open", status_text => "in progress" },

@@ -4,7 +4,6 @@
 //! company thread together, and what later drives tiers and dedicated contacts.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -39,25 +38,14 @@ struct DirectoryFile {
     customer: Vec<Customer>,
 }
 
-/// Error loading the directory file.
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// File.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
+/// Why a directory file's text is not a valid directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct DirectoryError {
+    /// Where the text came from (the file's name), so the message points at it.
+    pub origin: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// The customer directory: addresses and domains mapped to customers.
@@ -69,19 +57,16 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Loads a TOML file of `[[customer]]` tables.
-    pub fn load(path: &Path) -> Result<Directory, DirectoryError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DirectoryError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        let file: DirectoryFile = toml::from_str(&text).map_err(|e| DirectoryError::Invalid {
-            path: p.clone(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
-        Directory::from_customers(file.customer)
-            .map_err(|message| DirectoryError::Invalid { path: p, message })
+    /// Reads the text of a TOML file of `[[customer]]` tables; `origin` names the file in errors.
+    /// (Reading the file is the shell's: [`crate::io::files`].)
+    pub fn parse(text: &str, origin: &str) -> Result<Directory, DirectoryError> {
+        let invalid = |message: String| DirectoryError {
+            origin: origin.to_owned(),
+            message,
+        };
+        let file: DirectoryFile =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+        Directory::from_customers(file.customer).map_err(invalid)
     }
 
     /// Builds the directory, rejecting an address or domain claimed by two customers.

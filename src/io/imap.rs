@@ -23,7 +23,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::config::{Config, Security};
+use crate::config::Config;
+use crate::config::sections::Security;
 
 /// Keyword set on processed mail when the server can neither MOVE nor UID EXPUNGE.
 pub const DONE_KEYWORD: &str = "$SupportdDone";
@@ -185,14 +186,7 @@ impl Imap {
         .with_context(|| format!("cannot connect to {}:{port}", c.host))?;
         tcp.set_nodelay(true).ok();
         let tls = || -> Result<TlsConnector> {
-            Ok(TlsConnector::from(tls_config(
-                c.ca_file
-                    .as_deref()
-                    .map(|p| {
-                        crate::config::relative_to(config.path.parent().unwrap_or(".".as_ref()), p)
-                    })
-                    .as_deref(),
-            )?))
+            Ok(TlsConnector::from(tls_config(c.ca_file.as_deref())?))
         };
         let server_name = || -> Result<ServerName<'static>> {
             ServerName::try_from(c.host.clone())

@@ -683,7 +683,7 @@ pub fn ingest_raw_with(
             {
                 candidates.referenced = Some((format!("agent proof for ticket {t}"), ticket));
             }
-            config.agent_by_name(name)
+            config.agent_named(name)
         }
         crate::desk::agent::Auth::Impersonation { claimed } => {
             metrics::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

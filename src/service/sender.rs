@@ -9,63 +9,23 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
-use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::AsyncTransport;
 use tokio::sync::{Notify, watch};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::{Config, Security};
+use crate::config::Config;
 use crate::desk::outbound::{self, OutboxItem, State};
+use crate::io::smtp;
 use crate::io::store::Store;
 use crate::service::metrics::SendStats;
-
-/// Builds the SMTP transport from `[smtp]`.
-pub fn transport(config: &Config) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let smtp = config
-        .smtp
-        .as_ref()
-        .context("outbound mail needs an [smtp] section")?;
-    let port = smtp.port.unwrap_or(match smtp.security {
-        Security::Tls => 465,
-        Security::Starttls => 587,
-        Security::Plain => 25,
-    });
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-        .port(port)
-        .timeout(Some(Duration::from_secs(smtp.timeout_secs)));
-    if smtp.security != Security::Plain {
-        let mut params = TlsParameters::builder(smtp.host.clone());
-        if let Some(ca) = &smtp.ca_file {
-            let path = crate::config::relative_to(config.path.parent().unwrap_or(".".as_ref()), ca);
-            let pem = std::fs::read(&path)
-                .with_context(|| format!("cannot read smtp.ca_file {}", path.display()))?;
-            params = params.add_root_certificate(
-                Certificate::from_pem(&pem).context("smtp.ca_file is not a PEM certificate")?,
-            );
-        }
-        let params = params.build_rustls()?;
-        b = b.tls(match smtp.security {
-            Security::Tls => Tls::Wrapper(params),
-            _ => Tls::Required(params),
-        });
-    } else {
-        b = b.tls(Tls::None);
-    }
-    if let (Some(user), Some(pass)) = (&smtp.username, &smtp.resolved_password) {
-        b = b.credentials(Credentials::new(user.clone(), pass.clone()));
-    }
-    Ok(b.build())
-}
 
 /// The sender task.
 pub struct Sender {
     config: Arc<Config>,
     store: Store,
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: smtp::Transport,
     wake: Arc<Notify>,
     /// Shared counters.
     pub stats: Arc<Mutex<SendStats>>,
@@ -75,7 +35,7 @@ impl Sender {
     /// Prepares a sender; `wake` is notified whenever something was enqueued.
     pub fn new(config: Arc<Config>, store: Store, wake: Arc<Notify>) -> Result<Sender> {
         Ok(Sender {
-            transport: transport(&config)?,
+            transport: smtp::transport(&config)?,
             config,
             store,
             wake,
@@ -137,7 +97,7 @@ impl Sender {
     }
 
     async fn attempt_inner(&self, mut item: OutboxItem) -> Result<()> {
-        let envelope = match envelope(&item) {
+        let envelope = match smtp::envelope(&item) {
             Ok(e) => e,
             Err(reason) => {
                 item.state = State::Dead { reason };
@@ -202,19 +162,6 @@ impl Sender {
         }
         Ok(())
     }
-}
-
-fn envelope(item: &OutboxItem) -> Result<Envelope, String> {
-    let from = item
-        .envelope_from
-        .parse()
-        .map_err(|e| format!("bad envelope sender {}: {e}", item.envelope_from))?;
-    let to = item
-        .to
-        .iter()
-        .map(|t| t.parse().map_err(|e| format!("bad recipient {t}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Envelope::new(Some(from), to).map_err(|e| e.to_string())
 }
 
 /// Puts a dead item back in the queue (from the CLI). Returns false when it was not dead.

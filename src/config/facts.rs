@@ -1,0 +1,48 @@
+//! The facts about the machine that validating a configuration needs, handed in by the shell.
+//!
+//! A configuration names files (passwords, the signing secret, a CA, templates, the customer
+//! directory) and may take passwords from the environment. Whether those exist and what they
+//! hold is a fact about the machine, not about the text; [`Config::parse`] asks for them through
+//! [`Facts`], so it stays a pure function that the tests drive with [`Empty`] and the daemon with
+//! the real file system ([`crate::io::files::Machine`]).
+//!
+//! [`Config::parse`]: crate::config::Config::parse
+
+use std::ffi::OsString;
+use std::path::Path;
+
+/// What the machine says about the files and variables a configuration names. Errors are the
+/// system's own words (`No such file or directory (os error 2)`), for the problem's message.
+pub trait Facts {
+    /// The text of the file at `path`.
+    fn read(&self, path: &Path) -> Result<String, String>;
+    /// Whether the file at `path` can be opened at all (its metadata can be read).
+    fn exists(&self, path: &Path) -> Result<(), String>;
+    /// Whether `path` is a directory.
+    fn is_dir(&self, path: &Path) -> bool;
+    /// An environment variable (`None` when unset).
+    fn var(&self, name: &str) -> Option<OsString>;
+}
+
+/// A machine with no files and an empty environment: a configuration that names nothing
+/// outside itself validates the same as on any machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Empty;
+
+impl Facts for Empty {
+    fn read(&self, _: &Path) -> Result<String, String> {
+        Err("No such file or directory (os error 2)".to_owned())
+    }
+
+    fn exists(&self, _: &Path) -> Result<(), String> {
+        Err("No such file or directory (os error 2)".to_owned())
+    }
+
+    fn is_dir(&self, _: &Path) -> bool {
+        false
+    }
+
+    fn var(&self, _: &str) -> Option<OsString> {
+        None
+    }
+}

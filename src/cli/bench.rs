@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::{DateTime, FixedOffset, Utc};
 use futures_util::TryStreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -55,6 +55,7 @@ use crate::io::store::Store;
 use crate::mail::parse;
 use crate::service::ingest::{self, Ingest, Outcome};
 use crate::service::metrics::IngestStatus;
+use crate::service::shutdown::Trigger;
 
 /// Mails per fsync in the core run, as ingest batches them.
 const BATCH: usize = 64;
@@ -283,7 +284,7 @@ async fn phases(
     let (tx, rx) = mpsc::unbounded_channel();
     ing.on_durable(tx);
     tokio::spawn(durable.clone().collect(rx));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = Trigger::new();
     let t0 = Instant::now();
     running.ingest = Some((stop_tx, tokio::spawn(ing.run(stop_rx))));
     let counts = wait_moved(&mut admin, cfg, n, running, &status).await?;
@@ -506,7 +507,7 @@ async fn phases(
 /// The ingest task while it runs, so cleanup can stop it whatever happened.
 #[derive(Default)]
 struct Running {
-    ingest: Option<(watch::Sender<bool>, JoinHandle<Result<()>>)>,
+    ingest: Option<(Trigger, JoinHandle<Result<()>>)>,
 }
 
 impl Running {
@@ -516,7 +517,7 @@ impl Running {
             return Ok(Duration::ZERO);
         };
         let t = Instant::now();
-        let _ = tx.send(true);
+        tx.fire();
         match tokio::time::timeout(Duration::from_secs(30), &mut handle).await {
             Ok(Ok(Ok(()))) => Ok(t.elapsed()),
             Ok(Ok(Err(e))) => Err(e.context("ingest failed")),

@@ -443,11 +443,12 @@ impl Imap {
         Ok(())
     }
 
-    /// Waits in IDLE until the server reports a change, `renew` passes, or `shutdown` fires.
+    /// Waits in IDLE until the server reports a change, `renew` passes, or `stop` completes
+    /// (the daemon's shutdown).
     pub async fn idle(
         self,
         renew: Duration,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        stop: impl std::future::Future<Output = ()>,
     ) -> Result<(Imap, Woken)> {
         let Imap {
             session,
@@ -457,14 +458,14 @@ impl Imap {
         let mut handle = session.idle();
         timed(limit, "IDLE", handle.init()).await?;
         let woken = {
-            let (wait, stop) = handle.wait_with_timeout(renew);
+            let (wait, stop_source) = handle.wait_with_timeout(renew);
             tokio::pin!(wait);
-            let mut stop = Some(stop);
+            let mut interrupt = Some(stop_source);
             let r = tokio::select! {
                 r = &mut wait => r,
-                _ = shutdown.changed() => {
+                () = stop => {
                     // Dropping the stop source interrupts the wait cleanly.
-                    stop.take();
+                    interrupt.take();
                     let _ = (&mut wait).await;
                     Ok(IdleResponse::ManualInterrupt)
                 }

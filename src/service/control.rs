@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::io::store::Store;
 use crate::service::metrics::IngestStatus;
+use crate::service::shutdown::Shutdown;
 use crate::service::views::{self, Request};
 
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
@@ -36,8 +36,8 @@ pub struct Shared {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
-/// Serves the control socket until `shutdown` turns true.
-pub async fn serve(path: &Path, shared: Shared, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+/// Serves the control socket until shutdown.
+pub async fn serve(path: &Path, shared: Shared, mut shutdown: Shutdown) -> Result<()> {
     if path.exists() {
         // A socket left by a killed daemon; we hold the store lock, so nobody else owns it.
         std::fs::remove_file(path)
@@ -60,7 +60,7 @@ pub async fn serve(path: &Path, shared: Shared, mut shutdown: watch::Receiver<bo
                     }
                 });
             }
-            _ = shutdown.changed() => break,
+            () = shutdown.recv() => break,
         }
     }
     let _ = std::fs::remove_file(path);

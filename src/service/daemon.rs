@@ -1,7 +1,10 @@
 //! `supportd run`: open the store, start the control socket and ingest, stop cleanly on a signal.
 //!
-//! Shutdown is one `watch` channel: SIGTERM/SIGINT flip it, ingest finishes the mail in hand
-//! (its batch is fsynced and moved), IDLE is ended with DONE, and the store is flushed last.
+//! Shutdown is one signal ([`crate::service::shutdown`]): SIGTERM/SIGINT fire it, ingest
+//! finishes the mail in hand (its batch is fsynced and moved), IDLE is ended with DONE, every
+//! task is waited for and its ending reported, and the store is flushed last. A task that panics
+//! (or ingest failing) stops the daemon with an error, so systemd restarts it
+//! ([`crate::service::tasks`]).
 //!
 //! Under systemd (`Type=notify`, see `deploy/supportd.service`) the main loop also speaks the
 //! notification protocol ([`crate::io::systemd`]): `READY=1` once the store is open and IMAP is
@@ -11,10 +14,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::io::http;
@@ -23,9 +26,12 @@ use crate::io::systemd;
 use crate::service::control;
 use crate::service::health::Health;
 use crate::service::ingest::Ingest;
-use crate::service::metrics::IngestStatus;
+use crate::service::metrics::{IngestStatus, SendStats};
+use crate::service::scheduler;
 use crate::service::sender::Sender;
-use crate::service::settings::Settings;
+use crate::service::settings::{Live, Settings};
+use crate::service::shutdown::{Shutdown, Trigger};
+use crate::service::tasks::{Ended, Tasks};
 
 /// How often the main loop looks at ingest before `READY=1` (bounds the readiness delay).
 const READY_POLL: Duration = Duration::from_millis(100);
@@ -52,86 +58,18 @@ async fn run_inner(config: Config) -> Result<()> {
     let store = Store::open(&config.store.path)
         .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
     info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
-    let (stop_tx, stop_rx) = watch::channel(false);
-
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let (trigger, shutdown) = Trigger::new();
     let settings = Arc::new(Settings::from_config(config.clone())?);
     let (settings_tx, live) = watch::channel(settings);
-    let mut ingest = Ingest::with_settings(live.clone(), store.clone());
-    ingest.wake_outbox(wake.clone());
-    let sender = match &config.smtp {
-        Some(_) => Some(Sender::new(config.clone(), store.clone(), wake.clone())?),
-        None => None,
-    };
-    let shared = control::Shared {
-        store: store.clone(),
-        live: live.clone(),
-        ingest: ingest.status.clone(),
-        sender: sender.as_ref().map(|s| s.stats.clone()),
-        wake: wake.clone(),
-    };
-    let ingest_status = ingest.status.clone();
-    let http = match &config.http {
-        Some(h) => {
-            let listener = http::bind(h.listen).await?;
-            let health = Health::new(
-                config.clone(),
-                store.clone(),
-                ingest.status.clone(),
-                sender.as_ref().map(|s| s.stats.clone()),
-            );
-            // Checked once before serving, so the first /healthz has a store verdict.
-            health.check_store().await;
-            let checks = tokio::spawn(health.clone().run_store_checks(stop_rx.clone()));
-            let mut rx = stop_rx.clone();
-            let server = tokio::spawn(async move {
-                let stop = async move {
-                    let _ = rx.changed().await;
-                };
-                let route = move |path: String| {
-                    let health = health.clone();
-                    async move { health.route(&path).await }
-                };
-                if let Err(e) = http::serve(listener, route, stop).await {
-                    error!(error = %format!("{e:#}"), "health listener failed");
-                }
-            });
-            Some((checks, server))
-        }
-        None => None,
-    };
-    let socket = config.control_socket();
-    let sender_stats = sender.as_ref().map(|s| s.stats.clone());
-    let control_task = {
-        let rx = stop_rx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = control::serve(&socket, shared, rx).await {
-                error!(error = %format!("{e:#}"), "control socket failed");
-            }
-        })
-    };
-    let sender_task = sender.map(|s| {
-        let rx = stop_rx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = s.run(rx).await {
-                error!(error = %format!("{e:#}"), "outbox sender failed");
-            }
-        })
-    });
-    let scheduler_task = tokio::spawn(crate::service::scheduler::run(
-        live.clone(),
-        store.clone(),
-        wake.clone(),
-        stop_rx.clone(),
-    ));
-    let ingest_task = tokio::spawn(ingest.run(stop_rx.clone()));
+    let mut tasks = Tasks::default();
+    let (ingest_status, sender_stats) =
+        start_tasks(&config, &store, &live, &shutdown, &mut tasks).await?;
 
     systemd::status(&format!(
         "logging in to IMAP {}:{}",
         config.imap.host,
         config.imap_port()
     ));
-    let mut ingest_task = ingest_task;
     let mut ready = false;
     let mut status = systemd::StatusLine::default();
     let mut status_tick = tokio::time::interval(READY_POLL);
@@ -147,11 +85,18 @@ async fn run_inner(config: Config) -> Result<()> {
     if let Some(d) = watchdog {
         info!(timeout = ?d, "systemd watchdog enabled");
     }
-    let ingest_result = loop {
+    let mut failure = None;
+    loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: shutting down"); break None }
-            _ = int.recv() => { info!("SIGINT: shutting down"); break None }
-            r = &mut ingest_task => break Some(r),
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break }
+            Some((name, ended)) = tasks.next() => {
+                // Every task runs until shutdown: one that ends now is a fault.
+                if let Some(e) = ended_early(name, ended) {
+                    failure = Some(e);
+                    break;
+                }
+            }
             _ = hup.recv() => reload(&settings_tx),
             _ = status_tick.tick() => {
                 let st = ingest_status.lock().unwrap().clone();
@@ -181,25 +126,130 @@ async fn run_inner(config: Config) -> Result<()> {
                 }
             }
         }
-    };
-    systemd::stopping("stopping: finishing the mail in hand");
-    let _ = stop_tx.send(true);
-    let ingest_result = match ingest_result {
-        Some(r) => r,
-        None => ingest_task.await,
-    };
-    let _ = control_task.await;
-    let _ = scheduler_task.await;
-    if let Some(t) = sender_task {
-        let _ = t.await;
     }
-    if let Some((checks, server)) = http {
-        let _ = checks.await;
-        let _ = server.await;
+    systemd::stopping("stopping: finishing the mail in hand");
+    trigger.fire();
+    while let Some((name, ended)) = tasks.next().await {
+        match ended {
+            Ended::Done => debug!(task = name, "stopped"),
+            Ended::Failed(e) if name == INGEST => {
+                error!(task = name, error = %format!("{e:#}"), "failed while stopping");
+                failure.get_or_insert(e);
+            }
+            Ended::Failed(e) => {
+                error!(task = name, error = %format!("{e:#}"), "failed while stopping")
+            }
+            Ended::Panicked(m) => {
+                error!(task = name, panic = %m, "panicked while stopping");
+                failure.get_or_insert(anyhow!("the {name} task panicked: {m}"));
+            }
+        }
     }
     store.sync().await.context("final store flush failed")?;
     info!("stopped");
-    ingest_result.context("ingest task panicked")?
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Name of the ingest task, whose failure is the daemon's (it cannot work without its mailbox).
+const INGEST: &str = "ingest";
+
+/// Starts every task: ingest, the outbox sender (with `[smtp]`), the SLA scheduler, the control
+/// socket and (with `[http]`) the health listener with its store checks. Returns the shared
+/// status the main loop reports to systemd.
+async fn start_tasks(
+    config: &Arc<Config>,
+    store: &Store,
+    live: &Live,
+    shutdown: &Shutdown,
+    tasks: &mut Tasks,
+) -> Result<(Arc<Mutex<IngestStatus>>, Option<Arc<Mutex<SendStats>>>)> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut ingest = Ingest::with_settings(live.clone(), store.clone());
+    ingest.wake_outbox(wake.clone());
+    let sender = match &config.smtp {
+        Some(_) => Some(Sender::new(config.clone(), store.clone(), wake.clone())?),
+        None => None,
+    };
+    let ingest_status = ingest.status.clone();
+    let sender_stats = sender.as_ref().map(|s| s.stats.clone());
+    if let Some(h) = &config.http {
+        let listener = http::bind(h.listen).await?;
+        let health = Health::new(
+            config.clone(),
+            store.clone(),
+            ingest_status.clone(),
+            sender_stats.clone(),
+        );
+        // Checked once before serving, so the first /healthz has a store verdict.
+        health.check_store().await;
+        let checks = health.clone().run_store_checks(shutdown.clone());
+        tasks.spawn("store checks", async move {
+            checks.await;
+            Ok(())
+        });
+        let mut stop = shutdown.clone();
+        let route = move |path: String| {
+            let health = health.clone();
+            async move { health.route(&path).await }
+        };
+        tasks.spawn("health listener", async move {
+            http::serve(listener, route, async move { stop.recv().await })
+                .await
+                .context("health listener failed")
+        });
+    }
+    let shared = control::Shared {
+        store: store.clone(),
+        live: live.clone(),
+        ingest: ingest_status.clone(),
+        sender: sender_stats.clone(),
+        wake: wake.clone(),
+    };
+    let socket = config.control_socket();
+    let stop = shutdown.clone();
+    tasks.spawn("control socket", async move {
+        control::serve(&socket, shared, stop)
+            .await
+            .context("control socket failed")
+    });
+    if let Some(s) = sender {
+        let stop = shutdown.clone();
+        tasks.spawn("outbox sender", async move {
+            s.run(stop).await.context("outbox sender failed")
+        });
+    }
+    let scheduler = scheduler::run(live.clone(), store.clone(), wake, shutdown.clone());
+    tasks.spawn("scheduler", async move {
+        scheduler.await;
+        Ok(())
+    });
+    tasks.spawn(INGEST, ingest.run(shutdown.clone()));
+    Ok((ingest_status, sender_stats))
+}
+
+/// Reports a task that ended before shutdown; returns the error that stops the daemon, if this
+/// ending does: a panic anywhere, or ingest ending at all. Other tasks failing is logged and the
+/// daemon carries on without them, as it always has (e.g. a control socket that cannot bind).
+fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
+    match ended {
+        Ended::Panicked(m) => {
+            error!(task = name, panic = %m, "task panicked; stopping so the service is restarted");
+            Some(anyhow!("the {name} task panicked: {m}"))
+        }
+        Ended::Failed(e) if name == INGEST => Some(e),
+        Ended::Done if name == INGEST => Some(anyhow!("ingest stopped on its own")),
+        Ended::Failed(e) => {
+            error!(task = name, error = %format!("{e:#}"), "task failed; carrying on without it");
+            None
+        }
+        Ended::Done => {
+            warn!(task = name, "task ended before shutdown");
+            None
+        }
+    }
 }
 
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
@@ -267,4 +317,20 @@ async fn runtime_responsive(limit: Duration) -> bool {
         tokio::time::timeout(limit, tokio::spawn(async {})).await,
         Ok(Ok(()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_anywhere_or_ingest_ending_stops_the_daemon() {
+        assert!(ended_early("scheduler", Ended::Panicked("boom".into())).is_some());
+        assert!(ended_early("control socket", Ended::Panicked("boom".into())).is_some());
+        assert!(ended_early(INGEST, Ended::Failed(anyhow!("store locked"))).is_some());
+        assert!(ended_early(INGEST, Ended::Done).is_some());
+        // A control socket that cannot bind leaves the daemon running, as before.
+        assert!(ended_early("control socket", Ended::Failed(anyhow!("bind"))).is_none());
+        assert!(ended_early("outbox sender", Ended::Done).is_none());
+    }
 }

@@ -25,13 +25,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::Utc;
 use serde_json::json;
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::io::http::Reply;
 use crate::io::store::Store;
 use crate::service::metrics::{self, IngestStatus, SendStats, StoreGauges, age_secs};
+use crate::service::shutdown::Shutdown;
 
 /// How often the store's directory is checked for writability.
 pub const STORE_CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -101,14 +101,14 @@ impl Health {
         c.error = result.err().map(|e| e.to_string());
     }
 
-    /// Checks the store every [`STORE_CHECK_EVERY`] until `shutdown` turns true.
-    pub async fn run_store_checks(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Checks the store every [`STORE_CHECK_EVERY`] until shutdown.
+    pub async fn run_store_checks(self: Arc<Self>, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(STORE_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => self.check_store().await,
-                _ = shutdown.changed() => return,
+                () = shutdown.recv() => return,
             }
         }
     }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Config;
@@ -34,6 +33,7 @@ use crate::mail::subject;
 use crate::service::metrics;
 use crate::service::metrics::IngestStatus;
 use crate::service::settings::{Live, Settings};
+use crate::service::shutdown::Shutdown;
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
 const BATCH: usize = 64;
@@ -125,12 +125,12 @@ impl Ingest {
         self.durable = Some(tx);
     }
 
-    /// Runs until `shutdown` turns true: connect, sync, wait (IDLE or poll), repeat; reconnects
+    /// Runs until shutdown: connect, sync, wait (IDLE or poll), repeat; reconnects
     /// with exponential backoff after any error.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
         let mut backoff = Duration::from_secs(1);
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 return Ok(());
             }
             let started = Instant::now();
@@ -156,7 +156,7 @@ impl Ingest {
                     warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => return Ok(()),
+                        () = shutdown.recv() => return Ok(()),
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
@@ -164,7 +164,7 @@ impl Ingest {
         }
     }
 
-    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<()> {
+    async fn session(&mut self, shutdown: &mut Shutdown) -> Result<()> {
         let cfg = self.config.clone();
         let mut imap = Imap::connect(&cfg).await?;
         info!(
@@ -208,18 +208,18 @@ impl Ingest {
                     .await?;
                 next_uid = next;
                 let announced = imap.new_mail_announced();
-                if (handled == 0 && !announced) || *shutdown.borrow() {
+                if (handled == 0 && !announced) || shutdown.is_shutdown() {
                     break;
                 }
             }
             self.status.lock().unwrap().last_sync = Some(Utc::now());
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 imap.logout().await;
                 return Ok(());
             }
             if use_idle {
                 let renew = Duration::from_secs(cfg.imap.idle_renew_secs);
-                let (back, woken) = imap.idle(renew, shutdown).await?;
+                let (back, woken) = imap.idle(renew, shutdown.recv()).await?;
                 imap = back;
                 debug!(?woken, "IDLE ended");
                 if woken == Woken::Shutdown {
@@ -229,7 +229,7 @@ impl Ingest {
             } else {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(cfg.imap.poll_interval_secs)) => {}
-                    _ = shutdown.changed() => {
+                    () = shutdown.recv() => {
                         imap.logout().await;
                         return Ok(());
                     }
@@ -246,7 +246,7 @@ impl Ingest {
         imap: &mut Imap,
         uidvalidity: u32,
         from: u32,
-        shutdown: &watch::Receiver<bool>,
+        shutdown: &Shutdown,
     ) -> Result<(u32, usize)> {
         let cfg = self.config.clone();
         let mut metas = imap.fetch_index(from).await?;
@@ -332,7 +332,7 @@ impl Ingest {
                         }
                     }
                 }
-                if *shutdown.borrow() {
+                if shutdown.is_shutdown() {
                     break;
                 }
             }
@@ -368,7 +368,7 @@ impl Ingest {
                     },
                 )?;
             }
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 break;
             }
         }

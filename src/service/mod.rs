@@ -8,4 +8,6 @@ pub mod metrics;
 pub mod scheduler;
 pub mod sender;
 pub mod settings;
+pub mod shutdown;
+pub mod tasks;
 pub mod views;

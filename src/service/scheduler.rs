@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -23,6 +23,7 @@ use crate::desk::outbound::Templates;
 use crate::desk::{self, Effect};
 use crate::io::store::Store;
 use crate::service::settings::Live;
+use crate::service::shutdown::Shutdown;
 
 /// The longest sleep between sweeps (the issue asks for at least every 30 s); a backstop, since
 /// the task wakes at the earliest due time anyway.
@@ -104,12 +105,7 @@ pub fn policy_fingerprint(config: &Config) -> String {
 }
 
 /// Sweeps every [`SWEEP_EVERY`] until shutdown, with the current (reloadable) settings.
-pub async fn run(
-    mut live: Live,
-    store: Store,
-    wake: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(mut live: Live, store: Store, wake: Arc<Notify>, mut shutdown: Shutdown) {
     // The settings the stored clocks follow: a start with other settings (changed while the
     // daemon was stopped) re-applies them, a start with the same ones does nothing.
     let mut applied = store
@@ -151,7 +147,7 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = store.due_sooner() => {}
             Ok(()) = live.changed() => {}
-            _ = shutdown.changed() => return,
+            () = shutdown.recv() => return,
         }
         let (config, templates) = {
             let l = live.borrow();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::Utc;
 use lettre::AsyncTransport;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Config;
@@ -20,6 +20,7 @@ use crate::desk::outbound::{self, OutboxItem, State};
 use crate::io::smtp;
 use crate::io::store::Store;
 use crate::service::metrics::SendStats;
+use crate::service::shutdown::Shutdown;
 
 /// The sender task.
 pub struct Sender {
@@ -44,9 +45,9 @@ impl Sender {
     }
 
     /// Delivers due items until shutdown; sleeps until the next due item, a wake-up, or 30 s.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<()> {
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 return Ok(());
             }
             // A store error must not end delivery for good: log it and try again shortly.
@@ -55,10 +56,10 @@ impl Sender {
                 self.stats.lock().unwrap().last_error = Some(format!("{e:#}"));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-                    _ = shutdown.changed() => return Ok(()),
+                    () = shutdown.recv() => return Ok(()),
                 }
             }
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 return Ok(());
             }
             let wait = match self.store.outbox_next_due().unwrap_or(None) {
@@ -76,14 +77,14 @@ impl Sender {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
-                _ = shutdown.changed() => return Ok(()),
+                () = shutdown.recv() => return Ok(()),
             }
         }
     }
 
-    async fn deliver_due(&self, shutdown: &watch::Receiver<bool>) -> Result<()> {
+    async fn deliver_due(&self, shutdown: &Shutdown) -> Result<()> {
         for item in self.store.outbox_due(Utc::now())? {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 break;
             }
             self.attempt(item).await?;

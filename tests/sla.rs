@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use supportd::config::Config;
 use supportd::config::sample;
-use supportd::desk::outbound::Templates;
+use supportd::desk::outbound::templates::Templates;
 use supportd::domain::customer::Directory;
 use supportd::io::store::Store;
 use supportd::service::ingest::{Outcome, ingest_raw_with};
@@ -211,7 +211,7 @@ fn changed_targets_apply_to_open_tickets_and_customers_hear_of_escalations() {
         .outbox_list()
         .unwrap()
         .into_iter()
-        .filter(|i| i.kind == supportd::desk::outbound::Kind::Escalated)
+        .filter(|i| i.kind == supportd::domain::outbox::Kind::Escalated)
         .collect();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].to, ["customer@example.org"]);

@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::config::sections::Security;
-use crate::desk::outbound::Templates;
+use crate::desk::outbound::templates::Templates;
 use crate::domain::customer::Directory;
 use crate::io::imap::{Imap, timed};
 use crate::io::store::Store;

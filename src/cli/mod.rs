@@ -472,7 +472,7 @@ fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
     };
     let templates = match &config.outbound {
         Some(out) if matches!(req, Request::SetStatus { .. }) => Some(
-            crate::desk::outbound::Templates::load(out.templates_dir.as_deref())?,
+            crate::desk::outbound::templates::Templates::load(out.templates_dir.as_deref())?,
         ),
         _ => None,
     };

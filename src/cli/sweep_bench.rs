@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::{Config, sample};
-use crate::desk::outbound::Templates;
+use crate::desk::outbound::templates::Templates;
 use crate::domain::priority::Priority;
 use crate::domain::sla::Clocks;
 use crate::domain::status::Status;

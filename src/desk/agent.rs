@@ -15,7 +15,10 @@ use crate::config::sections::AgentConfig;
 use crate::config::sections::Language;
 use crate::config::sections::Role;
 use crate::desk::commands::{self, Command, CommandError, Parsed};
-use crate::desk::outbound::{self, Compose, Kind, OutboxItem};
+use crate::desk::outbound::compose::{self, Compose};
+use crate::desk::outbound::wording::status_text;
+use crate::domain::outbox::Kind;
+use crate::domain::outbox::OutboxItem;
 use crate::domain::sla::ClockKind;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
@@ -341,7 +344,7 @@ impl Headline {
 fn status_word(status: Status, lang: Language) -> &'static str {
     match lang {
         Language::En => status.as_str(),
-        Language::Zh => outbound::status_text(status, lang),
+        Language::Zh => status_text(status, lang),
     }
 }
 
@@ -534,7 +537,7 @@ pub fn escalation_mail(
         "sla:{}:{}:{}:{:?}",
         ticket.id, esc.clock, esc.cycle, esc.step
     );
-    outbound::compose(
+    compose::compose(
         config,
         to_agents(config, ticket, to, subject, body, &cause),
         now,
@@ -545,21 +548,8 @@ fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> OutboxItem {
     let ticket = c.ticket;
     let kind = c.kind;
     let to = c.to.iter().map(|m| m.address.clone()).collect();
-    outbound::compose(config, c, now).unwrap_or_else(|reason| OutboxItem {
-        id: 0,
-        ticket,
-        kind,
-        message_id: String::new(),
-        envelope_from: config.support.address.clone(),
-        to,
-        subject: String::new(),
-        raw: String::new(),
-        created_at: now,
-        next_attempt_at: now,
-        attempts: 0,
-        state: outbound::State::Suppressed { reason },
-        last_error: None,
-        not_before: None,
+    compose::compose(config, c, now).unwrap_or_else(|reason| {
+        OutboxItem::suppressed(ticket, kind, &config.support.address, to, reason, now)
     })
 }
 

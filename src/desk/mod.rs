@@ -7,34 +7,35 @@
 
 pub mod agent;
 pub mod commands;
+pub mod effect;
 pub mod outbound;
 pub mod report;
 pub mod threading;
 
 use chrono::{DateTime, Utc};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::config::Config;
 use crate::config::sections::AgentConfig;
 use crate::config::sections::ClosedPolicy;
 use crate::config::sections::Role;
 use crate::desk::commands::CommandError;
-use crate::desk::outbound::{Draft, Kind, OutboxItem, State, Templates};
+use crate::desk::effect::Effect;
+use crate::desk::outbound::compose::Draft;
+use crate::desk::outbound::mailer::Mailer;
+use crate::desk::outbound::may_answer::refuse_auto_reply;
+use crate::desk::outbound::wording::{lang_of_ticket, language, missing_information};
 use crate::desk::threading::Match;
+use crate::domain::outbox::Kind;
+use crate::domain::outbox::OutboxItem;
+use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::{
     AttachmentMeta, EscalatedBy, Message, Satisfaction, Source, ThreadedBy, Ticket,
 };
 use crate::mail::parse::Inbound;
 use crate::mail::subject;
-
-/// Something the shell must do as a consequence of a decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// A line for the operator's log.
-    Log(String),
-}
 
 /// The result of accepting one inbound mail.
 #[derive(Debug, Clone)]
@@ -51,16 +52,6 @@ pub struct Accepted {
     pub outgoing: Vec<OutboxItem>,
     /// Other tickets changed by the mail (a merge target), saved in the same transaction.
     pub extra_tickets: Vec<Ticket>,
-}
-
-/// What the desk needs to write mail: the templates and, per recipient address (lower-case),
-/// the times of automatic mails already sent to it.
-#[derive(Debug, Clone, Copy)]
-pub struct Mailer<'a> {
-    /// Templates.
-    pub templates: &'a Templates,
-    /// Rate history by recipient.
-    pub history: &'a HashMap<String, Vec<DateTime<Utc>>>,
 }
 
 /// Facts about an inbound mail that the shell looked up for the core.
@@ -367,7 +358,7 @@ pub fn accept(
             None
         };
         if let Some(kind) = kind {
-            match outbound::refuse_auto_reply(config, inbound) {
+            match refuse_auto_reply(config, inbound) {
                 Some(why) => effects.push(Effect::Log(format!("no {kind:?} sent: {why}"))),
                 None => {
                     let mut extra = BTreeMap::new();
@@ -381,7 +372,7 @@ pub fn accept(
                         let identified = !customer.eq_ignore_ascii_case(sender);
                         extra.insert(
                             "missing",
-                            minijinja::Value::from_serialize(outbound::missing_information(
+                            minijinja::Value::from_serialize(missing_information(
                                 inbound, identified,
                             )),
                         );
@@ -390,14 +381,14 @@ pub fn accept(
                         kind,
                         ticket: &ticket,
                         inbound: Some(inbound),
-                        lang: outbound::language(inbound, out.language),
+                        lang: language(inbound, out.language),
                         extra,
                         cause: match customer_escalation {
                             Some(level) => format!("escalated:{}:{level}", ticket.id),
                             None => format!("{kind:?}:{}", inbound.message_id),
                         },
                     };
-                    outgoing.push(finish(config, mailer, &draft, now, &mut effects));
+                    outgoing.push(mailer.write(config, &draft, now, &mut effects));
                 }
             }
         }
@@ -464,7 +455,7 @@ pub fn accept(
         && ticket.status == Status::Resolved
     {
         let draft = survey_draft(&ticket, out.language);
-        outgoing.push(finish(config, mailer, &draft, now, &mut effects));
+        outgoing.push(mailer.write(config, &draft, now, &mut effects));
     }
     Accepted {
         ticket,
@@ -640,57 +631,6 @@ fn agent_mail(
     }
 }
 
-/// Builds the mail for `draft` and applies the per-recipient caps: a capped or unbuildable mail
-/// is kept as a suppressed outbox item so the ticket shows what was not sent and why.
-fn finish(
-    config: &Config,
-    mailer: Mailer<'_>,
-    draft: &Draft<'_>,
-    now: DateTime<Utc>,
-    effects: &mut Vec<Effect>,
-) -> OutboxItem {
-    let out = config
-        .outbound
-        .as_ref()
-        .expect("only called with outbound configured");
-    match outbound::build(config, out, mailer.templates, draft, now) {
-        Ok(mut item) => {
-            for r in &item.to {
-                let empty = Vec::new();
-                let h = mailer.history.get(&r.to_lowercase()).unwrap_or(&empty);
-                if let Some(why) = outbound::rate_limited(&out.rate_limits, h, now) {
-                    effects.push(Effect::Log(format!(
-                        "{:?} to {r} suppressed: {why}",
-                        draft.kind
-                    )));
-                    item.state = State::Suppressed { reason: why };
-                    break;
-                }
-            }
-            item
-        }
-        Err(why) => {
-            effects.push(Effect::Log(format!("{:?} not built: {why}", draft.kind)));
-            OutboxItem {
-                id: 0,
-                ticket: draft.ticket.id,
-                kind: draft.kind,
-                message_id: String::new(),
-                envelope_from: config.support.address.clone(),
-                to: vec![draft.ticket.requester.address.clone()],
-                subject: String::new(),
-                raw: String::new(),
-                created_at: now,
-                next_attempt_at: now,
-                attempts: 0,
-                state: State::Suppressed { reason: why },
-                last_error: None,
-                not_before: None,
-            }
-        }
-    }
-}
-
 /// Changes a ticket's status. Returns `None` when nothing changes; otherwise the new ticket and
 /// the progress mail to the customer (when configured).
 pub fn set_status(
@@ -729,7 +669,7 @@ pub fn set_status(
             })
         };
         if let Some(draft) = draft {
-            let item = finish(config, mailer, &draft, now, &mut effects);
+            let item = mailer.write(config, &draft, now, &mut effects);
             // An operator's status change the customer hears about is an update.
             if item.state == State::Pending {
                 t.sla = t.sla.on_customer_visible_update(
@@ -837,7 +777,7 @@ pub fn escalate(
                 extra,
                 cause: format!("escalated:{}:{level}", t.id),
             };
-            let mut item = finish(config, mailer, &draft, now, &mut effects);
+            let mut item = mailer.write(config, &draft, now, &mut effects);
             if let Some(w) = r.wait_until {
                 item.hold_until(w);
             }
@@ -848,28 +788,13 @@ pub fn escalate(
     Some((t, outgoing, effects))
 }
 
-/// The ticket's language, judged from its subject when no mail is at hand.
-fn lang_of_ticket(
-    t: &Ticket,
-    default: crate::config::sections::Language,
-) -> crate::config::sections::Language {
-    if t.subject
-        .chars()
-        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-        .count()
-        >= 2
-    {
-        crate::config::sections::Language::Zh
-    } else {
-        default
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desk::outbound::templates::Templates;
     use crate::domain::priority::Priority;
     use crate::mail::mailbox::Mailbox;
+    use std::collections::HashMap;
 
     fn config() -> Config {
         config_with("")

@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod customer;
+pub mod outbox;
 pub mod priority;
 pub mod problem;
 pub mod sla;

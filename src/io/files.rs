@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::config::facts::Facts;
 use crate::config::{Config, ConfigError};
-use crate::desk::outbound::Templates;
+use crate::desk::outbound::templates::Templates;
 use crate::domain::customer::Directory;
 use crate::domain::problem::Problem;
 

@@ -11,7 +11,7 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
 use crate::config::Config;
 use crate::config::sections::Security;
-use crate::desk::outbound::OutboxItem;
+use crate::domain::outbox::OutboxItem;
 
 /// The transport the sender uses.
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;

@@ -31,7 +31,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::Accepted;
-use crate::desk::outbound::{OutboxItem, State};
+use crate::domain::outbox::OutboxItem;
+use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::{Message, Ticket};
 
@@ -577,7 +578,7 @@ impl Store {
     }
 
     /// [`Store::rate_history`] of each of `recipients`, keyed by lower-cased address as
-    /// [`crate::desk::Mailer`] expects.
+    /// [`crate::desk::outbound::mailer::Mailer`] expects.
     pub fn rate_histories<'a>(
         &self,
         recipients: impl IntoIterator<Item = &'a str>,

@@ -1,5 +1,6 @@
 //! Mail as it arrives.
 
+pub mod header;
 pub mod mailbox;
 pub mod msgid;
 pub mod parse;

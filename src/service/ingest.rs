@@ -21,7 +21,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Config;
 use crate::desk;
-use crate::desk::outbound::Templates;
+use crate::desk::effect::Effect;
+use crate::desk::outbound::mailer::Mailer;
+use crate::desk::outbound::templates::Templates;
 use crate::desk::threading::{self, Candidates};
 use crate::domain::customer::{self, Directory};
 use crate::domain::ticket::Source;
@@ -781,7 +783,7 @@ pub fn ingest_raw_with(
         )?,
         None => HashMap::new(),
     };
-    let mailer = templates.map(|templates| desk::Mailer {
+    let mailer = templates.map(|templates| Mailer {
         templates,
         history: &history,
     });
@@ -813,7 +815,7 @@ pub fn ingest_raw_with(
     let accepted = desk::accept(
         config, existing, next_id, &matched, &inbound, &customer, source, mailer, intake, now,
     );
-    for desk::Effect::Log(line) in &accepted.effects {
+    for Effect::Log(line) in &accepted.effects {
         debug!(ticket = accepted.ticket.id, "{line}");
     }
     match store.commit_inbound(&accepted, raw) {

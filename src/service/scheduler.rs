@@ -19,8 +19,10 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::desk::outbound::Templates;
-use crate::desk::{self, Effect};
+use crate::desk;
+use crate::desk::effect::Effect;
+use crate::desk::outbound::mailer::Mailer;
+use crate::desk::outbound::templates::Templates;
 use crate::io::store::Store;
 use crate::service::settings::Live;
 use crate::service::shutdown::Shutdown;
@@ -50,7 +52,7 @@ pub fn sweep(
             Some(_) => store.rate_histories([ticket.requester.address.as_str()])?,
             None => HashMap::new(),
         };
-        let mailer = templates.map(|templates| desk::Mailer {
+        let mailer = templates.map(|templates| Mailer {
             templates,
             history: &history,
         });

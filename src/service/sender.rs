@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Config;
-use crate::desk::outbound::{self, OutboxItem, State};
+use crate::domain::outbox::State;
+use crate::domain::outbox::{OutboxItem, backoff};
 use crate::io::smtp;
 use crate::io::store::Store;
 use crate::service::metrics::SendStats;
@@ -153,7 +154,7 @@ impl Sender {
                         warn!(error = %err, "retry period over; marked dead");
                     } else {
                         let initial = out.map_or(30, |o| o.retry_initial_secs);
-                        item.next_attempt_at = now + outbound::backoff(initial, item.attempts - 1);
+                        item.next_attempt_at = now + backoff(initial, item.attempts - 1);
                         warn!(error = %err, retry_at = %item.next_attempt_at, "delivery failed; will retry");
                     }
                 }

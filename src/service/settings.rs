@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
-use crate::desk::outbound::Templates;
+use crate::desk::outbound::templates::Templates;
 use crate::domain::customer::Directory;
 
 /// One consistent set of reloadable settings.

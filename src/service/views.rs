@@ -158,7 +158,7 @@ pub struct OutboxView {
     /// Ticket.
     pub ticket: u64,
     /// Kind.
-    pub kind: crate::desk::outbound::Kind,
+    pub kind: crate::domain::outbox::Kind,
     /// Message-ID.
     pub message_id: String,
     /// Recipients.
@@ -167,7 +167,7 @@ pub struct OutboxView {
     pub subject: String,
     /// State with its details.
     #[serde(flatten)]
-    pub state: crate::desk::outbound::State,
+    pub state: crate::domain::outbox::State,
     /// Attempts.
     pub attempts: u32,
     /// Enqueued.
@@ -179,7 +179,7 @@ pub struct OutboxView {
 }
 
 /// The outbox line for an item.
-pub fn outbox_view(i: &crate::desk::outbound::OutboxItem) -> OutboxView {
+pub fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
     OutboxView {
         id: i.id,
         ticket: i.ticket,
@@ -201,7 +201,7 @@ pub struct Context<'a> {
     /// The configuration (needed for writes that send mail).
     pub config: Option<&'a crate::config::Config>,
     /// Templates for progress mail.
-    pub templates: Option<&'a crate::desk::outbound::Templates>,
+    pub templates: Option<&'a crate::desk::outbound::templates::Templates>,
     /// Live daemon status, when answering from the daemon.
     pub status: Option<&'a serde_json::Value>,
     /// Wakes the outbox sender after an enqueue.
@@ -320,15 +320,17 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
             };
             let now = Utc::now();
             let history = store.rate_histories([t.requester.address.as_str()])?;
-            let mailer = ctx.templates.map(|templates| crate::desk::Mailer {
-                templates,
-                history: &history,
-            });
+            let mailer = ctx
+                .templates
+                .map(|templates| crate::desk::outbound::mailer::Mailer {
+                    templates,
+                    history: &history,
+                });
             let changed = match crate::desk::set_status(config, mailer, &t, *status, now) {
                 Some((t, outgoing, effects)) => {
                     store.commit_ticket(&t, &outgoing)?;
                     store.sync_blocking()?;
-                    for crate::desk::Effect::Log(l) in effects {
+                    for crate::desk::effect::Effect::Log(l) in effects {
                         tracing::info!(ticket = t.id, "{l}");
                     }
                     if let Some(w) = ctx.wake {

@@ -1,0 +1,302 @@
+//! Building the complete RFC 5322 bytes of an outgoing mail, so a retry after a crash re-sends
+//! the identical mail with the identical Message-ID.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LMailbox, Message};
+
+use crate::config::Config;
+use crate::config::sections::{Language, OutboundConfig};
+use crate::desk::outbound::templates::Templates;
+use crate::desk::outbound::wording::{status_text, target_text};
+use crate::domain::outbox::{Kind, OutboxItem, State};
+use crate::domain::ticket::Ticket;
+use crate::mail::header::sanitize_header;
+use crate::mail::msgid;
+use crate::mail::parse::Inbound;
+use crate::mail::subject;
+
+/// Everything needed to write one automatic mail about a ticket.
+#[derive(Debug, Clone)]
+pub struct Draft<'a> {
+    /// The kind.
+    pub kind: Kind,
+    /// The ticket, as it will be after the triggering change.
+    pub ticket: &'a Ticket,
+    /// The customer mail being answered (for threading and the summary), if any.
+    pub inbound: Option<&'a Inbound>,
+    /// Language.
+    pub lang: Language,
+    /// Extra template variables (e.g. the checklist).
+    pub extra: BTreeMap<&'static str, minijinja::Value>,
+    /// What caused the mail, for a deterministic Message-ID.
+    pub cause: String,
+}
+
+/// Builds the outbox item for `draft`. Returns `Err` with a reason when no valid mail can be
+/// built (e.g. the customer's address is not deliverable); the caller records it as suppressed.
+pub fn build(
+    config: &Config,
+    out: &OutboundConfig,
+    templates: &Templates,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
+    let t = draft.ticket;
+    let tag = subject::tag(&config.support.tag_prefix, t.id);
+    let targets = config.sla.targets(t.priority);
+    let due = t.sla.first_response.due_at.unwrap_or_else(|| {
+        targets
+            .respond
+            .after(t.created_at, targets.business_hours, &config.calendar)
+    });
+    let received = draft.inbound.map(|m| {
+        minijinja::context! {
+            subject => m.subject.clone(),
+            attachments => m.attachments.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            text => m.reply_text.clone(),
+        }
+    });
+    let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
+    ctx.insert(
+        "ticket",
+        minijinja::context! {
+            id => t.id,
+            tag => tag.clone(),
+            subject => t.subject.clone(),
+            priority => t.priority.to_string(),
+            status => t.status.as_str(),
+            status_text => status_text(t.status, draft.lang),
+            customer => t.customer.clone(),
+        },
+    );
+    ctx.insert(
+        "customer_name",
+        minijinja::Value::from(
+            t.requester
+                .name
+                .clone()
+                .unwrap_or_else(|| t.requester.address.clone()),
+        ),
+    );
+    ctx.insert(
+        "response_time",
+        minijinja::Value::from(target_text(
+            &targets.respond,
+            targets.business_hours,
+            draft.lang,
+        )),
+    );
+    ctx.insert(
+        "response_due",
+        minijinja::Value::from(format!(
+            "{} ({})",
+            due.with_timezone(&config.calendar.tz())
+                .format("%Y-%m-%d %H:%M"),
+            config.calendar.tz()
+        )),
+    );
+    ctx.insert("received", minijinja::Value::from_serialize(&received));
+    ctx.insert(
+        "support_name",
+        minijinja::Value::from(config.support.name.clone()),
+    );
+    for (k, v) in &draft.extra {
+        ctx.insert(k, v.clone());
+    }
+    let (subject_line, body) = templates
+        .render(
+            draft.lang,
+            draft.kind.template(),
+            minijinja::Value::from_serialize(&ctx),
+        )
+        .map_err(|e| e.to_string())?;
+    // The tag keeps the customer's reply in the thread even if their client drops References.
+    let subject_line = if subject_line.contains(&tag) {
+        subject_line
+    } else {
+        format!("{tag} {subject_line}")
+    };
+
+    let recipient = draft
+        .inbound
+        .and_then(|m| m.reply_to.first().cloned())
+        .filter(|r| !config.is_own_address(&r.address))
+        .unwrap_or_else(|| t.requester.clone());
+    let id = msgid::sign(
+        &out.resolved_secret,
+        &config.message_id_domain(),
+        t.id,
+        &msgid::nonce(&draft.cause),
+    );
+    let parent = draft
+        .inbound
+        .map(|m| m.message_id.clone())
+        .unwrap_or_else(|| t.last_customer_message_id.clone());
+    let references = draft
+        .inbound
+        .map(|m| m.references.clone())
+        .unwrap_or_default();
+    compose(
+        config,
+        Compose {
+            kind: draft.kind,
+            ticket: t.id,
+            from_name: config.support.name.clone(),
+            to: vec![recipient],
+            cc: Vec::new(),
+            reply_to: config.support.address.clone(),
+            subject: subject_line,
+            body,
+            message_id: id,
+            parent,
+            references,
+            automatic: true,
+            attachments: Vec::new(),
+        },
+        now,
+    )
+}
+
+/// Everything about one outgoing mail except how its text was made.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    /// Kind.
+    pub kind: Kind,
+    /// Ticket.
+    pub ticket: u64,
+    /// Display name on From (the address is always the support address).
+    pub from_name: String,
+    /// Recipients.
+    pub to: Vec<crate::mail::mailbox::Mailbox>,
+    /// Copy recipients.
+    pub cc: Vec<crate::mail::mailbox::Mailbox>,
+    /// Reply-To address.
+    pub reply_to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Our Message-ID (without brackets).
+    pub message_id: String,
+    /// Message-ID we answer (empty for none).
+    pub parent: String,
+    /// References of the mail we answer.
+    pub references: Vec<String>,
+    /// Automatic mail (acks, notices) carries the RFC 3834 and loop headers; a relayed human
+    /// reply does not.
+    pub automatic: bool,
+    /// Attachments: name, MIME type, bytes.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Builds the RFC 5322 bytes of `c` into a pending outbox item.
+pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<OutboxItem, String> {
+    let mailbox = |m: &crate::mail::mailbox::Mailbox| -> Result<LMailbox, String> {
+        let addr: lettre::Address = m
+            .address
+            .parse()
+            .map_err(|e| format!("cannot send to {}: {e}", m.address))?;
+        Ok(LMailbox::new(m.name.as_deref().map(sanitize_header), addr))
+    };
+    let support: lettre::Address = config
+        .support
+        .address
+        .parse()
+        .map_err(|e| format!("support.address: {e}"))?;
+    let reply_to: lettre::Address = c
+        .reply_to
+        .parse()
+        .map_err(|e| format!("bad Reply-To {}: {e}", c.reply_to))?;
+    let from = LMailbox::new(Some(sanitize_header(&c.from_name)), support.clone());
+    let subject = sanitize_header(&c.subject);
+    let mut builder = Message::builder()
+        .from(from)
+        .reply_to(LMailbox::new(
+            Some(sanitize_header(&config.support.name)),
+            reply_to,
+        ))
+        .subject(subject.clone())
+        .message_id(Some(format!("<{}>", c.message_id)))
+        .date(now.into());
+    let mut rcpts = Vec::new();
+    for m in &c.to {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.to(mb);
+    }
+    for m in &c.cc {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.cc(mb);
+    }
+    if rcpts.is_empty() {
+        return Err("no recipient".into());
+    }
+    // Thread under the mail we answer, keeping its References (first + last few, as RT does, so
+    // the header stays bounded).
+    if !c.parent.is_empty() {
+        let mut refs = c.references.clone();
+        if refs.len() > 10 {
+            let tail = refs.split_off(refs.len() - 6);
+            refs.truncate(4);
+            refs.extend(tail);
+        }
+        refs.retain(|r| r != &c.parent);
+        refs.push(c.parent.clone());
+        builder = builder.in_reply_to(format!("<{}>", c.parent)).references(
+            refs.iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let mut headers = vec![
+        ("X-Loop", config.support.address.to_lowercase()),
+        ("X-Supportd-Ticket", c.ticket.to_string()),
+    ];
+    if c.automatic {
+        headers.push(("Auto-Submitted", c.kind.auto_submitted().to_owned()));
+        headers.push(("X-Auto-Response-Suppress", "All".to_owned()));
+        headers.push(("Precedence", "bulk".to_owned()));
+    }
+    for (name, value) in headers {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value,
+        ));
+    }
+    let message = if c.attachments.is_empty() {
+        builder.header(ContentType::TEXT_PLAIN).body(c.body)
+    } else {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(c.body));
+        for (name, ctype, data) in c.attachments {
+            let ct = ContentType::parse(&ctype)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
+            mp = mp.singlepart(Attachment::new(sanitize_header(&name)).body(data, ct));
+        }
+        builder.multipart(mp)
+    }
+    .map_err(|e| format!("cannot build mail: {e}"))?;
+    let raw = String::from_utf8(message.formatted())
+        .map_err(|_| "built mail is not 7-bit clean".to_owned())?;
+    Ok(OutboxItem {
+        id: 0,
+        ticket: c.ticket,
+        kind: c.kind,
+        message_id: c.message_id,
+        envelope_from: support.to_string(),
+        to: rcpts,
+        subject,
+        raw,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        state: State::Pending,
+        last_error: None,
+        not_before: None,
+    })
+}

@@ -13,8 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::domain::priority::{Priority, UnknownPriority};
 use crate::domain::status::{Status, UnknownStatus};
+use crate::domain::ticket::Ticket;
+use crate::mail::parse::Inbound;
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +173,64 @@ pub fn parse(text: &str) -> Parsed {
     out
 }
 
+/// Removes a signature (`-- ` line and below) from an agent's reply.
+pub fn strip_signature(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line == "-- " || line == "--" {
+            break;
+        }
+        out.push(line);
+    }
+    out.join("\n").trim_end().to_owned()
+}
+
+/// Parses an agent's mail: quoted history is already gone; the signature goes too.
+pub fn read_agent_mail(inbound: &Inbound) -> Parsed {
+    parse(&strip_signature(&inbound.reply_text))
+}
+
+/// What an agent's valid mail does to the ticket (besides relaying the reply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New status, if any.
+    pub status: Option<Status>,
+    /// Escalate one level.
+    pub escalate: bool,
+    /// Merge into this ticket.
+    pub merge_into: Option<u64>,
+}
+
+/// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
+/// command that cannot be carried out (an unknown agent, merging into itself).
+pub fn apply_commands(
+    config: &Config,
+    t: &mut Ticket,
+    parsed: &Parsed,
+) -> Result<Changes, CommandError> {
+    let mut changes = Changes::default();
+    for c in &parsed.commands {
+        match c {
+            Command::Status(s) => changes.status = Some(*s),
+            Command::Priority(p) => t.priority = *p,
+            Command::Assign(name) => {
+                let a = config
+                    .agent_named(name)
+                    .ok_or_else(|| CommandError::NoSuchAgent(name.clone()))?;
+                t.assignee = Some(a.name.clone());
+            }
+            Command::Note => {}
+            Command::Escalate => changes.escalate = true,
+            Command::Merge(n) if *n == t.id => {
+                return Err(CommandError::MergeIntoItself);
+            }
+            Command::Merge(n) => changes.merge_into = Some(*n),
+            Command::Customer(id) => t.customer = id.clone(),
+        }
+    }
+    Ok(changes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +302,10 @@ mod tests {
         let p = parse("Hi,\n#status open is not a command here\n");
         assert!(p.commands.is_empty());
         assert!(p.reply.starts_with("Hi,"));
+    }
+
+    #[test]
+    fn signatures_are_stripped() {
+        assert_eq!(strip_signature("Hi\nthere\n-- \nAlice\nACME"), "Hi\nthere");
     }
 }

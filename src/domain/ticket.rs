@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::priority::Priority;
+use crate::domain::sla::Clocks;
 use crate::domain::status::Status;
 use crate::mail::mailbox::Mailbox;
-use crate::mail::parse::MachineFlags;
 
 /// A support case: one conversation with one customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub struct Ticket {
     pub priority_rule: String,
     /// The SLA clocks: first response, update, resolution.
     #[serde(default)]
-    pub sla: crate::domain::sla::Clocks,
+    pub sla: Clocks,
     /// Every escalation, in order: by the SLA ladder, an agent's `#escalate` or the customer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalations: Vec<EscalationEvent>,
@@ -105,6 +105,43 @@ pub struct Satisfaction {
 }
 
 impl Ticket {
+    /// The ticket a customer's first mail opens: new, unassigned, nothing answered, at the
+    /// default priority with idle clocks. The caller classifies it and starts its clocks, which
+    /// depend on the SLA policy.
+    pub fn new(
+        id: u64,
+        customer: String,
+        requester: Mailbox,
+        subject: String,
+        normalized_subject: String,
+        now: DateTime<Utc>,
+    ) -> Ticket {
+        Ticket {
+            id,
+            status: Status::New,
+            priority: Priority::P3,
+            customer,
+            subject,
+            normalized_subject,
+            requester,
+            participants: Vec::new(),
+            message_count: 0,
+            created_at: now,
+            updated_at: now,
+            last_customer_message_id: String::new(),
+            related: None,
+            assignee: None,
+            first_response_at: None,
+            resolved_at: None,
+            merged_into: None,
+            escalation: 0,
+            priority_rule: String::new(),
+            sla: Clocks::default(),
+            escalations: Vec::new(),
+            satisfaction: None,
+        }
+    }
+
     /// Raises the escalation level to `level` and records who did it and why, so the level and
     /// its history never disagree.
     pub fn escalate_to(&mut self, level: u32, by: EscalatedBy, detail: String, at: DateTime<Utc>) {
@@ -123,92 +160,4 @@ impl Ticket {
             .iter()
             .any(|p| p.eq_ignore_ascii_case(address))
     }
-}
-
-/// Which rule attached a message to its ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThreadedBy {
-    /// It opened a new ticket.
-    New,
-    /// In-Reply-To/References named a message we know.
-    Reference,
-    /// Subject tag from a participant or agent.
-    Tag,
-    /// Same normalised subject and customer among active tickets.
-    Subject,
-    /// An authenticated agent's mail (signed reply address or notification Message-ID).
-    Agent,
-}
-
-/// Where an inbound mail was found on the IMAP server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    /// Mailbox name.
-    pub mailbox: String,
-    /// UIDVALIDITY at the time.
-    pub uidvalidity: u32,
-    /// UID.
-    pub uid: u32,
-}
-
-/// What is kept about an attachment; its bytes stay in the raw mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachmentMeta {
-    /// File name.
-    pub name: String,
-    /// MIME type.
-    pub content_type: String,
-    /// Decoded size in bytes.
-    pub size: u64,
-}
-
-/// One mail on a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    /// Ticket it belongs to.
-    pub ticket: u64,
-    /// 1-based position on the ticket, in arrival order.
-    pub seq: u32,
-    /// Message-ID without angle brackets.
-    pub message_id: String,
-    /// True when `message_id` was synthesised from the raw bytes.
-    #[serde(default)]
-    pub message_id_synthetic: bool,
-    /// Sender.
-    pub from: Mailbox,
-    /// To recipients.
-    pub to: Vec<Mailbox>,
-    /// Cc recipients.
-    pub cc: Vec<Mailbox>,
-    /// The mail's Date header.
-    pub date: Option<DateTime<Utc>>,
-    /// When we stored it.
-    pub received_at: DateTime<Utc>,
-    /// Decoded subject.
-    pub subject: String,
-    /// Full decoded text.
-    pub text: String,
-    /// Text without quoted history.
-    pub reply_text: String,
-    /// True when the text was converted from HTML.
-    pub from_html: bool,
-    /// Attachments.
-    pub attachments: Vec<AttachmentMeta>,
-    /// Machine-generated signals.
-    pub machine: MachineFlags,
-    /// How it was threaded.
-    pub threaded_by: ThreadedBy,
-    /// SHA-256 of the raw bytes, the key of the raw mail in the store.
-    pub raw_sha256: String,
-    /// Raw size in bytes.
-    pub size: u64,
-    /// IMAP location it was ingested from.
-    pub source: Option<Source>,
-    /// Internal (an agent's note or command mail): never shown or sent to the customer.
-    #[serde(default)]
-    pub internal: bool,
-    /// Written by an authenticated agent.
-    #[serde(default)]
-    pub from_agent: bool,
 }

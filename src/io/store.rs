@@ -30,11 +30,12 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::desk::Accepted;
+use crate::desk::accept::Accepted;
+use crate::domain::message::Message;
 use crate::domain::outbox::OutboxItem;
 use crate::domain::outbox::State;
 use crate::domain::status::Status;
-use crate::domain::ticket::{Message, Ticket};
+use crate::domain::ticket::Ticket;
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -102,7 +103,7 @@ pub struct QuarantineRecord {
     /// True when only the header was downloaded and kept.
     pub header_only: bool,
     /// Where it was found.
-    pub source: Option<crate::domain::ticket::Source>,
+    pub source: Option<crate::domain::message::Source>,
 }
 
 /// Handle to the database; cheap to clone.

@@ -20,13 +20,13 @@ use sha2::{Digest, Sha256};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Config;
-use crate::desk;
+use crate::desk::accept::{Intake, accept};
 use crate::desk::effect::Effect;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
 use crate::desk::threading::{self, Candidates};
 use crate::domain::customer::{self, Directory};
-use crate::domain::ticket::Source;
+use crate::domain::message::Source;
 use crate::io::imap::{self, Imap, Woken};
 use crate::io::store::{QuarantineRecord, Store, StoreError, UidState};
 use crate::mail::msgid;
@@ -672,9 +672,9 @@ pub fn ingest_raw_with(
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
     let _writer = store.write_lock();
     let mut candidates = Candidates::default();
-    let auth = crate::desk::agent::authenticate(config, &inbound);
+    let auth = crate::desk::agent::proof::authenticate(config, &inbound);
     let agent = match &auth {
-        crate::desk::agent::Auth::Agent {
+        crate::desk::agent::proof::Auth::Agent {
             name,
             ticket,
             proof,
@@ -687,7 +687,7 @@ pub fn ingest_raw_with(
             }
             config.agent_named(name)
         }
-        crate::desk::agent::Auth::Impersonation { claimed } => {
+        crate::desk::agent::proof::Auth::Impersonation { claimed } => {
             metrics::IMPERSONATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             warn!(
                 claimed = %claimed,
@@ -695,7 +695,7 @@ pub fn ingest_raw_with(
             );
             None
         }
-        crate::desk::agent::Auth::NotAgent => None,
+        crate::desk::agent::proof::Auth::NotAgent => None,
     };
     let secret = config
         .outbound
@@ -793,7 +793,7 @@ pub fn ingest_raw_with(
         .and_then(|c| c.tier.as_deref())
         .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
     let merge_target = match agent {
-        Some(_) => crate::desk::agent::parse_mail(&inbound)
+        Some(_) => crate::desk::commands::read_agent_mail(&inbound)
             .commands
             .iter()
             .find_map(|c| match c {
@@ -805,16 +805,20 @@ pub fn ingest_raw_with(
             .flatten(),
         None => None,
     };
-    let intake = desk::Intake {
+    let before = existing.as_ref().map(|t| (t.id, t.escalations.len()));
+    let intake = Intake {
+        inbound: &inbound,
+        matched: &matched,
+        existing,
+        next_id,
+        customer: &customer,
+        source,
         agent,
         contact: contact.as_deref(),
         merge_target: merge_target.as_ref(),
         vip,
     };
-    let before = existing.as_ref().map(|t| (t.id, t.escalations.len()));
-    let accepted = desk::accept(
-        config, existing, next_id, &matched, &inbound, &customer, source, mailer, intake, now,
-    );
+    let accepted = accept(config, intake, mailer, now);
     for Effect::Log(line) in &accepted.effects {
         debug!(ticket = accepted.ticket.id, "{line}");
     }

@@ -5,7 +5,7 @@
 //! earliest due time (or [`SWEEP_EVERY`], whichever is sooner) and is woken early when a write
 //! makes a ticket due sooner, so a step fires within moments of falling due rather than up to a
 //! tick late. Each ticket's fired steps and the mails they
-//! cause are committed in one transaction ([`crate::desk::escalate`]), so a step fires exactly
+//! cause are committed in one transaction ([`crate::desk::escalate::escalate`]), so a step fires exactly
 //! once even if the daemon dies mid-sweep.
 
 use std::collections::HashMap;
@@ -19,8 +19,8 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::desk;
 use crate::desk::effect::Effect;
+use crate::desk::escalate::escalate;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
 use crate::io::store::Store;
@@ -56,7 +56,7 @@ pub fn sweep(
             templates,
             history: &history,
         });
-        match desk::escalate(config, mailer, &ticket, now) {
+        match escalate(config, mailer, &ticket, now) {
             Some((t, outgoing, effects)) => {
                 for Effect::Log(line) in effects {
                     info!(ticket = t.id, "{line}");

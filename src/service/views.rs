@@ -6,9 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::message::AttachmentMeta;
+use crate::domain::message::Message;
+use crate::domain::message::ThreadedBy;
 use crate::domain::priority::Priority;
 use crate::domain::status::Status;
-use crate::domain::ticket::{AttachmentMeta, Message, ThreadedBy, Ticket};
+use crate::domain::ticket::Ticket;
 use crate::io::store::{QuarantineRecord, Store};
 use crate::service::metrics;
 
@@ -326,7 +329,7 @@ pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<
                     templates,
                     history: &history,
                 });
-            let changed = match crate::desk::set_status(config, mailer, &t, *status, now) {
+            let changed = match crate::desk::status::set_status(config, mailer, &t, *status, now) {
                 Some((t, outgoing, effects)) => {
                     store.commit_ticket(&t, &outgoing)?;
                     store.sync_blocking()?;

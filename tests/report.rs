@@ -9,7 +9,7 @@ use common::*;
 use serde_json::{Value, json};
 use supportd::config::Config;
 use supportd::domain::priority::Priority;
-use supportd::domain::sla::Clocks;
+use supportd::domain::sla::clocks::Clocks;
 use supportd::domain::status::Status;
 use supportd::domain::ticket::{EscalatedBy, EscalationEvent, Satisfaction, Ticket};
 use supportd::io::store::Store;

@@ -28,7 +28,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::{Config, sample};
 use crate::desk::outbound::templates::Templates;
 use crate::domain::priority::Priority;
-use crate::domain::sla::Clocks;
+use crate::domain::sla::clocks::Clocks;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::io::store::Store;
@@ -213,7 +213,7 @@ fn measure(args: &Args, work: &std::path::Path) -> Result<()> {
 
     // 6. SIGHUP with changed targets: every open ticket re-timed.
     let mut tighter = config.clone();
-    tighter.sla = crate::domain::sla::SlaConfig {
+    tighter.sla = crate::domain::sla::policy::SlaConfig {
         supervisor_delay: "20m".into(),
         ..Default::default()
     }

@@ -26,7 +26,7 @@ use crate::config::sections::{
 };
 use crate::domain::calendar::Calendar;
 use crate::domain::problem::Problem;
-use crate::domain::sla::SlaPolicy;
+use crate::domain::sla::policy::SlaPolicy;
 
 /// All problems found in a configuration file.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -21,7 +21,7 @@ use crate::config::{Config, ConfigError, same_agent_name};
 use crate::domain::calendar::CalendarConfig;
 use crate::domain::customer::Directory;
 use crate::domain::problem::Problem;
-use crate::domain::sla::SlaConfig;
+use crate::domain::sla::policy::SlaConfig;
 
 /// Environment variable that can carry the IMAP password instead of the file.
 pub const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
@@ -107,7 +107,7 @@ struct Sections {
     http: Option<HttpConfig>,
     agents: Vec<AgentConfig>,
     calendar: crate::domain::calendar::Calendar,
-    sla: crate::domain::sla::SlaPolicy,
+    sla: crate::domain::sla::policy::SlaPolicy,
 }
 
 /// The problems found so far, and what the checks need to look outside the text.

@@ -16,7 +16,9 @@ use crate::desk::outbound::compose::Draft;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::wording::lang_of_ticket;
 use crate::domain::outbox::{Kind, OutboxItem};
-use crate::domain::sla::{Step, Team, recipients};
+use crate::domain::sla::ladder::Step;
+use crate::domain::sla::routing::Team;
+use crate::domain::sla::routing::recipients;
 use crate::domain::ticket::{EscalatedBy, Ticket};
 use crate::mail::mailbox::Mailbox;
 

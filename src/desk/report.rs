@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::calendar::Calendar;
 use crate::domain::priority::Priority;
-use crate::domain::sla::{Clock, ClockState};
+use crate::domain::sla::ladder::Clock;
+use crate::domain::sla::ladder::ClockState;
 use crate::domain::status::Status;
 use crate::domain::ticket::{EscalatedBy, Ticket};
 
@@ -287,7 +288,7 @@ pub fn human_duration(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::sla::Clocks;
+    use crate::domain::sla::clocks::Clocks;
     use crate::domain::ticket::{EscalationEvent, Satisfaction};
     use crate::mail::mailbox::Mailbox;
     use chrono::TimeDelta;

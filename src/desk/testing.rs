@@ -11,7 +11,7 @@ use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
 use crate::domain::outbox::OutboxItem;
 use crate::domain::priority::Priority;
-use crate::domain::sla::Clocks;
+use crate::domain::sla::clocks::Clocks;
 use crate::domain::ticket::Ticket;
 use crate::mail::mailbox::Mailbox;
 use crate::mail::parse::Inbound;

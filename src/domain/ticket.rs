@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::priority::Priority;
-use crate::domain::sla::Clocks;
+use crate::domain::sla::clocks::Clocks;
 use crate::domain::status::Status;
 use crate::mail::mailbox::Mailbox;
 

@@ -242,8 +242,8 @@ fn message_view(m: &Message) -> MessageView {
 }
 
 /// The SLA clocks as shown to people: due and stopped times and whether each is breached.
-pub fn sla_view(c: &crate::domain::sla::Clocks, now: DateTime<Utc>) -> serde_json::Value {
-    let one = |k: crate::domain::sla::ClockKind| {
+pub fn sla_view(c: &crate::domain::sla::clocks::Clocks, now: DateTime<Utc>) -> serde_json::Value {
+    let one = |k: crate::domain::sla::ladder::ClockKind| {
         let clock = c.clock(k);
         serde_json::json!({
             "due_at": clock.due_at,
@@ -253,9 +253,9 @@ pub fn sla_view(c: &crate::domain::sla::Clocks, now: DateTime<Utc>) -> serde_jso
         })
     };
     serde_json::json!({
-        "first_response": one(crate::domain::sla::ClockKind::FirstResponse),
-        "update": one(crate::domain::sla::ClockKind::Update),
-        "resolution": one(crate::domain::sla::ClockKind::Resolution),
+        "first_response": one(crate::domain::sla::ladder::ClockKind::FirstResponse),
+        "update": one(crate::domain::sla::ladder::ClockKind::Update),
+        "resolution": one(crate::domain::sla::ladder::ClockKind::Resolution),
     })
 }
 

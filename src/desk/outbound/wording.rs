@@ -84,7 +84,11 @@ pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<
 }
 
 /// An SLA target in the customer's words: "4 business hours", "30 minutes", "1 个工作日".
-pub fn target_text(t: &crate::domain::sla::Target, business: bool, lang: Language) -> String {
+pub fn target_text(
+    t: &crate::domain::sla::targets::Target,
+    business: bool,
+    lang: Language,
+) -> String {
     let mut parts = Vec::new();
     let (h, m) = (t.minutes / 60, t.minutes % 60);
     let unit = |n: u32, en: &str, zh_b: &str, zh: &str| match lang {
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn targets_read_naturally() {
-        use crate::domain::sla::Target;
+        use crate::domain::sla::targets::Target;
         let t = |d, m| Target {
             days: d,
             minutes: m,

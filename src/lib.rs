@@ -6,6 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod desk;
 pub mod domain;
+#[cfg(test)]
+mod fixtures;
 pub mod io;
 pub mod mail;
 pub mod service;

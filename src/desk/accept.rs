@@ -40,7 +40,7 @@ use crate::domain::sla::routing::notification_route;
 use crate::domain::status::Status;
 use crate::domain::survey;
 use crate::domain::ticket::{EscalatedBy, Satisfaction, Ticket};
-use crate::mail::parse::Inbound;
+use crate::mail::inbound::Inbound;
 use crate::mail::subject;
 
 /// One inbound mail and the facts about it the shell looked up for the core.

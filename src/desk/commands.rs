@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::domain::priority::{Priority, UnknownPriority};
 use crate::domain::status::{Status, UnknownStatus};
 use crate::domain::ticket::Ticket;
-use crate::mail::parse::Inbound;
+use crate::mail::inbound::Inbound;
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

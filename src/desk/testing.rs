@@ -13,8 +13,8 @@ use crate::domain::outbox::OutboxItem;
 use crate::domain::priority::Priority;
 use crate::domain::sla::clocks::Clocks;
 use crate::domain::ticket::Ticket;
+use crate::mail::inbound::Inbound;
 use crate::mail::mailbox::Mailbox;
-use crate::mail::parse::Inbound;
 
 /// [`crate::config::sample::scratch`]: agents alice, tess (tier 2) and sue (supervisor),
 /// outbound mail on, the calendar in Shanghai.

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ticket::Ticket;
-use crate::mail::parse::Inbound;
+use crate::mail::inbound::Inbound;
 
 /// Candidate tickets the shell found for one inbound mail.
 #[derive(Debug, Clone, Default)]
@@ -131,8 +131,8 @@ mod tests {
     use super::*;
     use crate::domain::priority::Priority;
     use crate::domain::status::Status;
+    use crate::mail::inbound::MachineFlags;
     use crate::mail::mailbox::Mailbox;
-    use crate::mail::parse::MachineFlags;
 
     fn inbound(from: &str) -> Inbound {
         Inbound {

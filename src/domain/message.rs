@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::mail::inbound::Inbound;
+use crate::mail::inbound::MachineFlags;
 use crate::mail::mailbox::Mailbox;
-use crate::mail::parse::{Inbound, MachineFlags};
 
 /// Which rule attached a message to its ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

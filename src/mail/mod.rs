@@ -1,6 +1,7 @@
 //! Mail as it arrives.
 
 pub mod header;
+pub mod inbound;
 pub mod mailbox;
 pub mod msgid;
 pub mod parse;

@@ -16,9 +16,9 @@ use crate::domain::sla::ladder::Escalation;
 use crate::domain::sla::ladder::Step;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
+use crate::mail::inbound::Inbound;
 use crate::mail::mailbox::Mailbox;
 use crate::mail::msgid;
-use crate::mail::parse::Inbound;
 use crate::mail::subject;
 
 /// Everything agent mail says, in the agents' language (their first `languages` entry).

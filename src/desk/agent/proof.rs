@@ -8,8 +8,8 @@
 //! impersonation attempt.
 
 use crate::config::Config;
+use crate::mail::inbound::Inbound;
 use crate::mail::msgid;
-use crate::mail::parse::Inbound;
 
 /// The verdict on a mail's sender.
 #[derive(Debug, Clone, PartialEq, Eq)]

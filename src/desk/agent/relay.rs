@@ -11,9 +11,9 @@ use crate::desk::commands::Parsed;
 use crate::desk::outbound::compose::Compose;
 use crate::domain::outbox::{Kind, OutboxItem};
 use crate::domain::ticket::Ticket;
+use crate::mail::inbound::Inbound;
 use crate::mail::mailbox::Mailbox;
 use crate::mail::msgid;
-use crate::mail::parse::Inbound;
 use crate::mail::subject;
 
 /// The agent's reply, relayed to the customer from the support address.

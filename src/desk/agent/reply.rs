@@ -15,7 +15,7 @@ use crate::desk::escalate::escalation_role;
 use crate::domain::outbox::OutboxItem;
 use crate::domain::status::Status;
 use crate::domain::ticket::{EscalatedBy, Ticket};
-use crate::mail::parse::Inbound;
+use crate::mail::inbound::Inbound;
 
 /// What an agent's mail caused besides the change to its ticket.
 #[derive(Debug, Default)]

@@ -14,8 +14,8 @@ use crate::desk::outbound::wording::{status_text, target_text};
 use crate::domain::outbox::{Kind, OutboxItem, State};
 use crate::domain::ticket::Ticket;
 use crate::mail::header::sanitize_header;
+use crate::mail::inbound::Inbound;
 use crate::mail::msgid;
-use crate::mail::parse::Inbound;
 use crate::mail::subject;
 
 /// Everything needed to write one automatic mail about a ticket.

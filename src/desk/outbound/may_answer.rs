@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 
 use crate::config::Config;
+use crate::mail::inbound::Inbound;
 use crate::mail::msgid;
-use crate::mail::parse::Inbound;
 
 static NO_REPLY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(

@@ -8,7 +8,7 @@ use regex::Regex;
 use crate::config::sections::Language;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
-use crate::mail::parse::Inbound;
+use crate::mail::inbound::Inbound;
 
 static HAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\p{Han}").expect("valid regex"));
 
@@ -154,8 +154,9 @@ pub fn lang_of_ticket(t: &Ticket, default: Language) -> Language {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::inbound::Attachment;
+    use crate::mail::inbound::MachineFlags;
     use crate::mail::mailbox::Mailbox;
-    use crate::mail::parse::{Attachment, MachineFlags};
 
     fn inbound(subject: &str, body: &str) -> Inbound {
         Inbound {

@@ -19,7 +19,7 @@
 //!    processed mailbox (appended → durable ticket → moved);
 //! 5. (c) with ingest idling, APPENDs `--latency-mails` more mails one at a time and measures
 //!    APPEND completion → batch fsynced ([`Ingest::on_durable`]);
-//! 6. (d) runs the core step ([`ingest::ingest_raw_with`]: parse, thread, store) over the same
+//! 6. (d) runs the core step ([`intake::ingest_raw_with`]: parse, thread, store) over the same
 //!    mails without IMAP into a fresh store, fsyncing every 64 mails like production batches,
 //!    plus a parse-only pass;
 //! 7. (e) peak RSS per phase (`VmHWM`, reset between phases through `/proc/self/clear_refs`) and
@@ -53,7 +53,8 @@ use crate::domain::customer::Directory;
 use crate::io::imap::{Imap, timed};
 use crate::io::store::Store;
 use crate::mail::parse;
-use crate::service::ingest::{self, Ingest, Outcome};
+use crate::service::ingest::Ingest;
+use crate::service::intake::{self, Outcome};
 use crate::service::metrics::IngestStatus;
 use crate::service::shutdown::Trigger;
 
@@ -727,7 +728,7 @@ fn core_run(cfg: &Config, mails: &[Mail], path: &Path) -> Result<Core> {
     };
     let t = Instant::now();
     for (i, m) in mails.iter().enumerate() {
-        let outcome = ingest::ingest_raw_with(
+        let outcome = intake::ingest_raw_with(
             cfg,
             &store,
             &directory,

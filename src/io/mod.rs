@@ -1,5 +1,6 @@
 //! The I/O shell's adapters.
 
+pub mod compact;
 pub mod files;
 pub mod http;
 pub mod imap;

@@ -15,8 +15,8 @@ use tracing::{debug, warn};
 
 use crate::io::store::Store;
 use crate::service::metrics::IngestStatus;
+use crate::service::requests::{self, Request};
 use crate::service::shutdown::Shutdown;
-use crate::service::views::{self, Request};
 
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -95,13 +95,13 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
                 st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
             }
             let settings = shared.live.borrow().clone();
-            let ctx = views::Context {
+            let ctx = requests::Context {
                 config: Some(&settings.config),
                 templates: settings.templates.as_deref(),
                 status: Some(&st),
                 wake: Some(&shared.wake),
             };
-            match views::answer(&shared.store, ctx, &req) {
+            match requests::answer(&shared.store, ctx, &req) {
                 Ok(data) => serde_json::json!({"ok": true, "data": data}),
                 Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
             }

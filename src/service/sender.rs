@@ -165,21 +165,3 @@ impl Sender {
         Ok(())
     }
 }
-
-/// Puts a dead item back in the queue (from the CLI). Returns false when it was not dead.
-pub fn retry(store: &Store, id: u64) -> anyhow::Result<bool> {
-    let _w = store.write_lock();
-    let Some(mut item) = store.outbox_item(id)? else {
-        anyhow::bail!("no outbox item {id}");
-    };
-    if !matches!(item.state, State::Dead { .. }) {
-        return Ok(false);
-    }
-    item.state = State::Pending;
-    item.attempts = 0;
-    item.created_at = Utc::now();
-    item.next_attempt_at = Utc::now();
-    store.outbox_update(&item)?;
-    store.sync_blocking()?;
-    Ok(true)
-}

@@ -1,7 +1,8 @@
 //! What the CLI and the control socket show: stable JSON shapes built from store records.
 //!
 //! Both paths (daemon running → control socket; daemon stopped → store opened directly) build
-//! their answer with [`answer`], so the output cannot differ between them.
+//! their answer with [`crate::service::requests::answer`] from these views, so the output cannot
+//! differ between them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::domain::message::ThreadedBy;
 use crate::domain::priority::Priority;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
-use crate::io::store::{QuarantineRecord, Store};
+use crate::io::store::Store;
 use crate::service::metrics;
 
 /// One line of `tickets`.
@@ -107,52 +108,6 @@ pub struct TicketDetail {
     pub outgoing: Vec<OutboxView>,
 }
 
-/// A request to the daemon (or answered locally).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
-pub enum Request {
-    /// List tickets.
-    Tickets {
-        /// Only this status.
-        status: Option<Status>,
-    },
-    /// One ticket with its messages.
-    Ticket {
-        /// Number.
-        id: u64,
-    },
-    /// Quarantine records.
-    Quarantine,
-    /// Daemon status.
-    Status,
-    /// Outbox items.
-    Outbox,
-    /// Put a dead outbox item back in the queue.
-    OutboxRetry {
-        /// Item id.
-        id: u64,
-    },
-    /// Stream a full export (JSON lines) back on the connection.
-    Export,
-    /// Import an export file (read by the daemon) into the empty store.
-    Import {
-        /// Absolute path of the file.
-        path: std::path::PathBuf,
-    },
-    /// SLA accountability per priority and per agent ([`crate::desk::report`]).
-    Report {
-        /// Only tickets created at or after this instant.
-        since: Option<DateTime<Utc>>,
-    },
-    /// Change a ticket's status (sends the customer a progress mail when configured).
-    SetStatus {
-        /// Ticket.
-        id: u64,
-        /// New status.
-        status: Status,
-    },
-}
-
 /// One line of `outbox`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxView {
@@ -196,19 +151,6 @@ pub fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
         next_attempt_at: i.next_attempt_at,
         last_error: i.last_error.clone(),
     }
-}
-
-/// What [`answer`] may use besides the store.
-#[derive(Clone, Copy, Default)]
-pub struct Context<'a> {
-    /// The configuration (needed for writes that send mail).
-    pub config: Option<&'a crate::config::Config>,
-    /// Templates for progress mail.
-    pub templates: Option<&'a crate::desk::outbound::templates::Templates>,
-    /// Live daemon status, when answering from the daemon.
-    pub status: Option<&'a serde_json::Value>,
-    /// Wakes the outbox sender after an enqueue.
-    pub wake: Option<&'a tokio::sync::Notify>,
 }
 
 /// Summary of one ticket.
@@ -290,97 +232,27 @@ pub fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketD
     }))
 }
 
-/// Answers `req` from the store (and performs it, for the writing requests).
-pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<serde_json::Value> {
-    let status = ctx.status.cloned();
-    Ok(match req {
-        Request::Outbox => {
-            let list: Vec<OutboxView> = store.outbox_list()?.iter().map(outbox_view).collect();
-            serde_json::to_value(list)?
-        }
-        Request::Export => anyhow::bail!("export is streamed, not answered"),
-        Request::Import { path } => {
-            let _w = store.write_lock();
-            let f = std::fs::File::open(path)
-                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-            let n = store.import(std::io::BufReader::new(f))?;
-            serde_json::json!({ "records": n })
-        }
-        Request::OutboxRetry { id } => {
-            let requeued = crate::service::sender::retry(store, *id)?;
-            if let Some(w) = ctx.wake {
-                w.notify_one();
-            }
-            serde_json::json!({ "id": id, "requeued": requeued })
-        }
-        Request::SetStatus { id, status } => {
-            let config = ctx
-                .config
-                .ok_or_else(|| anyhow::anyhow!("no configuration to act with"))?;
-            let _w = store.write_lock();
-            let Some(t) = store.ticket(*id)? else {
-                anyhow::bail!("no ticket {id}");
-            };
-            let now = Utc::now();
-            let history = store.rate_histories([t.requester.address.as_str()])?;
-            let mailer = ctx
-                .templates
-                .map(|templates| crate::desk::outbound::mailer::Mailer {
-                    templates,
-                    history: &history,
-                });
-            let changed = match crate::desk::status::set_status(config, mailer, &t, *status, now) {
-                Some((t, outgoing, effects)) => {
-                    store.commit_ticket(&t, &outgoing)?;
-                    store.sync_blocking()?;
-                    for crate::desk::effect::Effect::Log(l) in effects {
-                        tracing::info!(ticket = t.id, "{l}");
-                    }
-                    if let Some(w) = ctx.wake {
-                        w.notify_one();
-                    }
-                    true
-                }
-                None => false,
-            };
-            serde_json::json!({ "id": id, "status": status, "changed": changed })
-        }
-        Request::Tickets { status } => {
-            let list: Vec<TicketSummary> = store.tickets(*status)?.iter().map(summary).collect();
-            serde_json::to_value(list)?
-        }
-        Request::Ticket { id } => match detail(store, *id)? {
-            Some(d) => serde_json::to_value(d)?,
-            None => anyhow::bail!("no ticket {id}"),
-        },
-        Request::Report { since } => {
-            let report = crate::desk::report::build(&store.tickets(None)?, *since, Utc::now());
-            serde_json::to_value(report)?
-        }
-        Request::Quarantine => {
-            let list: Vec<QuarantineRecord> = store.quarantine_list()?;
-            serde_json::to_value(list)?
-        }
-        Request::Status => {
-            let mut by_status = serde_json::Map::new();
-            for t in store.tickets(None)? {
-                let e = by_status
-                    .entry(t.status.as_str())
-                    .or_insert(serde_json::Value::from(0u64));
-                *e = serde_json::Value::from(e.as_u64().unwrap_or(0) + 1);
-            }
-            serde_json::json!({
-                "daemon": status.is_some(),
-                "ingest": status,
-                "tickets": store.ticket_count(),
-                "tickets_by_status": by_status,
-                "messages": store.message_count(),
-                "quarantined": store.quarantine_list()?.len(),
-                "outbox_pending": store.outbox_depth()?.0,
-                "agent_impersonations": metrics::IMPERSONATIONS
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                "store_bytes": store.size_on_disk(),
-            })
-        }
-    })
+/// The `status` answer: the store's counts and, from a running daemon, its live counters.
+pub fn status(
+    store: &Store,
+    live: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut by_status = serde_json::Map::new();
+    for t in store.tickets(None)? {
+        let e = by_status
+            .entry(t.status.as_str())
+            .or_insert(serde_json::Value::from(0u64));
+        *e = serde_json::Value::from(e.as_u64().unwrap_or(0) + 1);
+    }
+    Ok(serde_json::json!({
+        "daemon": live.is_some(),
+        "ingest": live,
+        "tickets": store.ticket_count(),
+        "tickets_by_status": by_status,
+        "messages": store.message_count(),
+        "quarantined": store.quarantine_list()?.len(),
+        "outbox_pending": store.outbox_depth()?.0,
+        "agent_impersonations": metrics::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
+        "store_bytes": store.size_on_disk(),
+    }))
 }

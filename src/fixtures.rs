@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 
 /// The bytes of the file at `path`.
-pub fn read(path: &str) -> Vec<u8> {
+pub(crate) fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// Every file in the directory `dir`, with its bytes.
-pub fn files(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn files(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|entry| {

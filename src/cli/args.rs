@@ -9,7 +9,7 @@ use crate::domain::status::Status;
 
 #[derive(Parser)]
 #[command(version, about = "Turns a support mailbox into a helpdesk")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file.
     #[arg(
         long,
@@ -17,13 +17,13 @@ pub struct Cli {
         env = "SUPPORTD_CONFIG",
         default_value = "/etc/supportd/supportd.toml"
     )]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub(crate) cmd: Cmd,
 }
 
 #[derive(Subcommand)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Run the daemon: ingest the mailbox until SIGTERM.
     Run,
     /// Validate the configuration and list every problem.
@@ -86,7 +86,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand)]
-pub enum OutboxCmd {
+pub(crate) enum OutboxCmd {
     /// List outgoing mail and its delivery state.
     List {
         /// Print JSON.
@@ -101,7 +101,7 @@ pub enum OutboxCmd {
 }
 
 #[derive(Subcommand)]
-pub enum TicketCmd {
+pub(crate) enum TicketCmd {
     /// Show a ticket with its messages.
     Show {
         /// Ticket number.
@@ -120,7 +120,7 @@ pub enum TicketCmd {
 }
 
 #[derive(Subcommand)]
-pub enum QuarantineCmd {
+pub(crate) enum QuarantineCmd {
     /// List quarantined mail with the reason.
     List {
         /// Print JSON.

@@ -70,21 +70,21 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Args {
     /// Number of mails to append, fetch and ingest.
     #[arg(long, default_value_t = 10_000)]
-    pub mails: usize,
+    pub(crate) mails: usize,
     /// Further mails appended one at a time, while ingest idles, for the latency figures (0 skips
     /// the latency run).
     #[arg(long, default_value_t = 200)]
-    pub latency_mails: usize,
+    pub(crate) latency_mails: usize,
     /// Milliseconds between two latency mails.
     #[arg(long, default_value_t = 30)]
-    pub latency_gap_ms: u64,
+    pub(crate) latency_gap_ms: u64,
     /// Seed of the mail generator: the same seed gives the same mails.
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Directory for the temporary stores (default: the system temp dir). fsync speed dominates
     /// ingest, so put it on the file system the real store lives on.
     #[arg(long)]
-    pub tmp_dir: Option<PathBuf>,
+    pub(crate) tmp_dir: Option<PathBuf>,
 }
 
 /// Runs the benchmark and prints its report (a markdown table) on stdout; progress goes to
@@ -1081,13 +1081,13 @@ fn pct(v: &[Duration], p: f64) -> Duration {
 
 /// One generated mail.
 #[derive(Debug, Clone)]
-pub struct Mail {
+pub(crate) struct Mail {
     /// Message-ID without angle brackets.
-    pub id: String,
+    pub(crate) id: String,
     /// RFC 5322 bytes, CRLF line ends.
-    pub raw: Vec<u8>,
+    pub(crate) raw: Vec<u8>,
     /// True when it opens a ticket (no In-Reply-To).
-    pub new_ticket: bool,
+    pub(crate) new_ticket: bool,
 }
 
 /// What the generator produced.
@@ -1219,7 +1219,7 @@ struct Earlier {
 }
 
 /// Generates a support mailbox's worth of mail.
-pub struct Generator {
+pub(crate) struct Generator {
     rng: Rng,
     support: String,
     run: String,
@@ -1232,7 +1232,7 @@ pub struct Generator {
 
 impl Generator {
     /// A generator for about `planned` mails addressed to `support`.
-    pub fn new(seed: u64, support: &str, planned: usize) -> Generator {
+    pub(crate) fn new(seed: u64, support: &str, planned: usize) -> Generator {
         let mut rng = Rng(seed ^ 0x5EED_5EED);
         let n_customers = (planned / 8).clamp(20, 5_000);
         let customers = (0..n_customers)
@@ -1287,7 +1287,7 @@ impl Generator {
     }
 
     /// The next `n` mails.
-    pub fn take(&mut self, n: usize) -> Vec<Mail> {
+    pub(crate) fn take(&mut self, n: usize) -> Vec<Mail> {
         (0..n).map(|_| self.next_mail()).collect()
     }
 

@@ -16,7 +16,7 @@ use crate::service::requests::Request;
 use crate::service::{control, daemon};
 
 /// Runs the parsed command line; the exit code is 2 for an invalid configuration.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.cmd {
         Cmd::CheckConfig => return Ok(check_config(&cli)),
         Cmd::BenchSweep(args) => sweep_bench::run(args.clone())?,

@@ -1,12 +1,12 @@
 //! The `supportd` command line: the daemon (`run`), the operator's commands over the control
 //! socket or the store, and the benchmarks.
 
-pub mod args;
+pub(crate) mod args;
 pub mod bench;
-pub mod commands;
-pub mod print;
-pub mod query;
-pub mod sweep_bench;
+pub(crate) mod commands;
+pub(crate) mod print;
+pub(crate) mod query;
+pub(crate) mod sweep_bench;
 
 use std::process::ExitCode;
 

@@ -9,7 +9,7 @@ use crate::io::store::QuarantineRecord;
 use crate::service::views::{OutboxView, TicketDetail, TicketSummary};
 
 /// `outbox list`.
-pub fn outbox(list: &[OutboxView]) -> Result<()> {
+pub(crate) fn outbox(list: &[OutboxView]) -> Result<()> {
     if list.is_empty() {
         println!("outbox is empty");
     }
@@ -34,7 +34,7 @@ pub fn outbox(list: &[OutboxView]) -> Result<()> {
 }
 
 /// `quarantine list`.
-pub fn quarantine(list: &[QuarantineRecord]) {
+pub(crate) fn quarantine(list: &[QuarantineRecord]) {
     if list.is_empty() {
         println!("quarantine is empty");
     }
@@ -51,7 +51,7 @@ pub fn quarantine(list: &[QuarantineRecord]) {
     }
 }
 
-pub fn tickets(list: &[TicketSummary]) {
+pub(crate) fn tickets(list: &[TicketSummary]) {
     if list.is_empty() {
         println!("no tickets");
         return;
@@ -74,7 +74,7 @@ pub fn tickets(list: &[TicketSummary]) {
     }
 }
 
-pub fn ticket(t: &TicketDetail) {
+pub(crate) fn ticket(t: &TicketDetail) {
     println!("Ticket {}  [{}] {}", t.id, t.status, t.priority);
     println!("Subject:   {}", t.subject);
     println!("Customer:  {}", t.customer);
@@ -155,7 +155,7 @@ pub fn ticket(t: &TicketDetail) {
     }
 }
 
-pub fn report(r: &Report, tz: chrono_tz::Tz) {
+pub(crate) fn report(r: &Report, tz: chrono_tz::Tz) {
     let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M");
     match r.since {
         Some(s) => println!(
@@ -259,7 +259,7 @@ fn report_rows(first: &str, groups: &[report::Group]) -> Vec<Vec<String>> {
     rows
 }
 
-pub fn status(v: &serde_json::Value) {
+pub(crate) fn status(v: &serde_json::Value) {
     let daemon = v["daemon"].as_bool() == Some(true);
     println!(
         "daemon:      {}",

@@ -10,7 +10,7 @@ use crate::service::control;
 use crate::service::requests::{self, Request};
 
 /// Where a request goes: the running daemon (already answered) or the store, opened directly.
-pub enum Target {
+pub(crate) enum Target {
     Daemon(serde_json::Value),
     Store(Store),
 }
@@ -18,7 +18,7 @@ pub enum Target {
 /// Sends `req` to the running daemon, or opens the store when no daemon runs. A daemon that is
 /// starting holds the store lock a moment before its socket listens, so a locked store means:
 /// wait for the socket.
-pub fn reach(config: &Config, req: &Request) -> Result<Target> {
+pub(crate) fn reach(config: &Config, req: &Request) -> Result<Target> {
     let socket = config.control_socket();
     if let Some(v) = control::request(&socket, req)? {
         return Ok(Target::Daemon(v));
@@ -43,7 +43,7 @@ pub fn reach(config: &Config, req: &Request) -> Result<Target> {
 }
 
 /// Asks the running daemon, or reads the store directly when no daemon runs.
-pub fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
+pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
     if !matches!(req, Request::Import { .. }) && !config.store.path.join("db").exists() {
         bail!(
             "no store at {} yet (has `supportd run` ever run with this config?)",

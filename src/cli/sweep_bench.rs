@@ -37,17 +37,17 @@ use crate::service::scheduler;
 
 /// Command-line options.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Open tickets in the scratch store.
     #[arg(long, default_value_t = 100_000)]
-    pub tickets: usize,
+    pub(crate) tickets: usize,
     /// Of these, tickets with an escalation step due at the measured sweep.
     #[arg(long, default_value_t = 1_000)]
-    pub due: usize,
+    pub(crate) due: usize,
     /// Directory for the scratch store (default: the system temp dir); fsync speed matters, so
     /// put it on the file system the real store lives on.
     #[arg(long)]
-    pub tmp_dir: Option<PathBuf>,
+    pub(crate) tmp_dir: Option<PathBuf>,
 }
 
 /// xorshift64*: deterministic and dependency-free, enough to spread tickets.
@@ -106,7 +106,7 @@ fn ticket(config: &Config, id: u64, due: bool, rng: &mut Rng, now: DateTime<Utc>
 }
 
 /// Runs the benchmark and prints its table on stdout; progress goes to stderr.
-pub fn run(args: Args) -> Result<()> {
+pub(crate) fn run(args: Args) -> Result<()> {
     if args.tickets == 0 || args.due > args.tickets {
         bail!("--tickets must be at least 1 and --due at most --tickets");
     }

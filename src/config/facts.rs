@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// What the machine says about the files and variables a configuration names. Errors are the
 /// system's own words (`No such file or directory (os error 2)`), for the problem's message.
-pub trait Facts {
+pub(crate) trait Facts {
     /// The text of the file at `path`.
     fn read(&self, path: &Path) -> Result<String, String>;
     /// Whether the file at `path` can be opened at all (its metadata can be read).
@@ -27,7 +27,7 @@ pub trait Facts {
 /// A machine with no files and an empty environment: a configuration that names nothing
 /// outside itself validates the same as on any machine.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Empty;
+pub(crate) struct Empty;
 
 impl Facts for Empty {
     fn read(&self, _: &Path) -> Result<String, String> {

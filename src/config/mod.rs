@@ -12,8 +12,8 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
-pub mod facts;
-pub mod parse;
+pub(crate) mod facts;
+pub(crate) mod parse;
 pub mod sample;
 pub mod sections;
 
@@ -32,9 +32,9 @@ use crate::domain::sla::policy::SlaPolicy;
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ConfigError {
     /// The file that was read.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Every problem found, in file order where known.
-    pub problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl fmt::Display for ConfigError {
@@ -56,25 +56,25 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// `[imap]`.
-    pub imap: ImapConfig,
+    pub(crate) imap: ImapConfig,
     /// `[smtp]`, optional until outbound mail is configured.
-    pub smtp: Option<SmtpConfig>,
+    pub(crate) smtp: Option<SmtpConfig>,
     /// `[outbound]`; present (with defaults) whenever `[smtp]` is.
-    pub outbound: Option<OutboundConfig>,
+    pub(crate) outbound: Option<OutboundConfig>,
     /// `[store]`.
     pub store: StoreConfig,
     /// `[support]`.
-    pub support: SupportConfig,
+    pub(crate) support: SupportConfig,
     /// `[[agents]]`.
-    pub agents: Vec<AgentConfig>,
+    pub(crate) agents: Vec<AgentConfig>,
     /// `[control]`.
-    pub control: ControlConfig,
+    pub(crate) control: ControlConfig,
     /// `[log]`.
-    pub log: LogConfig,
+    pub(crate) log: LogConfig,
     /// `[http]`; `None` disables the health and metrics listener.
-    pub http: Option<HttpConfig>,
+    pub(crate) http: Option<HttpConfig>,
     /// `[calendar]`: business hours, holidays, make-up days (defaults when absent).
     pub calendar: Calendar,
     /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
@@ -83,7 +83,7 @@ pub struct Config {
 
 impl Config {
     /// Path of the control socket.
-    pub fn control_socket(&self) -> PathBuf {
+    pub(crate) fn control_socket(&self) -> PathBuf {
         self.control
             .socket
             .clone()
@@ -91,7 +91,7 @@ impl Config {
     }
 
     /// IMAP port, defaulted by security mode.
-    pub fn imap_port(&self) -> u16 {
+    pub(crate) fn imap_port(&self) -> u16 {
         self.imap.port.unwrap_or(match self.imap.security {
             Security::Tls => 993,
             _ => 143,
@@ -99,7 +99,7 @@ impl Config {
     }
 
     /// True when `address` (any case) is one of ours: the support address or an alias.
-    pub fn is_own_address(&self, address: &str) -> bool {
+    pub(crate) fn is_own_address(&self, address: &str) -> bool {
         let a = address.to_ascii_lowercase();
         self.support.address.eq_ignore_ascii_case(&a)
             || self
@@ -110,7 +110,7 @@ impl Config {
     }
 
     /// Domain of our Message-IDs.
-    pub fn message_id_domain(&self) -> String {
+    pub(crate) fn message_id_domain(&self) -> String {
         self.outbound
             .as_ref()
             .and_then(|o| o.domain.clone())
@@ -125,7 +125,7 @@ impl Config {
 
     /// How long the inbox may go unsynced before `/healthz` complains (see
     /// [`HttpConfig::sync_max_age_secs`]).
-    pub fn sync_max_age_secs(&self) -> u64 {
+    pub(crate) fn sync_max_age_secs(&self) -> u64 {
         if let Some(s) = self.http.as_ref().and_then(|h| h.sync_max_age_secs) {
             return s;
         }
@@ -140,12 +140,12 @@ impl Config {
     /// The agent called `name` (as in `[[agents]] name`, any case), if any. The one lookup by
     /// name: `#assign`, dedicated contacts, on-call rotas and ticket assignees all go through it,
     /// so `Alice` in the customer directory finds agent `alice`.
-    pub fn agent_named(&self, name: &str) -> Option<&AgentConfig> {
+    pub(crate) fn agent_named(&self, name: &str) -> Option<&AgentConfig> {
         self.agents.iter().find(|a| same_agent_name(&a.name, name))
     }
 
     /// The agent owning `address`, if any.
-    pub fn agent_by_address(&self, address: &str) -> Option<&AgentConfig> {
+    pub(crate) fn agent_by_address(&self, address: &str) -> Option<&AgentConfig> {
         self.agents
             .iter()
             .find(|ag| ag.addresses.iter().any(|x| x.eq_ignore_ascii_case(address)))
@@ -154,6 +154,6 @@ impl Config {
 
 /// Whether two agent names are the same agent: names are compared ignoring case everywhere
 /// (the duplicate check at load and every lookup), so they can never disagree.
-pub fn same_agent_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_agent_name(a: &str, b: &str) -> bool {
     a == b || a.to_lowercase() == b.to_lowercase()
 }

@@ -24,9 +24,9 @@ use crate::domain::problem::Problem;
 use crate::domain::sla::policy::SlaConfig;
 
 /// Environment variable that can carry the IMAP password instead of the file.
-pub const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
+pub(crate) const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
 /// Environment variable that can carry the SMTP password instead of the file.
-pub const SMTP_PASSWORD_ENV: &str = "SUPPORTD_SMTP_PASSWORD";
+pub(crate) const SMTP_PASSWORD_ENV: &str = "SUPPORTD_SMTP_PASSWORD";
 /// Environment variable that can carry the Message-ID signing secret instead of the file.
 const SECRET_ENV: &str = "SUPPORTD_SECRET";
 /// systemd's `LoadCredential=` directory, searched first for relative secret files.
@@ -40,7 +40,7 @@ const SECTIONS: &[&str] = &[
 impl Config {
     /// Parses and validates configuration text; `path` (the file it came from) anchors relative
     /// file names, and `facts` answers what the text names outside itself.
-    pub fn parse(text: &str, path: &Path, facts: &dyn Facts) -> Result<Config, ConfigError> {
+    pub(crate) fn parse(text: &str, path: &Path, facts: &dyn Facts) -> Result<Config, ConfigError> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
             path: path.to_owned(),
             problems: vec![Problem {

@@ -45,32 +45,34 @@ use crate::mail::subject;
 
 /// One inbound mail and the facts about it the shell looked up for the core.
 #[derive(Debug, Clone)]
-pub struct Intake<'a> {
+pub(crate) struct Intake<'a> {
     /// The mail.
-    pub inbound: &'a Inbound,
+    pub(crate) inbound: &'a Inbound,
     /// Threading's decision ([`crate::desk::threading::decide`]).
-    pub matched: &'a Match,
+    pub(crate) matched: &'a Match,
     /// The ticket threading chose, as stored (`None` for a new ticket).
-    pub existing: Option<Ticket>,
+    pub(crate) existing: Option<Ticket>,
     /// The number a new ticket gets.
-    pub next_id: u64,
+    pub(crate) next_id: u64,
     /// The identified customer ID ([`crate::domain::customer::identify`]).
-    pub customer: &'a str,
+    pub(crate) customer: &'a str,
     /// Where the mail was found on the server, recorded on the message.
-    pub source: Option<Source>,
+    pub(crate) source: Option<Source>,
     /// The authenticated agent who wrote it, if any ([`crate::desk::agent::proof`]).
-    pub agent: Option<&'a AgentConfig>,
+    pub(crate) agent: Option<&'a AgentConfig>,
     /// The customer's dedicated contact (agent name) from the directory.
-    pub contact: Option<&'a str>,
+    pub(crate) contact: Option<&'a str>,
     /// For an agent's `#merge N`: ticket N, if it exists.
-    pub merge_target: Option<&'a Ticket>,
+    pub(crate) merge_target: Option<&'a Ticket>,
     /// The customer is a VIP (directory tier), which raises the priority one level.
-    pub vip: bool,
+    pub(crate) vip: bool,
 }
 
+#[cfg(test)]
 impl<'a> Intake<'a> {
+    #[cfg(test)]
     /// A customer's mail that opens ticket 1, with nothing looked up; set the fields that apply.
-    pub fn new(inbound: &'a Inbound, matched: &'a Match, customer: &'a str) -> Intake<'a> {
+    pub(crate) fn new(inbound: &'a Inbound, matched: &'a Match, customer: &'a str) -> Intake<'a> {
         Intake {
             inbound,
             matched,
@@ -88,19 +90,19 @@ impl<'a> Intake<'a> {
 
 /// The result of accepting one inbound mail, committed by the shell in one transaction.
 #[derive(Debug, Clone)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// The ticket after the mail (new or updated).
-    pub ticket: Ticket,
+    pub(crate) ticket: Ticket,
     /// True when the mail opened the ticket.
-    pub created: bool,
+    pub(crate) created: bool,
     /// The message record to store.
-    pub message: Message,
+    pub(crate) message: Message,
     /// Log lines for the shell.
-    pub effects: Vec<Effect>,
+    pub(crate) effects: Vec<Effect>,
     /// Mails to enqueue in the same transaction.
-    pub outgoing: Vec<OutboxItem>,
+    pub(crate) outgoing: Vec<OutboxItem>,
     /// Other tickets changed by the mail (a merge target), saved in the same transaction.
-    pub extra_tickets: Vec<Ticket>,
+    pub(crate) extra_tickets: Vec<Ticket>,
 }
 
 /// What every step needs, and what they produce besides the ticket.
@@ -155,7 +157,7 @@ enum CustomerEscalation {
 
 /// Applies one inbound mail: the ticket threading chose in `intake` (or a new one), with the
 /// mails it causes when `mailer` is given (with `[outbound]` configured).
-pub fn accept(
+pub(crate) fn accept(
     config: &Config,
     mut intake: Intake<'_>,
     mailer: Option<Mailer<'_>>,

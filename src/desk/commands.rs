@@ -22,7 +22,7 @@ use crate::mail::inbound::Inbound;
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command", content = "arg")]
-pub enum Command {
+pub(crate) enum Command {
     /// `#status open|pending|resolved|closed`.
     Status(Status),
     /// `#priority P1..P4`.
@@ -41,20 +41,20 @@ pub enum Command {
 
 /// An agent's mail, split into commands, the customer-visible reply and the internal note.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Commands in order.
-    pub commands: Vec<Command>,
+    pub(crate) commands: Vec<Command>,
     /// Text for the customer (empty when the mail held only commands).
-    pub reply: String,
+    pub(crate) reply: String,
     /// Internal note (`#note` and below), never sent to the customer.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Problems; when not empty, nothing may be done.
-    pub errors: Vec<CommandError>,
+    pub(crate) errors: Vec<CommandError>,
 }
 
 /// Why an agent's mail changes nothing. Each one is listed in the reply that tells the agent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     /// A command line that could not be read.
     #[error("line `{line}`: {why}")]
     Line {
@@ -76,7 +76,7 @@ pub enum CommandError {
 
 /// What is wrong with one command line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// `#status` with a word that is no status.
     #[error(transparent)]
     Status(#[from] UnknownStatus),
@@ -101,7 +101,7 @@ pub enum LineError {
 
 impl Parsed {
     /// True when the mail is valid and has something for the customer.
-    pub fn has_reply(&self) -> bool {
+    pub(crate) fn has_reply(&self) -> bool {
         self.errors.is_empty() && !self.reply.trim().is_empty()
     }
 }
@@ -112,7 +112,7 @@ fn is_command_line(line: &str) -> bool {
 }
 
 /// Parses an agent's reply text (quoted history already stripped).
-pub fn parse(text: &str) -> Parsed {
+pub(crate) fn parse(text: &str) -> Parsed {
     let mut out = Parsed::default();
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
@@ -174,7 +174,7 @@ pub fn parse(text: &str) -> Parsed {
 }
 
 /// Removes a signature (`-- ` line and below) from an agent's reply.
-pub fn strip_signature(text: &str) -> String {
+pub(crate) fn strip_signature(text: &str) -> String {
     let mut out = Vec::new();
     for line in text.lines() {
         if line == "-- " || line == "--" {
@@ -186,24 +186,24 @@ pub fn strip_signature(text: &str) -> String {
 }
 
 /// Parses an agent's mail: quoted history is already gone; the signature goes too.
-pub fn read_agent_mail(inbound: &Inbound) -> Parsed {
+pub(crate) fn read_agent_mail(inbound: &Inbound) -> Parsed {
     parse(&strip_signature(&inbound.reply_text))
 }
 
 /// What an agent's valid mail does to the ticket (besides relaying the reply).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// New status, if any.
-    pub status: Option<Status>,
+    pub(crate) status: Option<Status>,
     /// Escalate one level.
-    pub escalate: bool,
+    pub(crate) escalate: bool,
     /// Merge into this ticket.
-    pub merge_into: Option<u64>,
+    pub(crate) merge_into: Option<u64>,
 }
 
 /// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
 /// command that cannot be carried out (an unknown agent, merging into itself).
-pub fn apply_commands(
+pub(crate) fn apply_commands(
     config: &Config,
     t: &mut Ticket,
     parsed: &Parsed,

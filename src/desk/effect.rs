@@ -4,7 +4,7 @@
 
 /// Something the shell must do as a consequence of a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// A line for the operator's log.
     Log(String),
 }

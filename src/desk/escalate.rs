@@ -23,10 +23,10 @@ use crate::domain::ticket::{EscalatedBy, Ticket};
 use crate::mail::mailbox::Mailbox;
 
 /// The top of the escalation ladder: the supervisors.
-pub const SUPERVISOR_LEVEL: u32 = 2;
+pub(crate) const SUPERVISOR_LEVEL: u32 = 2;
 
 /// Who an escalation to `level` goes to: tier 2 first, supervisors from level 2.
-pub fn escalation_role(level: u32) -> Role {
+pub(crate) fn escalation_role(level: u32) -> Role {
     if level >= SUPERVISOR_LEVEL {
         Role::Supervisor
     } else {
@@ -35,7 +35,7 @@ pub fn escalation_role(level: u32) -> Role {
 }
 
 /// Template variables of an escalation notice to the customer.
-pub fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
+pub(crate) fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
     minijinja::context! { level => level, by => by }
 }
 
@@ -45,7 +45,7 @@ pub fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
 /// ticket and mails in one transaction makes every step happen exactly once, across restarts.
 /// Steps for business-hours priorities that fall outside business hours are queued until the
 /// next business start. `None` when nothing is due.
-pub fn escalate(
+pub(crate) fn escalate(
     config: &Config,
     mailer: Option<Mailer<'_>>,
     ticket: &Ticket,

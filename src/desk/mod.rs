@@ -8,14 +8,14 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
-pub mod accept;
-pub mod agent;
-pub mod commands;
-pub mod effect;
-pub mod escalate;
+pub(crate) mod accept;
+pub(crate) mod agent;
+pub(crate) mod commands;
+pub(crate) mod effect;
+pub(crate) mod escalate;
 pub mod outbound;
-pub mod report;
-pub mod status;
+pub(crate) mod report;
+pub(crate) mod status;
 #[cfg(test)]
 mod testing;
-pub mod threading;
+pub(crate) mod threading;

@@ -34,92 +34,96 @@ use crate::domain::status::Status;
 use crate::domain::ticket::{EscalatedBy, Ticket};
 
 /// Name of the agent row for tickets nobody is assigned to.
-pub const UNASSIGNED: &str = "(unassigned)";
+pub(crate) const UNASSIGNED: &str = "(unassigned)";
 
 /// Name of the overall row.
-pub const OVERALL: &str = "all";
+pub(crate) const OVERALL: &str = "all";
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// Only tickets created at or after this instant; all tickets when absent.
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) since: Option<DateTime<Utc>>,
     /// The time the figures were computed at (decides which running clocks are past due).
-    pub as_of: DateTime<Utc>,
+    pub(crate) as_of: DateTime<Utc>,
     /// Every counted ticket.
-    pub overall: Group,
+    pub(crate) overall: Group,
     /// P1 to P4, always all four.
-    pub by_priority: Vec<Group>,
+    pub(crate) by_priority: Vec<Group>,
     /// Per assignee by name, [`UNASSIGNED`] last; only agents with tickets.
-    pub by_agent: Vec<Group>,
+    pub(crate) by_agent: Vec<Group>,
 }
 
 /// The figures of one row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Group {
+pub(crate) struct Group {
     /// `all`, `P1`..`P4`, an agent's name or [`UNASSIGNED`].
-    pub name: String,
+    pub(crate) name: String,
     /// Tickets counted.
-    pub tickets: u64,
+    pub(crate) tickets: u64,
     /// Of these, still active (new, open, pending).
-    pub open: u64,
+    pub(crate) open: u64,
     /// Of these, resolved or closed.
-    pub resolved: u64,
+    pub(crate) resolved: u64,
     /// The first-response target.
-    pub first_response: TargetStats,
+    pub(crate) first_response: TargetStats,
     /// The resolution target.
-    pub resolution: TargetStats,
+    pub(crate) resolution: TargetStats,
     /// Tickets escalated at least once.
-    pub escalated: u64,
+    pub(crate) escalated: u64,
     /// Escalation events in all.
-    pub escalations: u64,
+    pub(crate) escalations: u64,
     /// Escalation events by who raised them.
-    pub escalations_by: EscalationsBy,
+    pub(crate) escalations_by: EscalationsBy,
     /// The customers' survey answers.
-    pub satisfaction: SatisfactionStats,
+    pub(crate) satisfaction: SatisfactionStats,
 }
 
 /// How one SLA target fared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TargetStats {
+pub(crate) struct TargetStats {
     /// Tickets whose outcome is known (stopped, or past due).
-    pub measured: u64,
+    pub(crate) measured: u64,
     /// Of these, met.
-    pub met: u64,
+    pub(crate) met: u64,
     /// `met / measured` in percent; `null` when nothing was measured.
-    pub met_pct: Option<f64>,
+    pub(crate) met_pct: Option<f64>,
     /// Median time to the target's event in seconds, pending time excluded.
-    pub median_secs: Option<i64>,
+    pub(crate) median_secs: Option<i64>,
     /// 90th percentile of the same.
-    pub p90_secs: Option<i64>,
+    pub(crate) p90_secs: Option<i64>,
 }
 
 /// Escalation events by who raised them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EscalationsBy {
+pub(crate) struct EscalationsBy {
     /// A missed SLA target (the ladder).
-    pub sla: u64,
+    pub(crate) sla: u64,
     /// An agent's `#escalate`.
-    pub agent: u64,
+    pub(crate) agent: u64,
     /// The customer asked.
-    pub customer: u64,
+    pub(crate) customer: u64,
 }
 
 /// The satisfaction survey's answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SatisfactionStats {
+pub(crate) struct SatisfactionStats {
     /// Tickets with an answer (scores outside 1..=5 are ignored).
-    pub answers: u64,
+    pub(crate) answers: u64,
     /// Mean score; `null` without answers.
-    pub average: Option<f64>,
+    pub(crate) average: Option<f64>,
     /// Share of answers scoring 4 or 5, in percent; `null` without answers.
-    pub satisfied_pct: Option<f64>,
+    pub(crate) satisfied_pct: Option<f64>,
     /// Answers per score, keys `1` to `5`, all present.
-    pub scores: BTreeMap<u8, u64>,
+    pub(crate) scores: BTreeMap<u8, u64>,
 }
 
 /// Builds the report over `tickets` as of `now`.
-pub fn build(tickets: &[Ticket], since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Report {
+pub(crate) fn build(
+    tickets: &[Ticket],
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Report {
     let counted: Vec<&Ticket> = tickets
         .iter()
         .filter(|t| t.merged_into.is_none())
@@ -236,7 +240,7 @@ fn satisfaction_stats(tickets: &[&Ticket]) -> SatisfactionStats {
 }
 
 /// The `p`-th percentile (nearest rank) of ascending `sorted`; `None` when empty.
-pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+pub(crate) fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
     if sorted.is_empty() {
         return None;
     }
@@ -256,7 +260,7 @@ fn round1(x: f64) -> f64 {
 
 /// Reads `--since`: a date `YYYY-MM-DD` (its midnight in the calendar's time zone, the zone the
 /// desk works in) or an RFC 3339 timestamp.
-pub fn parse_since(s: &str, cal: &Calendar) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_since(s: &str, cal: &Calendar) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(cal.start_of_day(d));
@@ -272,7 +276,7 @@ pub fn parse_since(s: &str, cal: &Calendar) -> Result<DateTime<Utc>, String> {
 }
 
 /// A duration for people: `45s`, `25m`, `3h10m`, `2d4h` (two units at most, rounded down).
-pub fn human_duration(secs: i64) -> String {
+pub(crate) fn human_duration(secs: i64) -> String {
     let secs = secs.max(0);
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
     match (d, h, m) {

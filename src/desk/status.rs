@@ -18,7 +18,7 @@ use crate::domain::ticket::Ticket;
 
 /// Changes a ticket's status. Returns `None` when nothing changes; otherwise the new ticket and
 /// the progress mail to the customer (when configured).
-pub fn set_status(
+pub(crate) fn set_status(
     config: &Config,
     mailer: Option<Mailer<'_>>,
     ticket: &Ticket,
@@ -73,7 +73,7 @@ pub fn set_status(
 /// Moves the SLA clocks along with what changed between `before` and `after`: an agent's reply
 /// stops the first-response clock and restarts the update clock, a priority change recomputes
 /// the due times, a status change pauses (pending), resumes or stops them.
-pub fn sync_clocks(
+pub(crate) fn sync_clocks(
     config: &Config,
     before: &Ticket,
     after: &mut Ticket,
@@ -96,7 +96,7 @@ pub fn sync_clocks(
 
 /// The satisfaction survey for a ticket just resolved; one per resolution cycle, so a repeated
 /// event cannot ask twice.
-pub fn survey_draft(t: &Ticket, default: Language) -> Draft<'_> {
+pub(crate) fn survey_draft(t: &Ticket, default: Language) -> Draft<'_> {
     Draft {
         kind: Kind::Survey,
         ticket: t,

@@ -18,29 +18,29 @@ use crate::mail::mailbox::Mailbox;
 
 /// [`crate::config::sample::scratch`]: agents alice, tess (tier 2) and sue (supervisor),
 /// outbound mail on, the calendar in Shanghai.
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     config_with("")
 }
 
 /// [`config`] with `extra` TOML appended.
-pub fn config_with(extra: &str) -> Config {
+pub(crate) fn config_with(extra: &str) -> Config {
     crate::config::sample::scratch(std::path::Path::new("/tmp/x"), extra).unwrap()
 }
 
 /// A Tuesday 10:00 in Shanghai: business hours, so no on-call routing and nothing held.
-pub fn tuesday_10am() -> DateTime<Utc> {
+pub(crate) fn tuesday_10am() -> DateTime<Utc> {
     at("2026-11-24T10:00:00+08:00")
 }
 
 /// An RFC 3339 instant.
-pub fn at(rfc3339: &str) -> DateTime<Utc> {
+pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
         .with_timezone(&Utc)
 }
 
 /// Ticket 1, a P1 of customer `c` assigned to alice, opened at `created` by `m@example.org`.
-pub fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
+pub(crate) fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
     let requester = Mailbox {
         name: None,
         address: "c@example.org".into(),
@@ -64,7 +64,7 @@ pub fn p1_ticket(config: &Config, created: DateTime<Utc>) -> Ticket {
 }
 
 /// Built-in templates and an empty rate history, for tests that send mail.
-pub fn mailer() -> Mailer<'static> {
+pub(crate) fn mailer() -> Mailer<'static> {
     static TEMPLATES: LazyLock<Templates> = LazyLock::new(Templates::builtin);
     static HISTORY: LazyLock<HashMap<String, Vec<DateTime<Utc>>>> = LazyLock::new(HashMap::new);
     Mailer {
@@ -74,7 +74,7 @@ pub fn mailer() -> Mailer<'static> {
 }
 
 /// A plain mail from `from` to the support address.
-pub fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
+pub(crate) fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
     Inbound {
         message_id: id.into(),
         message_id_synthetic: false,
@@ -105,6 +105,6 @@ pub fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
 }
 
 /// Every recipient of `items`, in order.
-pub fn recipients(items: &[OutboxItem]) -> Vec<String> {
+pub(crate) fn recipients(items: &[OutboxItem]) -> Vec<String> {
     items.iter().flat_map(|i| i.to.clone()).collect()
 }

@@ -16,20 +16,20 @@ use crate::mail::inbound::Inbound;
 
 /// Candidate tickets the shell found for one inbound mail.
 #[derive(Debug, Clone, Default)]
-pub struct Candidates {
+pub(crate) struct Candidates {
     /// First referenced Message-ID we know, with its ticket.
-    pub referenced: Option<(String, Ticket)>,
+    pub(crate) referenced: Option<(String, Ticket)>,
     /// Ticket number found in the subject tag.
-    pub tag: Option<u64>,
+    pub(crate) tag: Option<u64>,
     /// The ticket that number names, if it exists.
-    pub tagged: Option<Ticket>,
+    pub(crate) tagged: Option<Ticket>,
     /// Latest ticket with the same customer and normalised subject.
-    pub same_subject: Option<Ticket>,
+    pub(crate) same_subject: Option<Ticket>,
 }
 
 /// The threading decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Match {
+pub(crate) enum Match {
     /// Follow-up found by a referenced Message-ID.
     Reference {
         /// Ticket number.
@@ -58,7 +58,7 @@ pub enum Match {
 
 impl Match {
     /// The existing ticket chosen, if any.
-    pub fn ticket(&self) -> Option<u64> {
+    pub(crate) fn ticket(&self) -> Option<u64> {
         match self {
             Match::Reference { ticket, .. } | Match::Tag { ticket } | Match::Subject { ticket } => {
                 Some(*ticket)
@@ -69,7 +69,7 @@ impl Match {
 }
 
 /// Message-IDs to look up, most specific first: In-Reply-To, then References newest first.
-pub fn reference_ids(inbound: &Inbound) -> Vec<&str> {
+pub(crate) fn reference_ids(inbound: &Inbound) -> Vec<&str> {
     let mut ids: Vec<&str> = inbound.in_reply_to.iter().map(String::as_str).collect();
     for r in inbound.references.iter().rev() {
         if !ids.contains(&r.as_str()) {
@@ -81,7 +81,7 @@ pub fn reference_ids(inbound: &Inbound) -> Vec<&str> {
 
 /// Picks the ticket for `inbound`. `sender_is_agent` comes from configuration; `window` bounds
 /// subject threading by the candidate's last update.
-pub fn decide(
+pub(crate) fn decide(
     inbound: &Inbound,
     candidates: &Candidates,
     sender_is_agent: bool,

@@ -38,7 +38,7 @@ const DAY_SECS: u32 = 86_400;
 const MAX_EMPTY_DAYS: u32 = 3_660;
 
 /// A span of business time in UTC, `[start, end)`.
-pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+pub(crate) type Interval = (DateTime<Utc>, DateTime<Utc>);
 
 /// A working day and its business intervals.
 type WorkingDay = (NaiveDate, Vec<Interval>);
@@ -48,22 +48,22 @@ type WorkingDay = (NaiveDate, Vec<Interval>);
 /// `end` may be 86 400 (`24:00`). For business hours `start < end`; on-call hours may wrap past
 /// midnight (`end < start`, as in `18:00-09:00`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TimeRange {
+pub(crate) struct TimeRange {
     /// Seconds from midnight at which the range starts.
-    pub start: u32,
+    pub(crate) start: u32,
     /// Seconds from midnight at which it ends (exclusive), up to 86 400.
-    pub end: u32,
+    pub(crate) end: u32,
 }
 
 impl TimeRange {
     /// The whole day, `00:00-24:00`.
-    pub const ALL_DAY: TimeRange = TimeRange {
+    pub(crate) const ALL_DAY: TimeRange = TimeRange {
         start: 0,
         end: DAY_SECS,
     };
 
     /// Parses `HH:MM-HH:MM` (`H:MM` and `24:00` accepted); does not check the order of the ends.
-    pub fn parse(s: &str) -> Result<TimeRange, String> {
+    pub(crate) fn parse(s: &str) -> Result<TimeRange, String> {
         let bad = || format!("`{s}` is not a time range such as \"09:00-18:00\"");
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let start = parse_hhmm(a.trim()).ok_or_else(bad)?;
@@ -75,13 +75,13 @@ impl TimeRange {
     }
 
     /// True when the range runs past midnight into the next date.
-    pub fn wraps(&self) -> bool {
+    pub(crate) fn wraps(&self) -> bool {
         self.end < self.start
     }
 
     /// The wall-clock span this range covers when it starts on `date`; a wrapping range or one
     /// ending at `24:00` ends on the next date.
-    pub fn on(&self, date: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+    pub(crate) fn on(&self, date: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
         let time = |secs: u32| {
             NaiveTime::from_num_seconds_from_midnight_opt(secs % DAY_SECS, 0)
                 .unwrap_or(NaiveTime::MIN)
@@ -161,21 +161,21 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
 /// `09:00-18:00`, weekend closed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct WeekHours {
+pub(crate) struct WeekHours {
     /// Monday.
-    pub mon: Vec<String>,
+    pub(crate) mon: Vec<String>,
     /// Tuesday.
-    pub tue: Vec<String>,
+    pub(crate) tue: Vec<String>,
     /// Wednesday.
-    pub wed: Vec<String>,
+    pub(crate) wed: Vec<String>,
     /// Thursday.
-    pub thu: Vec<String>,
+    pub(crate) thu: Vec<String>,
     /// Friday.
-    pub fri: Vec<String>,
+    pub(crate) fri: Vec<String>,
     /// Saturday.
-    pub sat: Vec<String>,
+    pub(crate) sat: Vec<String>,
     /// Sunday.
-    pub sun: Vec<String>,
+    pub(crate) sun: Vec<String>,
 }
 
 impl Default for WeekHours {
@@ -211,20 +211,20 @@ impl WeekHours {
 /// `[calendar]` as written in the configuration; [`CalendarConfig::build`] validates it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CalendarConfig {
+pub(crate) struct CalendarConfig {
     /// IANA zone the hours are in.
-    pub time_zone: String,
+    pub(crate) time_zone: String,
     /// Business hours per weekday.
-    pub hours: WeekHours,
+    pub(crate) hours: WeekHours,
     /// Dates with no business hours (public holidays), `YYYY-MM-DD`.
     #[serde(deserialize_with = "date_texts")]
-    pub holidays: Vec<String>,
+    pub(crate) holidays: Vec<String>,
     /// Non-working dates (usually weekend days) that are worked to make up for a holiday (调休).
     #[serde(deserialize_with = "date_texts")]
-    pub makeup_days: Vec<String>,
+    pub(crate) makeup_days: Vec<String>,
     /// Hours worked on a make-up day; Monday's hours when absent (a make-up day is worked as an
     /// ordinary weekday).
-    pub makeup_hours: Option<Vec<String>>,
+    pub(crate) makeup_hours: Option<Vec<String>>,
 }
 
 impl Default for CalendarConfig {
@@ -242,7 +242,7 @@ impl Default for CalendarConfig {
 impl CalendarConfig {
     /// Validates the configuration; `key` is the section's dotted name (`calendar`), prefixed to
     /// every problem's key. All problems are reported, not just the first.
-    pub fn build(&self, key: &str) -> Result<Calendar, Vec<Problem>> {
+    pub(crate) fn build(&self, key: &str) -> Result<Calendar, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut problem = |k: String, message: String| problems.push(Problem { key: k, message });
 
@@ -401,12 +401,12 @@ impl Default for Calendar {
 
 impl Calendar {
     /// The zone the hours are in.
-    pub fn tz(&self) -> Tz {
+    pub(crate) fn tz(&self) -> Tz {
         self.tz
     }
 
     /// Business hours on `date` (local), honouring holidays and make-up days.
-    pub fn hours_on(&self, date: NaiveDate) -> &[TimeRange] {
+    pub(crate) fn hours_on(&self, date: NaiveDate) -> &[TimeRange] {
         if self.holidays.contains(&date) {
             return &[];
         }
@@ -416,25 +416,26 @@ impl Calendar {
         &self.hours[weekday_index(date)]
     }
 
+    #[cfg(test)]
     /// True when `date` (local) has business hours.
-    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+    pub(crate) fn is_working_day(&self, date: NaiveDate) -> bool {
         !self.hours_on(date).is_empty()
     }
 
     /// The local date of `t`.
-    pub fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
+    pub(crate) fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.tz).date_naive()
     }
 
     /// The first instant of local `date`: midnight, or the end of a DST gap that skips midnight.
-    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+    pub(crate) fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
         self.instant(date, 0, Edge::Start)
             // `instant` only fails for a time past 24:00 on the last representable date.
             .unwrap_or_else(|| date.and_time(NaiveTime::MIN).and_utc())
     }
 
     /// True when `t` lies within business hours.
-    pub fn is_business_time(&self, t: DateTime<Utc>) -> bool {
+    pub(crate) fn is_business_time(&self, t: DateTime<Utc>) -> bool {
         let d = self.local_date(t);
         // Neighbouring dates too: near a DST switch a window can reach over local midnight.
         [d.pred_opt(), Some(d), d.succ_opt()]
@@ -446,7 +447,7 @@ impl Calendar {
 
     /// The first business instant at or after `t`: `t` itself during business hours, otherwise
     /// the start of the next window.
-    pub fn next_business_start(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn next_business_start(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         self.intervals_from(t)
             .next()
             .map_or(DateTime::<Utc>::MAX_UTC, |(s, _)| s)
@@ -458,7 +459,7 @@ impl Calendar {
     /// exactly on the end of a window is that end (`18:00`), not the next morning's start: the
     /// two are the same business time, and "due today 18:00" is what a person expects. A zero or
     /// negative duration returns `start` unchanged.
-    pub fn add_business(&self, start: DateTime<Utc>, duration: TimeDelta) -> DateTime<Utc> {
+    pub(crate) fn add_business(&self, start: DateTime<Utc>, duration: TimeDelta) -> DateTime<Utc> {
         if duration <= TimeDelta::zero() {
             return start;
         }
@@ -474,7 +475,7 @@ impl Calendar {
     }
 
     /// Business time within `[a, b)`; zero when `b <= a`.
-    pub fn business_between(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> TimeDelta {
+    pub(crate) fn business_between(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> TimeDelta {
         let mut total = TimeDelta::zero();
         if b <= a {
             return total;
@@ -505,7 +506,7 @@ impl Calendar {
     ///   of the last of the n whole days rather than the next morning: Mon 08:00 + 1 business
     ///   day = Mon 18:00. A start exactly at the day's end gives the end of D_n.
     /// - `n = 0` returns `start`.
-    pub fn add_business_days(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+    pub(crate) fn add_business_days(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
         if n == 0 {
             return start;
         }
@@ -539,7 +540,7 @@ impl Calendar {
     }
 
     /// Business windows of one local date as UTC intervals, in order; empty on non-working days.
-    pub fn day_intervals(&self, date: NaiveDate) -> Vec<Interval> {
+    pub(crate) fn day_intervals(&self, date: NaiveDate) -> Vec<Interval> {
         self.hours_on(date)
             .iter()
             .filter_map(|r| {

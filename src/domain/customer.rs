@@ -11,24 +11,28 @@ use serde::Deserialize;
 /// One customer entry of the directory file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Customer {
+pub(crate) struct Customer {
     /// Customer ID.
-    pub id: String,
-    /// Display name.
+    pub(crate) id: String,
+    /// Display name: accepted so the directory file can say who a customer is; not shown yet.
     #[serde(default)]
-    pub name: Option<String>,
+    #[allow(
+        dead_code,
+        reason = "part of the directory file format, read by no feature yet"
+    )]
+    pub(crate) name: Option<String>,
     /// Exact addresses belonging to the customer.
     #[serde(default)]
-    pub addresses: Vec<String>,
+    pub(crate) addresses: Vec<String>,
     /// Mail domains belonging to the customer.
     #[serde(default)]
-    pub domains: Vec<String>,
+    pub(crate) domains: Vec<String>,
     /// Service tier, e.g. `vip`.
     #[serde(default)]
-    pub tier: Option<String>,
+    pub(crate) tier: Option<String>,
     /// Dedicated contact (专属联系人): an agent name.
     #[serde(default)]
-    pub contact: Option<String>,
+    pub(crate) contact: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,11 +45,11 @@ struct DirectoryFile {
 /// Why a directory file's text is not a valid directory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: {message}")]
-pub struct DirectoryError {
+pub(crate) struct DirectoryError {
     /// Where the text came from (the file's name), so the message points at it.
-    pub origin: String,
+    pub(crate) origin: String,
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// The customer directory: addresses and domains mapped to customers.
@@ -59,7 +63,7 @@ pub struct Directory {
 impl Directory {
     /// Reads the text of a TOML file of `[[customer]]` tables; `origin` names the file in errors.
     /// (Reading the file is the shell's: [`crate::io::files`].)
-    pub fn parse(text: &str, origin: &str) -> Result<Directory, DirectoryError> {
+    pub(crate) fn parse(text: &str, origin: &str) -> Result<Directory, DirectoryError> {
         let invalid = |message: String| DirectoryError {
             origin: origin.to_owned(),
             message,
@@ -70,7 +74,7 @@ impl Directory {
     }
 
     /// Builds the directory, rejecting an address or domain claimed by two customers.
-    pub fn from_customers(customers: Vec<Customer>) -> Result<Directory, String> {
+    pub(crate) fn from_customers(customers: Vec<Customer>) -> Result<Directory, String> {
         let mut d = Directory::default();
         for (i, c) in customers.iter().enumerate() {
             for a in &c.addresses {
@@ -90,7 +94,7 @@ impl Directory {
     }
 
     /// The customer owning `address` (exact address first, then its domain).
-    pub fn lookup(&self, address: &str) -> Option<&Customer> {
+    pub(crate) fn lookup(&self, address: &str) -> Option<&Customer> {
         let a = address.to_lowercase();
         let idx = self.by_address.get(&a).or_else(|| {
             let domain = a.rsplit_once('@')?.1;
@@ -98,16 +102,11 @@ impl Directory {
         })?;
         self.customers.get(*idx)
     }
-
-    /// The customer with this ID.
-    pub fn by_id(&self, id: &str) -> Option<&Customer> {
-        self.customers.iter().find(|c| c.id == id)
-    }
 }
 
 /// Works out the customer ID of a mail: a pattern match in the subject, then in the body, then the
 /// directory entry of the sender, then the sender's address itself.
-pub fn identify(
+pub(crate) fn identify(
     patterns: &[Regex],
     directory: &Directory,
     subject: &str,

@@ -11,7 +11,7 @@ use crate::mail::mailbox::Mailbox;
 /// Which rule attached a message to its ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ThreadedBy {
+pub(crate) enum ThreadedBy {
     /// It opened a new ticket.
     New,
     /// In-Reply-To/References named a message we know.
@@ -28,78 +28,78 @@ pub enum ThreadedBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     /// Mailbox name.
-    pub mailbox: String,
+    pub(crate) mailbox: String,
     /// UIDVALIDITY at the time.
-    pub uidvalidity: u32,
+    pub(crate) uidvalidity: u32,
     /// UID.
-    pub uid: u32,
+    pub(crate) uid: u32,
 }
 
 /// What is kept about an attachment; its bytes stay in the raw mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachmentMeta {
+pub(crate) struct AttachmentMeta {
     /// File name.
-    pub name: String,
+    pub(crate) name: String,
     /// MIME type.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Decoded size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
 }
 
 /// One mail on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
+pub(crate) struct Message {
     /// Ticket it belongs to.
-    pub ticket: u64,
+    pub(crate) ticket: u64,
     /// 1-based position on the ticket, in arrival order.
-    pub seq: u32,
+    pub(crate) seq: u32,
     /// Message-ID without angle brackets.
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// True when `message_id` was synthesised from the raw bytes.
     #[serde(default)]
-    pub message_id_synthetic: bool,
+    pub(crate) message_id_synthetic: bool,
     /// Sender.
-    pub from: Mailbox,
+    pub(crate) from: Mailbox,
     /// To recipients.
-    pub to: Vec<Mailbox>,
+    pub(crate) to: Vec<Mailbox>,
     /// Cc recipients.
-    pub cc: Vec<Mailbox>,
+    pub(crate) cc: Vec<Mailbox>,
     /// The mail's Date header.
-    pub date: Option<DateTime<Utc>>,
+    pub(crate) date: Option<DateTime<Utc>>,
     /// When we stored it.
-    pub received_at: DateTime<Utc>,
+    pub(crate) received_at: DateTime<Utc>,
     /// Decoded subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Full decoded text.
-    pub text: String,
+    pub(crate) text: String,
     /// Text without quoted history.
-    pub reply_text: String,
+    pub(crate) reply_text: String,
     /// True when the text was converted from HTML.
-    pub from_html: bool,
+    pub(crate) from_html: bool,
     /// Attachments.
-    pub attachments: Vec<AttachmentMeta>,
+    pub(crate) attachments: Vec<AttachmentMeta>,
     /// Machine-generated signals.
-    pub machine: MachineFlags,
+    pub(crate) machine: MachineFlags,
     /// How it was threaded.
-    pub threaded_by: ThreadedBy,
+    pub(crate) threaded_by: ThreadedBy,
     /// SHA-256 of the raw bytes, the key of the raw mail in the store.
-    pub raw_sha256: String,
+    pub(crate) raw_sha256: String,
     /// Raw size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// IMAP location it was ingested from.
-    pub source: Option<Source>,
+    pub(crate) source: Option<Source>,
     /// Internal (an agent's note or command mail): never shown or sent to the customer.
     #[serde(default)]
-    pub internal: bool,
+    pub(crate) internal: bool,
     /// Written by an authenticated agent.
     #[serde(default)]
-    pub from_agent: bool,
+    pub(crate) from_agent: bool,
 }
 
 impl Message {
     /// The record of `inbound`, arrived at `now` as message `seq` of `ticket`. Whether it is
     /// internal and an agent's is for the caller to say.
-    pub fn received(
+    pub(crate) fn received(
         inbound: &Inbound,
         ticket: u64,
         seq: u32,

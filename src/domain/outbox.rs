@@ -30,7 +30,7 @@ pub enum Kind {
 
 impl Kind {
     /// Template name.
-    pub fn template(self) -> &'static str {
+    pub(crate) fn template(self) -> &'static str {
         match self {
             Kind::Ack => "ack",
             Kind::Followup => "followup",
@@ -118,7 +118,7 @@ pub struct OutboxItem {
 impl OutboxItem {
     /// A mail we decided not to send (a rate cap, an address that cannot be written to), kept so
     /// the ticket shows what was not sent and why.
-    pub fn suppressed(
+    pub(crate) fn suppressed(
         ticket: u64,
         kind: Kind,
         envelope_from: &str,
@@ -145,20 +145,20 @@ impl OutboxItem {
     }
 
     /// Holds the mail until `at`.
-    pub fn hold_until(&mut self, at: DateTime<Utc>) {
+    pub(crate) fn hold_until(&mut self, at: DateTime<Utc>) {
         self.next_attempt_at = at;
         self.not_before = Some(at);
     }
 
     /// Since when the mail has been meant to go out: its creation, or the end of its hold.
-    pub fn due_since(&self) -> DateTime<Utc> {
+    pub(crate) fn due_since(&self) -> DateTime<Utc> {
         self.not_before
             .map_or(self.created_at, |n| n.max(self.created_at))
     }
 }
 
 /// Retry delay after `attempts` earlier failures: `initial` seconds doubling, at most one hour.
-pub fn backoff(initial: u64, attempts: u32) -> Duration {
+pub(crate) fn backoff(initial: u64, attempts: u32) -> Duration {
     let secs = initial.max(1).saturating_mul(1u64 << attempts.min(12));
     Duration::seconds(secs.min(3600) as i64)
 }

@@ -28,7 +28,7 @@ impl fmt::Display for Priority {
 /// A priority name that is none of P1..P4 (from `#priority` or a configuration rule).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown priority `{0}`; expected P1, P2, P3 or P4")]
-pub struct UnknownPriority(pub String);
+pub struct UnknownPriority(pub(crate) String);
 
 impl Priority {
     /// Every priority, most urgent first.

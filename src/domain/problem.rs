@@ -8,11 +8,11 @@ use std::fmt;
 
 /// One configuration problem, tied to the key that causes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Dotted key path, e.g. `imap.port`.
-    pub key: String,
+    pub(crate) key: String,
     /// What is wrong and, where possible, how to fix it.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Problem {

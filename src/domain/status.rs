@@ -33,12 +33,12 @@ impl Status {
     ];
 
     /// True while work on the ticket is still expected (subject threading only joins these).
-    pub fn is_active(self) -> bool {
+    pub(crate) fn is_active(self) -> bool {
         matches!(self, Status::New | Status::Open | Status::Pending)
     }
 
     /// Lower-case name as used in the CLI and JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::New => "new",
             Status::Open => "open",
@@ -58,7 +58,7 @@ impl fmt::Display for Status {
 /// A status name that is none of ours (from `#status` or the command line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown status `{0}`; expected new, open, pending, resolved or closed")]
-pub struct UnknownStatus(pub String);
+pub struct UnknownStatus(pub(crate) String);
 
 impl FromStr for Status {
     type Err = UnknownStatus;

@@ -9,7 +9,7 @@ use regex::{Regex, RegexBuilder};
 /// or with a unit (`5`, `4分`, `3/5`, `5 stars`), or a word (满意, 一般, 不满意, …), with anything
 /// after it as the comment. `None` when the mail is not an answer, e.g. "1 more problem", so a
 /// real follow-up on a resolved ticket still reopens it.
-pub fn answer(text: &str) -> Option<(u8, String)> {
+pub(crate) fn answer(text: &str) -> Option<(u8, String)> {
     let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
     let first = lines.next()?;
     let rest: Vec<&str> = lines.collect();

@@ -108,7 +108,7 @@ impl Ticket {
     /// The ticket a customer's first mail opens: new, unassigned, nothing answered, at the
     /// default priority with idle clocks. The caller classifies it and starts its clocks, which
     /// depend on the SLA policy.
-    pub fn new(
+    pub(crate) fn new(
         id: u64,
         customer: String,
         requester: Mailbox,
@@ -144,7 +144,13 @@ impl Ticket {
 
     /// Raises the escalation level to `level` and records who did it and why, so the level and
     /// its history never disagree.
-    pub fn escalate_to(&mut self, level: u32, by: EscalatedBy, detail: String, at: DateTime<Utc>) {
+    pub(crate) fn escalate_to(
+        &mut self,
+        level: u32,
+        by: EscalatedBy,
+        detail: String,
+        at: DateTime<Utc>,
+    ) {
         self.escalation = level;
         self.escalations.push(EscalationEvent {
             at,
@@ -155,7 +161,7 @@ impl Ticket {
     }
 
     /// True if `address` may post to this ticket by quoting its tag.
-    pub fn is_participant(&self, address: &str) -> bool {
+    pub(crate) fn is_participant(&self, address: &str) -> bool {
         self.participants
             .iter()
             .any(|p| p.eq_ignore_ascii_case(address))

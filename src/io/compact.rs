@@ -10,19 +10,19 @@ use crate::io::store::{Store, StoreError};
 
 /// What a compaction did.
 #[derive(Debug, Clone)]
-pub struct Compaction {
+pub(crate) struct Compaction {
     /// Records copied.
-    pub records: u64,
+    pub(crate) records: u64,
     /// Bytes on disk before.
-    pub before: u64,
+    pub(crate) before: u64,
     /// Bytes on disk after.
-    pub after: u64,
+    pub(crate) after: u64,
     /// Where the old store is kept (for the operator to remove when satisfied).
-    pub old: PathBuf,
+    pub(crate) old: PathBuf,
 }
 
 /// Compacts the store at `path`; the daemon must be stopped.
-pub fn compact(path: &Path) -> Result<Compaction> {
+pub(crate) fn compact(path: &Path) -> Result<Compaction> {
     let store = match Store::open(path) {
         Ok(s) => s,
         Err(StoreError::Locked(_)) => bail!("stop the daemon first: compaction rewrites the store"),

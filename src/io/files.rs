@@ -16,7 +16,7 @@ use crate::domain::problem::Problem;
 
 /// The real machine: its file system and this process's environment.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Machine;
+pub(crate) struct Machine;
 
 impl Facts for Machine {
     fn read(&self, path: &Path) -> Result<String, String> {

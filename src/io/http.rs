@@ -21,18 +21,18 @@ use tracing::{debug, info, warn};
 
 /// What a handler answers for one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// HTTP status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// `Content-Type`.
-    pub content_type: &'static str,
+    pub(crate) content_type: &'static str,
     /// The body.
-    pub body: String,
+    pub(crate) body: String,
 }
 
 /// Binds the listener (at start-up, so a taken port stops the daemon instead of leaving it
 /// without health checks).
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on http.listen = {addr}"))
@@ -40,7 +40,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 
 /// Serves `handle` (called with the request path) until `stop` completes. Every response is
 /// `Cache-Control: no-store`: the endpoints report live state.
-pub async fn serve<H, F>(
+pub(crate) async fn serve<H, F>(
     listener: TcpListener,
     handle: H,
     stop: impl Future<Output = ()>,

@@ -27,13 +27,13 @@ use crate::config::Config;
 use crate::config::sections::Security;
 
 /// Keyword set on processed mail when the server can neither MOVE nor UID EXPUNGE.
-pub const DONE_KEYWORD: &str = "$SupportdDone";
+pub(crate) const DONE_KEYWORD: &str = "$SupportdDone";
 /// Keyword set on quarantined mail in the same situation.
-pub const QUARANTINE_KEYWORD: &str = "$SupportdQuarantined";
+pub(crate) const QUARANTINE_KEYWORD: &str = "$SupportdQuarantined";
 
 /// The byte stream under the IMAP session: plain TCP or TLS over TCP.
 #[derive(Debug)]
-pub enum MailStream {
+pub(crate) enum MailStream {
     /// Unencrypted (loopback only, enforced by config validation).
     Plain(TcpStream),
     /// TLS, either implicit or after STARTTLS.
@@ -81,7 +81,7 @@ impl AsyncWrite for MailStream {
 /// Builds a rustls client configuration trusting `ca_file` (PEM) or, without one, the Mozilla
 /// roots. The ring provider is named explicitly: relying on a process-wide default panics when
 /// another crate compiles in a second provider.
-pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>> {
+pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
@@ -108,7 +108,7 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::Clien
 }
 
 /// Runs `fut` under the configured per-operation timeout, naming the operation on failure.
-pub async fn timed<T, E, F>(limit: Duration, what: &str, fut: F) -> Result<T>
+pub(crate) async fn timed<T, E, F>(limit: Duration, what: &str, fut: F) -> Result<T>
 where
     F: Future<Output = std::result::Result<T, E>>,
     E: Into<anyhow::Error>,
@@ -121,40 +121,40 @@ where
 
 /// What the server offered after login.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Caps {
+pub(crate) struct Caps {
     /// RFC 2177 IDLE.
-    pub idle: bool,
+    pub(crate) idle: bool,
     /// RFC 6851 MOVE.
-    pub mv: bool,
+    pub(crate) mv: bool,
     /// RFC 4315 UIDPLUS (UID EXPUNGE).
-    pub uidplus: bool,
+    pub(crate) uidplus: bool,
 }
 
 /// Header-level facts about one message, fetched before deciding whether to download it.
 #[derive(Debug, Clone)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// UID.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// RFC822.SIZE.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Flags and keywords as text.
-    pub flags: Vec<String>,
+    pub(crate) flags: Vec<String>,
     /// The header block.
-    pub header: Vec<u8>,
+    pub(crate) header: Vec<u8>,
 }
 
 /// The selected mailbox's identity.
 #[derive(Debug, Clone, Copy)]
-pub struct Selected {
+pub(crate) struct Selected {
     /// UIDVALIDITY.
-    pub uidvalidity: u32,
+    pub(crate) uidvalidity: u32,
     /// Number of messages.
-    pub exists: u32,
+    pub(crate) exists: u32,
 }
 
 /// How an IDLE ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Woken {
+pub(crate) enum Woken {
     /// The server reported a change.
     NewData,
     /// The renew interval passed.
@@ -164,16 +164,16 @@ pub enum Woken {
 }
 
 /// A logged-in IMAP session.
-pub struct Imap {
+pub(crate) struct Imap {
     session: async_imap::Session<MailStream>,
     /// Server capabilities.
-    pub caps: Caps,
+    pub(crate) caps: Caps,
     limit: Duration,
 }
 
 impl Imap {
     /// Connects, secures and logs in as configured.
-    pub async fn connect(config: &Config) -> Result<Imap> {
+    pub(crate) async fn connect(config: &Config) -> Result<Imap> {
         let c = &config.imap;
         let limit = Duration::from_secs(c.timeout_secs);
         let port = config.imap_port();
@@ -243,7 +243,7 @@ impl Imap {
 
     /// Creates `mailbox` unless it exists. STATUS is the existence test: LIST patterns vary with
     /// hierarchy separators and namespaces, and a fresh account may not even have its INBOX yet.
-    pub async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<()> {
+    pub(crate) async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<()> {
         if timed(
             self.limit,
             "STATUS",
@@ -266,7 +266,7 @@ impl Imap {
     }
 
     /// Selects `mailbox` read-write.
-    pub async fn select(&mut self, mailbox: &str) -> Result<Selected> {
+    pub(crate) async fn select(&mut self, mailbox: &str) -> Result<Selected> {
         let m = timed(self.limit, "SELECT", self.session.select(mailbox)).await?;
         Ok(Selected {
             uidvalidity: m
@@ -281,7 +281,7 @@ impl Imap {
     /// opening any mail: a mail it cannot read must not fail the listing (Dovecot, for one,
     /// drops the connection when RFC822.SIZE needs an unreadable file). Sizes and headers come
     /// per batch ([`Imap::fetch_headers`]).
-    pub async fn fetch_index(&mut self, from: u32) -> Result<Vec<Meta>> {
+    pub(crate) async fn fetch_index(&mut self, from: u32) -> Result<Vec<Meta>> {
         let range = format!("{}:*", from.max(1));
         let fetches: Vec<Fetch> = timed(self.limit, "FETCH index", async {
             self.session
@@ -310,7 +310,7 @@ impl Imap {
 
     /// Fills in the sizes (RFC822.SIZE, for the size check before any download) and header
     /// blocks of `metas` with one FETCH.
-    pub async fn fetch_headers(&mut self, metas: &mut [Meta]) -> Result<()> {
+    pub(crate) async fn fetch_headers(&mut self, metas: &mut [Meta]) -> Result<()> {
         if metas.is_empty() {
             return Ok(());
         }
@@ -354,7 +354,7 @@ impl Imap {
     }
 
     /// Sizes, flags and headers of all messages with UID ≥ `from` (index, then headers).
-    pub async fn fetch_meta(&mut self, from: u32) -> Result<Vec<Meta>> {
+    pub(crate) async fn fetch_meta(&mut self, from: u32) -> Result<Vec<Meta>> {
         let mut metas = self.fetch_index(from).await?;
         for chunk in metas.chunks_mut(256) {
             self.fetch_headers(chunk).await?;
@@ -364,7 +364,7 @@ impl Imap {
 
     /// The full raw bytes of several messages with one FETCH (one round trip instead of one per
     /// mail); messages that vanished are missing from the map.
-    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> Result<HashMap<u32, Vec<u8>>> {
+    pub(crate) async fn fetch_bodies(&mut self, uids: &[u32]) -> Result<HashMap<u32, Vec<u8>>> {
         if uids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -389,13 +389,13 @@ impl Imap {
     }
 
     /// The full raw bytes of one message, or `None` if it vanished.
-    pub async fn fetch_body(&mut self, uid: u32) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn fetch_body(&mut self, uid: u32) -> Result<Option<Vec<u8>>> {
         Ok(self.fetch_bodies(&[uid]).await?.remove(&uid))
     }
 
     /// Takes `uids` out of the inbox into `dest` (see the module docs for the fallbacks).
     /// `keyword` marks them when only flagging is possible.
-    pub async fn move_out(&mut self, uids: &[u32], dest: &str, keyword: &str) -> Result<()> {
+    pub(crate) async fn move_out(&mut self, uids: &[u32], dest: &str, keyword: &str) -> Result<()> {
         if uids.is_empty() {
             return Ok(());
         }
@@ -423,7 +423,7 @@ impl Imap {
     }
 
     /// Sets `keyword` on `uids` and nothing else (for mail that must stay where it is).
-    pub async fn mark(&mut self, uids: &[u32], keyword: &str) -> Result<()> {
+    pub(crate) async fn mark(&mut self, uids: &[u32], keyword: &str) -> Result<()> {
         if uids.is_empty() {
             return Ok(());
         }
@@ -445,7 +445,7 @@ impl Imap {
 
     /// Waits in IDLE until the server reports a change, `renew` passes, or `stop` completes
     /// (the daemon's shutdown).
-    pub async fn idle(
+    pub(crate) async fn idle(
         self,
         renew: Duration,
         stop: impl std::future::Future<Output = ()>,
@@ -490,7 +490,7 @@ impl Imap {
     /// Drains responses the server pushed during other commands; true when one of them announced
     /// new mail. A mail that arrives while we MOVE is announced then, not at the next IDLE, so
     /// ignoring these would leave it in the inbox until the IDLE renew.
-    pub fn new_mail_announced(&mut self) -> bool {
+    pub(crate) fn new_mail_announced(&mut self) -> bool {
         let mut announced = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {
             if matches!(
@@ -506,22 +506,22 @@ impl Imap {
 
     /// The underlying session, for the rare command this module does not wrap (the benchmark's
     /// STATUS, DELETE and bulk FETCH). Callers apply their own timeouts.
-    pub fn session_mut(&mut self) -> &mut async_imap::Session<MailStream> {
+    pub(crate) fn session_mut(&mut self) -> &mut async_imap::Session<MailStream> {
         &mut self.session
     }
 
     /// Checks the connection is alive (and lets the server push pending updates).
-    pub async fn noop(&mut self) -> Result<()> {
+    pub(crate) async fn noop(&mut self) -> Result<()> {
         timed(self.limit, "NOOP", self.session.noop()).await
     }
 
     /// Logs out politely; errors are ignored since the connection is going away anyway.
-    pub async fn logout(mut self) {
+    pub(crate) async fn logout(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.session.logout()).await;
     }
 
     /// Appends a message (used by tests and the benchmark).
-    pub async fn append(&mut self, mailbox: &str, raw: &[u8]) -> Result<()> {
+    pub(crate) async fn append(&mut self, mailbox: &str, raw: &[u8]) -> Result<()> {
         timed(
             self.limit,
             "APPEND",
@@ -539,7 +539,7 @@ async fn read_greeting(client: &mut async_imap::Client<MailStream>, limit: Durat
 }
 
 /// Compresses sorted UIDs into an IMAP set such as `3:7,9,12:13`.
-pub fn uid_set(uids: &[u32]) -> String {
+pub(crate) fn uid_set(uids: &[u32]) -> String {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -563,7 +563,7 @@ pub fn uid_set(uids: &[u32]) -> String {
 }
 
 /// True when `flags` (as produced by [`Imap::fetch_meta`]) contain `keyword`.
-pub fn has_keyword(flags: &[String], keyword: &str) -> bool {
+pub(crate) fn has_keyword(flags: &[String], keyword: &str) -> bool {
     flags.iter().any(|f| f.contains(keyword))
 }
 

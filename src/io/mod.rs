@@ -1,9 +1,9 @@
 //! The I/O shell's adapters.
 
-pub mod compact;
-pub mod files;
-pub mod http;
-pub mod imap;
-pub mod smtp;
+pub(crate) mod compact;
+pub(crate) mod files;
+pub(crate) mod http;
+pub(crate) mod imap;
+pub(crate) mod smtp;
 pub mod store;
-pub mod systemd;
+pub(crate) mod systemd;

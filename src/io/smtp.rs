@@ -14,10 +14,10 @@ use crate::config::sections::Security;
 use crate::domain::outbox::OutboxItem;
 
 /// The transport the sender uses.
-pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
+pub(crate) type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// Builds the SMTP transport from `[smtp]`.
-pub fn transport(config: &Config) -> Result<Transport> {
+pub(crate) fn transport(config: &Config) -> Result<Transport> {
     let smtp = config
         .smtp
         .as_ref()
@@ -55,7 +55,7 @@ pub fn transport(config: &Config) -> Result<Transport> {
 
 /// The SMTP envelope of `item`: our support address as sender (bounces come back to the
 /// mailbox), its recipients as RCPT TO. `Err` says why the item can never be sent.
-pub fn envelope(item: &OutboxItem) -> Result<Envelope, String> {
+pub(crate) fn envelope(item: &OutboxItem) -> Result<Envelope, String> {
     let from = item
         .envelope_from
         .parse()

@@ -38,7 +38,7 @@ use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 1;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -74,36 +74,36 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Per-mailbox IMAP sync position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UidState {
+pub(crate) struct UidState {
     /// UIDVALIDITY the UIDs belong to.
-    pub uidvalidity: u32,
+    pub(crate) uidvalidity: u32,
     /// Highest UID fully handled (stored or quarantined, then moved).
-    pub last_uid: u32,
+    pub(crate) last_uid: u32,
 }
 
 /// A mail that was not turned into a ticket, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuarantineRecord {
+pub(crate) struct QuarantineRecord {
     /// Sequential id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// When it was quarantined.
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
     /// Human-readable reason.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Message-ID, if one could be read.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// Sender, if one could be read.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Subject, if one could be read.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// Size announced by the server or measured.
-    pub size: u64,
+    pub(crate) size: u64,
     /// SHA-256 of the kept bytes (the whole mail, or only its header when it was too big).
-    pub raw_sha256: Option<String>,
+    pub(crate) raw_sha256: Option<String>,
     /// True when only the header was downloaded and kept.
-    pub header_only: bool,
+    pub(crate) header_only: bool,
     /// Where it was found.
-    pub source: Option<crate::domain::message::Source>,
+    pub(crate) source: Option<crate::domain::message::Source>,
 }
 
 /// Handle to the database; cheap to clone.
@@ -326,12 +326,12 @@ impl Store {
 
     /// Completes when a write has made some ticket fall due earlier than [`Store::next_due_at`]
     /// said before it (a permit is stored if nobody waits, so no wake-up is lost).
-    pub async fn due_sooner(&self) {
+    pub(crate) async fn due_sooner(&self) {
         self.due_sooner.notified().await
     }
 
     /// Ids of tickets with an SLA step due by `now`, earliest first.
-    pub fn due_tickets(&self, now: DateTime<Utc>) -> Vec<u64> {
+    pub(crate) fn due_tickets(&self, now: DateTime<Utc>) -> Vec<u64> {
         self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
     }
 
@@ -341,13 +341,13 @@ impl Store {
     }
 
     /// Directory of the database.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
     /// files and their directory. Only after this may a mail be acknowledged to the server.
-    pub async fn sync(&self) -> Result<()> {
+    pub(crate) async fn sync(&self) -> Result<()> {
         self.db.flush_async().await?;
         let path = self.path.clone();
         let synced = self.blobs_synced.clone();
@@ -365,7 +365,7 @@ impl Store {
     }
 
     /// The ticket and position a Message-ID is stored under.
-    pub fn message_location(&self, message_id: &str) -> Result<Option<(u64, u32)>> {
+    pub(crate) fn message_location(&self, message_id: &str) -> Result<Option<(u64, u32)>> {
         Ok(self.msgid.get(message_id.as_bytes())?.map(|v| {
             let t = u64_of(&v[..8.min(v.len())]);
             let s = if v.len() >= 12 {
@@ -377,14 +377,6 @@ impl Store {
         }))
     }
 
-    /// True when this Message-ID has been stored (or quarantined).
-    pub fn knows_message_id(&self, message_id: &str) -> Result<bool> {
-        Ok(self.msgid.contains_key(message_id.as_bytes())?
-            || self
-                .quarantine_idx
-                .contains_key(format!("msgid:{message_id}").as_bytes())?)
-    }
-
     /// One ticket.
     pub fn ticket(&self, id: u64) -> Result<Option<Ticket>> {
         Ok(match self.tickets.get(ticket_key(id))? {
@@ -394,7 +386,7 @@ impl Store {
     }
 
     /// All tickets in number order, optionally only those with `status`.
-    pub fn tickets(&self, status: Option<Status>) -> Result<Vec<Ticket>> {
+    pub(crate) fn tickets(&self, status: Option<Status>) -> Result<Vec<Ticket>> {
         let mut out = Vec::new();
         for kv in self.tickets.iter() {
             let (_, v) = kv?;
@@ -407,12 +399,12 @@ impl Store {
     }
 
     /// Number of tickets.
-    pub fn ticket_count(&self) -> usize {
+    pub(crate) fn ticket_count(&self) -> usize {
         self.tickets.len()
     }
 
     /// A ticket's messages in arrival order.
-    pub fn messages(&self, ticket: u64) -> Result<Vec<Message>> {
+    pub(crate) fn messages(&self, ticket: u64) -> Result<Vec<Message>> {
         let mut out = Vec::new();
         for kv in self.messages.scan_prefix(ticket_key(ticket)) {
             let (_, v) = kv?;
@@ -422,27 +414,16 @@ impl Store {
     }
 
     /// Total number of stored messages.
-    pub fn message_count(&self) -> usize {
+    pub(crate) fn message_count(&self) -> usize {
         self.messages.len()
     }
 
-    /// Every Message-ID index entry (for consistency checks and export).
-    pub fn message_ids(&self) -> Result<Vec<(String, u64)>> {
-        let mut out = Vec::new();
-        for kv in self.msgid.iter() {
-            let (k, v) = kv?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), u64_of(&v)));
-        }
-        Ok(out)
-    }
-
-    /// The raw bytes stored under a SHA-256.
-    pub fn raw(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.raw.get(sha256.as_bytes())?.map(|v| v.to_vec()))
-    }
-
     /// Latest ticket for this customer and normalised subject.
-    pub fn ticket_by_subject(&self, customer: &str, normalized: &str) -> Result<Option<Ticket>> {
+    pub(crate) fn ticket_by_subject(
+        &self,
+        customer: &str,
+        normalized: &str,
+    ) -> Result<Option<Ticket>> {
         if normalized.is_empty() {
             return Ok(None);
         }
@@ -453,7 +434,7 @@ impl Store {
     }
 
     /// The number the next new ticket will get.
-    pub fn next_ticket_id(&self) -> Result<u64> {
+    pub(crate) fn next_ticket_id(&self) -> Result<u64> {
         Ok(self
             .meta
             .get("next_ticket")?
@@ -463,14 +444,14 @@ impl Store {
 
     /// Takes the writer lock: every read-modify-write of a ticket (ingest, agent commands, status
     /// changes from the CLI) holds it, so two writers never overwrite each other's change.
-    pub fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stores one accepted mail atomically: message, raw bytes, Message-ID index, ticket, subject
     /// index, (for a new ticket) the ticket counter, and the outgoing mails it caused. Not
     /// durable until [`Store::sync`].
-    pub fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
+    pub(crate) fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
         let ticket_json = serde_json::to_vec(&accepted.ticket)?;
         let message_json = serde_json::to_vec(&accepted.message)?;
         let extra: Vec<(u64, Vec<u8>)> = accepted
@@ -573,14 +554,14 @@ impl Store {
     }
 
     /// Records `fingerprint` as the one the open tickets' clocks follow now.
-    pub fn set_applied_sla_policy(&self, fingerprint: &str) -> Result<()> {
+    pub(crate) fn set_applied_sla_policy(&self, fingerprint: &str) -> Result<()> {
         self.meta.insert("sla_policy", fingerprint.as_bytes())?;
         Ok(())
     }
 
     /// [`Store::rate_history`] of each of `recipients`, keyed by lower-cased address as
     /// [`crate::desk::outbound::mailer::Mailer`] expects.
-    pub fn rate_histories<'a>(
+    pub(crate) fn rate_histories<'a>(
         &self,
         recipients: impl IntoIterator<Item = &'a str>,
     ) -> Result<std::collections::HashMap<String, Vec<DateTime<Utc>>>> {
@@ -591,7 +572,7 @@ impl Store {
     }
 
     /// Times of automatic mails already sent to `recipient`.
-    pub fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
+    pub(crate) fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
         Ok(
             match self.ratelog.get(recipient.to_lowercase().as_bytes())? {
                 Some(v) => serde_json::from_slice(&v)?,
@@ -611,7 +592,7 @@ impl Store {
     }
 
     /// The outbox items of one ticket.
-    pub fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
+    pub(crate) fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
         Ok(self
             .outbox_list()?
             .into_iter()
@@ -621,7 +602,7 @@ impl Store {
 
     /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
     /// not per item ever sent.
-    pub fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>> {
+    pub(crate) fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>> {
         let mut out = Vec::new();
         for kv in self.outbox_pending.iter() {
             let (k, _) = kv?;
@@ -636,7 +617,7 @@ impl Store {
     }
 
     /// Earliest next attempt among pending items.
-    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let mut next: Option<DateTime<Utc>> = None;
         for kv in self.outbox_pending.iter() {
             let (k, _) = kv?;
@@ -649,7 +630,7 @@ impl Store {
     }
 
     /// Number of pending items and since when the most overdue one has been meant to go out.
-    pub fn outbox_depth(&self) -> Result<(usize, Option<DateTime<Utc>>)> {
+    pub(crate) fn outbox_depth(&self) -> Result<(usize, Option<DateTime<Utc>>)> {
         let mut oldest: Option<DateTime<Utc>> = None;
         let mut n = 0;
         for kv in self.outbox_pending.iter() {
@@ -668,7 +649,7 @@ impl Store {
     }
 
     /// Writes back an item after a delivery attempt (pending index kept in step).
-    pub fn outbox_update(&self, item: &OutboxItem) -> Result<()> {
+    pub(crate) fn outbox_update(&self, item: &OutboxItem) -> Result<()> {
         let json = serde_json::to_vec(item)?;
         let key = ticket_key(item.id);
         let res = (&self.outbox, &self.outbox_pending).transaction(|(outbox, pending)| {
@@ -688,7 +669,7 @@ impl Store {
     }
 
     /// One outbox item.
-    pub fn outbox_item(&self, id: u64) -> Result<Option<OutboxItem>> {
+    pub(crate) fn outbox_item(&self, id: u64) -> Result<Option<OutboxItem>> {
         Ok(match self.outbox.get(ticket_key(id))? {
             Some(v) => Some(serde_json::from_slice(&v)?),
             None => None,
@@ -696,7 +677,11 @@ impl Store {
     }
 
     /// True when these exact bytes (or this Message-ID) are already quarantined.
-    pub fn quarantined(&self, raw_sha256: Option<&str>, message_id: Option<&str>) -> Result<bool> {
+    pub(crate) fn quarantined(
+        &self,
+        raw_sha256: Option<&str>,
+        message_id: Option<&str>,
+    ) -> Result<bool> {
         if let Some(s) = raw_sha256
             && self.quarantine_idx.contains_key(s.as_bytes())?
         {
@@ -714,7 +699,7 @@ impl Store {
 
     /// Stores a quarantine record with the bytes kept (whole mail or header). Returns the record
     /// with its id; a mail quarantined before keeps its first record and id.
-    pub fn add_quarantine(
+    pub(crate) fn add_quarantine(
         &self,
         mut rec: QuarantineRecord,
         kept: &[u8],
@@ -772,12 +757,12 @@ impl Store {
     }
 
     /// Number of quarantine records (without reading them).
-    pub fn quarantine_count(&self) -> usize {
+    pub(crate) fn quarantine_count(&self) -> usize {
         self.quarantine.len()
     }
 
     /// All quarantine records, oldest first.
-    pub fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
+    pub(crate) fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
         let mut out = Vec::new();
         for kv in self.quarantine.iter() {
             let (_, v) = kv?;
@@ -787,7 +772,7 @@ impl Store {
     }
 
     /// The sync position of a mailbox.
-    pub fn uid_state(&self, mailbox: &str) -> Result<Option<UidState>> {
+    pub(crate) fn uid_state(&self, mailbox: &str) -> Result<Option<UidState>> {
         Ok(match self.uidstate.get(mailbox.as_bytes())? {
             Some(v) => Some(serde_json::from_slice(&v)?),
             None => None,
@@ -795,7 +780,7 @@ impl Store {
     }
 
     /// Records the sync position of a mailbox (made durable by the next [`Store::sync`]).
-    pub fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
+    pub(crate) fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
         self.uidstate
             .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?)?;
         Ok(())
@@ -804,7 +789,7 @@ impl Store {
     /// Writes every tree as JSON lines (one per key) and returns the number of lines. A complete
     /// copy: importing it into an empty store gives back the same tickets, messages, raw mail,
     /// quarantine, outbox and sync state. Hold [`Store::write_lock`] for a consistent snapshot.
-    pub fn export<W: std::io::Write>(&self, mut out: W) -> Result<u64> {
+    pub(crate) fn export<W: std::io::Write>(&self, mut out: W) -> Result<u64> {
         use base64::Engine;
         let mut n = 0;
         let header = serde_json::json!({"supportd_export": SCHEMA_VERSION});
@@ -836,12 +821,12 @@ impl Store {
     }
 
     /// True when nothing but the initial metadata is stored.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.tickets.is_empty() && self.quarantine.is_empty() && self.outbox.is_empty()
     }
 
     /// Loads an export into this store, which must be empty; returns the number of records.
-    pub fn import<R: std::io::BufRead>(&self, input: R) -> Result<u64> {
+    pub(crate) fn import<R: std::io::BufRead>(&self, input: R) -> Result<u64> {
         use base64::Engine;
         if !self.is_empty() {
             return Err(StoreError::Io(std::io::Error::other(
@@ -893,7 +878,7 @@ impl Store {
     }
 
     /// Bytes used on disk.
-    pub fn size_on_disk(&self) -> u64 {
+    pub(crate) fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
 }

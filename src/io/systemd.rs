@@ -12,12 +12,12 @@ use sd_notify::NotifyState;
 use tracing::{debug, warn};
 
 /// Environment variable naming the manager's notification socket.
-pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// True when a service manager listens for notifications.
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     std::env::var_os(NOTIFY_SOCKET).is_some_and(|s| !s.is_empty())
 }
 
@@ -35,17 +35,17 @@ fn send(states: &[NotifyState<'_>]) {
 }
 
 /// `READY=1` with a `STATUS=` line: start-up is complete.
-pub fn ready(status: &str) {
+pub(crate) fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(&one_line(status))]);
 }
 
 /// `WATCHDOG=1`: the keep-alive ping.
-pub fn watchdog() {
+pub(crate) fn watchdog() {
     send(&[NotifyState::Watchdog]);
 }
 
 /// `STOPPING=1` with a `STATUS=` line: shutdown has begun.
-pub fn stopping(status: &str) {
+pub(crate) fn stopping(status: &str) {
     send(&[
         NotifyState::Stopping,
         NotifyState::Status(&one_line(status)),
@@ -53,13 +53,13 @@ pub fn stopping(status: &str) {
 }
 
 /// `STATUS=`: free text shown by `systemctl status`.
-pub fn status(status: &str) {
+pub(crate) fn status(status: &str) {
     send(&[NotifyState::Status(&one_line(status))]);
 }
 
 /// The watchdog timeout systemd expects pings within (`$WATCHDOG_USEC`, honouring
 /// `$WATCHDOG_PID`), or `None` when no watchdog is configured. Ping at half of it.
-pub fn watchdog_timeout() -> Option<Duration> {
+pub(crate) fn watchdog_timeout() -> Option<Duration> {
     sd_notify::watchdog_enabled().filter(|d| !d.is_zero())
 }
 
@@ -72,13 +72,13 @@ fn one_line(s: &str) -> String {
 /// The `STATUS=` line, sent only when its text changes (the daemon recomputes it every few
 /// seconds; resending the same text would only be noise on the socket).
 #[derive(Debug, Default)]
-pub struct StatusLine {
+pub(crate) struct StatusLine {
     last: String,
 }
 
 impl StatusLine {
     /// Sends `text` unless it is what was sent last.
-    pub fn set(&mut self, text: String) {
+    pub(crate) fn set(&mut self, text: String) {
         if text != self.last {
             status(&text);
             self.last = text;
@@ -86,7 +86,7 @@ impl StatusLine {
     }
 
     /// Records `text` as sent by some other message (e.g. [`ready`]), so it is not repeated.
-    pub fn sent(&mut self, text: String) {
+    pub(crate) fn sent(&mut self, text: String) {
         self.last = text;
     }
 }

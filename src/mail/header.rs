@@ -3,7 +3,7 @@
 
 /// Makes a value safe for a header: control characters (CR/LF above all, which would start a
 /// new header) become spaces, runs of whitespace collapse, and it is cut at 200 characters.
-pub fn sanitize_header(s: &str) -> String {
+pub(crate) fn sanitize_header(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

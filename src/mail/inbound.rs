@@ -90,7 +90,7 @@ pub struct Inbound {
 
 impl MachineFlags {
     /// True when any signal says a machine wrote this mail, so it must not be answered.
-    pub fn is_machine_generated(&self) -> bool {
+    pub(crate) fn is_machine_generated(&self) -> bool {
         self.auto_submitted.is_some()
             || self.precedence.is_some()
             || self.x_autoreply
@@ -102,7 +102,7 @@ impl MachineFlags {
     }
 
     /// One short human-readable line per signal that is set, e.g. `Auto-Submitted: auto-replied`.
-    pub fn reasons(&self) -> Vec<String> {
+    pub(crate) fn reasons(&self) -> Vec<String> {
         let mut reasons = Vec::new();
         if let Some(value) = &self.auto_submitted {
             reasons.push(format!("Auto-Submitted: {value}"));

@@ -1,9 +1,9 @@
 //! Mail as it arrives.
 
-pub mod header;
+pub(crate) mod header;
 pub mod inbound;
 pub mod mailbox;
-pub mod msgid;
+pub(crate) mod msgid;
 pub mod parse;
-pub mod quote;
-pub mod subject;
+pub(crate) mod quote;
+pub(crate) mod subject;

@@ -20,12 +20,12 @@ fn mac(secret: &[u8], ticket: u64, nonce: &str) -> String {
 
 /// A deterministic nonce for the mail caused by `cause` (e.g. the inbound Message-ID and the
 /// kind of mail): rebuilding the same effect gives the same id.
-pub fn nonce(cause: &str) -> String {
+pub(crate) fn nonce(cause: &str) -> String {
     hex::encode(&Sha256::digest(cause.as_bytes())[..6])
 }
 
 /// Builds a signed Message-ID (without angle brackets).
-pub fn sign(secret: &[u8], domain: &str, ticket: u64, nonce: &str) -> String {
+pub(crate) fn sign(secret: &[u8], domain: &str, ticket: u64, nonce: &str) -> String {
     format!(
         "sup.{ticket}.{nonce}.{}@{domain}",
         mac(secret, ticket, nonce)
@@ -34,7 +34,7 @@ pub fn sign(secret: &[u8], domain: &str, ticket: u64, nonce: &str) -> String {
 
 /// What a Message-ID says about its origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Not in our format: somebody else's id.
     Foreign,
     /// Ours, for this ticket.
@@ -44,7 +44,7 @@ pub enum Verdict {
 }
 
 /// Checks a Message-ID (with or without angle brackets) against our secret.
-pub fn verify(secret: &[u8], id: &str) -> Verdict {
+pub(crate) fn verify(secret: &[u8], id: &str) -> Verdict {
     let id = id.trim().trim_start_matches('<').trim_end_matches('>');
     let Some(local) = id.split('@').next() else {
         return Verdict::Foreign;
@@ -68,13 +68,13 @@ pub fn verify(secret: &[u8], id: &str) -> Verdict {
 
 /// A Message-ID for mail to *agents* (`supa.` prefix, separately keyed MAC). Customers receive
 /// our `sup.` ids on every acknowledgement, so only these may serve as an agent's proof.
-pub fn sign_agent(secret: &[u8], domain: &str, ticket: u64, nonce: &str) -> String {
+pub(crate) fn sign_agent(secret: &[u8], domain: &str, ticket: u64, nonce: &str) -> String {
     let n = format!("agent-{nonce}");
     format!("supa.{ticket}.{nonce}.{}@{domain}", mac(secret, ticket, &n))
 }
 
 /// The ticket an agent-notification Message-ID names, if it is genuinely ours.
-pub fn verify_agent(secret: &[u8], id: &str) -> Option<u64> {
+pub(crate) fn verify_agent(secret: &[u8], id: &str) -> Option<u64> {
     let id = id.trim().trim_start_matches('<').trim_end_matches('>');
     let local = id.split('@').next()?;
     let parts: Vec<&str> = local.split('.').collect();
@@ -87,14 +87,14 @@ pub fn verify_agent(secret: &[u8], id: &str) -> Option<u64> {
 }
 
 /// The per-ticket reply address given to agents: `support+<ticket>.<mac>@domain`.
-pub fn reply_address(secret: &[u8], support: &str, ticket: u64) -> String {
+pub(crate) fn reply_address(secret: &[u8], support: &str, ticket: u64) -> String {
     let (local, domain) = support.split_once('@').unwrap_or((support, "localhost"));
     let m = &mac(secret, ticket, "reply")[..16];
     format!("{local}+{ticket}.{m}@{domain}")
 }
 
 /// The ticket a reply address names, if its MAC is right and it belongs to `support`.
-pub fn verify_reply_address(secret: &[u8], support: &str, address: &str) -> Option<u64> {
+pub(crate) fn verify_reply_address(secret: &[u8], support: &str, address: &str) -> Option<u64> {
     let (local, domain) = support.split_once('@')?;
     let (alocal, adomain) = address.rsplit_once('@')?;
     if !adomain.eq_ignore_ascii_case(domain) {

@@ -70,7 +70,7 @@ const HEADER_LOOKAHEAD: usize = 3;
 /// If that would leave nothing, the whole text is returned instead, so a mail that is all quote (a
 /// bare forward) never becomes empty. Either way leading blank lines and trailing whitespace are
 /// trimmed. A trailing `-- ` signature is left for the caller.
-pub fn strip(text: &str) -> String {
+pub(crate) fn strip(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let mut end = first_marker(&lines).unwrap_or(lines.len());
     end = trailing_quote_start(&lines[..end]);

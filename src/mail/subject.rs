@@ -27,7 +27,7 @@ static LIST_TAG: LazyLock<Regex> =
 ///
 /// Strips any nesting of leading reply/forward prefixes (`Re:`, `AW:`, `回复：`, `Re[2]:`, …) and
 /// leading `[tag]`s, collapses whitespace and lower-cases the rest.
-pub fn normalize(subject: &str) -> String {
+pub(crate) fn normalize(subject: &str) -> String {
     let mut rest = subject.trim_start();
     loop {
         let stripped = REPLY_PREFIX
@@ -53,7 +53,7 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
 /// dash, and full-width `［…］` and `【…】` brackets (which Chinese input methods produce) are accepted.
 /// When the subject carries several tags the last one wins, since clients prepend while quoting.
 /// Numbers that do not fit a `u64` are ignored.
-pub fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
+pub(crate) fn find_tag(subject: &str, prefix: &str) -> Option<u64> {
     tags(subject, prefix).last().map(|(_, id)| id)
 }
 
@@ -92,13 +92,13 @@ fn tag_number(inside: &str, prefix: &str) -> Option<u64> {
 }
 
 /// The tag to put in outgoing subjects, e.g. `tag("SUP", 42)` → `[SUP-42]`.
-pub fn tag(prefix: &str, id: u64) -> String {
+pub(crate) fn tag(prefix: &str, id: u64) -> String {
     format!("[{prefix}-{id}]")
 }
 
 /// Removes every `[<prefix>-<n>]` ticket tag from a subject, so a tagged reply and the untagged
 /// original normalise alike. Recognises exactly the tags [`find_tag`] does.
-pub fn strip_tag(subject: &str, prefix: &str) -> String {
+pub(crate) fn strip_tag(subject: &str, prefix: &str) -> String {
     let mut kept = String::with_capacity(subject.len());
     let mut from = 0;
     for (range, _) in tags(subject, prefix) {

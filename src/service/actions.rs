@@ -16,7 +16,7 @@ use crate::domain::status::Status;
 use crate::io::store::Store;
 
 /// Loads the export file at `path` into the (empty) store; returns how many records it held.
-pub fn import(store: &Store, path: &Path) -> anyhow::Result<u64> {
+pub(crate) fn import(store: &Store, path: &Path) -> anyhow::Result<u64> {
     let _w = store.write_lock();
     let f = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
@@ -24,7 +24,7 @@ pub fn import(store: &Store, path: &Path) -> anyhow::Result<u64> {
 }
 
 /// Puts a dead item back in the queue (from the CLI). Returns false when it was not dead.
-pub fn retry_outbox(store: &Store, id: u64) -> anyhow::Result<bool> {
+pub(crate) fn retry_outbox(store: &Store, id: u64) -> anyhow::Result<bool> {
     let _w = store.write_lock();
     let Some(mut item) = store.outbox_item(id)? else {
         anyhow::bail!("no outbox item {id}");
@@ -43,7 +43,7 @@ pub fn retry_outbox(store: &Store, id: u64) -> anyhow::Result<bool> {
 
 /// Sets ticket `id` to `status` (with the progress mail or survey when `templates` are given).
 /// Returns false when it already had that status.
-pub fn set_status(
+pub(crate) fn set_status(
     store: &Store,
     config: &Config,
     templates: Option<&Templates>,

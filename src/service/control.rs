@@ -23,21 +23,21 @@ const MAX_REQUEST: usize = 64 * 1024;
 
 /// What the control socket answers with.
 #[derive(Clone)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The store.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Reloadable settings (configuration, templates).
-    pub live: crate::service::settings::Live,
+    pub(crate) live: crate::service::settings::Live,
     /// Ingest counters.
-    pub ingest: Arc<Mutex<IngestStatus>>,
+    pub(crate) ingest: Arc<Mutex<IngestStatus>>,
     /// Outbox counters.
-    pub sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
+    pub(crate) sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
     /// Wakes the sender.
-    pub wake: Arc<tokio::sync::Notify>,
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 /// Serves the control socket until shutdown.
-pub async fn serve(path: &Path, shared: Shared, mut shutdown: Shutdown) -> Result<()> {
+pub(crate) async fn serve(path: &Path, shared: Shared, mut shutdown: Shutdown) -> Result<()> {
     if path.exists() {
         // A socket left by a killed daemon; we hold the store lock, so nobody else owns it.
         std::fs::remove_file(path)
@@ -131,7 +131,7 @@ fn connect(path: &Path) -> Result<Option<std::os::unix::net::UnixStream>> {
 }
 
 /// Streams a daemon's export into `out`. `Ok(false)` means no daemon is listening.
-pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
+pub(crate) fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
     use std::io::{BufRead, Write};
     let Some(mut conn) = connect(path)? else {
         return Ok(false);
@@ -158,7 +158,7 @@ pub fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
 }
 
 /// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.
-pub fn request(path: &Path, req: &Request) -> Result<Option<serde_json::Value>> {
+pub(crate) fn request(path: &Path, req: &Request) -> Result<Option<serde_json::Value>> {
     use std::io::{BufRead, Write};
     let Some(mut conn) = connect(path)? else {
         return Ok(None);

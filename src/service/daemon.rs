@@ -39,7 +39,7 @@ const READY_POLL: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> Result<()> {
+pub(crate) async fn run(config: Config) -> Result<()> {
     let result = run_inner(config).await;
     if let Err(e) = &result {
         systemd::status(&format!("failed: {e:#}"));

@@ -34,9 +34,9 @@ use crate::service::metrics::{self, IngestStatus, SendStats, StoreGauges, age_se
 use crate::service::shutdown::Shutdown;
 
 /// How often the store's directory is checked for writability.
-pub const STORE_CHECK_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const STORE_CHECK_EVERY: Duration = Duration::from_secs(30);
 /// Name of the probe file the store check writes (and removes) in the store directory.
-pub const PROBE_FILE: &str = ".health-probe";
+pub(crate) const PROBE_FILE: &str = ".health-probe";
 
 /// Result of the last store writability check.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,7 @@ struct StoreCheck {
 }
 
 /// Everything the endpoints read.
-pub struct Health {
+pub(crate) struct Health {
     config: Arc<Config>,
     store: Store,
     ingest: Arc<Mutex<IngestStatus>>,
@@ -57,16 +57,16 @@ pub struct Health {
 
 /// One `/healthz` verdict.
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// True when every check passed.
-    pub healthy: bool,
+    pub(crate) healthy: bool,
     /// The JSON body.
-    pub body: serde_json::Value,
+    pub(crate) body: serde_json::Value,
 }
 
 impl Health {
     /// Collects the shared state of a running daemon.
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         store: Store,
         ingest: Arc<Mutex<IngestStatus>>,
@@ -83,7 +83,7 @@ impl Health {
     }
 
     /// Runs the store writability check once and records its result.
-    pub async fn check_store(&self) {
+    pub(crate) async fn check_store(&self) {
         let dir = self.store.path().to_owned();
         let result = tokio::task::spawn_blocking(move || probe_dir(&dir))
             .await
@@ -102,7 +102,7 @@ impl Health {
     }
 
     /// Checks the store every [`STORE_CHECK_EVERY`] until shutdown.
-    pub async fn run_store_checks(self: Arc<Self>, mut shutdown: Shutdown) {
+    pub(crate) async fn run_store_checks(self: Arc<Self>, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(STORE_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -114,7 +114,7 @@ impl Health {
     }
 
     /// Computes the `/healthz` verdict.
-    pub async fn verdict(&self) -> Verdict {
+    pub(crate) async fn verdict(&self) -> Verdict {
         let st = self.ingest.lock().unwrap().clone();
         let store = self.store.clone();
         let depth = tokio::task::spawn_blocking(move || store.outbox_depth())
@@ -199,7 +199,7 @@ impl Health {
     }
 
     /// Renders `/metrics`.
-    pub async fn metrics(&self) -> Result<String> {
+    pub(crate) async fn metrics(&self) -> Result<String> {
         let st = self.ingest.lock().unwrap().clone();
         let sent = self.sender.as_ref().map(|s| s.lock().unwrap().clone());
         let store = self.store.clone();
@@ -208,7 +208,7 @@ impl Health {
     }
 
     /// The answer for `path`: `/healthz` (200 or 503 with the verdict) or `/metrics`.
-    pub async fn route(&self, path: &str) -> Reply {
+    pub(crate) async fn route(&self, path: &str) -> Reply {
         match path {
             "/healthz" => {
                 let v = self.verdict().await;

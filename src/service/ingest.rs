@@ -34,10 +34,10 @@ const BATCH: usize = 64;
 /// mail is fetched on its own.
 const BULK_BYTES: u64 = 16 << 20;
 /// Download attempts before a UID is given up on and quarantined.
-pub const MAX_ATTEMPTS: u32 = 3;
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
 /// Everything ingest needs; one instance per daemon.
-pub struct Ingest {
+pub(crate) struct Ingest {
     /// Connection settings, fixed for the life of the process.
     config: Arc<Config>,
     /// Reloadable settings (SIGHUP), read once per mail.
@@ -53,14 +53,14 @@ pub struct Ingest {
     /// caught by the per-UID attempt count instead of failing its whole batch forever.
     bulk_ok: bool,
     /// Shared status for the control socket.
-    pub status: Arc<Mutex<IngestStatus>>,
+    pub(crate) status: Arc<Mutex<IngestStatus>>,
     /// Told the Message-IDs of each batch once it is durable (benchmark and tests).
     durable: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
 }
 
 impl Ingest {
     /// Prepares ingest with fixed settings (loads the customer directory and templates).
-    pub fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
+    pub(crate) fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
         let settings = Arc::new(Settings::from_config(config)?);
         // The sender half is dropped: these settings never change.
         let (_, live) = tokio::sync::watch::channel(settings);
@@ -68,7 +68,7 @@ impl Ingest {
     }
 
     /// Prepares ingest reading reloadable settings from `live`.
-    pub fn with_settings(live: Live, store: Store) -> Ingest {
+    pub(crate) fn with_settings(live: Live, store: Store) -> Ingest {
         let config = live.borrow().config.clone();
         Ingest {
             config,
@@ -84,19 +84,19 @@ impl Ingest {
     }
 
     /// Wakes the outbox sender after each durable batch, so acknowledgements go out at once.
-    pub fn wake_outbox(&mut self, notify: Arc<tokio::sync::Notify>) {
+    pub(crate) fn wake_outbox(&mut self, notify: Arc<tokio::sync::Notify>) {
         self.outbox_wake = Some(notify);
     }
 
     /// Reports the Message-IDs of every batch as soon as it is durable (fsynced), before the
     /// mails are moved out of the inbox. Used to measure arrival-to-durable latency.
-    pub fn on_durable(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Vec<String>>) {
+    pub(crate) fn on_durable(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Vec<String>>) {
         self.durable = Some(tx);
     }
 
     /// Runs until shutdown: connect, sync, wait (IDLE or poll), repeat; reconnects
     /// with exponential backoff after any error.
-    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
+    pub(crate) async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
         let mut backoff = Duration::from_secs(1);
         loop {
             if shutdown.is_shutdown() {
@@ -510,7 +510,7 @@ impl Ingest {
     }
 
     /// Parses, threads and stores one raw mail (not yet durable: the caller syncs).
-    pub fn ingest_raw(
+    pub(crate) fn ingest_raw(
         &self,
         raw: &[u8],
         source: Option<Source>,

@@ -300,7 +300,7 @@ fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
 }
 
 /// Stores `kept` (the raw mail, its header, or nothing) in the quarantine with `reason`.
-pub fn store_quarantined(
+pub(crate) fn store_quarantined(
     store: &Store,
     reason: String,
     summary: &HeaderSummary,

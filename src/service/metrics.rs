@@ -20,54 +20,54 @@ use crate::io::store::Store;
 
 /// Live counters about ingest, shown by `status` and health checks.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct IngestStatus {
+pub(crate) struct IngestStatus {
     /// True while a session is logged in.
-    pub connected: bool,
+    pub(crate) connected: bool,
     /// When the inbox was last fully synced.
-    pub last_sync: Option<DateTime<Utc>>,
+    pub(crate) last_sync: Option<DateTime<Utc>>,
     /// Mails stored since start.
-    pub stored: u64,
+    pub(crate) stored: u64,
     /// Re-deliveries recognised since start.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Mails quarantined since start.
-    pub quarantined: u64,
+    pub(crate) quarantined: u64,
     /// Reconnects since start.
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
     /// Last connection error.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// Whether the server offered IDLE and we use it.
-    pub idle: bool,
+    pub(crate) idle: bool,
 }
 
 /// Counters about delivery, shown by `status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct SendStats {
+pub(crate) struct SendStats {
     /// Mails accepted by the server since start.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Failed attempts since start.
-    pub failures: u64,
+    pub(crate) failures: u64,
     /// Mails given up on since start.
-    pub dead: u64,
+    pub(crate) dead: u64,
     /// Longest time between a 250 and its fsynced "sent" mark: the window in which a crash
     /// would cause one re-send.
-    pub max_resend_window_us: u64,
+    pub(crate) max_resend_window_us: u64,
     /// Last delivery error.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// Impersonation attempts seen since start: mail from an agent address without proof, handled as
 /// a customer's mail (see [`crate::desk::agent`]).
-pub static IMPERSONATIONS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static IMPERSONATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Upper bounds (seconds) of the ingest latency buckets. IDLE adds about 0.5 s on Dovecot, a
 /// batch fsync a few ms; polling adds up to `imap.poll_interval_secs`.
-pub const LATENCY_BUCKETS: [f64; 14] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
 /// A fixed-bucket Prometheus histogram; `const`-constructible so it can be a `static`.
 #[derive(Debug)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     inner: Mutex<HistogramInner>,
 }
 
@@ -87,7 +87,7 @@ impl Default for Histogram {
 
 impl Histogram {
     /// An empty histogram over [`LATENCY_BUCKETS`].
-    pub const fn new() -> Histogram {
+    pub(crate) const fn new() -> Histogram {
         Histogram {
             inner: Mutex::new(HistogramInner {
                 buckets: [0; LATENCY_BUCKETS.len() + 1],
@@ -97,13 +97,14 @@ impl Histogram {
         }
     }
 
+    #[cfg(test)]
     /// Records one observation of `seconds`.
-    pub fn observe(&self, seconds: f64) {
+    pub(crate) fn observe(&self, seconds: f64) {
         self.observe_n(seconds, 1);
     }
 
     /// Records `n` observations of the same value (a batch of mails made durable together).
-    pub fn observe_n(&self, seconds: f64, n: u64) {
+    pub(crate) fn observe_n(&self, seconds: f64, n: u64) {
         if n == 0 || !seconds.is_finite() {
             return;
         }
@@ -118,8 +119,9 @@ impl Histogram {
         h.count += n;
     }
 
+    #[cfg(test)]
     /// Number of observations so far.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).count
     }
 
@@ -143,26 +145,26 @@ impl Histogram {
 /// showed the mail to ingest (its arrival at the daemon; with IDLE, Dovecot announces a new mail
 /// about 0.5 s after delivery) to the fsync of the batch holding it. Ingest observes it once per
 /// mail, right after `Store::sync` of each batch.
-pub static INGEST_LATENCY: Histogram = Histogram::new();
+pub(crate) static INGEST_LATENCY: Histogram = Histogram::new();
 
 /// Highest escalation level counted by [`ESCALATIONS`].
-pub const ESCALATION_LEVELS: usize = 3;
+pub(crate) const ESCALATION_LEVELS: usize = 3;
 
 /// Escalations by level (1-based), exported as `supportd_escalations_total{level}`.
 #[derive(Debug)]
-pub struct Escalations([AtomicU64; ESCALATION_LEVELS]);
+pub(crate) struct Escalations([AtomicU64; ESCALATION_LEVELS]);
 
 impl Escalations {
     /// Counts one escalation to `level` (1..=[`ESCALATION_LEVELS`]; higher levels count as the
     /// highest).
-    pub fn record(&self, level: usize) {
+    pub(crate) fn record(&self, level: usize) {
         let i = level.clamp(1, ESCALATION_LEVELS) - 1;
         self.0[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts the escalations `after` gained over the ticket it was, given as its number and
     /// how many escalations it had (`None`: a new ticket).
-    pub fn record_new(&self, after: &Ticket, before: Option<(u64, usize)>) {
+    pub(crate) fn record_new(&self, after: &Ticket, before: Option<(u64, usize)>) {
         let skip = match before {
             Some((id, n)) if id == after.id => n,
             _ => 0,
@@ -178,25 +180,26 @@ impl Escalations {
 }
 
 /// Escalation counters: the SLA scheduler, agents' `#escalate` and customers' requests.
-pub static ESCALATIONS: Escalations = Escalations([const { AtomicU64::new(0) }; ESCALATION_LEVELS]);
+pub(crate) static ESCALATIONS: Escalations =
+    Escalations([const { AtomicU64::new(0) }; ESCALATION_LEVELS]);
 /// Gauges computed from the store at scrape time.
 #[derive(Debug, Default, Clone)]
-pub struct StoreGauges {
+pub(crate) struct StoreGauges {
     /// Tickets per (status, priority), indexed like [`Status::ALL`] × P1..P4.
-    pub tickets: [[u64; 4]; 5],
+    pub(crate) tickets: [[u64; 4]; 5],
     /// Quarantine records kept.
-    pub quarantine: u64,
+    pub(crate) quarantine: u64,
     /// Pending outbox items.
-    pub outbox_depth: u64,
+    pub(crate) outbox_depth: u64,
     /// Age of the oldest pending outbox item, seconds.
-    pub outbox_oldest_age: Option<f64>,
+    pub(crate) outbox_oldest_age: Option<f64>,
     /// Bytes the store uses on disk.
-    pub store_bytes: u64,
+    pub(crate) store_bytes: u64,
 }
 
 impl StoreGauges {
     /// Reads the store's counters and the outbox queue (blocking).
-    pub fn read(store: &Store) -> Result<StoreGauges> {
+    pub(crate) fn read(store: &Store) -> Result<StoreGauges> {
         let (depth, oldest) = store.outbox_depth().context("cannot read the outbox")?;
         Ok(StoreGauges {
             tickets: store.census(),
@@ -209,7 +212,7 @@ impl StoreGauges {
 }
 
 /// A time difference in seconds with millisecond precision, never negative (clocks can step).
-pub fn age_secs(d: chrono::TimeDelta) -> f64 {
+pub(crate) fn age_secs(d: chrono::TimeDelta) -> f64 {
     (d.num_milliseconds().max(0) as f64) / 1000.0
 }
 
@@ -220,7 +223,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// The Prometheus text exposition of the daemon's counters and gauges.
-pub fn render(st: &IngestStatus, sent: Option<&SendStats>, g: &StoreGauges) -> String {
+pub(crate) fn render(st: &IngestStatus, sent: Option<&SendStats>, g: &StoreGauges) -> String {
     let mut out = String::with_capacity(4096);
     let _ = writeln!(
         out,

@@ -1,16 +1,16 @@
 //! The running daemon.
 
-pub mod actions;
-pub mod control;
-pub mod daemon;
-pub mod health;
-pub mod ingest;
+pub(crate) mod actions;
+pub(crate) mod control;
+pub(crate) mod daemon;
+pub(crate) mod health;
+pub(crate) mod ingest;
 pub mod intake;
-pub mod metrics;
-pub mod requests;
+pub(crate) mod metrics;
+pub(crate) mod requests;
 pub mod scheduler;
-pub mod sender;
-pub mod settings;
-pub mod shutdown;
-pub mod tasks;
-pub mod views;
+pub(crate) mod sender;
+pub(crate) mod settings;
+pub(crate) mod shutdown;
+pub(crate) mod tasks;
+pub(crate) mod views;

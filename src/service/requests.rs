@@ -15,7 +15,7 @@ use crate::service::views::{self, OutboxView, TicketSummary};
 /// A request to the daemon (or answered locally).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// List tickets.
     Tickets {
         /// Only this status.
@@ -60,19 +60,23 @@ pub enum Request {
 
 /// What [`answer`] may use besides the store.
 #[derive(Clone, Copy, Default)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// The configuration (needed for writes that send mail).
-    pub config: Option<&'a Config>,
+    pub(crate) config: Option<&'a Config>,
     /// Templates for progress mail.
-    pub templates: Option<&'a Templates>,
+    pub(crate) templates: Option<&'a Templates>,
     /// Live daemon status, when answering from the daemon.
-    pub status: Option<&'a serde_json::Value>,
+    pub(crate) status: Option<&'a serde_json::Value>,
     /// Wakes the outbox sender after an enqueue.
-    pub wake: Option<&'a tokio::sync::Notify>,
+    pub(crate) wake: Option<&'a tokio::sync::Notify>,
 }
 
 /// Answers `req` from the store, performing it for the writing requests.
-pub fn answer(store: &Store, ctx: Context<'_>, req: &Request) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn answer(
+    store: &Store,
+    ctx: Context<'_>,
+    req: &Request,
+) -> anyhow::Result<serde_json::Value> {
     Ok(match req {
         Request::Outbox => {
             let list: Vec<OutboxView> = store

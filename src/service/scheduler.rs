@@ -29,7 +29,7 @@ use crate::service::shutdown::Shutdown;
 
 /// The longest sleep between sweeps (the issue asks for at least every 30 s); a backstop, since
 /// the task wakes at the earliest due time anyway.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// The shortest sleep, so a ticket that stays due (its sweep failing) cannot spin the task.
 const MIN_SLEEP: Duration = Duration::from_millis(200);
@@ -107,7 +107,7 @@ pub fn policy_fingerprint(config: &Config) -> String {
 }
 
 /// Sweeps every [`SWEEP_EVERY`] until shutdown, with the current (reloadable) settings.
-pub async fn run(mut live: Live, store: Store, wake: Arc<Notify>, mut shutdown: Shutdown) {
+pub(crate) async fn run(mut live: Live, store: Store, wake: Arc<Notify>, mut shutdown: Shutdown) {
     // The settings the stored clocks follow: a start with other settings (changed while the
     // daemon was stopped) re-applies them, a start with the same ones does nothing.
     let mut applied = store

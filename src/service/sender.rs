@@ -24,18 +24,18 @@ use crate::service::metrics::SendStats;
 use crate::service::shutdown::Shutdown;
 
 /// The sender task.
-pub struct Sender {
+pub(crate) struct Sender {
     config: Arc<Config>,
     store: Store,
     transport: smtp::Transport,
     wake: Arc<Notify>,
     /// Shared counters.
-    pub stats: Arc<Mutex<SendStats>>,
+    pub(crate) stats: Arc<Mutex<SendStats>>,
 }
 
 impl Sender {
     /// Prepares a sender; `wake` is notified whenever something was enqueued.
-    pub fn new(config: Arc<Config>, store: Store, wake: Arc<Notify>) -> Result<Sender> {
+    pub(crate) fn new(config: Arc<Config>, store: Store, wake: Arc<Notify>) -> Result<Sender> {
         Ok(Sender {
             transport: smtp::transport(&config)?,
             config,
@@ -46,7 +46,7 @@ impl Sender {
     }
 
     /// Delivers due items until shutdown; sleeps until the next due item, a wake-up, or 30 s.
-    pub async fn run(self, mut shutdown: Shutdown) -> Result<()> {
+    pub(crate) async fn run(self, mut shutdown: Shutdown) -> Result<()> {
         loop {
             if shutdown.is_shutdown() {
                 return Ok(());

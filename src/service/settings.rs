@@ -17,18 +17,18 @@ use crate::domain::customer::Directory;
 
 /// One consistent set of reloadable settings.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Configuration.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// Customer directory (empty when none is configured).
-    pub directory: Arc<Directory>,
+    pub(crate) directory: Arc<Directory>,
     /// Templates, when outbound mail is configured.
-    pub templates: Option<Arc<Templates>>,
+    pub(crate) templates: Option<Arc<Templates>>,
 }
 
 impl Settings {
     /// Loads everything that depends on `config`.
-    pub fn from_config(config: Arc<Config>) -> Result<Settings> {
+    pub(crate) fn from_config(config: Arc<Config>) -> Result<Settings> {
         let directory = match &config.support.customer_directory {
             Some(p) => Directory::load(p)?,
             None => Directory::default(),
@@ -46,7 +46,7 @@ impl Settings {
 
     /// Re-reads the configuration file and everything it names. Returns the new settings and
     /// the changes that only take effect after a restart.
-    pub fn reload(&self, path: &Path) -> Result<(Settings, Vec<String>)> {
+    pub(crate) fn reload(&self, path: &Path) -> Result<(Settings, Vec<String>)> {
         let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let new = Settings::from_config(Arc::new(config)).context("reload")?;
         let old = &self.config;
@@ -70,4 +70,4 @@ impl Settings {
 }
 
 /// The channel settings are published on.
-pub type Live = tokio::sync::watch::Receiver<Arc<Settings>>;
+pub(crate) type Live = tokio::sync::watch::Receiver<Arc<Settings>>;

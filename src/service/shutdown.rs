@@ -10,39 +10,34 @@ use tokio::sync::watch;
 
 /// The sending half: [`Trigger::fire`] begins shutdown for every [`Shutdown`] made from it.
 #[derive(Debug)]
-pub struct Trigger(watch::Sender<bool>);
+pub(crate) struct Trigger(watch::Sender<bool>);
 
 /// A task's view of the shutdown signal; cheap to clone, one per task.
 #[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub(crate) struct Shutdown(watch::Receiver<bool>);
 
 impl Trigger {
     /// A new signal, not yet fired, and the first [`Shutdown`] listening to it.
-    pub fn new() -> (Trigger, Shutdown) {
+    pub(crate) fn new() -> (Trigger, Shutdown) {
         let (tx, rx) = watch::channel(false);
         (Trigger(tx), Shutdown(rx))
     }
 
     /// Begins shutdown; every waiting [`Shutdown::recv`] returns.
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.0.send_replace(true);
-    }
-
-    /// Another listener (for a task started later).
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown(self.0.subscribe())
     }
 }
 
 impl Shutdown {
     /// True once shutdown has begun (or the trigger is gone).
-    pub fn is_shutdown(&self) -> bool {
+    pub(crate) fn is_shutdown(&self) -> bool {
         *self.0.borrow() || self.0.has_changed().is_err()
     }
 
     /// Waits until shutdown begins; returns at once if it already has. Cancel-safe, so it can be
     /// a branch of `select!` in a loop.
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         // `wait_for` checks the current value first, and fails only when the trigger is gone.
         let _ = self.0.wait_for(|&stop| stop).await;
     }
@@ -55,7 +50,7 @@ mod tests {
     #[tokio::test]
     async fn recv_returns_after_fire_and_at_once_after_that() {
         let (trigger, mut a) = Trigger::new();
-        let mut b = trigger.subscribe();
+        let mut b = a.clone();
         assert!(!a.is_shutdown());
         let waiting = tokio::spawn(async move {
             a.recv().await;

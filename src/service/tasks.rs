@@ -13,7 +13,7 @@ use tokio::task::{Id, JoinSet};
 
 /// How a task ended.
 #[derive(Debug)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// It returned.
     Done,
     /// It returned an error.
@@ -24,14 +24,14 @@ pub enum Ended {
 
 /// The running tasks.
 #[derive(Debug, Default)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     set: JoinSet<Result<()>>,
     names: HashMap<Id, &'static str>,
 }
 
 impl Tasks {
     /// Starts `task` under `name` (e.g. `ingest`, used in the log).
-    pub fn spawn<F>(&mut self, name: &'static str, task: F)
+    pub(crate) fn spawn<F>(&mut self, name: &'static str, task: F)
     where
         F: Future<Output = Result<()>> + Send + 'static,
     {
@@ -40,7 +40,7 @@ impl Tasks {
     }
 
     /// Waits for the next task to end: its name and how. `None` when none is left.
-    pub async fn next(&mut self) -> Option<(&'static str, Ended)> {
+    pub(crate) async fn next(&mut self) -> Option<(&'static str, Ended)> {
         let (id, ended) = match self.set.join_next_with_id().await? {
             Ok((id, Ok(()))) => (id, Ended::Done),
             Ok((id, Err(e))) => (id, Ended::Failed(e)),
@@ -57,14 +57,15 @@ impl Tasks {
         Some((self.names.remove(&id).unwrap_or("task"), ended))
     }
 
+    #[cfg(test)]
     /// True when no task is left.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 }
 
 /// The text of a panic payload (`panic!("…")` gives a `&str` or a `String`).
-pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(p) => p

@@ -18,126 +18,126 @@ use crate::service::metrics;
 
 /// One line of `tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketSummary {
+pub(crate) struct TicketSummary {
     /// Number.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Status.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Priority.
-    pub priority: Priority,
+    pub(crate) priority: Priority,
     /// Customer ID.
-    pub customer: String,
+    pub(crate) customer: String,
     /// Subject of the opening mail.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Number of messages.
-    pub messages: u32,
+    pub(crate) messages: u32,
     /// Created.
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it, as `Name <address>`.
-    pub requester: String,
+    pub(crate) requester: String,
 }
 
 /// One message in `ticket show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageView {
+pub(crate) struct MessageView {
     /// Message-ID.
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// Sender as `Name <address>`.
-    pub from: String,
+    pub(crate) from: String,
     /// Date header.
-    pub date: Option<DateTime<Utc>>,
+    pub(crate) date: Option<DateTime<Utc>>,
     /// When it was stored.
-    pub received_at: DateTime<Utc>,
+    pub(crate) received_at: DateTime<Utc>,
     /// Subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Full text.
-    pub text: String,
+    pub(crate) text: String,
     /// Text without quoted history.
-    pub reply_text: String,
+    pub(crate) reply_text: String,
     /// Attachments.
-    pub attachments: Vec<AttachmentMeta>,
+    pub(crate) attachments: Vec<AttachmentMeta>,
     /// How it was threaded.
-    pub threaded_by: ThreadedBy,
+    pub(crate) threaded_by: ThreadedBy,
     /// Machine-generated signals, if any.
-    pub machine_generated: Vec<String>,
+    pub(crate) machine_generated: Vec<String>,
 }
 
 /// `ticket show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketDetail {
+pub(crate) struct TicketDetail {
     /// Number.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Status.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Priority.
-    pub priority: Priority,
+    pub(crate) priority: Priority,
     /// Customer ID.
-    pub customer: String,
+    pub(crate) customer: String,
     /// Subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Created.
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it.
-    pub requester: String,
+    pub(crate) requester: String,
     /// Addresses allowed to follow up.
-    pub participants: Vec<String>,
+    pub(crate) participants: Vec<String>,
     /// Assigned agent.
     #[serde(default)]
-    pub assignee: Option<String>,
+    pub(crate) assignee: Option<String>,
     /// What decided the priority.
     #[serde(default)]
-    pub priority_rule: String,
+    pub(crate) priority_rule: String,
     /// SLA clocks: due, stopped and breached per clock.
     #[serde(default)]
-    pub sla: serde_json::Value,
+    pub(crate) sla: serde_json::Value,
     /// Related earlier ticket.
-    pub related: Option<u64>,
+    pub(crate) related: Option<u64>,
     /// Escalations, oldest first.
     #[serde(default)]
-    pub escalations: Vec<crate::domain::ticket::EscalationEvent>,
+    pub(crate) escalations: Vec<crate::domain::ticket::EscalationEvent>,
     /// The customer's survey answer.
     #[serde(default)]
-    pub satisfaction: Option<crate::domain::ticket::Satisfaction>,
+    pub(crate) satisfaction: Option<crate::domain::ticket::Satisfaction>,
     /// Messages in arrival order.
-    pub messages: Vec<MessageView>,
+    pub(crate) messages: Vec<MessageView>,
     /// Mails we sent or decided not to send about this ticket.
-    pub outgoing: Vec<OutboxView>,
+    pub(crate) outgoing: Vec<OutboxView>,
 }
 
 /// One line of `outbox`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxView {
+pub(crate) struct OutboxView {
     /// Id.
-    pub id: u64,
+    pub(crate) id: u64,
     /// Ticket.
-    pub ticket: u64,
+    pub(crate) ticket: u64,
     /// Kind.
-    pub kind: crate::domain::outbox::Kind,
+    pub(crate) kind: crate::domain::outbox::Kind,
     /// Message-ID.
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// Recipients.
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     /// Subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// State with its details.
     #[serde(flatten)]
-    pub state: crate::domain::outbox::State,
+    pub(crate) state: crate::domain::outbox::State,
     /// Attempts.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Enqueued.
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     /// Next attempt.
-    pub next_attempt_at: DateTime<Utc>,
+    pub(crate) next_attempt_at: DateTime<Utc>,
     /// Last error.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The outbox line for an item.
-pub fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
+pub(crate) fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
     OutboxView {
         id: i.id,
         ticket: i.ticket,
@@ -154,7 +154,7 @@ pub fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
 }
 
 /// Summary of one ticket.
-pub fn summary(t: &Ticket) -> TicketSummary {
+pub(crate) fn summary(t: &Ticket) -> TicketSummary {
     TicketSummary {
         id: t.id,
         status: t.status,
@@ -184,7 +184,10 @@ fn message_view(m: &Message) -> MessageView {
 }
 
 /// The SLA clocks as shown to people: due and stopped times and whether each is breached.
-pub fn sla_view(c: &crate::domain::sla::clocks::Clocks, now: DateTime<Utc>) -> serde_json::Value {
+pub(crate) fn sla_view(
+    c: &crate::domain::sla::clocks::Clocks,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
     let one = |k: crate::domain::sla::ladder::ClockKind| {
         let clock = c.clock(k);
         serde_json::json!({
@@ -202,7 +205,7 @@ pub fn sla_view(c: &crate::domain::sla::clocks::Clocks, now: DateTime<Utc>) -> s
 }
 
 /// Detail of one ticket, or `None` if it does not exist.
-pub fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketDetail>> {
+pub(crate) fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketDetail>> {
     let Some(t) = store.ticket(id)? else {
         return Ok(None);
     };
@@ -233,7 +236,7 @@ pub fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketD
 }
 
 /// The `status` answer: the store's counts and, from a running daemon, its live counters.
-pub fn status(
+pub(crate) fn status(
     store: &Store,
     live: Option<&serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {

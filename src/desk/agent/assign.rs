@@ -8,7 +8,7 @@ use crate::mail::mailbox::Mailbox;
 
 /// Who gets a new ticket: the customer's dedicated contact, else round-robin over on-duty
 /// first-line agents (by ticket number, so it needs no state and survives restarts).
-pub fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<String> {
+pub(crate) fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<String> {
     // The agent's own spelling, not the directory's: everything that later finds the assignee
     // (notifications, the ladder, the report's per-agent rows) sees one name per agent.
     if let Some(a) = contact.and_then(|c| config.agent_named(c)) {
@@ -26,7 +26,7 @@ pub fn assign(config: &Config, contact: Option<&str>, ticket: u64) -> Option<Str
 }
 
 /// The mailbox an agent is written to: their first address.
-pub fn agent_mailbox(a: &AgentConfig) -> Mailbox {
+pub(crate) fn agent_mailbox(a: &AgentConfig) -> Mailbox {
     Mailbox {
         name: Some(a.name.clone()),
         address: a.addresses[0].clone(),
@@ -34,7 +34,7 @@ pub fn agent_mailbox(a: &AgentConfig) -> Mailbox {
 }
 
 /// Who is told about a ticket: its assignee, else the agents' list address.
-pub fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
+pub(crate) fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
     if let Some(a) = ticket
         .assignee
         .as_deref()
@@ -54,7 +54,7 @@ pub fn notify_targets(config: &Config, ticket: &Ticket) -> Vec<Mailbox> {
 }
 
 /// Agents with `role`.
-pub fn agents_with_role(config: &Config, role: Role) -> Vec<Mailbox> {
+pub(crate) fn agents_with_role(config: &Config, role: Role) -> Vec<Mailbox> {
     config
         .agents
         .iter()

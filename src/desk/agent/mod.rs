@@ -2,8 +2,8 @@
 //! hears of a ticket ([`assign`]), what they are told ([`notification`]), and what their mail
 //! does: commands and notes ([`reply`]) and the reply relayed to the customer ([`relay`]).
 
-pub mod assign;
-pub mod notification;
-pub mod proof;
-pub mod relay;
-pub mod reply;
+pub(crate) mod assign;
+pub(crate) mod notification;
+pub(crate) mod proof;
+pub(crate) mod relay;
+pub(crate) mod reply;

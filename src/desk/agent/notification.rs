@@ -22,7 +22,7 @@ use crate::mail::msgid;
 use crate::mail::subject;
 
 /// Everything agent mail says, in the agents' language (their first `languages` entry).
-pub struct Words {
+pub(crate) struct Words {
     pub(crate) new_ticket: &'static str,
     pub(crate) follow_up: &'static str,
     pub(crate) customer: &'static str,
@@ -113,7 +113,7 @@ const ZH: Words = Words {
 /// The language of a mail to `to`: Chinese when every recipient agent who names languages puts
 /// Chinese first (and at least one does), else English. A list address or agents without
 /// `languages` do not change it.
-pub fn agents_language(config: &Config, to: &[Mailbox]) -> Language {
+pub(crate) fn agents_language(config: &Config, to: &[Mailbox]) -> Language {
     let firsts: Vec<&str> = to
         .iter()
         .filter_map(|m| config.agent_by_address(&m.address))
@@ -139,7 +139,7 @@ pub(crate) fn words(lang: Language) -> &'static Words {
 
 /// Why agents are told about a customer's mail, beyond "new ticket" or "follow-up".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Headline {
+pub(crate) enum Headline {
     /// The customer asked to escalate; the level reached.
     CustomerEscalation(u32),
     /// The customer asked again while the supervisors already have it.
@@ -152,7 +152,7 @@ pub enum Headline {
 
 impl Headline {
     /// The headline in `lang`.
-    pub fn text(&self, lang: Language) -> String {
+    pub(crate) fn text(&self, lang: Language) -> String {
         match (self, lang) {
             (Headline::CustomerEscalation(l), Language::En) => {
                 format!("Escalated by the customer to level {l}")
@@ -185,7 +185,7 @@ fn status_word(status: Status, lang: Language) -> &'static str {
 /// A mail to agents about `ticket`: from the support name, Reply-To the signed per-ticket reply
 /// address and with a signed agent Message-ID, so the agent's plain Reply authenticates itself.
 /// `cause` makes the Message-ID deterministic.
-pub fn to_agents(
+pub(crate) fn to_agents(
     config: &Config,
     ticket: &Ticket,
     to: Vec<Mailbox>,
@@ -223,7 +223,7 @@ pub fn to_agents(
 /// The notification to agents about a new ticket or a customer's follow-up. `headline` says
 /// why when it is more than that (an escalation, a low satisfaction score); it also goes into
 /// the subject and keeps the Message-ID apart from the plain notification's.
-pub fn notification(
+pub(crate) fn notification(
     config: &Config,
     ticket: &Ticket,
     inbound: &Inbound,
@@ -316,7 +316,7 @@ pub fn notification(
 }
 
 /// An SLA ladder step, told to the agents it concerns.
-pub fn escalation_mail(
+pub(crate) fn escalation_mail(
     config: &Config,
     ticket: &Ticket,
     esc: &Escalation,

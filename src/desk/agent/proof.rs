@@ -13,7 +13,7 @@ use crate::mail::msgid;
 
 /// The verdict on a mail's sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// Not from an agent address.
     NotAgent,
     /// An authenticated agent; `ticket` is the ticket the proof names, if it names one.
@@ -33,7 +33,7 @@ pub enum Auth {
 }
 
 /// Decides whether `inbound` is an authenticated agent's mail.
-pub fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
+pub(crate) fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
     let Some(agent) = config.agent_by_address(&inbound.from.address) else {
         return Auth::NotAgent;
     };
@@ -80,7 +80,7 @@ pub fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
 
 /// True when an `Authentication-Results` value was written by `authserv` and reports DKIM
 /// (`header.d`/`header.i`) or SPF (`smtp.mailfrom`) passing for `domain`.
-pub fn authentication_passes(header: &str, authserv: &str, domain: &str) -> bool {
+pub(crate) fn authentication_passes(header: &str, authserv: &str, domain: &str) -> bool {
     let h = header.to_ascii_lowercase();
     let mut parts = h.split(';');
     let Some(first) = parts.next() else {

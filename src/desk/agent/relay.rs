@@ -17,7 +17,7 @@ use crate::mail::msgid;
 use crate::mail::subject;
 
 /// The agent's reply, relayed to the customer from the support address.
-pub fn relay(
+pub(crate) fn relay(
     config: &Config,
     ticket: &Ticket,
     agent: &AgentConfig,
@@ -68,7 +68,7 @@ pub fn relay(
 }
 
 /// Tells an agent that their mail changed nothing, and why.
-pub fn error_reply(
+pub(crate) fn error_reply(
     config: &Config,
     ticket: &Ticket,
     agent: &AgentConfig,

@@ -19,18 +19,18 @@ use crate::mail::inbound::Inbound;
 
 /// What an agent's mail caused besides the change to its ticket.
 #[derive(Debug, Default)]
-pub struct AgentReply {
+pub(crate) struct AgentReply {
     /// The relayed reply, an escalation notice to tier 2 or the supervisors, or the error reply.
-    pub outgoing: Vec<OutboxItem>,
+    pub(crate) outgoing: Vec<OutboxItem>,
     /// The ticket merged into (`#merge`), with the merged ticket's participants.
-    pub extra_tickets: Vec<Ticket>,
+    pub(crate) extra_tickets: Vec<Ticket>,
     /// Log lines.
-    pub effects: Vec<Effect>,
+    pub(crate) effects: Vec<Effect>,
 }
 
 /// Applies agent `a`'s mail `inbound` to `ticket`; `merge_target` is the ticket its `#merge`
 /// names, if that exists.
-pub fn apply(
+pub(crate) fn apply(
     config: &Config,
     a: &AgentConfig,
     ticket: &mut Ticket,

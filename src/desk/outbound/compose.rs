@@ -20,24 +20,24 @@ use crate::mail::subject;
 
 /// Everything needed to write one automatic mail about a ticket.
 #[derive(Debug, Clone)]
-pub struct Draft<'a> {
+pub(crate) struct Draft<'a> {
     /// The kind.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// The ticket, as it will be after the triggering change.
-    pub ticket: &'a Ticket,
+    pub(crate) ticket: &'a Ticket,
     /// The customer mail being answered (for threading and the summary), if any.
-    pub inbound: Option<&'a Inbound>,
+    pub(crate) inbound: Option<&'a Inbound>,
     /// Language.
-    pub lang: Language,
+    pub(crate) lang: Language,
     /// Extra template variables (e.g. the checklist).
-    pub extra: BTreeMap<&'static str, minijinja::Value>,
+    pub(crate) extra: BTreeMap<&'static str, minijinja::Value>,
     /// What caused the mail, for a deterministic Message-ID.
-    pub cause: String,
+    pub(crate) cause: String,
 }
 
 /// Builds the outbox item for `draft`. Returns `Err` with a reason when no valid mail can be
 /// built (e.g. the customer's address is not deliverable); the caller records it as suppressed.
-pub fn build(
+pub(crate) fn build(
     config: &Config,
     out: &OutboundConfig,
     templates: &Templates,
@@ -162,38 +162,42 @@ pub fn build(
 
 /// Everything about one outgoing mail except how its text was made.
 #[derive(Debug, Clone)]
-pub struct Compose {
+pub(crate) struct Compose {
     /// Kind.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Ticket.
-    pub ticket: u64,
+    pub(crate) ticket: u64,
     /// Display name on From (the address is always the support address).
-    pub from_name: String,
+    pub(crate) from_name: String,
     /// Recipients.
-    pub to: Vec<crate::mail::mailbox::Mailbox>,
+    pub(crate) to: Vec<crate::mail::mailbox::Mailbox>,
     /// Copy recipients.
-    pub cc: Vec<crate::mail::mailbox::Mailbox>,
+    pub(crate) cc: Vec<crate::mail::mailbox::Mailbox>,
     /// Reply-To address.
-    pub reply_to: String,
+    pub(crate) reply_to: String,
     /// Subject.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Plain-text body.
-    pub body: String,
+    pub(crate) body: String,
     /// Our Message-ID (without brackets).
-    pub message_id: String,
+    pub(crate) message_id: String,
     /// Message-ID we answer (empty for none).
-    pub parent: String,
+    pub(crate) parent: String,
     /// References of the mail we answer.
-    pub references: Vec<String>,
+    pub(crate) references: Vec<String>,
     /// Automatic mail (acks, notices) carries the RFC 3834 and loop headers; a relayed human
     /// reply does not.
-    pub automatic: bool,
+    pub(crate) automatic: bool,
     /// Attachments: name, MIME type, bytes.
-    pub attachments: Vec<(String, String, Vec<u8>)>,
+    pub(crate) attachments: Vec<(String, String, Vec<u8>)>,
 }
 
 /// Builds the RFC 5322 bytes of `c` into a pending outbox item.
-pub fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Result<OutboxItem, String> {
+pub(crate) fn compose(
+    config: &Config,
+    c: Compose,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, String> {
     let mailbox = |m: &crate::mail::mailbox::Mailbox| -> Result<LMailbox, String> {
         let addr: lettre::Address = m
             .address

@@ -15,17 +15,17 @@ use crate::domain::outbox::{OutboxItem, State};
 /// What the desk needs to write mail: the templates and, per recipient address (lower-case),
 /// the times of automatic mails already sent to it.
 #[derive(Debug, Clone, Copy)]
-pub struct Mailer<'a> {
+pub(crate) struct Mailer<'a> {
     /// Templates.
-    pub templates: &'a Templates,
+    pub(crate) templates: &'a Templates,
     /// Rate history by recipient.
-    pub history: &'a HashMap<String, Vec<DateTime<Utc>>>,
+    pub(crate) history: &'a HashMap<String, Vec<DateTime<Utc>>>,
 }
 
 impl Mailer<'_> {
     /// Builds the mail for `draft` and applies the per-recipient caps: a capped or unbuildable mail
     /// is kept as a suppressed outbox item so the ticket shows what was not sent and why.
-    pub fn write(
+    pub(crate) fn write(
         self,
         config: &Config,
         draft: &Draft<'_>,

@@ -21,7 +21,7 @@ static NO_REPLY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Why `inbound` must not get an automatic answer, or `None` when it may.
-pub fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<String> {
+pub(crate) fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<String> {
     if inbound.machine.is_machine_generated() {
         return Some(format!(
             "machine-generated ({})",
@@ -48,7 +48,7 @@ pub fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<String> {
 
 /// Checks the per-recipient caps. `history` holds the times of automatic mails already sent to
 /// the recipient; `None` means the mail may go.
-pub fn rate_limited(
+pub(crate) fn rate_limited(
     limits: &[[u64; 2]],
     history: &[DateTime<Utc>],
     now: DateTime<Utc>,
@@ -65,8 +65,13 @@ pub fn rate_limited(
     None
 }
 
+#[cfg(test)]
 /// Drops history entries older than the longest window.
-pub fn prune_history(limits: &[[u64; 2]], history: &mut Vec<DateTime<Utc>>, now: DateTime<Utc>) {
+pub(crate) fn prune_history(
+    limits: &[[u64; 2]],
+    history: &mut Vec<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) {
     let longest = limits.iter().map(|l| l[0]).max().unwrap_or(0);
     let since = now - Duration::seconds(longest as i64);
     history.retain(|t| *t > since);

@@ -5,8 +5,8 @@
 //! ([`may_answer`]). [`mailer`] ties them to the per-recipient caps; [`templates`] and
 //! [`wording`] decide what the mail says.
 
-pub mod compose;
-pub mod mailer;
-pub mod may_answer;
+pub(crate) mod compose;
+pub(crate) mod mailer;
+pub(crate) mod may_answer;
 pub mod templates;
-pub mod wording;
+pub(crate) mod wording;

@@ -28,7 +28,7 @@ const BUILTIN: &[(&str, &str)] = builtin!(
 /// Why a template cannot be used. The messages name the template (`zh/ack`), for the log and for
 /// the outbox item that records what was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// It does not compile or does not render.
     #[error("template {name}: {message}")]
     Invalid {
@@ -51,19 +51,20 @@ pub struct Templates {
 impl Templates {
     /// The names of every template, `<lang>/<name>` (e.g. `zh/ack`): what an operator's
     /// `templates_dir` may override, as `<dir>/<lang>/<name>.txt`.
-    pub fn names() -> impl Iterator<Item = &'static str> {
+    pub(crate) fn names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|(name, _)| *name)
     }
 
+    #[cfg(test)]
     /// The built-in templates.
-    pub fn builtin() -> Templates {
+    pub(crate) fn builtin() -> Templates {
         Templates::with_overrides(&BTreeMap::new()).expect("the built-in templates compile")
     }
 
     /// The built-in templates, each replaced by the operator's text in `overrides` (keyed by
     /// [`Templates::names`]) when present; every template is compiled now so a broken override
     /// is reported at load, not at send.
-    pub fn with_overrides(
+    pub(crate) fn with_overrides(
         overrides: &BTreeMap<String, String>,
     ) -> Result<Templates, TemplateError> {
         let mut env = minijinja::Environment::new();
@@ -84,7 +85,7 @@ impl Templates {
 
     /// Renders `<lang>/<name>`; the first line must be `Subject: …`, then a blank line, then the
     /// body.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         lang: Language,
         name: &str,

@@ -13,7 +13,7 @@ use crate::mail::inbound::Inbound;
 static HAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\p{Han}").expect("valid regex"));
 
 /// Chinese when the customer wrote Chinese, else the configured default.
-pub fn language(inbound: &Inbound, default: Language) -> Language {
+pub(crate) fn language(inbound: &Inbound, default: Language) -> Language {
     let han = HAN.find_iter(&inbound.subject).count()
         + HAN.find_iter(&inbound.reply_text).take(8).count();
     if han >= 2 { Language::Zh } else { default }
@@ -46,8 +46,9 @@ static URL: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+#[cfg(test)]
 /// The items of the missing-information checklist, in the order we ask for them.
-pub const CHECKLIST: [&str; 6] = [
+pub(crate) const CHECKLIST: [&str; 6] = [
     "error_message",
     "started_at",
     "tried",
@@ -58,7 +59,10 @@ pub const CHECKLIST: [&str; 6] = [
 
 /// Which checklist items the mail does not already answer. `customer_identified` is false when
 /// the customer ID fell back to the sender address.
-pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<&'static str> {
+pub(crate) fn missing_information(
+    inbound: &Inbound,
+    customer_identified: bool,
+) -> Vec<&'static str> {
     let text = format!("{}\n{}", inbound.subject, inbound.reply_text);
     let without_addresses = EMAIL.replace_all(&text, " ");
     let mut missing = Vec::new();
@@ -84,7 +88,7 @@ pub fn missing_information(inbound: &Inbound, customer_identified: bool) -> Vec<
 }
 
 /// An SLA target in the customer's words: "4 business hours", "30 minutes", "1 个工作日".
-pub fn target_text(
+pub(crate) fn target_text(
     t: &crate::domain::sla::targets::Target,
     business: bool,
     lang: Language,
@@ -121,7 +125,7 @@ pub fn target_text(
 }
 
 /// Status in the customer's words.
-pub fn status_text(status: Status, lang: Language) -> &'static str {
+pub(crate) fn status_text(status: Status, lang: Language) -> &'static str {
     match (lang, status) {
         (Language::En, Status::New) => "received",
         (Language::En, Status::Open) => "in progress",
@@ -138,7 +142,7 @@ pub fn status_text(status: Status, lang: Language) -> &'static str {
 
 /// The ticket's language, judged from its subject when no mail is at hand (a status change, an
 /// SLA step).
-pub fn lang_of_ticket(t: &Ticket, default: Language) -> Language {
+pub(crate) fn lang_of_ticket(t: &Ticket, default: Language) -> Language {
     if t.subject
         .chars()
         .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))

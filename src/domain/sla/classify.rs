@@ -30,7 +30,7 @@ const NEGATIONS: [&str; 7] = ["不", "非", "无需", "无须", "not", "non", "n
 /// 4. A VIP customer's result is raised one level (P1 stays P1), after the ceiling.
 ///
 /// Pass the reply text without quoted history as `body`, so old quotes do not classify.
-pub fn classify(
+pub(crate) fn classify(
     subject: &str,
     body: &str,
     vip: bool,
@@ -121,7 +121,7 @@ fn contains_word(text: &str, word: &str) -> bool {
 /// Bare `升级` is left out on purpose: to a hosting customer it mostly means *upgrade* ("PHP 升级
 /// 后网站打不开"), and escalating every upgrade question would drown tier 2. The phrases say
 /// "escalate this" unambiguously; an operator who wants `升级` alone can add it.
-pub const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
+pub(crate) const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
     "要求升级",
     "请升级",
     "申请升级",
@@ -138,7 +138,7 @@ pub const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
 ];
 
 /// The escalation word in a customer's (quote-stripped) follow-up, if it asks to escalate.
-pub fn escalation_request(text: &str, sla: &SlaPolicy) -> Option<String> {
+pub(crate) fn escalation_request(text: &str, sla: &SlaPolicy) -> Option<String> {
     let lower = text.to_lowercase();
     sla.escalation_words
         .iter()

@@ -17,9 +17,9 @@ pub struct Clocks {
     /// Until the first agent reply.
     pub first_response: Clock,
     /// Until the next customer-visible update.
-    pub update: Clock,
+    pub(crate) update: Clock,
     /// Until resolved.
-    pub resolution: Clock,
+    pub(crate) resolution: Clock,
 }
 
 impl Clocks {
@@ -41,7 +41,7 @@ impl Clocks {
     }
 
     /// One clock.
-    pub fn clock(&self, kind: ClockKind) -> &Clock {
+    pub(crate) fn clock(&self, kind: ClockKind) -> &Clock {
         match kind {
             ClockKind::FirstResponse => &self.first_response,
             ClockKind::Update => &self.update,
@@ -58,12 +58,12 @@ impl Clocks {
     }
 
     /// True while the ticket is pending (the clocks are paused).
-    pub fn is_pending(&self) -> bool {
+    pub(crate) fn is_pending(&self) -> bool {
         self.resolution.state() == ClockState::Paused
     }
 
     /// True while the ticket is resolved or closed.
-    pub fn is_resolved(&self) -> bool {
+    pub(crate) fn is_resolved(&self) -> bool {
         self.resolution.state() == ClockState::Stopped
     }
 
@@ -85,7 +85,7 @@ impl Clocks {
     /// The customer was told something by a person (a reply, a public note, a progress mail an
     /// agent triggered): restarts the update clock. Not for automatic acknowledgements, which
     /// would otherwise keep the clock from ever falling due.
-    pub fn on_customer_visible_update(
+    pub(crate) fn on_customer_visible_update(
         &self,
         cal: &Calendar,
         sla: &SlaPolicy,
@@ -152,7 +152,7 @@ impl Clocks {
     /// cycle whatever the priority). An update clock appears (from `now`, if the first response
     /// was given) or disappears with the new priority's update target. Also the way to apply a
     /// changed calendar or `[sla]` to stored clocks: call it with the unchanged priority.
-    pub fn on_priority_change(
+    pub(crate) fn on_priority_change(
         &self,
         cal: &Calendar,
         sla: &SlaPolicy,
@@ -206,7 +206,7 @@ impl Clocks {
     /// Steps due at `now` and not yet fired, oldest first. Paused and stopped clocks fire
     /// nothing. A warning is left out when its clock's breach is due too;
     /// marking the breach marks it.
-    pub fn due_steps(&self, now: DateTime<Utc>) -> Vec<Escalation> {
+    pub(crate) fn due_steps(&self, now: DateTime<Utc>) -> Vec<Escalation> {
         let mut out = Vec::new();
         for kind in ClockKind::ALL {
             let c = self.clock(kind);
@@ -238,7 +238,7 @@ impl Clocks {
 
     /// Records that `esc` was sent. A breach also marks its warning. An escalation of an earlier
     /// cycle (the clock restarted since) changes nothing.
-    pub fn mark_fired(&self, esc: &Escalation) -> Clocks {
+    pub(crate) fn mark_fired(&self, esc: &Escalation) -> Clocks {
         let mut c = self.clone();
         let clock = c.clock_mut(esc.clock);
         if clock.cycle == esc.cycle {
@@ -252,7 +252,7 @@ impl Clocks {
 
     /// The earliest instant at which [`Clocks::due_steps`] will return something, for indexing
     /// tickets by their next due time; `None` when nothing can fall due until another event.
-    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
         ClockKind::ALL
             .into_iter()
             .map(|k| self.clock(k))

@@ -16,7 +16,7 @@ use crate::domain::sla::policy::SlaPolicy;
 /// Which of a ticket's clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClockKind {
+pub(crate) enum ClockKind {
     /// Until the first agent reply.
     FirstResponse,
     /// Until the next customer-visible update.
@@ -27,14 +27,14 @@ pub enum ClockKind {
 
 impl ClockKind {
     /// All clocks.
-    pub const ALL: [ClockKind; 3] = [
+    pub(crate) const ALL: [ClockKind; 3] = [
         ClockKind::FirstResponse,
         ClockKind::Update,
         ClockKind::Resolution,
     ];
 
     /// Snake-case name, as in JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ClockKind::FirstResponse => "first_response",
             ClockKind::Update => "update",
@@ -52,7 +52,7 @@ impl fmt::Display for ClockKind {
 /// A rung of the escalation ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Step {
+pub(crate) enum Step {
     /// `warn_at` of the target has elapsed: tell the assignee.
     Warning,
     /// The target is missed: tell tier 2 and the assignee.
@@ -65,7 +65,7 @@ pub enum Step {
 
 impl Step {
     /// Snake-case name, as in JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Step::Warning => "warning",
             Step::Breach => "breach",
@@ -83,7 +83,7 @@ impl fmt::Display for Step {
 
 /// Where a clock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClockState {
+pub(crate) enum ClockState {
     /// Not started (or no target for this priority).
     Idle,
     /// Counting.
@@ -100,28 +100,28 @@ pub enum ClockState {
 pub struct Clock {
     /// Incremented at every (re)start; [`Escalation::cycle`] names the cycle a step belongs to,
     /// so a step of an old cycle can never be marked on a new one.
-    pub cycle: u32,
+    pub(crate) cycle: u32,
     /// Start of the current cycle.
-    pub started_at: Option<DateTime<Utc>>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
     /// When the target falls due, paused time included. While paused: the value at the pause.
     pub due_at: Option<DateTime<Utc>>,
     /// When it stopped (met if not after `due_at`).
-    pub stopped_at: Option<DateTime<Utc>>,
+    pub(crate) stopped_at: Option<DateTime<Utc>>,
     /// Set while paused (ticket pending).
-    pub paused_since: Option<DateTime<Utc>>,
+    pub(crate) paused_since: Option<DateTime<Utc>>,
     /// Wall-clock seconds paused in this cycle (the shift for 24×7 priorities).
-    pub paused_secs: i64,
+    pub(crate) paused_secs: i64,
     /// Business seconds paused in this cycle (the shift for business-hours priorities).
-    pub paused_business_secs: i64,
+    pub(crate) paused_business_secs: i64,
     /// When each step of the ladder falls due.
-    pub schedule: BTreeMap<Step, DateTime<Utc>>,
+    pub(crate) schedule: BTreeMap<Step, DateTime<Utc>>,
     /// Steps already fired in this cycle.
-    pub fired: BTreeSet<Step>,
+    pub(crate) fired: BTreeSet<Step>,
 }
 
 impl Clock {
     /// Where the clock stands.
-    pub fn state(&self) -> ClockState {
+    pub(crate) fn state(&self) -> ClockState {
         match (self.started_at, self.stopped_at, self.paused_since) {
             (None, _, _) => ClockState::Idle,
             (Some(_), Some(_), _) => ClockState::Stopped,
@@ -132,7 +132,7 @@ impl Clock {
 
     /// True when the target is missed: due before now (running), before the pause (paused) or
     /// before it stopped.
-    pub fn is_breached(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_breached(&self, now: DateTime<Utc>) -> bool {
         let Some(due) = self.due_at else {
             return false;
         };
@@ -242,16 +242,16 @@ impl Clock {
     }
 }
 
-/// A ladder step that is due: send it, then record it with [`Clocks::mark_fired`] in the same
+/// A ladder step that is due: send it, then record it with [`Clocks::mark_fired`](crate::domain::sla::clocks::Clocks::mark_fired) in the same
 /// transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Escalation {
+pub(crate) struct Escalation {
     /// The clock.
-    pub clock: ClockKind,
+    pub(crate) clock: ClockKind,
     /// The clock's cycle it belongs to.
-    pub cycle: u32,
+    pub(crate) cycle: u32,
     /// The rung.
-    pub step: Step,
+    pub(crate) step: Step,
     /// When it fell due (may be earlier than the sweep that found it).
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
 }

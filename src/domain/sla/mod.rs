@@ -2,11 +2,11 @@
 //! ladder and who gets each escalation.
 //!
 //! Pure: no I/O and no clock. *Now* is always a parameter, every event function takes the
-//! ticket's [`Clocks`] and returns new ones, and the shell persists them. Business-hours
+//! ticket's [`Clocks`](clocks::Clocks) and returns new ones, and the shell persists them. Business-hours
 //! arithmetic comes from [`crate::domain::calendar`].
 //!
 //! # Clocks
-//! Each ticket has three [`Clock`]s:
+//! Each ticket has three [`Clock`](ladder::Clock)s:
 //! - **first response**: started at creation, stopped by the first agent reply;
 //! - **update** (only for priorities with an `update` target, by default P1 and P2): started by the
 //!   first agent reply and restarted by every customer-visible update, so it measures the gap
@@ -21,11 +21,11 @@
 //! it). Both totals are kept, so a priority change between the two kinds stays exact.
 //!
 //! # Escalation ladder
-//! Per clock cycle, each [`Step`] fires at most once:
-//! - first response and resolution: [`Step::Warning`] at `warn_at` of the target, [`Step::Breach`]
-//!   at the due time, [`Step::Supervisor`] `supervisor_delay` after it;
-//! - update: [`Step::UpdateReminder`] at the due time (remind the assignee to send a progress
-//!   update), [`Step::Supervisor`] `supervisor_delay` after it. There is no warning: on a P1 the
+//! Per clock cycle, each [`Step`](ladder::Step) fires at most once:
+//! - first response and resolution: [`Step::Warning`](ladder::Step::Warning) at `warn_at` of the target, [`Step::Breach`](ladder::Step::Breach)
+//!   at the due time, [`Step::Supervisor`](ladder::Step::Supervisor) `supervisor_delay` after it;
+//! - update: [`Step::UpdateReminder`](ladder::Step::UpdateReminder) at the due time (remind the assignee to send a progress
+//!   update), [`Step::Supervisor`](ladder::Step::Supervisor) `supervisor_delay` after it. There is no warning: on a P1 the
 //!   cycle is 15 minutes, and a warning every 12 would be noise the reminder already covers.
 //!
 //! The fired steps live in the clock, and the shell persists them in the same transaction as the
@@ -33,11 +33,11 @@
 //! breach is already due (the daemon was down, or the priority was raised) is folded into the
 //! breach instead of arriving late next to it.
 
-pub mod classify;
+pub(crate) mod classify;
 pub mod clocks;
-pub mod ladder;
+pub(crate) mod ladder;
 pub mod policy;
-pub mod routing;
-pub mod targets;
+pub(crate) mod routing;
+pub(crate) mod targets;
 #[cfg(test)]
 mod tests;

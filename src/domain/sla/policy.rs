@@ -20,39 +20,39 @@ fn index(p: Priority) -> usize {
 /// `[sla.targets.P1]` …: any key left out keeps that priority's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// First-response target, e.g. `"30m"`.
-    pub respond: Option<String>,
+    pub(crate) respond: Option<String>,
     /// Resolution target, e.g. `"3d"`.
-    pub resolve: Option<String>,
+    pub(crate) resolve: Option<String>,
     /// Update interval, e.g. `"15m"`; `"none"` turns the update clock off.
-    pub update: Option<String>,
+    pub(crate) update: Option<String>,
     /// Count in business hours instead of around the clock.
-    pub business_hours: Option<bool>,
+    pub(crate) business_hours: Option<bool>,
 }
 
 /// `[sla.targets]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TargetsConfig {
+pub(crate) struct TargetsConfig {
     /// P1.
     #[serde(rename = "P1")]
-    pub p1: TargetConfig,
+    pub(crate) p1: TargetConfig,
     /// P2.
     #[serde(rename = "P2")]
-    pub p2: TargetConfig,
+    pub(crate) p2: TargetConfig,
     /// P3.
     #[serde(rename = "P3")]
-    pub p3: TargetConfig,
+    pub(crate) p3: TargetConfig,
     /// P4.
     #[serde(rename = "P4")]
-    pub p4: TargetConfig,
+    pub(crate) p4: TargetConfig,
 }
 
 /// Which part of a mail a rule reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Field {
+pub(crate) enum Field {
     /// Subject or body.
     #[default]
     Any,
@@ -65,63 +65,63 @@ pub enum Field {
 /// `[[sla.rules]]`: a classification rule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleConfig {
+pub(crate) struct RuleConfig {
     /// Name reported as the deciding rule; `rules[i]` when absent.
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Regular expression, matched case-insensitively.
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// Priority of a mail it matches.
-    pub priority: Priority,
+    pub(crate) priority: Priority,
     /// What it reads.
     #[serde(default)]
-    pub field: Field,
+    pub(crate) field: Field,
 }
 
 /// `[[sla.oncall]]`: one stretch of the on-call rota.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OnCallConfig {
+pub(crate) struct OnCallConfig {
     /// First date (local, inclusive).
     #[serde(deserialize_with = "date_text")]
-    pub from: String,
+    pub(crate) from: String,
     /// Last date (inclusive); a night shift starting on it runs into the next morning.
     #[serde(deserialize_with = "date_text")]
-    pub to: String,
+    pub(crate) to: String,
     /// Daily hours, e.g. `"18:00-09:00"` (wraps midnight); the whole day when absent.
     #[serde(default)]
-    pub hours: Option<String>,
+    pub(crate) hours: Option<String>,
     /// Agent on call.
-    pub primary: String,
+    pub(crate) primary: String,
     /// Second agent, added at breach and later.
     #[serde(default)]
-    pub backup: Option<String>,
+    pub(crate) backup: Option<String>,
 }
 
 /// `[sla]` as written in the configuration; [`SlaConfig::build`] validates it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SlaConfig {
+pub(crate) struct SlaConfig {
     /// Per-priority targets.
-    pub targets: TargetsConfig,
+    pub(crate) targets: TargetsConfig,
     /// Share of a target after which the assignee is warned, strictly between 0 and 1.
-    pub warn_at: f64,
+    pub(crate) warn_at: f64,
     /// How long after a breach the supervisor is told (business time on business-hours
     /// priorities).
-    pub supervisor_delay: String,
+    pub(crate) supervisor_delay: String,
     /// The most urgent priority a customer can declare in the subject.
-    pub declared_ceiling: Priority,
+    pub(crate) declared_ceiling: Priority,
     /// Words that declare P1 when they appear in the subject (not after 不/非/not/no).
-    pub urgent_words: Vec<String>,
+    pub(crate) urgent_words: Vec<String>,
     /// Words in a customer's follow-up (quoted history excluded) that ask for escalation (not
     /// after 不/非/not/no).
-    pub escalation_words: Vec<String>,
+    pub(crate) escalation_words: Vec<String>,
     /// Append the built-in zh/en rules after `rules`.
-    pub default_rules: bool,
+    pub(crate) default_rules: bool,
     /// Classification rules; the most urgent match wins, ties go to the first.
-    pub rules: Vec<RuleConfig>,
+    pub(crate) rules: Vec<RuleConfig>,
     /// On-call rota; the first entry covering an instant wins.
-    pub oncall: Vec<OnCallConfig>,
+    pub(crate) oncall: Vec<OnCallConfig>,
 }
 
 impl Default for SlaConfig {
@@ -144,7 +144,7 @@ impl Default for SlaConfig {
 ///
 /// Chinese has no word boundaries, so Chinese keywords match anywhere; English words use ASCII
 /// boundaries (`(?-u:\b)`) so that mixed text such as `网站down了` still matches.
-pub fn default_rules() -> Vec<RuleConfig> {
+pub(crate) fn default_rules() -> Vec<RuleConfig> {
     let rule = |name: &str, priority, field, pattern: &str| RuleConfig {
         name: Some(name.into()),
         pattern: pattern.into(),
@@ -230,36 +230,36 @@ pub fn default_rules() -> Vec<RuleConfig> {
 
 /// A compiled classification rule.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Reported as the deciding rule.
-    pub name: String,
+    pub(crate) name: String,
     /// Case-insensitive pattern.
-    pub regex: Regex,
+    pub(crate) regex: Regex,
     /// Priority of a match.
-    pub priority: Priority,
+    pub(crate) priority: Priority,
     /// What it reads.
-    pub field: Field,
+    pub(crate) field: Field,
 }
 
 /// A validated rota entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnCall {
+pub(crate) struct OnCall {
     /// First date, inclusive.
-    pub from: NaiveDate,
+    pub(crate) from: NaiveDate,
     /// Last date, inclusive.
-    pub to: NaiveDate,
+    pub(crate) to: NaiveDate,
     /// Daily hours; may wrap past midnight.
-    pub hours: TimeRange,
+    pub(crate) hours: TimeRange,
     /// Agent on call.
-    pub primary: String,
+    pub(crate) primary: String,
     /// Second agent.
-    pub backup: Option<String>,
+    pub(crate) backup: Option<String>,
 }
 
 impl OnCall {
     /// True when the rota entry covers the local wall-clock time `local`: some date from `from`
     /// to `to` has a shift containing it (a night shift belongs to the date it starts on).
-    pub fn covers(&self, local: NaiveDateTime) -> bool {
+    pub(crate) fn covers(&self, local: NaiveDateTime) -> bool {
         let d = local.date();
         [d.pred_opt(), Some(d)]
             .into_iter()
@@ -296,7 +296,7 @@ impl Default for SlaPolicy {
 impl SlaConfig {
     /// Validates the configuration; `key` is the section's dotted name (`sla`), prefixed to
     /// every problem's key. All problems are reported, not just the first.
-    pub fn build(&self, key: &str) -> Result<SlaPolicy, Vec<Problem>> {
+    pub(crate) fn build(&self, key: &str) -> Result<SlaPolicy, Vec<Problem>> {
         let mut problems = Vec::new();
         let targets = self.targets(key, &mut problems);
         if !(self.warn_at > 0.0 && self.warn_at < 1.0) {
@@ -498,44 +498,49 @@ fn words(key: &str, name: &str, list: &[String], problems: &mut Vec<Problem>) ->
 
 impl SlaPolicy {
     /// The targets of `p`.
-    pub fn targets(&self, p: Priority) -> &Targets {
+    pub(crate) fn targets(&self, p: Priority) -> &Targets {
         &self.targets[index(p)]
     }
 
+    #[cfg(test)]
     /// Share of a target after which the assignee is warned.
-    pub fn warn_at(&self) -> f64 {
+    pub(crate) fn warn_at(&self) -> f64 {
         self.warn_at
     }
 
+    #[cfg(test)]
     /// Delay from breach to the supervisor step.
-    pub fn supervisor_delay(&self) -> Target {
+    pub(crate) fn supervisor_delay(&self) -> Target {
         self.supervisor_delay
     }
 
+    #[cfg(test)]
     /// The most urgent priority a customer can declare.
-    pub fn declared_ceiling(&self) -> Priority {
+    pub(crate) fn declared_ceiling(&self) -> Priority {
         self.declared_ceiling
     }
 
+    #[cfg(test)]
     /// Classification rules, configured ones first.
-    pub fn rules(&self) -> &[Rule] {
+    pub(crate) fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
+    #[cfg(test)]
     /// The on-call rota.
-    pub fn oncall(&self) -> &[OnCall] {
+    pub(crate) fn oncall(&self) -> &[OnCall] {
         &self.oncall
     }
 
     /// The rota entry covering `now` (in the calendar's zone), if any.
-    pub fn on_call_at(&self, now: DateTime<Utc>, cal: &Calendar) -> Option<&OnCall> {
+    pub(crate) fn on_call_at(&self, now: DateTime<Utc>, cal: &Calendar) -> Option<&OnCall> {
         let local = now.with_timezone(&cal.tz()).naive_local();
         self.oncall.iter().find(|o| o.covers(local))
     }
 
     /// Problems for rota names that `is_agent` does not know, keyed like
     /// `sla.oncall[0].primary`; the caller checks them against `[[agents]]`.
-    pub fn check_agents(&self, is_agent: impl Fn(&str) -> bool, key: &str) -> Vec<Problem> {
+    pub(crate) fn check_agents(&self, is_agent: impl Fn(&str) -> bool, key: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         for (i, o) in self.oncall.iter().enumerate() {
             let names = [("primary", Some(&o.primary)), ("backup", o.backup.as_ref())];

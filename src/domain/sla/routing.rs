@@ -12,24 +12,24 @@ use crate::domain::sla::policy::SlaPolicy;
 
 /// Who works the ticket, for [`recipients`]: agent names as in `[[agents]]`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Team<'a> {
+pub(crate) struct Team<'a> {
     /// The ticket's assignee, if any.
-    pub assignee: Option<&'a str>,
+    pub(crate) assignee: Option<&'a str>,
     /// Agents with role `tier2`.
-    pub tier2: &'a [String],
+    pub(crate) tier2: &'a [String],
     /// Agents with role `supervisor`.
-    pub supervisors: &'a [String],
+    pub(crate) supervisors: &'a [String],
 }
 
 /// Where an escalation goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recipients {
+pub(crate) struct Recipients {
     /// Agent names, without duplicates; empty when nobody fits (the shell should log that).
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     /// Hold the mail until then (business-hours priorities outside business hours).
-    pub wait_until: Option<DateTime<Utc>>,
+    pub(crate) wait_until: Option<DateTime<Utc>>,
     /// True when routed to the on-call rota instead of the usual people.
-    pub on_call: bool,
+    pub(crate) on_call: bool,
 }
 
 /// Who receives `step` of a ticket of `priority` at `now`.
@@ -43,7 +43,7 @@ pub struct Recipients {
 /// and the supervisors for the supervisor step (the last rung must still reach a supervisor).
 /// With nobody on call it falls back to the business-hours people. A business-hours priority
 /// (P3/P4) goes to the usual people but waits until the next business start.
-pub fn recipients(
+pub(crate) fn recipients(
     step: Step,
     priority: Priority,
     now: DateTime<Utc>,
@@ -101,7 +101,7 @@ pub fn recipients(
 /// routed at `now`: outside business hours a 24×7 priority also goes to the on-call primary (the
 /// name returned), and a business-hours priority waits until the next business start (the
 /// instant returned), as the escalation ladder does.
-pub fn notification_route(
+pub(crate) fn notification_route(
     priority: Priority,
     now: DateTime<Utc>,
     cal: &Calendar,

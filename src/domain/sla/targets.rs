@@ -16,18 +16,18 @@ use crate::domain::priority::Priority;
 /// [`Calendar::add_business_days`]) and `h`/`m` business hours and minutes, days counted first.
 /// On a 24×7 priority, `d` is 24 hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// Whole (business) days.
-    pub days: u32,
+    pub(crate) days: u32,
     /// Further minutes.
-    pub minutes: u32,
+    pub(crate) minutes: u32,
     /// Further seconds.
-    pub seconds: u32,
+    pub(crate) seconds: u32,
 }
 
 /// Why a target's text is not a target (the messages name the text, for the problem's key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BadTarget {
+pub(crate) enum BadTarget {
     /// Not of the form `"1d4h30m"`.
     #[error("`{0}` is not a duration such as \"30m\", \"8h\", \"3d\" or \"1d4h\"")]
     NotADuration(String),
@@ -42,7 +42,7 @@ pub enum BadTarget {
 impl Target {
     /// Parses `"30m"`, `"8h"`, `"3d"`, `"1d4h30m"`, `"45s"` (units in that order, each at most
     /// once).
-    pub fn parse(s: &str) -> Result<Target, BadTarget> {
+    pub(crate) fn parse(s: &str) -> Result<Target, BadTarget> {
         let err = || BadTarget::NotADuration(s.to_owned());
         let text = s.trim().to_ascii_lowercase();
         if text.is_empty() {
@@ -94,7 +94,7 @@ impl Target {
     }
 
     /// Minutes only.
-    pub const fn minutes(minutes: u32) -> Target {
+    pub(crate) const fn minutes(minutes: u32) -> Target {
         Target {
             days: 0,
             minutes,
@@ -104,7 +104,12 @@ impl Target {
 
     /// The instant this target after `start` falls due: in business time when `business`,
     /// otherwise in wall-clock time.
-    pub fn after(&self, start: DateTime<Utc>, business: bool, cal: &Calendar) -> DateTime<Utc> {
+    pub(crate) fn after(
+        &self,
+        start: DateTime<Utc>,
+        business: bool,
+        cal: &Calendar,
+    ) -> DateTime<Utc> {
         let minutes = TimeDelta::minutes(i64::from(self.minutes))
             + TimeDelta::seconds(i64::from(self.seconds));
         if business {
@@ -136,20 +141,20 @@ impl fmt::Display for Target {
 
 /// Validated targets of one priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Targets {
+pub(crate) struct Targets {
     /// First response.
-    pub respond: Target,
+    pub(crate) respond: Target,
     /// Resolution.
-    pub resolve: Target,
+    pub(crate) resolve: Target,
     /// Longest gap between customer-visible updates; `None`: no update clock.
-    pub update: Option<Target>,
+    pub(crate) update: Option<Target>,
     /// Count in business hours of the calendar (`true`) or around the clock (`false`).
-    pub business_hours: bool,
+    pub(crate) business_hours: bool,
 }
 
 /// The targets of the issue: P1 30m/2h/15m and P2 1h/8h/1h around the clock; P3 4 business
 /// hours / 3 business days and P4 1 business day / 10 business days, without an update clock.
-pub fn default_targets(p: Priority) -> Targets {
+pub(crate) fn default_targets(p: Priority) -> Targets {
     let (respond, resolve, update, business_hours) = match p {
         Priority::P1 => ("30m", "2h", Some("15m"), false),
         Priority::P2 => ("1h", "8h", Some("1h"), false),

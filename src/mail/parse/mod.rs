@@ -2,7 +2,7 @@
 //!
 //! Everything downstream (threading, the desk core, the CLI) sees only this record, so mail-parser
 //! stays behind this one module: its 1.0 release is an API rewrite we will have to migrate to.
-//! [`headers`], [`body`], [`attachments`] and [`machine`] each read one part of the mail.
+//! [`headers`], [`body`], [`attachments`](mod@attachments) and [`machine`] each read one part of the mail.
 
 mod attachments;
 mod body;
@@ -111,17 +111,17 @@ fn parse_message(raw: &[u8]) -> Result<Inbound, ParseError> {
 /// What can be read from a header block alone: enough to dedupe before downloading a mail and to
 /// describe a quarantined one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderSummary {
+pub(crate) struct HeaderSummary {
     /// Message-ID without angle brackets.
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// Sender address.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Decoded subject.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
 }
 
 /// Reads Message-ID, sender and subject from a header block (or a whole mail). Never panics.
-pub fn header_summary(header: &[u8]) -> HeaderSummary {
+pub(crate) fn header_summary(header: &[u8]) -> HeaderSummary {
     catch_unwind(AssertUnwindSafe(|| {
         let Some(msg) = MessageParser::default().parse(header) else {
             return HeaderSummary::default();

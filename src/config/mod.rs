@@ -11,6 +11,7 @@
 //! ([`crate::io::files`]).
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
 
 pub(crate) mod facts;
 pub(crate) mod parse;

@@ -20,11 +20,12 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::config::sections::{AgentConfig, ClosedPolicy, Role};
+use crate::desk::agent::assign::{SUPERVISOR_LEVEL, escalation_role};
 use crate::desk::agent::assign::{agent_mailbox, agents_with_role, assign, notify_targets};
 use crate::desk::agent::notification::{Headline, notification};
 use crate::desk::agent::reply;
 use crate::desk::effect::Effect;
-use crate::desk::escalate::{SUPERVISOR_LEVEL, escalation_context, escalation_role};
+use crate::desk::escalate::escalation_context;
 use crate::desk::outbound::compose::Draft;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::may_answer::refuse_auto_reply;

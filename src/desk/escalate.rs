@@ -22,18 +22,6 @@ use crate::domain::sla::routing::recipients;
 use crate::domain::ticket::{EscalatedBy, Ticket};
 use crate::mail::mailbox::Mailbox;
 
-/// The top of the escalation ladder: the supervisors.
-pub(crate) const SUPERVISOR_LEVEL: u32 = 2;
-
-/// Who an escalation to `level` goes to: tier 2 first, supervisors from level 2.
-pub(crate) fn escalation_role(level: u32) -> Role {
-    if level >= SUPERVISOR_LEVEL {
-        Role::Supervisor
-    } else {
-        Role::Tier2
-    }
-}
-
 /// Template variables of an escalation notice to the customer.
 pub(crate) fn escalation_context(level: u32, by: EscalatedBy) -> minijinja::Value {
     minijinja::context! { level => level, by => by }

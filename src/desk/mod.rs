@@ -7,6 +7,7 @@
 //! the rules are tested in microseconds and the shell decides how to make the result durable.
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
 
 pub(crate) mod accept;
 pub(crate) mod agent;

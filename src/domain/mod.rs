@@ -1,5 +1,8 @@
 //! Records and pure domain rules.
 
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
+
 pub mod calendar;
 pub mod customer;
 pub mod message;

@@ -62,3 +62,15 @@ pub(crate) fn agents_with_role(config: &Config, role: Role) -> Vec<Mailbox> {
         .map(agent_mailbox)
         .collect()
 }
+
+/// The top of the escalation ladder: the supervisors.
+pub(crate) const SUPERVISOR_LEVEL: u32 = 2;
+
+/// Who an escalation to `level` goes to: tier 2 first, supervisors from level 2.
+pub(crate) fn escalation_role(level: u32) -> Role {
+    if level >= SUPERVISOR_LEVEL {
+        Role::Supervisor
+    } else {
+        Role::Tier2
+    }
+}

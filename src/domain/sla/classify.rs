@@ -116,27 +116,6 @@ fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// The escalation words a customer may use by default.
-///
-/// Bare `升级` is left out on purpose: to a hosting customer it mostly means *upgrade* ("PHP 升级
-/// 后网站打不开"), and escalating every upgrade question would drown tier 2. The phrases say
-/// "escalate this" unambiguously; an operator who wants `升级` alone can add it.
-pub(crate) const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
-    "要求升级",
-    "请升级",
-    "申请升级",
-    "升级处理",
-    "升级工单",
-    "投诉",
-    "找主管",
-    "找经理",
-    "找领导",
-    "escalate",
-    "escalation",
-    "supervisor",
-    "complaint",
-];
-
 /// The escalation word in a customer's (quote-stripped) follow-up, if it asks to escalate.
 pub(crate) fn escalation_request(text: &str, sla: &SlaPolicy) -> Option<String> {
     let lower = text.to_lowercase();

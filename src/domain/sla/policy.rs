@@ -9,7 +9,6 @@ use serde::Deserialize;
 use crate::domain::calendar::{Calendar, TimeRange, date_text, parse_date};
 use crate::domain::priority::Priority;
 use crate::domain::problem::Problem;
-use crate::domain::sla::classify::DEFAULT_ESCALATION_WORDS;
 use crate::domain::sla::targets::{Target, Targets, default_targets};
 
 /// The index of `p` in per-priority arrays, most urgent first.
@@ -139,6 +138,27 @@ impl Default for SlaConfig {
         }
     }
 }
+
+/// The escalation words a customer may use by default.
+///
+/// Bare `升级` is left out on purpose: to a hosting customer it mostly means *upgrade* ("PHP 升级
+/// 后网站打不开"), and escalating every upgrade question would drown tier 2. The phrases say
+/// "escalate this" unambiguously; an operator who wants `升级` alone can add it.
+pub(crate) const DEFAULT_ESCALATION_WORDS: [&str; 13] = [
+    "要求升级",
+    "请升级",
+    "申请升级",
+    "升级处理",
+    "升级工单",
+    "投诉",
+    "找主管",
+    "找经理",
+    "找领导",
+    "escalate",
+    "escalation",
+    "supervisor",
+    "complaint",
+];
 
 /// The built-in rules, appended after the configured ones unless `default_rules = false`.
 ///

@@ -236,7 +236,7 @@ fn targets_parse() {
     assert_eq!(Target::parse("90m").unwrap().to_string(), "1h30m");
     assert_eq!(Target::parse("20s").unwrap().to_string(), "20s");
     assert_eq!(Target::parse("90s").unwrap().to_string(), "1m30s");
-    let t0 = Utc::now();
+    let t0 = at("2026-11-24 10:00");
     let cal = Calendar::default();
     assert_eq!(
         Target::parse("1m20s").unwrap().after(t0, false, &cal) - t0,

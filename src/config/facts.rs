@@ -9,15 +9,16 @@
 //! [`Config::parse`]: crate::config::Config::parse
 
 use std::ffi::OsString;
+use std::io;
 use std::path::Path;
 
-/// What the machine says about the files and variables a configuration names. Errors are the
-/// system's own words (`No such file or directory (os error 2)`), for the problem's message.
+/// What the machine says about the files and variables a configuration names. The errors are
+/// the system's (`No such file or directory (os error 2)`), quoted in the problem's message.
 pub(crate) trait Facts {
     /// The text of the file at `path`.
-    fn read(&self, path: &Path) -> Result<String, String>;
+    fn read(&self, path: &Path) -> io::Result<String>;
     /// Whether the file at `path` can be opened at all (its metadata can be read).
-    fn exists(&self, path: &Path) -> Result<(), String>;
+    fn exists(&self, path: &Path) -> io::Result<()>;
     /// Whether `path` is a directory.
     fn is_dir(&self, path: &Path) -> bool;
     /// An environment variable (`None` when unset).
@@ -30,12 +31,12 @@ pub(crate) trait Facts {
 pub(crate) struct Empty;
 
 impl Facts for Empty {
-    fn read(&self, _: &Path) -> Result<String, String> {
-        Err("No such file or directory (os error 2)".to_owned())
+    fn read(&self, _: &Path) -> io::Result<String> {
+        Err(io::ErrorKind::NotFound.into())
     }
 
-    fn exists(&self, _: &Path) -> Result<(), String> {
-        Err("No such file or directory (os error 2)".to_owned())
+    fn exists(&self, _: &Path) -> io::Result<()> {
+        Err(io::ErrorKind::NotFound.into())
     }
 
     fn is_dir(&self, _: &Path) -> bool {

@@ -260,20 +260,20 @@ fn round1(x: f64) -> f64 {
 
 /// Reads `--since`: a date `YYYY-MM-DD` (its midnight in the calendar's time zone, the zone the
 /// desk works in) or an RFC 3339 timestamp.
-pub(crate) fn parse_since(s: &str, cal: &Calendar) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_since(s: &str, cal: &Calendar) -> Result<DateTime<Utc>, BadSince> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(cal.start_of_day(d));
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            format!(
-                "`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 time \
-                 (2026-01-02T09:00:00+08:00)"
-            )
-        })
+        .map_err(|_| BadSince(s.to_owned()))
 }
+
+/// A `--since` that is neither a date nor a time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither a date (YYYY-MM-DD) nor an RFC 3339 time (2026-01-02T09:00:00+08:00)")]
+pub(crate) struct BadSince(String);
 
 /// A duration for people: `45s`, `25m`, `3h10m`, `2d4h` (two units at most, rounded down).
 pub(crate) fn human_duration(secs: i64) -> String {
@@ -604,7 +604,7 @@ mod tests {
             parse_since("2026-01-02T09:00:00+08:00", &cal),
             Ok(at("2026-01-02T01:00:00Z"))
         );
-        let e = parse_since("yesterday", &cal).unwrap_err();
+        let e = parse_since("yesterday", &cal).unwrap_err().to_string();
         assert!(e.contains("`yesterday`") && e.contains("YYYY-MM-DD"), "{e}");
         assert!(parse_since("2026-02-30", &cal).is_err());
     }

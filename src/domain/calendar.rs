@@ -63,13 +63,13 @@ impl TimeRange {
     };
 
     /// Parses `HH:MM-HH:MM` (`H:MM` and `24:00` accepted); does not check the order of the ends.
-    pub(crate) fn parse(s: &str) -> Result<TimeRange, String> {
-        let bad = || format!("`{s}` is not a time range such as \"09:00-18:00\"");
+    pub(crate) fn parse(s: &str) -> Result<TimeRange, BadTime> {
+        let bad = || BadTime::NotARange(s.to_owned());
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let start = parse_hhmm(a.trim()).ok_or_else(bad)?;
         let end = parse_hhmm(b.trim()).ok_or_else(bad)?;
         if start == DAY_SECS {
-            return Err(format!("`{s}`: a range cannot start at 24:00"));
+            return Err(BadTime::StartsAtMidnight(s.to_owned()));
         }
         Ok(TimeRange { start, end })
     }
@@ -151,9 +151,22 @@ pub(crate) fn date_texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>,
 }
 
 /// Parses `YYYY-MM-DD`.
-pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date such as \"2026-10-01\""))
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, BadTime> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| BadTime::NotADate(s.to_owned()))
+}
+
+/// Why a written time range or date is not one; the messages quote the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BadTime {
+    /// Not `HH:MM-HH:MM`.
+    #[error("`{0}` is not a time range such as \"09:00-18:00\"")]
+    NotARange(String),
+    /// `24:00-…`.
+    #[error("`{0}`: a range cannot start at 24:00")]
+    StartsAtMidnight(String),
+    /// Not `YYYY-MM-DD`.
+    #[error("`{0}` is not a date such as \"2026-10-01\"")]
+    NotADate(String),
 }
 
 /// `[calendar] hours`: business hours per weekday, each a list of `HH:MM-HH:MM` ranges in order
@@ -281,7 +294,7 @@ impl CalendarConfig {
                         problem(k, format!("{d} is already listed as holidays[{j}]"));
                     }
                 }
-                Err(e) => problem(k, e),
+                Err(e) => problem(k, e.to_string()),
             }
         }
 
@@ -311,7 +324,7 @@ impl CalendarConfig {
             let d = match parse_date(s) {
                 Ok(d) => d,
                 Err(e) => {
-                    problem(k, e);
+                    problem(k, e.to_string());
                     continue;
                 }
             };
@@ -369,7 +382,7 @@ fn day_ranges(
                 ),
                 _ => out.push(r),
             },
-            Err(e) => problem(k, e),
+            Err(e) => problem(k, e.to_string()),
         }
     }
     out

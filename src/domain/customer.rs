@@ -52,6 +52,17 @@ pub(crate) struct DirectoryError {
     pub(crate) message: String,
 }
 
+/// An address or domain the directory gives to two customers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Claimed {
+    /// The same address twice.
+    #[error("address {0} belongs to two customers")]
+    Address(String),
+    /// The same domain twice.
+    #[error("domain {0} belongs to two customers")]
+    Domain(String),
+}
+
 /// The customer directory: addresses and domains mapped to customers.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
@@ -70,22 +81,22 @@ impl Directory {
         };
         let file: DirectoryFile =
             toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
-        Directory::from_customers(file.customer).map_err(invalid)
+        Directory::from_customers(file.customer).map_err(|e| invalid(e.to_string()))
     }
 
     /// Builds the directory, rejecting an address or domain claimed by two customers.
-    pub(crate) fn from_customers(customers: Vec<Customer>) -> Result<Directory, String> {
+    pub(crate) fn from_customers(customers: Vec<Customer>) -> Result<Directory, Claimed> {
         let mut d = Directory::default();
         for (i, c) in customers.iter().enumerate() {
             for a in &c.addresses {
                 if d.by_address.insert(a.to_lowercase(), i).is_some() {
-                    return Err(format!("address {a} belongs to two customers"));
+                    return Err(Claimed::Address(a.clone()));
                 }
             }
             for dom in &c.domains {
                 let dom = dom.trim_start_matches('@').to_lowercase();
                 if d.by_domain.insert(dom.clone(), i).is_some() {
-                    return Err(format!("domain {dom} belongs to two customers"));
+                    return Err(Claimed::Domain(dom));
                 }
             }
         }

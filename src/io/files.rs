@@ -19,14 +19,12 @@ use crate::domain::problem::Problem;
 pub(crate) struct Machine;
 
 impl Facts for Machine {
-    fn read(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
     }
 
-    fn exists(&self, path: &Path) -> Result<(), String> {
-        std::fs::metadata(path)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn exists(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::metadata(path).map(|_| ())
     }
 
     fn is_dir(&self, path: &Path) -> bool {

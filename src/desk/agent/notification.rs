@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::config::sections::Language;
-use crate::desk::outbound::compose::{self, Compose};
+use crate::desk::outbound::compose::{self, Compose, ComposeError};
 use crate::desk::outbound::wording::status_text;
 use crate::domain::outbox::{Kind, OutboxItem};
 use crate::domain::sla::ladder::ClockKind;
@@ -230,8 +230,8 @@ pub(crate) fn notification(
     headline: Option<&Headline>,
     to: Vec<Mailbox>,
     now: DateTime<Utc>,
-) -> Result<OutboxItem, String> {
-    config.outbound.as_ref().ok_or("no [outbound]")?;
+) -> Result<OutboxItem, ComposeError> {
+    config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
     let lang = agents_language(config, &to);
     let w = words(lang);
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
@@ -323,8 +323,8 @@ pub(crate) fn escalation_mail(
     to: Vec<Mailbox>,
     on_call: bool,
     now: DateTime<Utc>,
-) -> Result<OutboxItem, String> {
-    config.outbound.as_ref().ok_or("no [outbound]")?;
+) -> Result<OutboxItem, ComposeError> {
+    config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
     let lang = agents_language(config, &to);
     let w = words(lang);
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
@@ -382,6 +382,13 @@ pub(crate) fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Outbox
     let kind = c.kind;
     let to = c.to.iter().map(|m| m.address.clone()).collect();
     compose::compose(config, c, now).unwrap_or_else(|reason| {
-        OutboxItem::suppressed(ticket, kind, &config.support.address, to, reason, now)
+        OutboxItem::suppressed(
+            ticket,
+            kind,
+            &config.support.address,
+            to,
+            reason.to_string(),
+            now,
+        )
     })
 }

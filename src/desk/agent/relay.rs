@@ -8,7 +8,7 @@ use crate::config::sections::{AgentConfig, Language};
 use crate::desk::agent::assign::agent_mailbox;
 use crate::desk::agent::notification::{agents_language, compose, to_agents, words};
 use crate::desk::commands::Parsed;
-use crate::desk::outbound::compose::Compose;
+use crate::desk::outbound::compose::{Compose, ComposeError};
 use crate::domain::outbox::{Kind, OutboxItem};
 use crate::domain::ticket::Ticket;
 use crate::mail::inbound::Inbound;
@@ -24,8 +24,8 @@ pub(crate) fn relay(
     reply: &str,
     agent_mail: &Inbound,
     now: DateTime<Utc>,
-) -> Result<OutboxItem, String> {
-    let out = config.outbound.as_ref().ok_or("no [outbound]")?;
+) -> Result<OutboxItem, ComposeError> {
+    let out = config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
     let base = subject::strip_tag(&ticket.subject, &config.support.tag_prefix);
     let cc: Vec<Mailbox> = ticket

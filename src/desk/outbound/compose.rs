@@ -9,14 +9,55 @@ use lettre::message::{Mailbox as LMailbox, Message};
 
 use crate::config::Config;
 use crate::config::sections::{Language, OutboundConfig};
-use crate::desk::outbound::templates::Templates;
+use crate::desk::outbound::templates::{TemplateError, Templates};
 use crate::desk::outbound::wording::{status_text, target_text};
 use crate::domain::outbox::{Kind, OutboxItem, State};
 use crate::domain::ticket::Ticket;
 use crate::mail::header::sanitize_header;
 use crate::mail::inbound::Inbound;
+use crate::mail::mailbox::Mailbox;
 use crate::mail::msgid;
 use crate::mail::subject;
+
+/// Why no mail could be written. The text is kept as the reason of the suppressed outbox item,
+/// so the ticket shows what was not sent and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ComposeError {
+    /// Outbound mail is not configured.
+    #[error("no [outbound]")]
+    NoOutbound,
+    /// The template does not render.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A recipient's address cannot be written into a mail.
+    #[error("cannot send to {address}: {why}")]
+    Recipient {
+        /// The address.
+        address: String,
+        /// lettre's objection.
+        why: String,
+    },
+    /// `support.address` cannot be a From address.
+    #[error("support.address: {0}")]
+    SupportAddress(String),
+    /// The Reply-To address cannot be written.
+    #[error("bad Reply-To {address}: {why}")]
+    ReplyTo {
+        /// The address.
+        address: String,
+        /// lettre's objection.
+        why: String,
+    },
+    /// Nobody to send to.
+    #[error("no recipient")]
+    NoRecipient,
+    /// lettre could not assemble the message.
+    #[error("cannot build mail: {0}")]
+    Build(String),
+    /// The assembled message is not 7-bit (lettre encodes everything, so this is a bug).
+    #[error("built mail is not 7-bit clean")]
+    Not7Bit,
+}
 
 /// Everything needed to write one automatic mail about a ticket.
 #[derive(Debug, Clone)]
@@ -43,7 +84,7 @@ pub(crate) fn build(
     templates: &Templates,
     draft: &Draft<'_>,
     now: DateTime<Utc>,
-) -> Result<OutboxItem, String> {
+) -> Result<OutboxItem, ComposeError> {
     let t = draft.ticket;
     let tag = subject::tag(&config.support.tag_prefix, t.id);
     let targets = config.sla.targets(t.priority);
@@ -106,13 +147,11 @@ pub(crate) fn build(
     for (k, v) in &draft.extra {
         ctx.insert(k, v.clone());
     }
-    let (subject_line, body) = templates
-        .render(
-            draft.lang,
-            draft.kind.template(),
-            minijinja::Value::from_serialize(&ctx),
-        )
-        .map_err(|e| e.to_string())?;
+    let (subject_line, body) = templates.render(
+        draft.lang,
+        draft.kind.template(),
+        minijinja::Value::from_serialize(&ctx),
+    )?;
     // The tag keeps the customer's reply in the thread even if their client drops References.
     let subject_line = if subject_line.contains(&tag) {
         subject_line
@@ -197,23 +236,29 @@ pub(crate) fn compose(
     config: &Config,
     c: Compose,
     now: DateTime<Utc>,
-) -> Result<OutboxItem, String> {
-    let mailbox = |m: &crate::mail::mailbox::Mailbox| -> Result<LMailbox, String> {
-        let addr: lettre::Address = m
+) -> Result<OutboxItem, ComposeError> {
+    let mailbox = |m: &Mailbox| -> Result<LMailbox, ComposeError> {
+        let addr = m
             .address
-            .parse()
-            .map_err(|e| format!("cannot send to {}: {e}", m.address))?;
+            .parse::<lettre::Address>()
+            .map_err(|e| ComposeError::Recipient {
+                address: m.address.clone(),
+                why: e.to_string(),
+            })?;
         Ok(LMailbox::new(m.name.as_deref().map(sanitize_header), addr))
     };
-    let support: lettre::Address = config
+    let support = config
         .support
         .address
-        .parse()
-        .map_err(|e| format!("support.address: {e}"))?;
-    let reply_to: lettre::Address = c
+        .parse::<lettre::Address>()
+        .map_err(|e| ComposeError::SupportAddress(e.to_string()))?;
+    let reply_to = c
         .reply_to
-        .parse()
-        .map_err(|e| format!("bad Reply-To {}: {e}", c.reply_to))?;
+        .parse::<lettre::Address>()
+        .map_err(|e| ComposeError::ReplyTo {
+            address: c.reply_to.clone(),
+            why: e.to_string(),
+        })?;
     let from = LMailbox::new(Some(sanitize_header(&c.from_name)), support.clone());
     let subject = sanitize_header(&c.subject);
     let mut builder = Message::builder()
@@ -237,7 +282,7 @@ pub(crate) fn compose(
         builder = builder.cc(mb);
     }
     if rcpts.is_empty() {
-        return Err("no recipient".into());
+        return Err(ComposeError::NoRecipient);
     }
     // Thread under the mail we answer, keeping its References (first + last few, as RT does, so
     // the header stays bounded).
@@ -284,9 +329,8 @@ pub(crate) fn compose(
         }
         builder.multipart(mp)
     }
-    .map_err(|e| format!("cannot build mail: {e}"))?;
-    let raw = String::from_utf8(message.formatted())
-        .map_err(|_| "built mail is not 7-bit clean".to_owned())?;
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    let raw = String::from_utf8(message.formatted()).map_err(|_| ComposeError::Not7Bit)?;
     Ok(OutboxItem {
         id: 0,
         ticket: c.ticket,

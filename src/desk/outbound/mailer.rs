@@ -59,7 +59,7 @@ impl Mailer<'_> {
                     draft.kind,
                     &config.support.address,
                     vec![draft.ticket.requester.address.clone()],
-                    why,
+                    why.to_string(),
                     now,
                 )
             }

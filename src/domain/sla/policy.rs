@@ -451,8 +451,8 @@ impl SlaConfig {
         let mut oncall = Vec::new();
         for (i, o) in self.oncall.iter().enumerate() {
             let k = format!("{key}.oncall[{i}]");
-            let from = parse_date(&o.from).map_err(|e| problem(format!("{k}.from"), e));
-            let to = parse_date(&o.to).map_err(|e| problem(format!("{k}.to"), e));
+            let from = parse_date(&o.from).map_err(|e| problem(format!("{k}.from"), e.to_string()));
+            let to = parse_date(&o.to).map_err(|e| problem(format!("{k}.to"), e.to_string()));
             if let (Ok(f), Ok(t)) = (from, to)
                 && t < f
             {
@@ -470,7 +470,7 @@ impl SlaConfig {
                     }
                     Ok(r) => Ok(r),
                     Err(e) => {
-                        problem(format!("{k}.hours"), e);
+                        problem(format!("{k}.hours"), e.to_string());
                         Err(())
                     }
                 },

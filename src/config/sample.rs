@@ -9,7 +9,7 @@ use crate::config::{Config, ConfigError};
 
 /// A scratch configuration: the default SLA and calendar, three agents (alice, tess in tier 2,
 /// sue the supervisor), outbound mail rendered but never sent, the store at `store`, and `extra`
-/// TOML appended.
+/// TOML appended (e.g. an on-call rota).
 pub fn scratch(store: &Path, extra: &str) -> Result<Config, ConfigError> {
     let text = format!(
         r#"

@@ -32,10 +32,8 @@ pub(crate) struct ImapConfig {
     pub(crate) host: String,
     /// Port; defaults to 993 for `tls`, 143 otherwise.
     pub(crate) port: Option<u16>,
-    /// Transport security.
     #[serde(default = "default_security")]
     pub(crate) security: Security,
-    /// Login name.
     pub(crate) username: String,
     /// Password given inline (prefer `password_file`).
     #[serde(default)]
@@ -81,7 +79,6 @@ pub(crate) struct SmtpConfig {
     pub(crate) host: String,
     /// Port; defaults to 465 for `tls`, 587 for `starttls`, 25 for `plain`.
     pub(crate) port: Option<u16>,
-    /// Transport security.
     #[serde(default = "default_security")]
     pub(crate) security: Security,
     /// Login name; no AUTH when absent.
@@ -272,7 +269,6 @@ pub(crate) struct AgentConfig {
     pub(crate) name: String,
     /// The agent's addresses.
     pub(crate) addresses: Vec<String>,
-    /// Role.
     #[serde(default = "default_role")]
     pub(crate) role: Role,
     /// Languages the agent works in.
@@ -329,7 +325,6 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogConfig {
-    /// Output format.
     #[serde(default)]
     pub(crate) format: LogFormat,
     /// `tracing` filter directive used when `RUST_LOG` is unset.

@@ -47,7 +47,6 @@ use crate::mail::subject;
 /// One inbound mail and the facts about it the shell looked up for the core.
 #[derive(Debug, Clone)]
 pub(crate) struct Intake<'a> {
-    /// The mail.
     pub(crate) inbound: &'a Inbound,
     /// Threading's decision ([`crate::desk::threading::decide`]).
     pub(crate) matched: &'a Match,

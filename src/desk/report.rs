@@ -59,7 +59,6 @@ pub(crate) struct Report {
 pub(crate) struct Group {
     /// `all`, `P1`..`P4`, an agent's name or [`UNASSIGNED`].
     pub(crate) name: String,
-    /// Tickets counted.
     pub(crate) tickets: u64,
     /// Of these, still active (new, open, pending).
     pub(crate) open: u64,

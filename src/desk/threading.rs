@@ -32,21 +32,14 @@ pub(crate) struct Candidates {
 pub(crate) enum Match {
     /// Follow-up found by a referenced Message-ID.
     Reference {
-        /// Ticket number.
         ticket: u64,
         /// The Message-ID that matched.
         message_id: String,
     },
     /// Follow-up found by subject tag.
-    Tag {
-        /// Ticket number.
-        ticket: u64,
-    },
+    Tag { ticket: u64 },
     /// Follow-up found by subject and customer.
-    Subject {
-        /// Ticket number.
-        ticket: u64,
-    },
+    Subject { ticket: u64 },
     /// A new ticket.
     New {
         /// A ticket the mail referred to but may not join (recorded as related).

@@ -175,19 +175,12 @@ pub(crate) enum BadTime {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct WeekHours {
-    /// Monday.
     pub(crate) mon: Vec<String>,
-    /// Tuesday.
     pub(crate) tue: Vec<String>,
-    /// Wednesday.
     pub(crate) wed: Vec<String>,
-    /// Thursday.
     pub(crate) thu: Vec<String>,
-    /// Friday.
     pub(crate) fri: Vec<String>,
-    /// Saturday.
     pub(crate) sat: Vec<String>,
-    /// Sunday.
     pub(crate) sun: Vec<String>,
 }
 

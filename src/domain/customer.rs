@@ -12,7 +12,6 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Customer {
-    /// Customer ID.
     pub(crate) id: String,
     /// Display name: accepted so the directory file can say who a customer is; not shown yet.
     #[serde(default)]

@@ -27,20 +27,16 @@ pub(crate) enum ThreadedBy {
 /// Where an inbound mail was found on the IMAP server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
-    /// Mailbox name.
     pub(crate) mailbox: String,
     /// UIDVALIDITY at the time.
     pub(crate) uidvalidity: u32,
-    /// UID.
     pub(crate) uid: u32,
 }
 
 /// What is kept about an attachment; its bytes stay in the raw mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AttachmentMeta {
-    /// File name.
     pub(crate) name: String,
-    /// MIME type.
     pub(crate) content_type: String,
     /// Decoded size in bytes.
     pub(crate) size: u64,
@@ -58,17 +54,13 @@ pub(crate) struct Message {
     /// True when `message_id` was synthesised from the raw bytes.
     #[serde(default)]
     pub(crate) message_id_synthetic: bool,
-    /// Sender.
     pub(crate) from: Mailbox,
-    /// To recipients.
     pub(crate) to: Vec<Mailbox>,
-    /// Cc recipients.
     pub(crate) cc: Vec<Mailbox>,
     /// The mail's Date header.
     pub(crate) date: Option<DateTime<Utc>>,
     /// When we stored it.
     pub(crate) received_at: DateTime<Utc>,
-    /// Decoded subject.
     pub(crate) subject: String,
     /// Full decoded text.
     pub(crate) text: String,
@@ -76,9 +68,7 @@ pub(crate) struct Message {
     pub(crate) reply_text: String,
     /// True when the text was converted from HTML.
     pub(crate) from_html: bool,
-    /// Attachments.
     pub(crate) attachments: Vec<AttachmentMeta>,
-    /// Machine-generated signals.
     pub(crate) machine: MachineFlags,
     /// How it was threaded.
     pub(crate) threaded_by: ThreadedBy,

@@ -65,7 +65,7 @@ pub enum State {
     Pending,
     /// The server accepted it (250).
     Sent {
-        /// When.
+        /// When the server accepted it.
         at: DateTime<Utc>,
     },
     /// Given up after retries or a permanent refusal; retryable from the CLI.

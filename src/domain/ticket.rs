@@ -82,7 +82,7 @@ pub enum EscalatedBy {
 /// One rise of a ticket's escalation level, kept for `ticket show` and the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationEvent {
-    /// When.
+    /// When the level rose.
     pub at: DateTime<Utc>,
     /// The level reached: 1 = tier 2, 2 and above = supervisor.
     pub level: u32,

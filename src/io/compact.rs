@@ -11,7 +11,6 @@ use crate::io::store::{Store, StoreError};
 /// What a compaction did.
 #[derive(Debug, Clone)]
 pub(crate) struct Compaction {
-    /// Records copied.
     pub(crate) records: u64,
     /// Bytes on disk before.
     pub(crate) before: u64,

@@ -26,7 +26,6 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     /// `Content-Type`.
     pub(crate) content_type: &'static str,
-    /// The body.
     pub(crate) body: String,
 }
 

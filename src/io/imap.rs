@@ -133,7 +133,6 @@ pub(crate) struct Caps {
 /// Header-level facts about one message, fetched before deciding whether to download it.
 #[derive(Debug, Clone)]
 pub(crate) struct Meta {
-    /// UID.
     pub(crate) uid: u32,
     /// RFC822.SIZE.
     pub(crate) size: u64,
@@ -146,7 +145,6 @@ pub(crate) struct Meta {
 /// The selected mailbox's identity.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Selected {
-    /// UIDVALIDITY.
     pub(crate) uidvalidity: u32,
     /// Number of messages.
     pub(crate) exists: u32,
@@ -166,7 +164,6 @@ pub(crate) enum Woken {
 /// A logged-in IMAP session.
 pub(crate) struct Imap {
     session: async_imap::Session<MailStream>,
-    /// Server capabilities.
     pub(crate) caps: Caps,
     limit: Duration,
 }

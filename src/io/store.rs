@@ -40,7 +40,7 @@ use crate::domain::ticket::Ticket;
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
 
-/// Store failures.
+/// Why a store operation failed; `Locked` and `Duplicate` are expected outcomes callers act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled reported an error.
@@ -69,7 +69,7 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
-/// Result alias.
+/// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Per-mailbox IMAP sync position.
@@ -84,11 +84,9 @@ pub(crate) struct UidState {
 /// A mail that was not turned into a ticket, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct QuarantineRecord {
-    /// Sequential id.
     pub(crate) id: u64,
     /// When it was quarantined.
     pub(crate) at: DateTime<Utc>,
-    /// Human-readable reason.
     pub(crate) reason: String,
     /// Message-ID, if one could be read.
     pub(crate) message_id: Option<String>,

@@ -1,4 +1,6 @@
-//! Mail as it arrives.
+//! Mail formats: what arrives (parsing it into one [`inbound::Inbound`] record, stripping quoted
+//! history, reading subjects and our tags) and the RFC 5322 details our own mail needs (signed
+//! Message-IDs and reply addresses, header hygiene). The bottom layer: it knows no tickets.
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 #![deny(clippy::too_many_lines, clippy::too_many_arguments)]

@@ -24,13 +24,10 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// What the control socket answers with.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    /// The store.
     pub(crate) store: Store,
     /// Reloadable settings (configuration, templates).
     pub(crate) live: crate::service::settings::Live,
-    /// Ingest counters.
     pub(crate) ingest: Arc<Mutex<IngestStatus>>,
-    /// Outbox counters.
     pub(crate) sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
     /// Wakes the sender.
     pub(crate) wake: Arc<tokio::sync::Notify>,

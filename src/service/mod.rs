@@ -1,4 +1,6 @@
-//! The running daemon.
+//! The running daemon: its tasks (IMAP ingest, the outbox sender, the SLA scheduler, the
+//! control socket, health), how they start, are supervised and stop, and the use cases they run
+//! (a mail arrives, a CLI request comes in), each turning a desk decision into durable state.
 
 pub(crate) mod actions;
 pub(crate) mod control;

@@ -22,10 +22,7 @@ pub(crate) enum Request {
         status: Option<Status>,
     },
     /// One ticket with its messages.
-    Ticket {
-        /// Number.
-        id: u64,
-    },
+    Ticket { id: u64 },
     /// Quarantine records.
     Quarantine,
     /// Daemon status.
@@ -33,10 +30,7 @@ pub(crate) enum Request {
     /// Outbox items.
     Outbox,
     /// Put a dead outbox item back in the queue.
-    OutboxRetry {
-        /// Item id.
-        id: u64,
-    },
+    OutboxRetry { id: u64 },
     /// Stream a full export (JSON lines) back on the connection.
     Export,
     /// Import an export file (read by the daemon) into the empty store.
@@ -50,12 +44,7 @@ pub(crate) enum Request {
         since: Option<DateTime<Utc>>,
     },
     /// Change a ticket's status (sends the customer a progress mail when configured).
-    SetStatus {
-        /// Ticket.
-        id: u64,
-        /// New status.
-        status: Status,
-    },
+    SetStatus { id: u64, status: Status },
 }
 
 /// What [`answer`] may use besides the store.

@@ -29,7 +29,6 @@ pub(crate) struct Sender {
     store: Store,
     transport: smtp::Transport,
     wake: Arc<Notify>,
-    /// Shared counters.
     pub(crate) stats: Arc<Mutex<SendStats>>,
 }
 

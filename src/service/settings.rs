@@ -18,7 +18,6 @@ use crate::domain::customer::Directory;
 /// One consistent set of reloadable settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    /// Configuration.
     pub(crate) config: Arc<Config>,
     /// Customer directory (empty when none is configured).
     pub(crate) directory: Arc<Directory>,

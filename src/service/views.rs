@@ -19,21 +19,15 @@ use crate::service::metrics;
 /// One line of `tickets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TicketSummary {
-    /// Number.
     pub(crate) id: u64,
-    /// Status.
     pub(crate) status: Status,
-    /// Priority.
     pub(crate) priority: Priority,
-    /// Customer ID.
     pub(crate) customer: String,
     /// Subject of the opening mail.
     pub(crate) subject: String,
     /// Number of messages.
     pub(crate) messages: u32,
-    /// Created.
     pub(crate) created_at: DateTime<Utc>,
-    /// Last change.
     pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it, as `Name <address>`.
     pub(crate) requester: String,
@@ -42,21 +36,16 @@ pub(crate) struct TicketSummary {
 /// One message in `ticket show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MessageView {
-    /// Message-ID.
     pub(crate) message_id: String,
     /// Sender as `Name <address>`.
     pub(crate) from: String,
-    /// Date header.
     pub(crate) date: Option<DateTime<Utc>>,
     /// When it was stored.
     pub(crate) received_at: DateTime<Utc>,
-    /// Subject.
     pub(crate) subject: String,
-    /// Full text.
     pub(crate) text: String,
     /// Text without quoted history.
     pub(crate) reply_text: String,
-    /// Attachments.
     pub(crate) attachments: Vec<AttachmentMeta>,
     /// How it was threaded.
     pub(crate) threaded_by: ThreadedBy,
@@ -67,25 +56,17 @@ pub(crate) struct MessageView {
 /// `ticket show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TicketDetail {
-    /// Number.
     pub(crate) id: u64,
-    /// Status.
     pub(crate) status: Status,
-    /// Priority.
     pub(crate) priority: Priority,
-    /// Customer ID.
     pub(crate) customer: String,
-    /// Subject.
     pub(crate) subject: String,
-    /// Created.
     pub(crate) created_at: DateTime<Utc>,
-    /// Last change.
     pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it.
     pub(crate) requester: String,
     /// Addresses allowed to follow up.
     pub(crate) participants: Vec<String>,
-    /// Assigned agent.
     #[serde(default)]
     pub(crate) assignee: Option<String>,
     /// What decided the priority.
@@ -111,28 +92,18 @@ pub(crate) struct TicketDetail {
 /// One line of `outbox`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct OutboxView {
-    /// Id.
     pub(crate) id: u64,
-    /// Ticket.
     pub(crate) ticket: u64,
-    /// Kind.
     pub(crate) kind: crate::domain::outbox::Kind,
-    /// Message-ID.
     pub(crate) message_id: String,
-    /// Recipients.
     pub(crate) to: Vec<String>,
-    /// Subject.
     pub(crate) subject: String,
     /// State with its details.
     #[serde(flatten)]
     pub(crate) state: crate::domain::outbox::State,
-    /// Attempts.
     pub(crate) attempts: u32,
-    /// Enqueued.
     pub(crate) created_at: DateTime<Utc>,
-    /// Next attempt.
     pub(crate) next_attempt_at: DateTime<Utc>,
-    /// Last error.
     pub(crate) last_error: Option<String>,
 }
 

@@ -19,7 +19,7 @@
 //!    processed mailbox (appended → durable ticket → moved);
 //! 5. (c) with ingest idling, APPENDs `--latency-mails` more mails one at a time and measures
 //!    APPEND completion → batch fsynced ([`Ingest::on_durable`]);
-//! 6. (d) runs the core step ([`intake::ingest_raw_with`]: parse, thread, store) over the same
+//! 6. (d) runs the core step ([`crate::service::intake::ingest_raw_with`]: parse, thread, store) over the same
 //!    mails without IMAP into a fresh store, fsyncing every 64 mails like production batches,
 //!    plus a parse-only pass;
 //! 7. (e) peak RSS per phase (`VmHWM`, reset between phases through `/proc/self/clear_refs`) and

@@ -159,7 +159,7 @@ pub(super) async fn cleanup(cfg: &Config, work: &Path, running: &mut Running) ->
     problems
 }
 
-/// When each Message-ID became durable, as reported by [`Ingest::on_durable`].
+/// When each Message-ID became durable, as reported by [`crate::service::ingest::Ingest::on_durable`].
 #[derive(Clone, Default)]
 pub(super) struct Durable(Arc<Mutex<HashMap<String, Instant>>>);
 

@@ -24,7 +24,6 @@ pub(crate) struct AgentReply {
     pub(crate) outgoing: Vec<OutboxItem>,
     /// The ticket merged into (`#merge`), with the merged ticket's participants.
     pub(crate) extra_tickets: Vec<Ticket>,
-    /// Log lines.
     pub(crate) effects: Vec<Effect>,
 }
 

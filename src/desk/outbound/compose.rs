@@ -62,13 +62,11 @@ pub(crate) enum ComposeError {
 /// Everything needed to write one automatic mail about a ticket.
 #[derive(Debug, Clone)]
 pub(crate) struct Draft<'a> {
-    /// The kind.
     pub(crate) kind: Kind,
     /// The ticket, as it will be after the triggering change.
     pub(crate) ticket: &'a Ticket,
     /// The customer mail being answered (for threading and the summary), if any.
     pub(crate) inbound: Option<&'a Inbound>,
-    /// Language.
     pub(crate) lang: Language,
     /// Extra template variables (e.g. the checklist).
     pub(crate) extra: BTreeMap<&'static str, minijinja::Value>,
@@ -202,21 +200,14 @@ pub(crate) fn build(
 /// Everything about one outgoing mail except how its text was made.
 #[derive(Debug, Clone)]
 pub(crate) struct Compose {
-    /// Kind.
     pub(crate) kind: Kind,
-    /// Ticket.
     pub(crate) ticket: u64,
     /// Display name on From (the address is always the support address).
     pub(crate) from_name: String,
-    /// Recipients.
     pub(crate) to: Vec<crate::mail::mailbox::Mailbox>,
-    /// Copy recipients.
     pub(crate) cc: Vec<crate::mail::mailbox::Mailbox>,
-    /// Reply-To address.
     pub(crate) reply_to: String,
-    /// Subject.
     pub(crate) subject: String,
-    /// Plain-text body.
     pub(crate) body: String,
     /// Our Message-ID (without brackets).
     pub(crate) message_id: String,

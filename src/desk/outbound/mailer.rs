@@ -16,7 +16,6 @@ use crate::domain::outbox::{OutboxItem, State};
 /// the times of automatic mails already sent to it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mailer<'a> {
-    /// Templates.
     pub(crate) templates: &'a Templates,
     /// Rate history by recipient.
     pub(crate) history: &'a HashMap<String, Vec<DateTime<Utc>>>,

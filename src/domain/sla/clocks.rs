@@ -18,7 +18,6 @@ pub struct Clocks {
     pub first_response: Clock,
     /// Until the next customer-visible update.
     pub(crate) update: Clock,
-    /// Until resolved.
     pub(crate) resolution: Clock,
 }
 

@@ -246,11 +246,9 @@ impl Clock {
 /// transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Escalation {
-    /// The clock.
     pub(crate) clock: ClockKind,
     /// The clock's cycle it belongs to.
     pub(crate) cycle: u32,
-    /// The rung.
     pub(crate) step: Step,
     /// When it fell due (may be earlier than the sweep that found it).
     pub(crate) at: DateTime<Utc>,

@@ -5,6 +5,12 @@
 //! ticket's [`Clocks`](clocks::Clocks) and returns new ones, and the shell persists them. Business-hours
 //! arithmetic comes from [`crate::domain::calendar`].
 //!
+//! Where things are: `targets` (how long each priority may take), [`policy`] (`[sla]` as
+//! written, and validated), `classify` (a new ticket's priority; a customer asking to escalate),
+//! `ladder` (one clock and the rungs of its escalation ladder), [`clocks`] (a ticket's three
+//! clocks, the events that move them, which rungs are due), `routing` (who hears of a rung or a
+//! notification, in and out of business hours).
+//!
 //! # Clocks
 //! Each ticket has three [`Clock`](ladder::Clock)s:
 //! - **first response**: started at creation, stopped by the first agent reply;

@@ -101,7 +101,6 @@ pub(crate) struct OnCallConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct SlaConfig {
-    /// Per-priority targets.
     pub(crate) targets: TargetsConfig,
     /// Share of a target after which the assignee is warned, strictly between 0 and 1.
     pub(crate) warn_at: f64,
@@ -253,7 +252,6 @@ pub(crate) fn default_rules() -> Vec<RuleConfig> {
 pub(crate) struct Rule {
     /// Reported as the deciding rule.
     pub(crate) name: String,
-    /// Case-insensitive pattern.
     pub(crate) regex: Regex,
     /// Priority of a match.
     pub(crate) priority: Priority,
@@ -272,7 +270,6 @@ pub(crate) struct OnCall {
     pub(crate) hours: TimeRange,
     /// Agent on call.
     pub(crate) primary: String,
-    /// Second agent.
     pub(crate) backup: Option<String>,
 }
 

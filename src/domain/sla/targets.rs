@@ -19,9 +19,7 @@ use crate::domain::priority::Priority;
 pub(crate) struct Target {
     /// Whole (business) days.
     pub(crate) days: u32,
-    /// Further minutes.
     pub(crate) minutes: u32,
-    /// Further seconds.
     pub(crate) seconds: u32,
 }
 
@@ -142,9 +140,7 @@ impl fmt::Display for Target {
 /// Validated targets of one priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Targets {
-    /// First response.
     pub(crate) respond: Target,
-    /// Resolution.
     pub(crate) resolve: Target,
     /// Longest gap between customer-visible updates; `None`: no update clock.
     pub(crate) update: Option<Target>,

@@ -114,9 +114,7 @@ fn parse_message(raw: &[u8]) -> Result<Inbound, ParseError> {
 pub(crate) struct HeaderSummary {
     /// Message-ID without angle brackets.
     pub(crate) message_id: Option<String>,
-    /// Sender address.
     pub(crate) from: Option<String>,
-    /// Decoded subject.
     pub(crate) subject: Option<String>,
 }
 

@@ -77,30 +77,11 @@ pub(crate) fn mailer() -> Mailer<'static> {
 pub(crate) fn mail(from: &str, subject: &str, body: &str, id: &str) -> Inbound {
     Inbound {
         message_id: id.into(),
-        message_id_synthetic: false,
-        in_reply_to: vec![],
-        references: vec![],
-        from: Mailbox {
-            name: None,
-            address: from.into(),
-        },
-        reply_to: vec![],
         to: vec![Mailbox {
             name: None,
             address: "support@example.com".into(),
         }],
-        cc: vec![],
-        date: None,
-        subject: subject.into(),
-        text: body.into(),
-        reply_text: body.into(),
-        from_html: false,
-        attachments: vec![],
-        machine: Default::default(),
-        raw_sha256: String::new(),
-        size: 0,
-        reported_ids: vec![],
-        authentication_results: vec![],
+        ..Inbound::sample(from, subject, body)
     }
 }
 

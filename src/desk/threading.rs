@@ -122,66 +122,34 @@ pub(crate) fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::priority::Priority;
     use crate::domain::status::Status;
-    use crate::mail::inbound::MachineFlags;
     use crate::mail::mailbox::Mailbox;
 
     fn inbound(from: &str) -> Inbound {
         Inbound {
-            message_id: "m1@x".into(),
-            message_id_synthetic: false,
             in_reply_to: vec!["a@x".into()],
             references: vec!["r1@x".into(), "r2@x".into(), "a@x".into()],
-            from: Mailbox {
-                name: None,
-                address: from.into(),
-            },
-            reply_to: vec![],
-            to: vec![],
-            cc: vec![],
-            date: None,
-            subject: "Re: help".into(),
-            text: String::new(),
-            reply_text: String::new(),
-            from_html: false,
-            attachments: vec![],
-            machine: MachineFlags::default(),
-            raw_sha256: String::new(),
-            size: 0,
-            reported_ids: vec![],
-            authentication_results: vec![],
+            ..Inbound::sample(from, "Re: help", "")
         }
     }
 
     fn ticket(id: u64, participant: &str, status: Status, updated: DateTime<Utc>) -> Ticket {
-        Ticket {
+        let requester = Mailbox {
+            name: None,
+            address: participant.into(),
+        };
+        let mut t = Ticket::new(
             id,
-            status,
-            priority: Priority::P3,
-            customer: "c".into(),
-            subject: "help".into(),
-            normalized_subject: "help".into(),
-            requester: Mailbox {
-                name: None,
-                address: participant.into(),
-            },
-            participants: vec![participant.into()],
-            message_count: 1,
-            created_at: updated,
-            updated_at: updated,
-            last_customer_message_id: String::new(),
-            related: None,
-            assignee: None,
-            first_response_at: None,
-            resolved_at: None,
-            merged_into: None,
-            escalation: 0,
-            priority_rule: String::new(),
-            sla: Default::default(),
-            escalations: Vec::new(),
-            satisfaction: None,
-        }
+            "c".into(),
+            requester,
+            "help".into(),
+            "help".into(),
+            updated,
+        );
+        t.status = status;
+        t.participants = vec![participant.into()];
+        t.message_count = 1;
+        t
     }
 
     fn now() -> DateTime<Utc> {

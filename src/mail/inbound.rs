@@ -129,3 +129,34 @@ impl MachineFlags {
         reasons
     }
 }
+
+#[cfg(test)]
+impl Inbound {
+    /// A plain mail from `from` with `body` as its text (nothing quoted), for tests to adjust.
+    pub(crate) fn sample(from: &str, subject: &str, body: &str) -> Inbound {
+        Inbound {
+            message_id: "m1@x".into(),
+            message_id_synthetic: false,
+            in_reply_to: vec![],
+            references: vec![],
+            from: Mailbox {
+                name: None,
+                address: from.into(),
+            },
+            reply_to: vec![],
+            to: vec![],
+            cc: vec![],
+            date: None,
+            subject: subject.into(),
+            text: body.into(),
+            reply_text: body.into(),
+            from_html: false,
+            attachments: vec![],
+            machine: MachineFlags::default(),
+            raw_sha256: String::new(),
+            size: 0,
+            reported_ids: vec![],
+            authentication_results: vec![],
+        }
+    }
+}

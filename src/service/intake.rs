@@ -68,18 +68,7 @@ pub fn ingest_raw_with(
 ) -> Result<Outcome> {
     let inbound = match parse_mail(raw) {
         Ok(m) => m,
-        Err(reason) => {
-            let summary = parse::header_summary(raw);
-            return store_quarantined(
-                store,
-                reason,
-                &summary,
-                raw.len() as u64,
-                raw,
-                false,
-                source,
-            );
-        }
+        Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
     if let Some((ticket, _)) = store.message_location(&inbound.message_id)? {
         return Ok(Outcome::Duplicate {
@@ -111,16 +100,7 @@ pub fn ingest_raw_with(
             "machine-generated mail that matches no ticket ({}); set support.machine_mail_tickets to open tickets for it",
             inbound.machine.reasons().join("; ")
         );
-        let summary = parse::header_summary(raw);
-        return store_quarantined(
-            store,
-            reason,
-            &summary,
-            raw.len() as u64,
-            raw,
-            false,
-            source,
-        );
+        return quarantine_whole(store, reason, raw, source);
     }
     let next_id = store.next_ticket_id()?;
     let history = match templates {
@@ -297,6 +277,25 @@ fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
             _ => None,
         });
     Ok(n.map(|n| store.ticket(n)).transpose()?.flatten())
+}
+
+/// Quarantines the whole raw mail with `reason`, described by what its header says.
+fn quarantine_whole(
+    store: &Store,
+    reason: String,
+    raw: &[u8],
+    source: Option<Source>,
+) -> Result<Outcome> {
+    let summary = parse::header_summary(raw);
+    store_quarantined(
+        store,
+        reason,
+        &summary,
+        raw.len() as u64,
+        raw,
+        false,
+        source,
+    )
 }
 
 /// Stores `kept` (the raw mail, its header, or nothing) in the quarantine with `reason`.

@@ -159,33 +159,16 @@ pub(crate) fn lang_of_ticket(t: &Ticket, default: Language) -> Language {
 mod tests {
     use super::*;
     use crate::mail::inbound::Attachment;
-    use crate::mail::inbound::MachineFlags;
     use crate::mail::mailbox::Mailbox;
 
     fn inbound(subject: &str, body: &str) -> Inbound {
         Inbound {
             message_id: "m1@customer.example".into(),
-            message_id_synthetic: false,
-            in_reply_to: vec![],
-            references: vec![],
             from: Mailbox {
                 name: Some("张三".into()),
                 address: "zhang@customer.example".into(),
             },
-            reply_to: vec![],
-            to: vec![],
-            cc: vec![],
-            date: None,
-            subject: subject.into(),
-            text: body.into(),
-            reply_text: body.into(),
-            from_html: false,
-            attachments: vec![],
-            machine: MachineFlags::default(),
-            raw_sha256: String::new(),
-            size: 0,
-            reported_ids: vec![],
-            authentication_results: vec![],
+            ..Inbound::sample("zhang@customer.example", subject, body)
         }
     }
 

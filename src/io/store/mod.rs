@@ -22,11 +22,15 @@
 //! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
 //! the IMAP server after `sync` returns.
 
+mod durability;
+mod export;
+mod indexes;
+mod records;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -36,6 +40,9 @@ use crate::domain::outbox::OutboxItem;
 use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
+use crate::io::store::durability::fsync_files;
+use crate::io::store::indexes::{Census, DueIndex, next_due};
+pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
@@ -72,38 +79,6 @@ pub enum StoreError {
 /// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Per-mailbox IMAP sync position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct UidState {
-    /// UIDVALIDITY the UIDs belong to.
-    pub(crate) uidvalidity: u32,
-    /// Highest UID fully handled (stored or quarantined, then moved).
-    pub(crate) last_uid: u32,
-}
-
-/// A mail that was not turned into a ticket, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct QuarantineRecord {
-    pub(crate) id: u64,
-    /// When it was quarantined.
-    pub(crate) at: DateTime<Utc>,
-    pub(crate) reason: String,
-    /// Message-ID, if one could be read.
-    pub(crate) message_id: Option<String>,
-    /// Sender, if one could be read.
-    pub(crate) from: Option<String>,
-    /// Subject, if one could be read.
-    pub(crate) subject: Option<String>,
-    /// Size announced by the server or measured.
-    pub(crate) size: u64,
-    /// SHA-256 of the kept bytes (the whole mail, or only its header when it was too big).
-    pub(crate) raw_sha256: Option<String>,
-    /// True when only the header was downloaded and kept.
-    pub(crate) header_only: bool,
-    /// Where it was found.
-    pub(crate) source: Option<crate::domain::message::Source>,
-}
-
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -137,38 +112,6 @@ pub struct Store {
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
     blobs_synced: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
-}
-
-/// Every tree, in export order; values of the first group are JSON records.
-const JSON_TREES: &[&str] = &[
-    "tickets",
-    "messages",
-    "uidstate",
-    "quarantine",
-    "outbox",
-    "ratelog",
-];
-const BINARY_TREES: &[&str] = &[
-    "meta",
-    "msgid",
-    "raw",
-    "subjects",
-    "quarantine_idx",
-    "outbox_pending",
-];
-
-/// One line of an export file.
-#[derive(Debug, Serialize, Deserialize)]
-struct ExportLine {
-    tree: String,
-    /// Key, hex.
-    key: String,
-    /// The value when it is a JSON record (readable, greppable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    json: Option<serde_json::Value>,
-    /// The value as base64 otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    b64: Option<String>,
 }
 
 fn ticket_key(id: u64) -> [u8; 8] {
@@ -784,169 +727,9 @@ impl Store {
         Ok(())
     }
 
-    /// Writes every tree as JSON lines (one per key) and returns the number of lines. A complete
-    /// copy: importing it into an empty store gives back the same tickets, messages, raw mail,
-    /// quarantine, outbox and sync state. Hold [`Store::write_lock`] for a consistent snapshot.
-    pub(crate) fn export<W: std::io::Write>(&self, mut out: W) -> Result<u64> {
-        use base64::Engine;
-        let mut n = 0;
-        let header = serde_json::json!({"supportd_export": SCHEMA_VERSION});
-        writeln!(out, "{header}")?;
-        for name in JSON_TREES.iter().chain(BINARY_TREES) {
-            let tree = self.db.open_tree(name)?;
-            for kv in tree.iter() {
-                let (k, v) = kv?;
-                let json_value = if JSON_TREES.contains(name) {
-                    serde_json::from_slice::<serde_json::Value>(&v).ok()
-                } else {
-                    None
-                };
-                let line = ExportLine {
-                    tree: (*name).to_owned(),
-                    key: hex::encode(&k),
-                    b64: json_value
-                        .is_none()
-                        .then(|| base64::engine::general_purpose::STANDARD.encode(&v)),
-                    json: json_value,
-                };
-                serde_json::to_writer(&mut out, &line)?;
-                out.write_all(b"\n")?;
-                n += 1;
-            }
-        }
-        out.flush()?;
-        Ok(n)
-    }
-
-    /// True when nothing but the initial metadata is stored.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tickets.is_empty() && self.quarantine.is_empty() && self.outbox.is_empty()
-    }
-
-    /// Loads an export into this store, which must be empty; returns the number of records.
-    pub(crate) fn import<R: std::io::BufRead>(&self, input: R) -> Result<u64> {
-        use base64::Engine;
-        if !self.is_empty() {
-            return Err(StoreError::Io(std::io::Error::other(
-                "import needs an empty store (move the old store directory away first)",
-            )));
-        }
-        let bad = |line: usize, what: String| {
-            StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("export line {line}: {what}"),
-            ))
-        };
-        let mut n = 0;
-        for (i, line) in input.lines().enumerate() {
-            let line = line?;
-            if i == 0 {
-                let v: serde_json::Value =
-                    serde_json::from_str(&line).map_err(|e| bad(1, e.to_string()))?;
-                match v["supportd_export"].as_u64() {
-                    Some(ver) if ver <= SCHEMA_VERSION => continue,
-                    Some(ver) => return Err(StoreError::TooNew { found: ver }),
-                    None => return Err(bad(1, "not a supportd export".into())),
-                }
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: ExportLine =
-                serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?;
-            if !JSON_TREES.contains(&rec.tree.as_str())
-                && !BINARY_TREES.contains(&rec.tree.as_str())
-            {
-                return Err(bad(i + 1, format!("unknown tree {}", rec.tree)));
-            }
-            let key = hex::decode(&rec.key).map_err(|e| bad(i + 1, e.to_string()))?;
-            let value = match (rec.json, rec.b64) {
-                (Some(j), _) => serde_json::to_vec(&j)?,
-                (None, Some(b)) => base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map_err(|e| bad(i + 1, e.to_string()))?,
-                (None, None) => return Err(bad(i + 1, "no value".into())),
-            };
-            self.db.open_tree(&rec.tree)?.insert(key, value)?;
-            n += 1;
-        }
-        self.sync_blocking()?;
-        self.rebuild_due()?;
-        Ok(n)
-    }
-
     /// Bytes used on disk.
     pub(crate) fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
-    }
-}
-
-/// When the next SLA step of a ticket falls due (`None` for finished tickets).
-fn next_due(t: &Ticket) -> Option<DateTime<Utc>> {
-    if t.status.is_active() {
-        t.sla.next_due()
-    } else {
-        None
-    }
-}
-
-/// Tickets counted by status and priority: one byte per ticket number remembers where each is
-/// counted (100 KB for 100,000 tickets), so a write moves it between counts.
-#[derive(Debug, Default)]
-struct Census {
-    class: Vec<u8>,
-    counts: [[u64; 4]; 5],
-}
-
-impl Census {
-    const NONE: u8 = u8::MAX;
-
-    fn set(&mut self, t: &Ticket) {
-        let Ok(i) = usize::try_from(t.id) else {
-            return;
-        };
-        if i >= self.class.len() {
-            self.class.resize(i + 1, Self::NONE);
-        }
-        let s = Status::ALL.iter().position(|&s| s == t.status).unwrap_or(0);
-        let p = t.priority as usize;
-        let old = std::mem::replace(&mut self.class[i], (s * 4 + p) as u8);
-        if old != Self::NONE {
-            let (os, op) = (old as usize / 4, old as usize % 4);
-            self.counts[os][op] = self.counts[os][op].saturating_sub(1);
-        }
-        self.counts[s][p] += 1;
-    }
-}
-
-/// Tickets ordered by next due time.
-#[derive(Debug, Default)]
-struct DueIndex {
-    by_time: std::collections::BTreeSet<(DateTime<Utc>, u64)>,
-    of: std::collections::HashMap<u64, DateTime<Utc>>,
-}
-
-impl DueIndex {
-    fn set(&mut self, id: u64, due: Option<DateTime<Utc>>) {
-        if let Some(old) = self.of.remove(&id) {
-            self.by_time.remove(&(old, id));
-        }
-        if let Some(d) = due {
-            self.of.insert(id, d);
-            self.by_time.insert((d, id));
-        }
-    }
-
-    fn earliest(&self) -> Option<DateTime<Utc>> {
-        self.by_time.first().map(|(d, _)| *d)
-    }
-
-    fn due(&self, now: DateTime<Utc>) -> Vec<u64> {
-        self.by_time
-            .iter()
-            .take_while(|(d, _)| *d <= now)
-            .map(|(_, id)| *id)
-            .collect()
     }
 }
 
@@ -985,38 +768,5 @@ fn enqueue_tx(
             }
         }
     }
-    Ok(())
-}
-
-type SyncedBlobs = std::sync::Mutex<std::collections::HashSet<u64>>;
-
-fn fsync_files(path: &Path, blobs_synced: &SyncedBlobs) -> std::io::Result<()> {
-    let mut synced = blobs_synced.lock().unwrap_or_else(|e| e.into_inner());
-    std::fs::File::open(path.join("db"))?.sync_all()?;
-    let blobs = path.join("blobs");
-    if let Ok(entries) = std::fs::read_dir(&blobs) {
-        let mut present = std::collections::HashSet::new();
-        let mut new = false;
-        for e in entries.flatten() {
-            let Some(lsn) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
-            };
-            present.insert(lsn);
-            if !synced.contains(&lsn) {
-                // A blob may be removed by sled's GC between listing and opening it.
-                if let Ok(f) = std::fs::File::open(e.path()) {
-                    f.sync_all()?;
-                }
-                synced.insert(lsn);
-                new = true;
-            }
-        }
-        // Forget blobs sled has since removed, so the set stays as small as the directory.
-        synced.retain(|l| present.contains(l));
-        if new {
-            std::fs::File::open(&blobs)?.sync_all()?;
-        }
-    }
-    std::fs::File::open(path)?.sync_all()?;
     Ok(())
 }

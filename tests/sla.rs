@@ -9,8 +9,7 @@ use supportd::config::sample;
 use supportd::desk::outbound::templates::Templates;
 use supportd::domain::customer::Directory;
 use supportd::io::store::Store;
-use supportd::service::intake::Outcome;
-use supportd::service::intake::ingest_raw_with;
+use supportd::service::intake::{Outcome, ingest_raw_with};
 use supportd::service::scheduler::{policy_fingerprint, reapply, sweep};
 
 fn config(store: &Path) -> Config {

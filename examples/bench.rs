@@ -25,7 +25,7 @@ use supportd::config::Config;
 #[command(about)]
 struct Cli {
     #[command(flatten)]
-    bench: supportd::bench::Args,
+    bench: supportd::cli::bench::Args,
 }
 
 fn main() -> Result<()> {
@@ -48,7 +48,7 @@ fn main() -> Result<()> {
         dovecot.imap_port
     );
     let rt = tokio::runtime::Runtime::new()?;
-    let result = rt.block_on(supportd::bench::run(config, cli.bench));
+    let result = rt.block_on(supportd::cli::bench::run(config, cli.bench));
     println!(
         "- Server: private {version} from the test harness (sdbox, `mail_fsync = never`, \
          loopback, no TLS)."

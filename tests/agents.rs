@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use supportd::parse::{Inbound, parse};
+use supportd::mail::inbound::Inbound;
+use supportd::mail::parse::parse;
 
 const WAIT: Duration = Duration::from_secs(45);
 

@@ -32,7 +32,7 @@ async fn subjects(dovecot: &Dovecot, user: &str) -> Vec<String> {
         .fetch_all(user, "INBOX")
         .await
         .into_iter()
-        .map(|(_, raw, _)| supportd::parse::parse(&raw).unwrap().subject)
+        .map(|(_, raw, _)| supportd::mail::parse::parse(&raw).unwrap().subject)
         .collect()
 }
 

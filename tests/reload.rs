@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use supportd::parse::parse;
+use supportd::mail::parse::parse;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -8,10 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use serde_json::{Value, json};
 use supportd::config::Config;
-use supportd::parse::Mailbox;
-use supportd::sla::Clocks;
-use supportd::store::Store;
-use supportd::ticket::{EscalatedBy, EscalationEvent, Priority, Satisfaction, Status, Ticket};
+use supportd::domain::priority::Priority;
+use supportd::domain::sla::clocks::Clocks;
+use supportd::domain::status::Status;
+use supportd::domain::ticket::{EscalatedBy, EscalationEvent, Satisfaction, Ticket};
+use supportd::io::store::Store;
+use supportd::mail::mailbox::Mailbox;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -5,19 +5,19 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use supportd::config::Config;
-use supportd::customer::Directory;
-use supportd::ingest::{Outcome, ingest_raw_with};
-use supportd::outbound::Templates;
-use supportd::scheduler::{policy_fingerprint, reapply, sweep};
-use supportd::store::Store;
-use supportd::sweep_bench::scratch_config;
+use supportd::config::sample;
+use supportd::desk::outbound::templates::Templates;
+use supportd::domain::customer::Directory;
+use supportd::io::store::Store;
+use supportd::service::intake::{Outcome, ingest_raw_with};
+use supportd::service::scheduler::{policy_fingerprint, reapply, sweep};
 
 fn config(store: &Path) -> Config {
     config_with(store, "")
 }
 
 fn config_with(store: &Path, extra: &str) -> Config {
-    scratch_config(store, extra).unwrap()
+    sample::scratch(store, extra).unwrap()
 }
 
 fn escalations(store: &Store) -> Vec<(String, Vec<String>)> {
@@ -106,7 +106,7 @@ fn escalations_fire_once_each_across_restarts() {
     assert_eq!(e[2].1, ["sue@example.com"]);
     // Resolving stops everything: nothing is due any more.
     let mut t = store.ticket(1).unwrap().unwrap();
-    t.status = supportd::ticket::Status::Resolved;
+    t.status = supportd::domain::status::Status::Resolved;
     t.sla = t.sla.on_status(
         &config.calendar,
         &config.sla,
@@ -118,9 +118,9 @@ fn escalations_fire_once_each_across_restarts() {
     assert_eq!(store.due_len(), 0);
     // The census behind /metrics moved the ticket from new to resolved, and agrees after a
     // reopen that rebuilds it from the tickets.
-    let resolved = supportd::ticket::Status::ALL
+    let resolved = supportd::domain::status::Status::ALL
         .iter()
-        .position(|&s| s == supportd::ticket::Status::Resolved)
+        .position(|&s| s == supportd::domain::status::Status::Resolved)
         .unwrap();
     let census = store.census();
     assert_eq!(census[0], [0, 0, 0, 0], "no new tickets left");
@@ -211,7 +211,7 @@ fn changed_targets_apply_to_open_tickets_and_customers_hear_of_escalations() {
         .outbox_list()
         .unwrap()
         .into_iter()
-        .filter(|i| i.kind == supportd::outbound::Kind::Escalated)
+        .filter(|i| i.kind == supportd::domain::outbox::Kind::Escalated)
         .collect();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].to, ["customer@example.org"]);

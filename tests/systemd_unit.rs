@@ -191,7 +191,7 @@ async fn shipped_unit_under_systemd() {
             inbox.len()
         ));
     }
-    let ack = supportd::parse::parse(&inbox[0].1).expect("parse the ack");
+    let ack = supportd::mail::parse::parse(&inbox[0].1).expect("parse the ack");
     let tag = format!("[SUP-{id}]");
     if !ack.subject.contains(&tag)
         || !ack.in_reply_to.iter().any(|m| m.contains(&msgid))

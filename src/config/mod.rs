@@ -1,0 +1,160 @@
+//! The operator's configuration: typed sections and their validation.
+//!
+//! Validation never stops at the first mistake: every section is deserialised on its own and
+//! every semantic check runs, so `supportd check-config` can list *all* problems, each naming its
+//! key. Unknown keys are errors (a typo such as `procesed_mailbox` would otherwise silently fall
+//! back to a default and the operator would never know).
+//!
+//! This layer is pure: [`Config::parse`] judges the text and the [`facts::Facts`] the shell
+//! hands in (password and secret files, the environment, whether a CA file or template directory
+//! exists). Reading the configuration file itself and providing those facts is the shell's job
+//! ([`crate::io::files`]).
+
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+#![deny(clippy::too_many_lines, clippy::too_many_arguments)]
+
+pub(crate) mod facts;
+pub(crate) mod parse;
+pub mod sample;
+pub mod sections;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::sections::{
+    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
+    SmtpConfig, StoreConfig, SupportConfig,
+};
+use crate::domain::calendar::Calendar;
+use crate::domain::problem::Problem;
+use crate::domain::sla::policy::SlaPolicy;
+
+/// All problems found in a configuration file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file that was read.
+    pub(crate) path: PathBuf,
+    /// Every problem found, in file order where known.
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} problem(s) in the configuration",
+            self.path.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub(crate) path: PathBuf,
+    /// `[imap]`.
+    pub(crate) imap: ImapConfig,
+    /// `[smtp]`, optional until outbound mail is configured.
+    pub(crate) smtp: Option<SmtpConfig>,
+    /// `[outbound]`; present (with defaults) whenever `[smtp]` is.
+    pub(crate) outbound: Option<OutboundConfig>,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[support]`.
+    pub(crate) support: SupportConfig,
+    /// `[[agents]]`.
+    pub(crate) agents: Vec<AgentConfig>,
+    /// `[control]`.
+    pub(crate) control: ControlConfig,
+    /// `[log]`.
+    pub(crate) log: LogConfig,
+    /// `[http]`; `None` disables the health and metrics listener.
+    pub(crate) http: Option<HttpConfig>,
+    /// `[calendar]`: business hours, holidays, make-up days (defaults when absent).
+    pub calendar: Calendar,
+    /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
+    pub sla: SlaPolicy,
+}
+
+impl Config {
+    /// Path of the control socket.
+    pub(crate) fn control_socket(&self) -> PathBuf {
+        self.control
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.store.path.join("control.sock"))
+    }
+
+    /// IMAP port, defaulted by security mode.
+    pub(crate) fn imap_port(&self) -> u16 {
+        self.imap.port.unwrap_or(match self.imap.security {
+            Security::Tls => 993,
+            _ => 143,
+        })
+    }
+
+    /// True when `address` (any case) is one of ours: the support address or an alias.
+    pub(crate) fn is_own_address(&self, address: &str) -> bool {
+        let a = address.to_ascii_lowercase();
+        self.support.address.eq_ignore_ascii_case(&a)
+            || self
+                .support
+                .aliases
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(&a))
+    }
+
+    /// Domain of our Message-IDs.
+    pub(crate) fn message_id_domain(&self) -> String {
+        self.outbound
+            .as_ref()
+            .and_then(|o| o.domain.clone())
+            .unwrap_or_else(|| {
+                self.support
+                    .address
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_else(|| "localhost".into())
+            })
+    }
+
+    /// How long the inbox may go unsynced before `/healthz` complains (see
+    /// [`HttpConfig::sync_max_age_secs`]).
+    pub(crate) fn sync_max_age_secs(&self) -> u64 {
+        if let Some(s) = self.http.as_ref().and_then(|h| h.sync_max_age_secs) {
+            return s;
+        }
+        let cycle = if self.imap.idle {
+            self.imap.idle_renew_secs.max(self.imap.poll_interval_secs)
+        } else {
+            self.imap.poll_interval_secs
+        };
+        cycle.saturating_mul(2).saturating_add(60)
+    }
+
+    /// The agent called `name` (as in `[[agents]] name`, any case), if any. The one lookup by
+    /// name: `#assign`, dedicated contacts, on-call rotas and ticket assignees all go through it,
+    /// so `Alice` in the customer directory finds agent `alice`.
+    pub(crate) fn agent_named(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| same_agent_name(&a.name, name))
+    }
+
+    /// The agent owning `address`, if any.
+    pub(crate) fn agent_by_address(&self, address: &str) -> Option<&AgentConfig> {
+        self.agents
+            .iter()
+            .find(|ag| ag.addresses.iter().any(|x| x.eq_ignore_ascii_case(address)))
+    }
+}
+
+/// Whether two agent names are the same agent: names are compared ignoring case everywhere
+/// (the duplicate check at load and every lookup), so they can never disagree.
+pub(crate) fn same_agent_name(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}

@@ -1,0 +1,754 @@
+//! [`Config::parse`]: configuration text (plus the facts the shell hands in) to a validated
+//! [`Config`] or the list of every problem, each naming its key.
+//!
+//! The checks run in the file's order of concerns: the TOML itself, unknown sections, each
+//! section's shape, then each section's meaning ([`Validation`] has one step per section), then
+//! what spans sections (the SLA rota naming agents).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+
+use crate::config::facts::Facts;
+use crate::config::sections::{
+    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
+    SmtpConfig, StoreConfig, SupportConfig,
+};
+use crate::config::{Config, ConfigError, same_agent_name};
+use crate::domain::calendar::CalendarConfig;
+use crate::domain::customer::Directory;
+use crate::domain::problem::Problem;
+use crate::domain::sla::policy::SlaConfig;
+
+/// Environment variable that can carry the IMAP password instead of the file.
+pub(crate) const IMAP_PASSWORD_ENV: &str = "SUPPORTD_IMAP_PASSWORD";
+/// Environment variable that can carry the SMTP password instead of the file.
+pub(crate) const SMTP_PASSWORD_ENV: &str = "SUPPORTD_SMTP_PASSWORD";
+/// Environment variable that can carry the Message-ID signing secret instead of the file.
+const SECRET_ENV: &str = "SUPPORTD_SECRET";
+/// systemd's `LoadCredential=` directory, searched first for relative secret files.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+const SECTIONS: &[&str] = &[
+    "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
+    "sla",
+];
+
+impl Config {
+    /// Parses and validates configuration text; `path` (the file it came from) anchors relative
+    /// file names, and `facts` answers what the text names outside itself.
+    pub(crate) fn parse(text: &str, path: &Path, facts: &dyn Facts) -> Result<Config, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            path: path.to_owned(),
+            problems: vec![Problem {
+                key: "(syntax)".into(),
+                message: e.to_string().trim().replace('\n', " "),
+            }],
+        })?;
+        let mut v = Validation {
+            problems: Vec::new(),
+            base: path.parent().unwrap_or(Path::new(".")).to_owned(),
+            facts,
+        };
+        let s = v.sections(&table);
+        let imap = s.imap.map(|i| v.imap(i));
+        let smtp = s.smtp.map(|c| v.smtp(c));
+        let outbound = v.outbound(&table, s.outbound, smtp.is_some());
+        let store = s.store.map(|st| v.store(st));
+        let support = s.support.map(|su| v.support(su));
+        v.agents(&s.agents);
+        let is_agent = |name: &str| s.agents.iter().any(|a| same_agent_name(&a.name, name));
+        v.problems.extend(s.sla.check_agents(is_agent, "sla"));
+        let problems = v.problems;
+        if !problems.is_empty() {
+            return Err(ConfigError {
+                path: path.to_owned(),
+                problems,
+            });
+        }
+        // Every `None` here pushed a problem above, so reaching this point means all are present.
+        let (Some(imap), Some(store), Some(support)) = (imap, store, support) else {
+            unreachable!("missing required sections are reported as problems")
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut control = s.control.unwrap_or_default();
+        if let Some(sock) = control.socket.as_mut() {
+            *sock = relative_to(base, sock);
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            imap,
+            smtp,
+            outbound,
+            store,
+            support,
+            agents: s.agents,
+            control,
+            log: s.log.unwrap_or_default(),
+            http: s.http,
+            calendar: s.calendar,
+            sla: s.sla,
+        })
+    }
+}
+
+/// The sections as deserialised, before their meaning is checked.
+struct Sections {
+    imap: Option<ImapConfig>,
+    smtp: Option<SmtpConfig>,
+    outbound: Option<OutboundConfig>,
+    store: Option<StoreConfig>,
+    support: Option<SupportConfig>,
+    control: Option<ControlConfig>,
+    log: Option<LogConfig>,
+    http: Option<HttpConfig>,
+    agents: Vec<AgentConfig>,
+    calendar: crate::domain::calendar::Calendar,
+    sla: crate::domain::sla::policy::SlaPolicy,
+}
+
+/// The problems found so far, and what the checks need to look outside the text.
+struct Validation<'f> {
+    problems: Vec<Problem>,
+    /// The configuration file's directory: relative file names are resolved against it.
+    base: PathBuf,
+    facts: &'f dyn Facts,
+}
+
+impl Validation<'_> {
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Unknown sections, then every section deserialised on its own (the calendar and SLA
+    /// policy built, with their defaults when absent), then `[http]`'s own checks.
+    fn sections(&mut self, table: &toml::Table) -> Sections {
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                self.problem(
+                    key.clone(),
+                    format!("unknown section; expected one of {}", SECTIONS.join(", ")),
+                );
+            }
+        }
+        let p = &mut self.problems;
+        let imap = section(table, "imap", true, p);
+        let smtp = section(table, "smtp", false, p);
+        let outbound = section(table, "outbound", false, p);
+        let store = section(table, "store", true, p);
+        let support = section(table, "support", true, p);
+        let control = section(table, "control", false, p);
+        let log = section(table, "log", false, p);
+        let http: Option<HttpConfig> = section(table, "http", false, p);
+        let calendar = match section::<CalendarConfig>(table, "calendar", false, p) {
+            Some(c) => c.build("calendar").unwrap_or_else(|e| {
+                p.extend(e);
+                Default::default()
+            }),
+            None if table.contains_key("calendar") => Default::default(),
+            None => CalendarConfig::default()
+                .build("calendar")
+                .unwrap_or_default(),
+        };
+        let sla = match section::<SlaConfig>(table, "sla", false, p) {
+            Some(c) => c.build("sla").unwrap_or_else(|e| {
+                p.extend(e);
+                Default::default()
+            }),
+            None => Default::default(),
+        };
+        if let Some(h) = &http {
+            self.http(h);
+        }
+        let agents = match table.get("agents") {
+            None => Vec::new(),
+            Some(v) => typed(v, "agents").unwrap_or_else(|p| {
+                self.problems.push(p);
+                Vec::new()
+            }),
+        };
+        Sections {
+            imap,
+            smtp,
+            outbound,
+            store,
+            support,
+            control,
+            log,
+            http,
+            agents,
+            calendar,
+            sla,
+        }
+    }
+
+    fn http(&mut self, h: &HttpConfig) {
+        if !h.allow_remote && !h.listen.ip().is_loopback() {
+            self.problem(
+                "http.listen",
+                format!(
+                    "`{}` is not a loopback address; /healthz and /metrics have no authentication, so set http.allow_remote = true to expose them",
+                    h.listen
+                ),
+            );
+        }
+        if h.outbox_max_age_secs == 0 {
+            self.problem("http.outbox_max_age_secs", "must be at least 1");
+        }
+        if h.sync_max_age_secs == Some(0) {
+            self.problem("http.sync_max_age_secs", "must be at least 1");
+        }
+    }
+
+    fn imap(&mut self, mut imap: ImapConfig) -> ImapConfig {
+        check_endpoint(
+            "imap",
+            &imap.host,
+            imap.security,
+            imap.timeout_secs,
+            &mut self.problems,
+        );
+        for (key, name) in [
+            ("imap.mailbox", &imap.mailbox),
+            ("imap.processed_mailbox", &imap.processed_mailbox),
+            ("imap.quarantine_mailbox", &imap.quarantine_mailbox),
+        ] {
+            check_mailbox(key, name, &mut self.problems);
+        }
+        let names = [
+            &imap.mailbox,
+            &imap.processed_mailbox,
+            &imap.quarantine_mailbox,
+        ];
+        if names.iter().collect::<BTreeSet<_>>().len() != names.len() {
+            self.problem(
+                "imap.processed_mailbox",
+                "mailbox, processed_mailbox and quarantine_mailbox must all differ",
+            );
+        }
+        if imap.username.trim().is_empty() {
+            self.problem("imap.username", "must not be empty");
+        }
+        if imap.poll_interval_secs == 0 {
+            self.problem("imap.poll_interval_secs", "must be at least 1");
+        }
+        if !(10..=29 * 60).contains(&imap.idle_renew_secs) {
+            self.problem(
+                "imap.idle_renew_secs",
+                "must be between 10 and 1740 (servers drop IDLE after 30 minutes)",
+            );
+        }
+        self.ca_file("imap.ca_file", &mut imap.ca_file);
+        match self.secret(
+            "imap",
+            imap.password.as_deref(),
+            imap.password_file.as_deref(),
+            IMAP_PASSWORD_ENV,
+        ) {
+            Ok(Some(p)) => imap.resolved_password = p,
+            Ok(None) => self.problem(
+                "imap.password",
+                format!(
+                    "no password: set imap.password, imap.password_file or ${IMAP_PASSWORD_ENV}"
+                ),
+            ),
+            Err(p) => self.problems.push(p),
+        }
+        imap
+    }
+
+    fn smtp(&mut self, mut smtp: SmtpConfig) -> SmtpConfig {
+        check_endpoint(
+            "smtp",
+            &smtp.host,
+            smtp.security,
+            smtp.timeout_secs,
+            &mut self.problems,
+        );
+        self.ca_file("smtp.ca_file", &mut smtp.ca_file);
+        match self.secret(
+            "smtp",
+            smtp.password.as_deref(),
+            smtp.password_file.as_deref(),
+            SMTP_PASSWORD_ENV,
+        ) {
+            Ok(p) => smtp.resolved_password = p,
+            Err(p) => self.problems.push(p),
+        }
+        if smtp.username.is_some() && smtp.resolved_password.is_none() {
+            self.problem(
+                "smtp.password",
+                format!(
+                    "smtp.username is set but no password: set smtp.password, smtp.password_file or ${SMTP_PASSWORD_ENV}"
+                ),
+            );
+        }
+        smtp
+    }
+
+    /// `[outbound]`: present (with defaults) whenever `[smtp]` is, and needing it.
+    fn outbound(
+        &mut self,
+        table: &toml::Table,
+        outbound: Option<OutboundConfig>,
+        has_smtp: bool,
+    ) -> Option<OutboundConfig> {
+        let mut outbound = outbound;
+        if outbound.is_some() && !has_smtp && table.get("smtp").is_none() {
+            self.problem("outbound", "needs an [smtp] section to send through");
+        }
+        if has_smtp && outbound.is_none() && table.get("outbound").is_none() {
+            outbound = typed(&toml::Value::Table(Default::default()), "outbound").ok();
+        }
+        let mut out = outbound?;
+        match self.secret(
+            "outbound",
+            out.secret.as_deref(),
+            out.secret_file.as_deref(),
+            SECRET_ENV,
+        ) {
+            Ok(Some(s)) if s.len() >= 16 => out.resolved_secret = s.into_bytes(),
+            Ok(Some(_)) => self.problem(
+                "outbound.secret",
+                "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+            ),
+            Ok(None) => self.problem(
+                "outbound.secret",
+                "no secret for signing Message-IDs: set outbound.secret, outbound.secret_file or $SUPPORTD_SECRET",
+            ),
+            Err(mut p) => {
+                p.key = p.key.replace("password", "secret");
+                p.message = p.message.replace("password", "secret");
+                self.problems.push(p)
+            }
+        }
+        if let Some(dir) = out.templates_dir.as_mut() {
+            *dir = relative_to(&self.base, dir);
+            if !self.facts.is_dir(dir) {
+                let message = format!("{} is not a directory", dir.display());
+                self.problem("outbound.templates_dir", message);
+            }
+        }
+        for (i, [window, max]) in out.rate_limits.iter().enumerate() {
+            if *window == 0 || *max == 0 {
+                self.problem(
+                    format!("outbound.rate_limits[{i}]"),
+                    "window and maximum must both be at least 1",
+                );
+            }
+        }
+        if out.retry_hours == 0 {
+            self.problem("outbound.retry_hours", "must be at least 1");
+        }
+        Some(out)
+    }
+
+    fn store(&mut self, mut store: StoreConfig) -> StoreConfig {
+        if store.path.as_os_str().is_empty() {
+            self.problem("store.path", "must not be empty");
+        }
+        store.path = relative_to(&self.base, &store.path);
+        store
+    }
+
+    fn support(&mut self, mut support: SupportConfig) -> SupportConfig {
+        if !looks_like_address(&support.address) {
+            let message = format!("`{}` is not a mail address", support.address);
+            self.problem("support.address", message);
+        }
+        for (i, a) in support.aliases.iter().enumerate() {
+            if !looks_like_address(a) {
+                self.problems.push(Problem {
+                    key: format!("support.aliases[{i}]"),
+                    message: format!("`{a}` is not a mail address"),
+                });
+            }
+        }
+        if support.tag_prefix.is_empty()
+            || !support
+                .tag_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            self.problem(
+                "support.tag_prefix",
+                "must be non-empty ASCII letters, digits or `_`",
+            );
+        }
+        for (i, p) in support.customer_id_patterns.iter().enumerate() {
+            let key = format!("support.customer_id_patterns[{i}]");
+            match Regex::new(p) {
+                Ok(r) if r.captures_len() >= 2 => support.customer_id_regexes.push(r),
+                Ok(_) => self.problem(key, "needs a capture group `( … )` around the customer ID"),
+                Err(e) => self.problem(key, format!("invalid regex: {e}")),
+            }
+        }
+        if let Some(dir) = support.customer_directory.as_mut() {
+            *dir = relative_to(&self.base, dir);
+            let checked = self
+                .facts
+                .read(dir)
+                .map_err(|e| format!("cannot read {}: {e}", dir.display()))
+                .and_then(|text| {
+                    Directory::parse(&text, &dir.display().to_string()).map_err(|e| e.to_string())
+                });
+            if let Err(message) = checked {
+                self.problem("support.customer_directory", message);
+            }
+        }
+        if support.max_message_bytes < 1024 {
+            self.problem("support.max_message_bytes", "must be at least 1024");
+        }
+        support
+    }
+
+    fn agents(&mut self, agents: &[AgentConfig]) {
+        let mut seen = BTreeSet::new();
+        for (i, a) in agents.iter().enumerate() {
+            if !seen.insert(a.name.to_lowercase()) {
+                self.problem(
+                    format!("agents[{i}].name"),
+                    format!("duplicate agent name `{}`", a.name),
+                );
+            }
+            if a.addresses.is_empty() {
+                self.problem(
+                    format!("agents[{i}].addresses"),
+                    "needs at least one address",
+                );
+            }
+            for (j, addr) in a.addresses.iter().enumerate() {
+                if !looks_like_address(addr) {
+                    self.problem(
+                        format!("agents[{i}].addresses[{j}]"),
+                        format!("`{addr}` is not a mail address"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Resolves a CA file against the configuration's directory and checks it can be read.
+    fn ca_file(&mut self, key: &str, ca: &mut Option<PathBuf>) {
+        if let Some(ca) = ca {
+            *ca = relative_to(&self.base, ca);
+            if let Err(e) = self.facts.exists(ca) {
+                let message = format!("cannot read {}: {e}", ca.display());
+                self.problem(key, message);
+            }
+        }
+    }
+
+    /// A password (or secret): given inline, read from a file, or taken from `env`.
+    fn secret(
+        &self,
+        section: &str,
+        inline: Option<&str>,
+        file: Option<&Path>,
+        env: &str,
+    ) -> Result<Option<String>, Problem> {
+        if inline.is_some() && file.is_some() {
+            return Err(Problem {
+                key: format!("{section}.password_file"),
+                message: "set either password or password_file, not both".into(),
+            });
+        }
+        if let Some(p) = inline {
+            return Ok(Some(p.to_owned()));
+        }
+        if let Some(f) = file {
+            // systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY; a bare file name
+            // there lets the unit and the config agree without hard-coding the runtime path.
+            let candidates: Vec<PathBuf> = if f.is_absolute() {
+                vec![f.to_owned()]
+            } else {
+                self.facts
+                    .var(CREDENTIALS_DIRECTORY)
+                    .map(|d| PathBuf::from(d).join(f))
+                    .into_iter()
+                    .chain([self.base.join(f)])
+                    .collect()
+            };
+            let mut last_err = None;
+            for c in &candidates {
+                match self.facts.read(c) {
+                    Ok(s) => return Ok(Some(s.trim_end_matches(['\r', '\n']).to_owned())),
+                    Err(e) => last_err = Some(format!("cannot read {}: {e}", c.display())),
+                }
+            }
+            return Err(Problem {
+                key: format!("{section}.password_file"),
+                message: last_err.unwrap_or_default(),
+            });
+        }
+        Ok(self
+            .facts
+            .var(env)
+            .and_then(|v| v.into_string().ok())
+            .filter(|s| !s.is_empty()))
+    }
+}
+
+fn section<T: DeserializeOwned>(
+    table: &toml::Table,
+    name: &str,
+    required: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match table.get(name) {
+        None if required => {
+            problems.push(Problem {
+                key: name.into(),
+                message: "missing required section".into(),
+            });
+            None
+        }
+        None => None,
+        Some(v) => match typed::<T>(v, name) {
+            Ok(t) => Some(t),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        },
+    }
+}
+
+/// Deserialises `v`, naming the exact offending key (`imap.port`) on failure.
+fn typed<T: DeserializeOwned>(v: &toml::Value, name: &str) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.message().trim().replace('\n', " ");
+        // A missing field is reported at its parent; name the field itself.
+        let field = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))
+            .and_then(|rest| rest.split('`').next());
+        let mut key = name.to_owned();
+        if path != "." {
+            key = format!(
+                "{key}{}{path}",
+                if path.starts_with('[') { "" } else { "." }
+            );
+        }
+        if let Some(f) = field
+            && !key.ends_with(&format!(".{f}"))
+        {
+            key = format!("{key}.{f}");
+        }
+        Problem { key, message }
+    })
+}
+
+fn check_endpoint(
+    section: &str,
+    host: &str,
+    security: Security,
+    timeout: u64,
+    problems: &mut Vec<Problem>,
+) {
+    if host.trim().is_empty() {
+        problems.push(Problem {
+            key: format!("{section}.host"),
+            message: "must not be empty".into(),
+        });
+    } else if security == Security::Plain && !is_loopback(host) {
+        problems.push(Problem {
+            key: format!("{section}.security"),
+            message: format!(
+                "\"plain\" sends the password unencrypted and is only allowed to a loopback host, not `{host}`; use \"tls\" or \"starttls\""
+            ),
+        });
+    }
+    if timeout == 0 {
+        problems.push(Problem {
+            key: format!("{section}.timeout_secs"),
+            message: "must be at least 1".into(),
+        });
+    }
+}
+
+fn check_mailbox(key: &str, name: &str, problems: &mut Vec<Problem>) {
+    if name.trim().is_empty() || name.contains(['\r', '\n', '"', '\\']) {
+        problems.push(Problem {
+            key: key.into(),
+            message: format!("`{name}` is not a usable mailbox name"),
+        });
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn looks_like_address(a: &str) -> bool {
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+}
+
+/// Resolves a path given in the config against `base` (the config file's directory).
+fn relative_to(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::facts::Empty;
+
+    const GOOD: &str = r#"
+[imap]
+host = "127.0.0.1"
+port = 1143
+security = "plain"
+username = "support"
+password = "secret"
+
+[store]
+path = "store"
+
+[support]
+address = "support@example.com"
+"#;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("/etc/supportd/supportd.toml"), &Empty)
+    }
+
+    #[test]
+    fn good_config_gets_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.imap.mailbox, "INBOX");
+        assert_eq!(c.imap.processed_mailbox, "Processed");
+        assert_eq!(c.imap.quarantine_mailbox, "Quarantine");
+        assert_eq!(c.imap.resolved_password, "secret");
+        assert_eq!(c.store.path, Path::new("/etc/supportd/store"));
+        assert_eq!(c.support.max_message_bytes, 25 * 1024 * 1024);
+        assert_eq!(c.support.customer_id_regexes.len(), 2);
+        assert_eq!(
+            c.control_socket(),
+            Path::new("/etc/supportd/store/control.sock")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let bad = r#"
+[imap]
+hots = "mail.example.com"
+host = "mail.example.com"
+security = "plain"
+username = "support"
+password = "x"
+
+[store]
+path = "/tmp/x"
+
+[support]
+address = "not-an-address"
+customer_id_patterns = ["no group", "(unclosed"]
+
+[bogus]
+"#;
+        let e = parse(bad).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"bogus"), "{keys:?}");
+        assert!(keys.contains(&"imap.hots"), "{keys:?}");
+        assert!(keys.contains(&"support.address"), "{keys:?}");
+        assert!(
+            keys.contains(&"support.customer_id_patterns[0]"),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"support.customer_id_patterns[1]"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn plain_only_to_loopback() {
+        let e = parse(&GOOD.replace("127.0.0.1", "mail.example.com")).unwrap_err();
+        assert_eq!(e.problems[0].key, "imap.security");
+        assert!(parse(&GOOD.replace("127.0.0.1", "localhost")).is_ok());
+        assert!(parse(&GOOD.replace("127.0.0.1", "::1")).is_ok());
+    }
+
+    #[test]
+    fn missing_sections_and_password() {
+        let e = parse("[store]\npath='x'\n").unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["imap", "support"]);
+        let e = parse(&GOOD.replace("password = \"secret\"", "")).unwrap_err();
+        assert!(e.problems.iter().any(|p| p.key == "imap.password"), "{e}");
+    }
+
+    #[test]
+    fn http_section() {
+        assert!(parse(GOOD).unwrap().http.is_none());
+        let c = parse(&format!("{GOOD}\n[http]\n")).unwrap();
+        let h = c.http.unwrap();
+        assert_eq!(h.listen.to_string(), "127.0.0.1:9180");
+        assert!(!h.allow_remote);
+        let c = parse(&format!("{GOOD}\n[http]\nlisten = \"[::1]:9999\"\n")).unwrap();
+        assert_eq!(c.http.unwrap().listen.port(), 9999);
+        let e = parse(&format!("{GOOD}\n[http]\nlisten = \"0.0.0.0:9180\"\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.listen", "{e}");
+        let c = parse(&format!(
+            "{GOOD}\n[http]\nlisten = \"0.0.0.0:9180\"\nallow_remote = true\n"
+        ))
+        .unwrap();
+        assert!(c.http.unwrap().allow_remote);
+        let e = parse(&format!("{GOOD}\n[http]\nlisten = \"localhost:80\"\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.listen", "{e}");
+        let e = parse(&format!("{GOOD}\n[http]\nport = 1\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "http.port", "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse(&GOOD.replace("port = 1143", "port = \"x\"")).unwrap_err();
+        assert_eq!(e.problems[0].key, "imap.port", "{e}");
+        let e = parse(&format!("{GOOD}\n[[agents]]\nname='a'\naddresses=[1]\n")).unwrap_err();
+        assert_eq!(e.problems[0].key, "agents[0].addresses[0]", "{e}");
+    }
+
+    #[test]
+    fn the_readme_sla_example_is_valid() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let start = readme
+            .find("A complete example")
+            .expect("README has the SLA example");
+        let block = &readme[start..];
+        let block = &block[block.find("```toml\n").unwrap() + 8..];
+        let block = &block[..block.find("```").unwrap()];
+        let text = format!(
+            "[imap]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nusername = \"s\"\npassword = \"x\"\n\
+             [store]\npath = \"/tmp/x\"\n[support]\naddress = \"support@example.com\"\n\
+             [[agents]]\nname = \"bob\"\naddresses = [\"bob@example.com\"]\n{block}"
+        );
+        let config = Config::parse(&text, Path::new("/etc/supportd/supportd.toml"), &Empty)
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(config.sla.oncall().len(), 1);
+        assert_eq!(config.sla.rules()[0].name, "payments down");
+    }
+}

@@ -1,0 +1,812 @@
+//! What one inbound mail does to its ticket: the ticket after it, the message record, the mails
+//! it causes and the log lines, decided from the mail, what the shell looked up and *now*.
+//!
+//! [`accept`] reads the mail in named steps, in this order, each one recording what it found in
+//! the [`Reading`] the later steps consult:
+//! 1. [`survey_answer`]: a customer's score for a finished ticket is recorded; it reopens nothing;
+//! 2. [`reopen`]: any other customer mail to a finished ticket reopens it, opens a new ticket
+//!    linked to it, or is filed with a notice (`closed_policy = "reject"`);
+//! 3. [`open_or_join`]: the ticket threading chose, or a new one (classified, clocks started);
+//! 4. [`follow_up`]: a customer's mail adds its participants and moves a pending ticket on;
+//! 5. [`customer_escalation`]: "升级/投诉/escalate" raises the level, up to the supervisors;
+//! 6. the agent's reply ([`crate::desk::agent::reply`]): commands, note, relayed answer;
+//! 7. the SLA clocks follow what changed;
+//! 8. [`customer_notice`] and [`agent_notification`]: who hears of it;
+//! 9. [`survey_request`]: an agent resolving the ticket asks the customer for a score.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::config::sections::{AgentConfig, ClosedPolicy, Role};
+use crate::desk::agent::assign::{SUPERVISOR_LEVEL, escalation_role};
+use crate::desk::agent::assign::{agent_mailbox, agents_with_role, assign, notify_targets};
+use crate::desk::agent::notification::{Headline, notification};
+use crate::desk::agent::reply;
+use crate::desk::effect::Effect;
+use crate::desk::escalate::escalation_context;
+use crate::desk::outbound::compose::Draft;
+use crate::desk::outbound::mailer::Mailer;
+use crate::desk::outbound::may_answer::refuse_auto_reply;
+use crate::desk::outbound::wording::{language, missing_information};
+use crate::desk::status::{survey_draft, sync_clocks};
+use crate::desk::threading::Match;
+use crate::domain::message::{Message, Source, ThreadedBy};
+use crate::domain::outbox::{Kind, OutboxItem};
+use crate::domain::sla::classify::classify;
+use crate::domain::sla::classify::escalation_request;
+use crate::domain::sla::clocks::Clocks;
+use crate::domain::sla::routing::notification_route;
+use crate::domain::status::Status;
+use crate::domain::survey;
+use crate::domain::ticket::{EscalatedBy, Satisfaction, Ticket};
+use crate::mail::inbound::Inbound;
+use crate::mail::subject;
+
+/// One inbound mail and the facts about it the shell looked up for the core.
+#[derive(Debug, Clone)]
+pub(crate) struct Intake<'a> {
+    pub(crate) inbound: &'a Inbound,
+    /// Threading's decision ([`crate::desk::threading::decide`]).
+    pub(crate) matched: &'a Match,
+    /// The ticket threading chose, as stored (`None` for a new ticket).
+    pub(crate) existing: Option<Ticket>,
+    /// The number a new ticket gets.
+    pub(crate) next_id: u64,
+    /// The identified customer ID ([`crate::domain::customer::identify`]).
+    pub(crate) customer: &'a str,
+    /// Where the mail was found on the server, recorded on the message.
+    pub(crate) source: Option<Source>,
+    /// The authenticated agent who wrote it, if any ([`crate::desk::agent::proof`]).
+    pub(crate) agent: Option<&'a AgentConfig>,
+    /// The customer's dedicated contact (agent name) from the directory.
+    pub(crate) contact: Option<&'a str>,
+    /// For an agent's `#merge N`: ticket N, if it exists.
+    pub(crate) merge_target: Option<&'a Ticket>,
+    /// The customer is a VIP (directory tier), which raises the priority one level.
+    pub(crate) vip: bool,
+}
+
+#[cfg(test)]
+impl<'a> Intake<'a> {
+    #[cfg(test)]
+    /// A customer's mail that opens ticket 1, with nothing looked up; set the fields that apply.
+    pub(crate) fn new(inbound: &'a Inbound, matched: &'a Match, customer: &'a str) -> Intake<'a> {
+        Intake {
+            inbound,
+            matched,
+            existing: None,
+            next_id: 1,
+            customer,
+            source: None,
+            agent: None,
+            contact: None,
+            merge_target: None,
+            vip: false,
+        }
+    }
+}
+
+/// The result of accepting one inbound mail, committed by the shell in one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Accepted {
+    /// The ticket after the mail (new or updated).
+    pub(crate) ticket: Ticket,
+    /// True when the mail opened the ticket.
+    pub(crate) created: bool,
+    /// The message record to store.
+    pub(crate) message: Message,
+    /// Log lines for the shell.
+    pub(crate) effects: Vec<Effect>,
+    /// Mails to enqueue in the same transaction.
+    pub(crate) outgoing: Vec<OutboxItem>,
+    /// Other tickets changed by the mail (a merge target), saved in the same transaction.
+    pub(crate) extra_tickets: Vec<Ticket>,
+}
+
+/// What every step needs, and what they produce besides the ticket.
+struct Ctx<'a> {
+    config: &'a Config,
+    inbound: &'a Inbound,
+    /// The authenticated agent who wrote the mail; `None` for a customer's (or a stranger's).
+    agent: Option<&'a AgentConfig>,
+    mailer: Option<Mailer<'a>>,
+    now: DateTime<Utc>,
+    effects: Vec<Effect>,
+    outgoing: Vec<OutboxItem>,
+}
+
+impl Ctx<'_> {
+    fn log(&mut self, line: String) {
+        self.effects.push(Effect::Log(line));
+    }
+
+    /// True for a customer's mail that a person wrote (not an agent's, not a machine's).
+    fn is_human_customer_mail(&self) -> bool {
+        self.agent.is_none() && !self.inbound.machine.is_machine_generated()
+    }
+}
+
+/// What the steps found out about the mail.
+#[derive(Debug, Default)]
+struct Reading {
+    /// A survey score and comment.
+    survey: Option<(u8, String)>,
+    /// It reopened a finished ticket.
+    reopened: bool,
+    /// It went to a closed ticket under `closed_policy = "reject"`: filed, the customer told.
+    rejected: bool,
+    /// It opened the ticket.
+    created: bool,
+    /// The customer asked to escalate.
+    escalation: CustomerEscalation,
+}
+
+/// A customer's request to escalate and what came of it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum CustomerEscalation {
+    /// None asked for.
+    #[default]
+    None,
+    /// The level was raised to this.
+    Raised(u32),
+    /// Asked again with the supervisors already on it: they are told again.
+    AskedAgain,
+}
+
+/// Applies one inbound mail: the ticket threading chose in `intake` (or a new one), with the
+/// mails it causes when `mailer` is given (with `[outbound]` configured).
+pub(crate) fn accept(
+    config: &Config,
+    mut intake: Intake<'_>,
+    mailer: Option<Mailer<'_>>,
+    now: DateTime<Utc>,
+) -> Accepted {
+    let mut ctx = Ctx {
+        config,
+        inbound: intake.inbound,
+        agent: intake.agent,
+        mailer,
+        now,
+        effects: Vec::new(),
+        outgoing: Vec::new(),
+    };
+    let mut reading = Reading {
+        survey: survey_answer(&ctx, intake.existing.as_ref(), intake.matched),
+        ..Reading::default()
+    };
+    let existing = intake.existing.take();
+    let (existing, related) = reopen(&mut ctx, existing, intake.matched, &mut reading);
+    let (mut ticket, threaded_by) = open_or_join(&mut ctx, existing, &intake, related);
+    reading.created = threaded_by == ThreadedBy::New;
+    let before = ticket.clone();
+    follow_up(&mut ctx, &mut ticket, &reading);
+    if let Some((score, comment)) = &reading.survey {
+        ctx.log(format!(
+            "ticket {}: satisfaction {score}/5 from the customer",
+            ticket.id
+        ));
+        ticket.satisfaction = Some(Satisfaction {
+            score: *score,
+            comment: comment.clone(),
+            at: now,
+        });
+    }
+    reading.escalation = customer_escalation(&mut ctx, &mut ticket, &reading);
+    let mut extra_tickets = Vec::new();
+    if let (Some(a), false) = (ctx.agent, reading.created) {
+        let r = reply::apply(
+            config,
+            a,
+            &mut ticket,
+            ctx.inbound,
+            intake.merge_target,
+            now,
+        );
+        ctx.effects.extend(r.effects);
+        ctx.outgoing.extend(r.outgoing);
+        extra_tickets = r.extra_tickets;
+    }
+    if !reading.created {
+        let agent_replied = ctx.outgoing.iter().any(|o| o.kind == Kind::Relay);
+        sync_clocks(config, &before, &mut ticket, agent_replied, now);
+    }
+    let mut message = Message::received(
+        ctx.inbound,
+        ticket.id,
+        ticket.message_count,
+        threaded_by,
+        intake.source,
+        now,
+    );
+    message.internal = ctx.agent.is_some() && !reading.created;
+    message.from_agent = ctx.agent.is_some();
+    ctx.log(if reading.created {
+        format!(
+            "opened ticket {} for customer {}",
+            ticket.id, ticket.customer
+        )
+    } else {
+        format!(
+            "added message {} to ticket {} (by {threaded_by:?})",
+            message.seq, ticket.id
+        )
+    });
+    if ctx.mailer.is_some() && config.outbound.is_some() && ctx.agent.is_none() {
+        customer_notice(&mut ctx, &ticket, intake.customer, &reading);
+        agent_notification(&mut ctx, &ticket, &reading);
+    }
+    survey_request(&mut ctx, &before, &ticket);
+    Accepted {
+        ticket,
+        created: reading.created,
+        message,
+        effects: ctx.effects,
+        outgoing: ctx.outgoing,
+        extra_tickets,
+    }
+}
+
+/// A customer's answer to the satisfaction survey on the finished ticket it names, if the mail
+/// is one. It is recorded on the ticket, which stays finished.
+fn survey_answer(
+    ctx: &Ctx<'_>,
+    existing: Option<&Ticket>,
+    matched: &Match,
+) -> Option<(u8, String)> {
+    existing
+        .filter(|t| {
+            ctx.is_human_customer_mail()
+                && matched.ticket() == Some(t.id)
+                && matches!(t.status, Status::Resolved | Status::Closed)
+        })
+        .and_then(|_| survey::answer(&ctx.inbound.reply_text))
+}
+
+/// A customer writing to a finished ticket: reopen it (resolved within
+/// `support.reopen_window_days`, or closed with `closed_policy = "reopen"`), file the mail on it
+/// and tell the customer (`"reject"`), or start a new ticket linked to it (returned as the
+/// ticket to relate to, with `None` as the ticket to join).
+fn reopen(
+    ctx: &mut Ctx<'_>,
+    existing: Option<Ticket>,
+    matched: &Match,
+    reading: &mut Reading,
+) -> (Option<Ticket>, Option<u64>) {
+    let sup = &ctx.config.support;
+    let t = match existing {
+        Some(t)
+            if reading.survey.is_none()
+                && ctx.agent.is_none()
+                && matched.ticket() == Some(t.id) =>
+        {
+            t
+        }
+        other => return (other, None),
+    };
+    let window = chrono::Duration::days(sup.reopen_window_days as i64);
+    match t.status {
+        Status::Resolved
+            if ctx
+                .now
+                .signed_duration_since(t.resolved_at.unwrap_or(t.updated_at))
+                <= window =>
+        {
+            reading.reopened = true;
+            (Some(t), None)
+        }
+        Status::Resolved => {
+            let line = format!(
+                "ticket {} was resolved more than {} days ago: new ticket",
+                t.id, sup.reopen_window_days
+            );
+            ctx.log(line);
+            (None, Some(t.id))
+        }
+        Status::Closed => match sup.closed_policy {
+            ClosedPolicy::Reopen => {
+                reading.reopened = true;
+                (Some(t), None)
+            }
+            ClosedPolicy::NewTicket => (None, Some(t.id)),
+            ClosedPolicy::Reject => {
+                reading.rejected = true;
+                (Some(t), None)
+            }
+        },
+        _ => (Some(t), None),
+    }
+}
+
+/// The ticket the mail joins, or a new one: numbered `intake.next_id`, related to the ticket
+/// threading refused (or `related`, a finished ticket it follows), assigned, classified and with
+/// its clocks started.
+fn open_or_join(
+    ctx: &mut Ctx<'_>,
+    existing: Option<Ticket>,
+    intake: &Intake<'_>,
+    related: Option<u64>,
+) -> (Ticket, ThreadedBy) {
+    let matched = intake.matched;
+    if let Some(t) = existing
+        && matched.ticket() == Some(t.id)
+    {
+        let by = match matched {
+            _ if ctx.agent.is_some() => ThreadedBy::Agent,
+            Match::Reference { .. } => ThreadedBy::Reference,
+            Match::Tag { .. } => ThreadedBy::Tag,
+            _ => ThreadedBy::Subject,
+        };
+        return (t, by);
+    }
+    let related = match matched {
+        Match::New { related, refused } => {
+            if let Some(why) = refused {
+                ctx.log(format!("new ticket instead of follow-up: {why}"));
+            }
+            *related
+        }
+        _ => None,
+    }
+    .or(related);
+    let (config, inbound) = (ctx.config, ctx.inbound);
+    let sup = &config.support;
+    let mut t = Ticket::new(
+        intake.next_id,
+        intake.customer.to_owned(),
+        inbound.from.clone(),
+        inbound.subject.clone(),
+        subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix)),
+        ctx.now,
+    );
+    t.related = related;
+    t.assignee = assign(config, intake.contact, intake.next_id);
+    let (priority, rule) = classify(
+        &inbound.subject,
+        &inbound.reply_text,
+        intake.vip,
+        sup.default_priority,
+        &config.sla,
+    );
+    t.priority = priority;
+    t.priority_rule = rule;
+    t.sla = Clocks::start(&config.calendar, &config.sla, priority, ctx.now);
+    (t, ThreadedBy::New)
+}
+
+/// The customer's side of any mail on the ticket: colleagues they copy in may follow up by tag
+/// (our own and agents' addresses are never customers), our answers thread under their latest
+/// mail, and a pending (or reopened) ticket is open again. Every mail counts and updates it.
+fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, reading: &Reading) {
+    let (config, inbound) = (ctx.config, ctx.inbound);
+    let sender = &inbound.from.address;
+    if ctx.agent.is_none() && !config.is_own_address(sender) {
+        let others = inbound.to.iter().chain(&inbound.cc).map(|m| &m.address);
+        for addr in std::iter::once(sender).chain(others) {
+            if !config.is_own_address(addr)
+                && config.agent_by_address(addr).is_none()
+                && !is_reply_address(config, addr)
+                && !ticket.is_participant(addr)
+            {
+                ticket.participants.push(addr.clone());
+            }
+        }
+        ticket.last_customer_message_id = inbound.message_id.clone();
+        if reading.reopened || (!reading.created && ticket.status == Status::Pending) {
+            ctx.log(format!(
+                "ticket {} {} by the customer's mail",
+                ticket.id,
+                if reading.reopened {
+                    "reopened"
+                } else {
+                    "back to open"
+                }
+            ));
+            ticket.status = Status::Open;
+        }
+    }
+    ticket.message_count += 1;
+    ticket.updated_at = ctx.now;
+}
+
+/// A follow-up asking for escalation (升级/投诉/escalate…) raises the level by one, up to the
+/// supervisors; asking again after that tells them again instead of climbing further.
+fn customer_escalation(
+    ctx: &mut Ctx<'_>,
+    ticket: &mut Ticket,
+    reading: &Reading,
+) -> CustomerEscalation {
+    if !ctx.is_human_customer_mail()
+        || reading.created
+        || reading.survey.is_some()
+        || reading.rejected
+        || !ticket.status.is_active()
+    {
+        return CustomerEscalation::None;
+    }
+    let Some(word) = escalation_request(&ctx.inbound.reply_text, &ctx.config.sla) else {
+        return CustomerEscalation::None;
+    };
+    if ticket.escalation >= SUPERVISOR_LEVEL {
+        ctx.log(format!(
+            "ticket {}: the customer asks again to escalate (\"{word}\"); already at level {}",
+            ticket.id, ticket.escalation
+        ));
+        return CustomerEscalation::AskedAgain;
+    }
+    let level = ticket.escalation + 1;
+    ticket.escalate_to(level, EscalatedBy::Customer, format!("\"{word}\""), ctx.now);
+    ctx.log(format!(
+        "ticket {} escalated to level {} at the customer's request (\"{word}\")",
+        ticket.id, ticket.escalation
+    ));
+    CustomerEscalation::Raised(ticket.escalation)
+}
+
+/// The automatic mail to the customer, if any: the closed-ticket notice, the escalation notice,
+/// the acknowledgement (with the checklist of what they have not told us) or the follow-up
+/// notice; never to a survey answer, and never to mail that must not be answered.
+fn customer_notice(ctx: &mut Ctx<'_>, ticket: &Ticket, customer: &str, reading: &Reading) {
+    let (Some(mailer), Some(out)) = (ctx.mailer, &ctx.config.outbound) else {
+        return;
+    };
+    let raised = match reading.escalation {
+        CustomerEscalation::Raised(level) => Some(level),
+        _ => None,
+    };
+    let kind = if reading.rejected {
+        Kind::Closed
+    } else if reading.survey.is_some() {
+        return;
+    } else if raised.is_some() {
+        if !out.escalation_notice {
+            return;
+        }
+        Kind::Escalated
+    } else if reading.created && out.acknowledge {
+        Kind::Ack
+    } else if !reading.created && out.followup_notice {
+        Kind::Followup
+    } else {
+        return;
+    };
+    let inbound = ctx.inbound;
+    if let Some(why) = refuse_auto_reply(ctx.config, inbound) {
+        ctx.log(format!("no {kind:?} sent: {why}"));
+        return;
+    }
+    let mut extra = BTreeMap::new();
+    if let Some(level) = raised {
+        extra.insert(
+            "escalation",
+            escalation_context(level, EscalatedBy::Customer),
+        );
+    }
+    if kind == Kind::Ack {
+        let identified = !customer.eq_ignore_ascii_case(&inbound.from.address);
+        extra.insert(
+            "missing",
+            minijinja::Value::from_serialize(missing_information(inbound, identified)),
+        );
+    }
+    let draft = Draft {
+        kind,
+        ticket,
+        inbound: Some(inbound),
+        lang: language(inbound, out.language),
+        extra,
+        cause: match raised {
+            Some(level) => format!("escalated:{}:{level}", ticket.id),
+            None => format!("{kind:?}:{}", inbound.message_id),
+        },
+    };
+    let item = mailer.write(ctx.config, &draft, ctx.now, &mut ctx.effects);
+    ctx.outgoing.push(item);
+}
+
+/// Agents hear about every human customer mail but survey answers, of which only low scores
+/// concern them (and the supervisors); an escalation also reaches tier 2 or the supervisors.
+/// Machine mail on a ticket is only filed. Outside business hours a P1/P2 also wakes whoever is
+/// on call; a P3/P4 notification waits for business hours.
+fn agent_notification(ctx: &mut Ctx<'_>, ticket: &Ticket, reading: &Reading) {
+    let (headline, extra_role) = match (&reading.survey, reading.escalation) {
+        (Some((score, _)), _) if *score <= 2 => {
+            (Some(Headline::LowScore(*score)), Some(Role::Supervisor))
+        }
+        (Some(_), _) => return,
+        (None, CustomerEscalation::Raised(level)) => (
+            Some(Headline::CustomerEscalation(level)),
+            Some(escalation_role(level)),
+        ),
+        (None, CustomerEscalation::AskedAgain) => {
+            (Some(Headline::CustomerAsksAgain), Some(Role::Supervisor))
+        }
+        (None, CustomerEscalation::None) => (None, None),
+    };
+    if ctx.inbound.machine.is_machine_generated() || reading.rejected {
+        return;
+    }
+    let config = ctx.config;
+    let (on_call, wait_until) =
+        notification_route(ticket.priority, ctx.now, &config.calendar, &config.sla);
+    let mut to = notify_targets(config, ticket);
+    let on_call = on_call
+        .and_then(|n| config.agent_named(&n))
+        .map(|a| vec![agent_mailbox(a)]);
+    let role = extra_role.map(|r| agents_with_role(config, r));
+    for m in on_call.into_iter().chain(role).flatten() {
+        if !to
+            .iter()
+            .any(|t| t.address.eq_ignore_ascii_case(&m.address))
+        {
+            to.push(m);
+        }
+    }
+    if to.is_empty() {
+        return;
+    }
+    match notification(config, ticket, ctx.inbound, headline.as_ref(), to, ctx.now) {
+        Ok(mut item) => {
+            if let Some(w) = wait_until {
+                item.hold_until(w);
+                ctx.log(format!(
+                    "agent notification held until business hours ({w})"
+                ));
+            }
+            ctx.outgoing.push(item)
+        }
+        Err(e) => ctx.log(format!("no agent notification: {e}")),
+    }
+}
+
+/// An agent's mail resolved the ticket: ask the customer how it went (once per resolution).
+fn survey_request(ctx: &mut Ctx<'_>, before: &Ticket, ticket: &Ticket) {
+    if let (Some(mailer), Some(out), Some(_)) = (ctx.mailer, &ctx.config.outbound, ctx.agent)
+        && out.survey
+        && before.status != Status::Resolved
+        && ticket.status == Status::Resolved
+    {
+        let draft = survey_draft(ticket, out.language);
+        let item = mailer.write(ctx.config, &draft, ctx.now, &mut ctx.effects);
+        ctx.outgoing.push(item);
+    }
+}
+
+/// True for one of our signed per-ticket reply addresses (`support+…@`): never a participant.
+fn is_reply_address(config: &Config, addr: &str) -> bool {
+    let (local, domain) = config.support.address.split_once('@').unwrap_or_default();
+    addr.rsplit_once('@')
+        .is_some_and(|(l, d)| d.eq_ignore_ascii_case(domain) && l.starts_with(&format!("{local}+")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::escalate::escalate;
+    use crate::desk::testing::{config, config_with, mail, mailer, p1_ticket, tuesday_10am};
+
+    fn follow_up(config: &Config, t: &Ticket, body: &str, n: u32, now: DateTime<Utc>) -> Accepted {
+        let m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            body,
+            &format!("f{n}@example.org"),
+        );
+        let matched = Match::Tag { ticket: t.id };
+        let intake = Intake {
+            existing: Some(t.clone()),
+            next_id: 2,
+            ..Intake::new(&m, &matched, "c")
+        };
+        accept(config, intake, Some(mailer()), now)
+    }
+
+    fn kinds(a: &Accepted) -> Vec<(Kind, Vec<String>)> {
+        a.outgoing.iter().map(|o| (o.kind, o.to.clone())).collect()
+    }
+
+    #[test]
+    fn a_customer_asking_to_escalate_gets_tier2_then_the_supervisor() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Open;
+
+        let a = follow_up(&config, &t, "三天了还没解决，我要投诉", 1, t0);
+        assert_eq!(a.ticket.escalation, 1);
+        assert_eq!(a.ticket.escalations[0].by, EscalatedBy::Customer);
+        let k = kinds(&a);
+        assert_eq!(k[0], (Kind::Escalated, vec!["c@example.org".to_owned()]));
+        assert!(
+            a.outgoing[0].raw.contains("Subject:"),
+            "{}",
+            a.outgoing[0].raw
+        );
+        assert_eq!(k[1].0, Kind::AgentNotify);
+        assert_eq!(k[1].1, ["alice@example.com", "tess@example.com"]);
+        assert!(
+            a.outgoing[1]
+                .subject
+                .contains("Escalated by the customer to level 1")
+        );
+
+        let a = follow_up(
+            &config,
+            &a.ticket,
+            "Please escalate to your supervisor.",
+            2,
+            t0,
+        );
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(kinds(&a)[1].1, ["alice@example.com", "sue@example.com"]);
+
+        // An upgrade question is not an escalation.
+        let a = follow_up(&config, &a.ticket, "PHP 升级后还是打不开", 3, t0);
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(kinds(&a).len(), 1, "only the usual notification");
+
+        // Asking again at the top tells the supervisors again, without climbing or re-notifying
+        // the customer.
+        let a = follow_up(&config, &a.ticket, "我要投诉！！", 4, t0);
+        assert_eq!(a.ticket.escalation, 2);
+        assert_eq!(a.ticket.escalations.len(), 2);
+        let k = kinds(&a);
+        assert_eq!(k.len(), 1, "{k:?}");
+        assert_eq!(k[0].1, ["alice@example.com", "sue@example.com"]);
+        assert!(a.outgoing[0].subject.contains("asks again"));
+    }
+
+    #[test]
+    fn survey_answers_are_recorded_without_reopening() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut t = p1_ticket(&config, t0);
+        t.status = Status::Resolved;
+        t.resolved_at = Some(t0);
+
+        let a = follow_up(&config, &t, "满意\n谢谢，处理很快", 1, t0);
+        assert_eq!(a.ticket.status, Status::Resolved);
+        let s = a.ticket.satisfaction.as_ref().unwrap();
+        assert_eq!((s.score, s.comment.as_str()), (5, "谢谢，处理很快"));
+        assert!(a.outgoing.is_empty(), "a good score mails nobody");
+
+        let a = follow_up(&config, &a.ticket, "2 - took far too long", 2, t0);
+        assert_eq!(a.ticket.satisfaction.as_ref().unwrap().score, 2);
+        assert_eq!(a.ticket.status, Status::Resolved);
+        let k = kinds(&a);
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].1, ["alice@example.com", "sue@example.com"]);
+
+        let a = follow_up(&config, &a.ticket, "The site is down again!", 3, t0);
+        assert_eq!(a.ticket.status, Status::Open, "a real follow-up reopens");
+    }
+
+    #[test]
+    fn at_night_p1_wakes_the_on_call_agent_and_p3_waits_for_the_morning() {
+        let config = config_with(
+            "\n[[sla.oncall]]\nfrom = \"2026-11-01\"\nto = \"2026-11-30\"\nprimary = \"tess\"\n",
+        );
+        let mailer = mailer();
+        // Saturday 23:00 in Shanghai.
+        let night = DateTime::parse_from_rfc3339("2026-11-28T23:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let monday = DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let new_ticket = |subject: &str, body: &str| {
+            let m = mail("c@example.org", subject, body, "n@example.org");
+            let intake = Intake {
+                next_id: 7,
+                ..Intake::new(&m, &matched, "c")
+            };
+            accept(&config, intake, Some(mailer), night)
+        };
+        let a = new_ticket("Website down", "The whole site is down, 502.");
+        assert_eq!(a.ticket.priority, crate::domain::priority::Priority::P1);
+        let notify = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        assert_eq!(notify.to.len(), 2, "assignee and on call: {:?}", notify.to);
+        assert!(notify.to.contains(&"tess@example.com".to_owned()));
+        assert_eq!(notify.next_attempt_at, night, "sent at once");
+
+        let a = new_ticket("Question about invoices", "How do I download an invoice?");
+        assert!(a.ticket.priority >= crate::domain::priority::Priority::P3);
+        let notify = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        assert!(!notify.to.contains(&"tess@example.com".to_owned()));
+        assert_eq!(notify.next_attempt_at, monday, "held until business hours");
+        assert_eq!(notify.due_since(), monday, "not overdue while held");
+        let ack = a.outgoing.iter().find(|o| o.kind == Kind::Ack).unwrap();
+        assert_eq!(
+            ack.next_attempt_at, night,
+            "the customer's ack is never held"
+        );
+    }
+
+    #[test]
+    fn agents_who_work_in_chinese_get_chinese_notifications() {
+        let mut config = config();
+        config.agents[0].languages = vec!["zh-CN".into(), "en".into()];
+        let t0 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let t = p1_ticket(&config, t0);
+        let (_, mails, _) =
+            escalate(&config, None, &t, t0 + chrono::Duration::minutes(25)).unwrap();
+        assert!(
+            mails[0].subject.contains("SLA 预警 (首次响应)"),
+            "{}",
+            mails[0].subject
+        );
+        let a = follow_up(&config, &t, "请尽快处理", 1, t0);
+        let n = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .unwrap();
+        let text = crate::mail::parse::parse(n.raw.as_bytes()).unwrap().text;
+        assert!(text.contains("客户追加回复"), "{text}");
+        assert!(text.contains("处理人：alice"), "{text}");
+        assert!(text.contains("直接回复本邮件"), "{text}");
+        // An English-first agent on the same mail keeps it English.
+        config.agents[1].languages = vec!["en".into()];
+        let (_, mails, _) =
+            escalate(&config, None, &t, t0 + chrono::Duration::minutes(31)).unwrap();
+        assert!(
+            mails[0].subject.contains("SLA BREACHED"),
+            "{}",
+            mails[0].subject
+        );
+    }
+
+    /// The directory names the dedicated contact `Alice`; the agent is configured as `alice`.
+    /// Every lookup by name ignores case, so the ticket is hers under her own spelling and she
+    /// hears of it (before, the case-sensitive lookup found nobody and nobody was told).
+    #[test]
+    fn a_dedicated_contact_is_found_whatever_the_case() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let m = mail(
+            "c@example.org",
+            "Invoice question",
+            "Where is my invoice?",
+            "n@x",
+        );
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let intake = Intake {
+            contact: Some("Alice"),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        assert_eq!(a.ticket.assignee.as_deref(), Some("alice"));
+        let notify = kinds(&a)
+            .into_iter()
+            .find(|(k, _)| *k == Kind::AgentNotify)
+            .expect("the contact is notified");
+        assert_eq!(notify.1, ["alice@example.com"]);
+
+        // A ticket stored under the directory's spelling (before this was fixed) still reaches
+        // her on the customer's follow-up.
+        let mut t = p1_ticket(&config, t0);
+        t.assignee = Some("Alice".into());
+        let a = follow_up(&config, &t, "Any news?", 1, t0);
+        let k = kinds(&a);
+        let notify = k.iter().find(|(k, _)| *k == Kind::AgentNotify).unwrap();
+        assert_eq!(notify.1, ["alice@example.com"]);
+    }
+}

@@ -1,0 +1,126 @@
+//! Mail an agent's mail causes: their reply, relayed to the customer from the support address,
+//! or, when their mail changes nothing, the reply that tells them why.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::config::sections::{AgentConfig, Language};
+use crate::desk::agent::assign::agent_mailbox;
+use crate::desk::agent::notification::{agents_language, compose, to_agents, words};
+use crate::desk::commands::Parsed;
+use crate::desk::outbound::compose::{Compose, ComposeError};
+use crate::domain::outbox::{Kind, OutboxItem};
+use crate::domain::ticket::Ticket;
+use crate::mail::inbound::Inbound;
+use crate::mail::mailbox::Mailbox;
+use crate::mail::msgid;
+use crate::mail::subject;
+
+/// The agent's reply, relayed to the customer from the support address.
+pub(crate) fn relay(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    reply: &str,
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, ComposeError> {
+    let out = config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
+    let tag = subject::tag(&config.support.tag_prefix, ticket.id);
+    let base = subject::strip_tag(&ticket.subject, &config.support.tag_prefix);
+    let cc: Vec<Mailbox> = ticket
+        .participants
+        .iter()
+        .filter(|p| !p.eq_ignore_ascii_case(&ticket.requester.address))
+        .map(|p| Mailbox {
+            name: None,
+            address: p.clone(),
+        })
+        .collect();
+    Ok(compose(
+        config,
+        Compose {
+            kind: Kind::Relay,
+            ticket: ticket.id,
+            from_name: format!("{} ({})", agent.name, config.support.name),
+            to: vec![ticket.requester.clone()],
+            cc,
+            reply_to: config.support.address.clone(),
+            subject: format!("{tag} Re: {base}"),
+            body: format!("{reply}\n"),
+            message_id: msgid::sign(
+                &out.resolved_secret,
+                &config.message_id_domain(),
+                ticket.id,
+                &msgid::nonce(&format!("relay:{}", agent_mail.message_id)),
+            ),
+            parent: ticket.last_customer_message_id.clone(),
+            references: Vec::new(),
+            automatic: false,
+            attachments: agent_mail
+                .attachments
+                .iter()
+                .map(|a| (a.name.clone(), a.content_type.clone(), a.data.clone()))
+                .collect(),
+        },
+        now,
+    ))
+}
+
+/// Tells an agent that their mail changed nothing, and why.
+pub(crate) fn error_reply(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    parsed: &Parsed,
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> OutboxItem {
+    let understood: Vec<String> = parsed
+        .commands
+        .iter()
+        .map(|c| format!("  - {c:?}"))
+        .collect();
+    let to = vec![agent_mailbox(agent)];
+    let lang = agents_language(config, &to);
+    let w = words(lang);
+    let intro = match lang {
+        Language::En => format!("Your mail about ticket {}", ticket.id),
+        Language::Zh => format!("您关于工单 {} 的邮件", ticket.id),
+    };
+    let body = format!(
+        "{intro}{}\n\n{}\n\n{}\n{}\n\n{}\n",
+        w.changed_nothing,
+        parsed
+            .errors
+            .iter()
+            .map(|e| format!("  - {e}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        w.understood,
+        if understood.is_empty() {
+            format!("  {}", w.nothing)
+        } else {
+            understood.join("\n")
+        },
+        w.help,
+    );
+    let subject = format!(
+        "{} {}: {}",
+        subject::tag(&config.support.tag_prefix, ticket.id),
+        w.command_error,
+        agent_mail.subject
+    );
+    let mut c = to_agents(
+        config,
+        ticket,
+        to,
+        subject,
+        body,
+        &format!("error:{}", agent_mail.message_id),
+    );
+    c.kind = Kind::AgentError;
+    c.parent = agent_mail.message_id.clone();
+    c.references = agent_mail.references.clone();
+    compose(config, c, now)
+}

@@ -1,0 +1,311 @@
+//! Agents' commands: lines starting with `#` at the top of an agent's reply, in the spirit of
+//! RT's CommandByMail.
+//!
+//! ```text
+//! #status pending
+//! #priority P2
+//! Hello, could you send us the error log?      <- relayed to the customer
+//! ```
+//!
+//! `#note` ends the command block and makes everything below it internal. An unknown or
+//! malformed command invalidates the whole mail: nothing changes and the agent is told what was
+//! understood, because acting on half of an instruction is worse than acting on none.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::domain::priority::{Priority, UnknownPriority};
+use crate::domain::status::{Status, UnknownStatus};
+use crate::domain::ticket::Ticket;
+use crate::mail::inbound::Inbound;
+
+/// One understood command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command", content = "arg")]
+pub(crate) enum Command {
+    /// `#status open|pending|resolved|closed`.
+    Status(Status),
+    /// `#priority P1..P4`.
+    Priority(Priority),
+    /// `#assign <agent>`.
+    Assign(String),
+    /// `#note`: the rest is internal.
+    Note,
+    /// `#escalate`.
+    Escalate,
+    /// `#merge <ticket>`: merge this ticket into that one.
+    Merge(u64),
+    /// `#customer <id>`.
+    Customer(String),
+}
+
+/// An agent's mail, split into commands, the customer-visible reply and the internal note.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    /// Commands in order.
+    pub(crate) commands: Vec<Command>,
+    /// Text for the customer (empty when the mail held only commands).
+    pub(crate) reply: String,
+    /// Internal note (`#note` and below), never sent to the customer.
+    pub(crate) note: Option<String>,
+    /// Problems; when not empty, nothing may be done.
+    pub(crate) errors: Vec<CommandError>,
+}
+
+/// Why an agent's mail changes nothing. Each one is listed in the reply that tells the agent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CommandError {
+    /// A command line that could not be read.
+    #[error("line `{line}`: {why}")]
+    Line {
+        /// The line as the agent wrote it.
+        line: String,
+        /// What is wrong with it.
+        why: LineError,
+    },
+    /// `#assign` names nobody in `[[agents]]`.
+    #[error("#assign: no agent named `{0}`")]
+    NoSuchAgent(String),
+    /// `#merge` names the ticket the mail is about.
+    #[error("#merge: a ticket cannot be merged into itself")]
+    MergeIntoItself,
+    /// `#merge` names a ticket that does not exist.
+    #[error("#merge: there is no ticket {0}")]
+    NoMergeTarget(u64),
+}
+
+/// What is wrong with one command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LineError {
+    /// `#status` with a word that is no status.
+    #[error(transparent)]
+    Status(#[from] UnknownStatus),
+    /// `#priority` with a word that is no priority.
+    #[error(transparent)]
+    Priority(#[from] UnknownPriority),
+    /// `#assign` alone.
+    #[error("#assign needs an agent name")]
+    AssignWithoutName,
+    /// `#merge` with something other than a number.
+    #[error("#merge needs a ticket number, not `{0}`")]
+    MergeWithoutNumber(String),
+    /// `#customer` alone.
+    #[error("#customer needs a customer ID")]
+    CustomerWithoutId,
+    /// A `#word` that is no command.
+    #[error(
+        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer)"
+    )]
+    Unknown(String),
+}
+
+impl Parsed {
+    /// True when the mail is valid and has something for the customer.
+    pub(crate) fn has_reply(&self) -> bool {
+        self.errors.is_empty() && !self.reply.trim().is_empty()
+    }
+}
+
+fn is_command_line(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with('#') || l.starts_with('＃')
+}
+
+/// Parses an agent's reply text (quoted history already stripped).
+pub(crate) fn parse(text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if line.is_empty() {
+            i += 1;
+            continue;
+        }
+        if !is_command_line(line) {
+            break;
+        }
+        let body = line.trim_start_matches(['#', '＃']).trim();
+        let (word, arg) = match body.split_once(char::is_whitespace) {
+            Some((w, a)) => (w, a.trim()),
+            None => (body, ""),
+        };
+        let word = word.to_lowercase();
+        let parsed = match (word.as_str(), arg) {
+            ("status", a) => a.parse().map(Command::Status).map_err(LineError::from),
+            ("priority", a) => a.parse().map(Command::Priority).map_err(LineError::from),
+            ("assign", "") => Err(LineError::AssignWithoutName),
+            ("assign", a) => Ok(Command::Assign(a.to_owned())),
+            ("note", _) => Ok(Command::Note),
+            ("escalate", "") => Ok(Command::Escalate),
+            ("merge", a) => a
+                .trim_start_matches('#')
+                .parse::<u64>()
+                .map(Command::Merge)
+                .map_err(|_| LineError::MergeWithoutNumber(a.to_owned())),
+            ("customer", "") => Err(LineError::CustomerWithoutId),
+            ("customer", a) => Ok(Command::Customer(a.to_owned())),
+            (w, _) => Err(LineError::Unknown(w.to_owned())),
+        };
+        i += 1;
+        match parsed {
+            Ok(Command::Note) => {
+                // Text on the #note line itself belongs to the note.
+                let mut note: Vec<&str> = Vec::new();
+                if !arg.is_empty() {
+                    note.push(arg);
+                }
+                note.extend(&lines[i..]);
+                out.commands.push(Command::Note);
+                out.note = Some(note.join("\n").trim().to_owned());
+                i = lines.len();
+            }
+            Ok(c) => out.commands.push(c),
+            Err(why) => out.errors.push(CommandError::Line {
+                line: line.to_owned(),
+                why,
+            }),
+        }
+    }
+    if i < lines.len() {
+        out.reply = lines[i..].join("\n").trim().to_owned();
+    }
+    out
+}
+
+/// Removes a signature (`-- ` line and below) from an agent's reply.
+pub(crate) fn strip_signature(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line == "-- " || line == "--" {
+            break;
+        }
+        out.push(line);
+    }
+    out.join("\n").trim_end().to_owned()
+}
+
+/// Parses an agent's mail: quoted history is already gone; the signature goes too.
+pub(crate) fn read_agent_mail(inbound: &Inbound) -> Parsed {
+    parse(&strip_signature(&inbound.reply_text))
+}
+
+/// What an agent's valid mail does to the ticket (besides relaying the reply).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
+    /// New status, if any.
+    pub(crate) status: Option<Status>,
+    /// Escalate one level.
+    pub(crate) escalate: bool,
+    /// Merge into this ticket.
+    pub(crate) merge_into: Option<u64>,
+}
+
+/// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
+/// command that cannot be carried out (an unknown agent, merging into itself).
+pub(crate) fn apply_commands(
+    config: &Config,
+    t: &mut Ticket,
+    parsed: &Parsed,
+) -> Result<Changes, CommandError> {
+    let mut changes = Changes::default();
+    for c in &parsed.commands {
+        match c {
+            Command::Status(s) => changes.status = Some(*s),
+            Command::Priority(p) => t.priority = *p,
+            Command::Assign(name) => {
+                let a = config
+                    .agent_named(name)
+                    .ok_or_else(|| CommandError::NoSuchAgent(name.clone()))?;
+                t.assignee = Some(a.name.clone());
+            }
+            Command::Note => {}
+            Command::Escalate => changes.escalate = true,
+            Command::Merge(n) if *n == t.id => {
+                return Err(CommandError::MergeIntoItself);
+            }
+            Command::Merge(n) => changes.merge_into = Some(*n),
+            Command::Customer(id) => t.customer = id.clone(),
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_then_reply() {
+        let p = parse("#status pending\n#priority p2\n\nHello,\nplease send the log.\n");
+        assert_eq!(
+            p.commands,
+            [
+                Command::Status(Status::Pending),
+                Command::Priority(Priority::P2)
+            ]
+        );
+        assert_eq!(p.reply, "Hello,\nplease send the log.");
+        assert!(p.errors.is_empty() && p.note.is_none() && p.has_reply());
+    }
+
+    #[test]
+    fn only_commands_send_nothing() {
+        let p = parse("#assign alice\n#escalate\n");
+        assert_eq!(
+            p.commands,
+            [Command::Assign("alice".into()), Command::Escalate]
+        );
+        assert!(!p.has_reply());
+    }
+
+    #[test]
+    fn note_keeps_everything_below_internal() {
+        let p = parse("#status open\n#note checked the DB\n\nroot password is in vault\n");
+        assert_eq!(p.commands, [Command::Status(Status::Open), Command::Note]);
+        assert_eq!(
+            p.note.as_deref(),
+            Some("checked the DB\n\nroot password is in vault")
+        );
+        assert_eq!(p.reply, "");
+    }
+
+    #[test]
+    fn chinese_full_width_hash_and_merge() {
+        let p = parse("＃status resolved\n#merge #12\n#customer C1001\n问题已解决。");
+        assert_eq!(
+            p.commands,
+            [
+                Command::Status(Status::Resolved),
+                Command::Merge(12),
+                Command::Customer("C1001".into())
+            ]
+        );
+        assert_eq!(p.reply, "问题已解决。");
+    }
+
+    #[test]
+    fn errors_are_collected_and_named() {
+        let p = parse("#status done\n#frobnicate\n#merge abc\n#priority P9\nhi");
+        assert_eq!(p.errors.len(), 4, "{:?}", p.errors);
+        assert!(p.errors[0].to_string().contains("unknown status"));
+        assert!(
+            p.errors[1]
+                .to_string()
+                .contains("unknown command `#frobnicate`")
+        );
+        assert!(!p.has_reply());
+    }
+
+    #[test]
+    fn a_hash_inside_the_text_is_not_a_command() {
+        let p = parse("Hi,\n#status open is not a command here\n");
+        assert!(p.commands.is_empty());
+        assert!(p.reply.starts_with("Hi,"));
+    }
+
+    #[test]
+    fn signatures_are_stripped() {
+        assert_eq!(strip_signature("Hi\nthere\n-- \nAlice\nACME"), "Hi\nthere");
+    }
+}

@@ -1,0 +1,341 @@
+//! Building the complete RFC 5322 bytes of an outgoing mail, so a retry after a crash re-sends
+//! the identical mail with the identical Message-ID.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as LMailbox, Message};
+
+use crate::config::Config;
+use crate::config::sections::{Language, OutboundConfig};
+use crate::desk::outbound::templates::{TemplateError, Templates};
+use crate::desk::outbound::wording::{status_text, target_text};
+use crate::domain::outbox::{Kind, OutboxItem, State};
+use crate::domain::ticket::Ticket;
+use crate::mail::header::sanitize_header;
+use crate::mail::inbound::Inbound;
+use crate::mail::mailbox::Mailbox;
+use crate::mail::msgid;
+use crate::mail::subject;
+
+/// Why no mail could be written. The text is kept as the reason of the suppressed outbox item,
+/// so the ticket shows what was not sent and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ComposeError {
+    /// Outbound mail is not configured.
+    #[error("no [outbound]")]
+    NoOutbound,
+    /// The template does not render.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A recipient's address cannot be written into a mail.
+    #[error("cannot send to {address}: {why}")]
+    Recipient {
+        /// The address.
+        address: String,
+        /// lettre's objection.
+        why: String,
+    },
+    /// `support.address` cannot be a From address.
+    #[error("support.address: {0}")]
+    SupportAddress(String),
+    /// The Reply-To address cannot be written.
+    #[error("bad Reply-To {address}: {why}")]
+    ReplyTo {
+        /// The address.
+        address: String,
+        /// lettre's objection.
+        why: String,
+    },
+    /// Nobody to send to.
+    #[error("no recipient")]
+    NoRecipient,
+    /// lettre could not assemble the message.
+    #[error("cannot build mail: {0}")]
+    Build(String),
+    /// The assembled message is not 7-bit (lettre encodes everything, so this is a bug).
+    #[error("built mail is not 7-bit clean")]
+    Not7Bit,
+}
+
+/// Everything needed to write one automatic mail about a ticket.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft<'a> {
+    pub(crate) kind: Kind,
+    /// The ticket, as it will be after the triggering change.
+    pub(crate) ticket: &'a Ticket,
+    /// The customer mail being answered (for threading and the summary), if any.
+    pub(crate) inbound: Option<&'a Inbound>,
+    pub(crate) lang: Language,
+    /// Extra template variables (e.g. the checklist).
+    pub(crate) extra: BTreeMap<&'static str, minijinja::Value>,
+    /// What caused the mail, for a deterministic Message-ID.
+    pub(crate) cause: String,
+}
+
+/// Builds the outbox item for `draft`. Returns `Err` with a reason when no valid mail can be
+/// built (e.g. the customer's address is not deliverable); the caller records it as suppressed.
+pub(crate) fn build(
+    config: &Config,
+    out: &OutboundConfig,
+    templates: &Templates,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, ComposeError> {
+    let t = draft.ticket;
+    let tag = subject::tag(&config.support.tag_prefix, t.id);
+    let targets = config.sla.targets(t.priority);
+    let due = t.sla.first_response.due_at.unwrap_or_else(|| {
+        targets
+            .respond
+            .after(t.created_at, targets.business_hours, &config.calendar)
+    });
+    let received = draft.inbound.map(|m| {
+        minijinja::context! {
+            subject => m.subject.clone(),
+            attachments => m.attachments.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            text => m.reply_text.clone(),
+        }
+    });
+    let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
+    ctx.insert(
+        "ticket",
+        minijinja::context! {
+            id => t.id,
+            tag => tag.clone(),
+            subject => t.subject.clone(),
+            priority => t.priority.to_string(),
+            status => t.status.as_str(),
+            status_text => status_text(t.status, draft.lang),
+            customer => t.customer.clone(),
+        },
+    );
+    ctx.insert(
+        "customer_name",
+        minijinja::Value::from(
+            t.requester
+                .name
+                .clone()
+                .unwrap_or_else(|| t.requester.address.clone()),
+        ),
+    );
+    ctx.insert(
+        "response_time",
+        minijinja::Value::from(target_text(
+            &targets.respond,
+            targets.business_hours,
+            draft.lang,
+        )),
+    );
+    ctx.insert(
+        "response_due",
+        minijinja::Value::from(format!(
+            "{} ({})",
+            due.with_timezone(&config.calendar.tz())
+                .format("%Y-%m-%d %H:%M"),
+            config.calendar.tz()
+        )),
+    );
+    ctx.insert("received", minijinja::Value::from_serialize(&received));
+    ctx.insert(
+        "support_name",
+        minijinja::Value::from(config.support.name.clone()),
+    );
+    for (k, v) in &draft.extra {
+        ctx.insert(k, v.clone());
+    }
+    let (subject_line, body) = templates.render(
+        draft.lang,
+        draft.kind.template(),
+        minijinja::Value::from_serialize(&ctx),
+    )?;
+    // The tag keeps the customer's reply in the thread even if their client drops References.
+    let subject_line = if subject_line.contains(&tag) {
+        subject_line
+    } else {
+        format!("{tag} {subject_line}")
+    };
+
+    let recipient = draft
+        .inbound
+        .and_then(|m| m.reply_to.first().cloned())
+        .filter(|r| !config.is_own_address(&r.address))
+        .unwrap_or_else(|| t.requester.clone());
+    let id = msgid::sign(
+        &out.resolved_secret,
+        &config.message_id_domain(),
+        t.id,
+        &msgid::nonce(&draft.cause),
+    );
+    let parent = draft
+        .inbound
+        .map(|m| m.message_id.clone())
+        .unwrap_or_else(|| t.last_customer_message_id.clone());
+    let references = draft
+        .inbound
+        .map(|m| m.references.clone())
+        .unwrap_or_default();
+    compose(
+        config,
+        Compose {
+            kind: draft.kind,
+            ticket: t.id,
+            from_name: config.support.name.clone(),
+            to: vec![recipient],
+            cc: Vec::new(),
+            reply_to: config.support.address.clone(),
+            subject: subject_line,
+            body,
+            message_id: id,
+            parent,
+            references,
+            automatic: true,
+            attachments: Vec::new(),
+        },
+        now,
+    )
+}
+
+/// Everything about one outgoing mail except how its text was made.
+#[derive(Debug, Clone)]
+pub(crate) struct Compose {
+    pub(crate) kind: Kind,
+    pub(crate) ticket: u64,
+    /// Display name on From (the address is always the support address).
+    pub(crate) from_name: String,
+    pub(crate) to: Vec<crate::mail::mailbox::Mailbox>,
+    pub(crate) cc: Vec<crate::mail::mailbox::Mailbox>,
+    pub(crate) reply_to: String,
+    pub(crate) subject: String,
+    pub(crate) body: String,
+    /// Our Message-ID (without brackets).
+    pub(crate) message_id: String,
+    /// Message-ID we answer (empty for none).
+    pub(crate) parent: String,
+    /// References of the mail we answer.
+    pub(crate) references: Vec<String>,
+    /// Automatic mail (acks, notices) carries the RFC 3834 and loop headers; a relayed human
+    /// reply does not.
+    pub(crate) automatic: bool,
+    /// Attachments: name, MIME type, bytes.
+    pub(crate) attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Builds the RFC 5322 bytes of `c` into a pending outbox item.
+pub(crate) fn compose(
+    config: &Config,
+    c: Compose,
+    now: DateTime<Utc>,
+) -> Result<OutboxItem, ComposeError> {
+    let mailbox = |m: &Mailbox| -> Result<LMailbox, ComposeError> {
+        let addr = m
+            .address
+            .parse::<lettre::Address>()
+            .map_err(|e| ComposeError::Recipient {
+                address: m.address.clone(),
+                why: e.to_string(),
+            })?;
+        Ok(LMailbox::new(m.name.as_deref().map(sanitize_header), addr))
+    };
+    let support = config
+        .support
+        .address
+        .parse::<lettre::Address>()
+        .map_err(|e| ComposeError::SupportAddress(e.to_string()))?;
+    let reply_to = c
+        .reply_to
+        .parse::<lettre::Address>()
+        .map_err(|e| ComposeError::ReplyTo {
+            address: c.reply_to.clone(),
+            why: e.to_string(),
+        })?;
+    let from = LMailbox::new(Some(sanitize_header(&c.from_name)), support.clone());
+    let subject = sanitize_header(&c.subject);
+    let mut builder = Message::builder()
+        .from(from)
+        .reply_to(LMailbox::new(
+            Some(sanitize_header(&config.support.name)),
+            reply_to,
+        ))
+        .subject(subject.clone())
+        .message_id(Some(format!("<{}>", c.message_id)))
+        .date(now.into());
+    let mut rcpts = Vec::new();
+    for m in &c.to {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.to(mb);
+    }
+    for m in &c.cc {
+        let mb = mailbox(m)?;
+        rcpts.push(mb.email.to_string());
+        builder = builder.cc(mb);
+    }
+    if rcpts.is_empty() {
+        return Err(ComposeError::NoRecipient);
+    }
+    // Thread under the mail we answer, keeping its References (first + last few, as RT does, so
+    // the header stays bounded).
+    if !c.parent.is_empty() {
+        let mut refs = c.references.clone();
+        if refs.len() > 10 {
+            let tail = refs.split_off(refs.len() - 6);
+            refs.truncate(4);
+            refs.extend(tail);
+        }
+        refs.retain(|r| r != &c.parent);
+        refs.push(c.parent.clone());
+        builder = builder.in_reply_to(format!("<{}>", c.parent)).references(
+            refs.iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let mut headers = vec![
+        ("X-Loop", config.support.address.to_lowercase()),
+        ("X-Supportd-Ticket", c.ticket.to_string()),
+    ];
+    if c.automatic {
+        headers.push(("Auto-Submitted", c.kind.auto_submitted().to_owned()));
+        headers.push(("X-Auto-Response-Suppress", "All".to_owned()));
+        headers.push(("Precedence", "bulk".to_owned()));
+    }
+    for (name, value) in headers {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value,
+        ));
+    }
+    let message = if c.attachments.is_empty() {
+        builder.header(ContentType::TEXT_PLAIN).body(c.body)
+    } else {
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(c.body));
+        for (name, ctype, data) in c.attachments {
+            let ct = ContentType::parse(&ctype)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
+            mp = mp.singlepart(Attachment::new(sanitize_header(&name)).body(data, ct));
+        }
+        builder.multipart(mp)
+    }
+    .map_err(|e| ComposeError::Build(e.to_string()))?;
+    let raw = String::from_utf8(message.formatted()).map_err(|_| ComposeError::Not7Bit)?;
+    Ok(OutboxItem {
+        id: 0,
+        ticket: c.ticket,
+        kind: c.kind,
+        message_id: c.message_id,
+        envelope_from: support.to_string(),
+        to: rcpts,
+        subject,
+        raw,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        state: State::Pending,
+        last_error: None,
+        not_before: None,
+    })
+}

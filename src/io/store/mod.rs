@@ -1,0 +1,796 @@
+//! The sled store: every read and write of durable state goes through here.
+//!
+//! Layout (values are JSON unless noted; integers in keys are big-endian so sled's byte order is
+//! numeric order):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine` | text / u64 |
+//! | `tickets` | ticket u64 | [`Ticket`] |
+//! | `messages` | ticket u64 ++ seq u32 | [`Message`] |
+//! | `msgid` | Message-ID | ticket u64 ++ seq u32 |
+//! | `raw` | SHA-256 hex | the raw mail bytes |
+//! | `subjects` | customer `\0` normalised subject | ticket u64 |
+//! | `uidstate` | mailbox name | [`UidState`] |
+//! | `quarantine` | id u64 | [`QuarantineRecord`] |
+//! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
+//! | `outbox` | id u64 | [`OutboxItem`] |
+//! | `outbox_pending` | id u64 | empty (the items the sender still has to try) |
+//! | `ratelog` | recipient address | times of automatic mails sent to it |
+//!
+//! sled's `flush` only issues `sync_file_range`, and large values live in separate blob files
+//! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
+//! the IMAP server after `sync` returns.
+
+mod durability;
+mod export;
+mod indexes;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::desk::accept::Accepted;
+use crate::domain::message::Message;
+use crate::domain::outbox::OutboxItem;
+use crate::domain::outbox::State;
+use crate::domain::status::Status;
+use crate::domain::ticket::Ticket;
+use crate::io::store::durability::fsync_files;
+use crate::io::store::indexes::{Census, DueIndex, next_due};
+pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};
+
+/// Version of the on-disk layout; bumped with a migration whenever it changes.
+pub(crate) const SCHEMA_VERSION: u64 = 1;
+
+/// Why a store operation failed; `Locked` and `Duplicate` are expected outcomes callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// Another process (usually the running daemon) holds the database lock.
+    #[error("the store at {0} is in use by another process (is the daemon running?)")]
+    Locked(PathBuf),
+    /// A record could not be (de)serialised.
+    #[error("store: corrupt record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// The store was written by a newer version.
+    #[error("store schema version {found} is newer than this binary supports ({SCHEMA_VERSION})")]
+    TooNew {
+        /// Version on disk.
+        found: u64,
+    },
+    /// The Message-ID is already stored (a re-delivery).
+    #[error("message {0} is already stored")]
+    Duplicate(String),
+    /// The ticket counter moved under us (another writer): retry.
+    #[error("ticket number {0} was taken concurrently")]
+    Conflict(u64),
+    /// File-system error while making writes durable.
+    #[error("store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The result of a store operation.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    tickets: sled::Tree,
+    messages: sled::Tree,
+    msgid: sled::Tree,
+    raw: sled::Tree,
+    subjects: sled::Tree,
+    uidstate: sled::Tree,
+    quarantine: sled::Tree,
+    quarantine_idx: sled::Tree,
+    outbox: sled::Tree,
+    outbox_pending: sled::Tree,
+    ratelog: sled::Tree,
+    /// Serialises read-modify-write of tickets between ingest and the control socket.
+    writer: Arc<std::sync::Mutex<()>>,
+    /// Active tickets by their next SLA due time, so a sweep costs in proportion to what is due.
+    /// Kept in memory: rebuilt from the tickets at open and updated after every committed
+    /// write, so it can never disagree with the store after a crash.
+    due: Arc<std::sync::Mutex<DueIndex>>,
+    /// Woken when a write makes some ticket due earlier than the index's earliest time before,
+    /// so the scheduler sleeping until then wakes up for it.
+    due_sooner: Arc<tokio::sync::Notify>,
+    /// Tickets counted by status and priority, kept like `due` so `/metrics` costs nothing per
+    /// scrape however many tickets there are.
+    census: Arc<std::sync::Mutex<Census>>,
+    /// Blob files already fsynced, so `sync` only touches new ones. A set, not a high-water
+    /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
+    /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
+    blobs_synced: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+}
+
+fn ticket_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn message_key(ticket: u64, seq: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&ticket.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn subject_key(customer: &str, normalized: &str) -> Vec<u8> {
+    let mut k = customer.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(normalized.as_bytes());
+    k
+}
+
+fn u64_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        std::fs::create_dir_all(path)?;
+        durability::remove_torn_snapshots(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            // sled's default cache is 1 GiB, so RSS grew with the store (237 MiB at 10k mails in
+            // the benchmark); the hot set of a helpdesk is small.
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(path.to_owned())
+                }
+                sled::Error::Io(ref io)
+                    if io.to_string().contains("could not acquire lock")
+                        || io.raw_os_error() == Some(libc::EWOULDBLOCK) =>
+                {
+                    StoreError::Locked(path.to_owned())
+                }
+                e => StoreError::Sled(e),
+            })?;
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            tickets: db.open_tree("tickets")?,
+            messages: db.open_tree("messages")?,
+            msgid: db.open_tree("msgid")?,
+            raw: db.open_tree("raw")?,
+            subjects: db.open_tree("subjects")?,
+            uidstate: db.open_tree("uidstate")?,
+            quarantine: db.open_tree("quarantine")?,
+            quarantine_idx: db.open_tree("quarantine_idx")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_pending: db.open_tree("outbox_pending")?,
+            ratelog: db.open_tree("ratelog")?,
+            writer: Arc::default(),
+            due: Arc::default(),
+            due_sooner: Arc::default(),
+            census: Arc::default(),
+            path: path.to_owned(),
+            db,
+            blobs_synced: Arc::default(),
+        };
+        match store.meta.get("schema_version")? {
+            None => {
+                store
+                    .meta
+                    .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                store.meta.insert("next_ticket", &1u64.to_be_bytes())?;
+                store.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
+                store.meta.insert("next_outbox", &1u64.to_be_bytes())?;
+                store.db.flush()?;
+            }
+            Some(v) => {
+                let found: u64 = String::from_utf8_lossy(&v).parse().unwrap_or(u64::MAX);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew { found });
+                }
+            }
+        }
+        store.rebuild_due()?;
+        Ok(store)
+    }
+
+    fn rebuild_due(&self) -> Result<()> {
+        let mut idx = DueIndex::default();
+        let mut census = Census::default();
+        for kv in self.tickets.iter() {
+            let (_, v) = kv?;
+            let t: Ticket = serde_json::from_slice(&v)?;
+            idx.set(t.id, next_due(&t));
+            census.set(&t);
+        }
+        *self.due.lock().unwrap_or_else(|e| e.into_inner()) = idx;
+        *self.census.lock().unwrap_or_else(|e| e.into_inner()) = census;
+        Ok(())
+    }
+
+    /// Tickets per status and priority, indexed like [`Status::ALL`] × P1..P4.
+    pub fn census(&self) -> [[u64; 4]; 5] {
+        self.census.lock().unwrap_or_else(|e| e.into_inner()).counts
+    }
+
+    /// Numbers of the tickets that are new, open or pending, from memory: a walk over active
+    /// tickets then reads one ticket at a time instead of holding them all.
+    pub fn active_ticket_ids(&self) -> Vec<u64> {
+        let census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+        census
+            .class
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != Census::NONE && Status::ALL[c as usize / 4].is_active())
+            .map(|(id, _)| id as u64)
+            .collect()
+    }
+
+    fn reindex(&self, tickets: &[&Ticket]) {
+        {
+            let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tickets {
+                census.set(t);
+            }
+        }
+        let mut idx = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = idx.earliest();
+        let mut sooner = false;
+        for t in tickets {
+            let due = next_due(t);
+            sooner |= due.is_some_and(|d| earliest.is_none_or(|e| d < e));
+            idx.set(t.id, due);
+        }
+        drop(idx);
+        if sooner {
+            self.due_sooner.notify_one();
+        }
+    }
+
+    /// The earliest next SLA due time over all active tickets.
+    pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .earliest()
+    }
+
+    /// Completes when a write has made some ticket fall due earlier than [`Store::next_due_at`]
+    /// said before it (a permit is stored if nobody waits, so no wake-up is lost).
+    pub(crate) async fn due_sooner(&self) {
+        self.due_sooner.notified().await
+    }
+
+    /// Ids of tickets with an SLA step due by `now`, earliest first.
+    pub(crate) fn due_tickets(&self, now: DateTime<Utc>) -> Vec<u64> {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
+    }
+
+    /// Number of tickets with a pending SLA step.
+    pub fn due_len(&self) -> usize {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).of.len()
+    }
+
+    /// Directory of the database.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
+    /// files and their directory. Only after this may a mail be acknowledged to the server.
+    pub(crate) async fn sync(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        let path = self.path.clone();
+        let synced = self.blobs_synced.clone();
+        tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Blocking variant of [`Store::sync`] for non-async callers.
+    pub fn sync_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        fsync_files(&self.path, &self.blobs_synced)?;
+        Ok(())
+    }
+
+    /// The ticket and position a Message-ID is stored under.
+    pub(crate) fn message_location(&self, message_id: &str) -> Result<Option<(u64, u32)>> {
+        Ok(self.msgid.get(message_id.as_bytes())?.map(|v| {
+            let t = u64_of(&v[..8.min(v.len())]);
+            let s = if v.len() >= 12 {
+                u32::from_be_bytes([v[8], v[9], v[10], v[11]])
+            } else {
+                0
+            };
+            (t, s)
+        }))
+    }
+
+    /// One ticket.
+    pub fn ticket(&self, id: u64) -> Result<Option<Ticket>> {
+        Ok(match self.tickets.get(ticket_key(id))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// All tickets in number order, optionally only those with `status`.
+    pub(crate) fn tickets(&self, status: Option<Status>) -> Result<Vec<Ticket>> {
+        let mut out = Vec::new();
+        for kv in self.tickets.iter() {
+            let (_, v) = kv?;
+            let t: Ticket = serde_json::from_slice(&v)?;
+            if status.is_none_or(|s| s == t.status) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of tickets.
+    pub(crate) fn ticket_count(&self) -> usize {
+        self.tickets.len()
+    }
+
+    /// A ticket's messages in arrival order.
+    pub(crate) fn messages(&self, ticket: u64) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        for kv in self.messages.scan_prefix(ticket_key(ticket)) {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Total number of stored messages.
+    pub(crate) fn message_count(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Latest ticket for this customer and normalised subject.
+    pub(crate) fn ticket_by_subject(
+        &self,
+        customer: &str,
+        normalized: &str,
+    ) -> Result<Option<Ticket>> {
+        if normalized.is_empty() {
+            return Ok(None);
+        }
+        match self.subjects.get(subject_key(customer, normalized))? {
+            Some(v) => self.ticket(u64_of(&v)),
+            None => Ok(None),
+        }
+    }
+
+    /// The number the next new ticket will get.
+    pub(crate) fn next_ticket_id(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("next_ticket")?
+            .map(|v| u64_of(&v))
+            .unwrap_or(1))
+    }
+
+    /// Takes the writer lock: every read-modify-write of a ticket (ingest, agent commands, status
+    /// changes from the CLI) holds it, so two writers never overwrite each other's change.
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores one accepted mail atomically: message, raw bytes, Message-ID index, ticket, subject
+    /// index, (for a new ticket) the ticket counter, and the outgoing mails it caused. Not
+    /// durable until [`Store::sync`].
+    pub(crate) fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
+        let ticket_json = serde_json::to_vec(&accepted.ticket)?;
+        let message_json = serde_json::to_vec(&accepted.message)?;
+        let extra: Vec<(u64, Vec<u8>)> = accepted
+            .extra_tickets
+            .iter()
+            .map(|t| Ok((t.id, serde_json::to_vec(t)?)))
+            .collect::<std::result::Result<_, serde_json::Error>>()?;
+        let t = &accepted.ticket;
+        let m = &accepted.message;
+        let mkey = message_key(t.id, m.seq);
+        let skey = subject_key(&t.customer, &t.normalized_subject);
+        let res = (
+            &self.meta,
+            &self.tickets,
+            &self.messages,
+            &self.msgid,
+            &self.raw,
+            &self.subjects,
+            &self.outbox,
+            &self.outbox_pending,
+            &self.ratelog,
+        )
+            .transaction(
+                |(meta, tickets, messages, msgid, rawt, subjects, outbox, pending, ratelog)| {
+                    if msgid.get(m.message_id.as_bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
+                            m.message_id.clone(),
+                        )));
+                    }
+                    if accepted.created {
+                        let next = meta.get("next_ticket")?.map(|v| u64_of(&v)).unwrap_or(1);
+                        if next != t.id || tickets.get(ticket_key(t.id))?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
+                                t.id,
+                            )));
+                        }
+                        meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
+                    }
+                    tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
+                    for (id, json) in &extra {
+                        tickets.insert(&ticket_key(*id), json.as_slice())?;
+                    }
+                    messages.insert(&mkey, message_json.as_slice())?;
+                    msgid.insert(m.message_id.as_bytes(), &mkey)?;
+                    if rawt.get(m.raw_sha256.as_bytes())?.is_none() {
+                        rawt.insert(m.raw_sha256.as_bytes(), raw)?;
+                    }
+                    if !t.normalized_subject.is_empty() {
+                        subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
+                    }
+                    enqueue_tx(meta, msgid, outbox, pending, ratelog, &accepted.outgoing)?;
+                    Ok(())
+                },
+            );
+        match res {
+            Ok(()) => {
+                let mut all = vec![&accepted.ticket];
+                all.extend(accepted.extra_tickets.iter());
+                self.reindex(&all);
+                Ok(())
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Saves a changed ticket together with the mails the change causes, atomically.
+    pub fn commit_ticket(&self, ticket: &Ticket, outgoing: &[OutboxItem]) -> Result<()> {
+        let json = serde_json::to_vec(ticket)?;
+        let res = (
+            &self.meta,
+            &self.tickets,
+            &self.msgid,
+            &self.outbox,
+            &self.outbox_pending,
+            &self.ratelog,
+        )
+            .transaction(|(meta, tickets, msgid, outbox, pending, ratelog)| {
+                tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
+                enqueue_tx(meta, msgid, outbox, pending, ratelog, outgoing)?;
+                Ok(())
+            });
+        match res {
+            Ok(()) => {
+                self.reindex(&[ticket]);
+                Ok(())
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// The fingerprint of the SLA settings the open tickets' clocks were last computed with
+    /// (see [`crate::service::scheduler::reapply`]).
+    pub fn applied_sla_policy(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta
+            .get("sla_policy")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records `fingerprint` as the one the open tickets' clocks follow now.
+    pub(crate) fn set_applied_sla_policy(&self, fingerprint: &str) -> Result<()> {
+        self.meta.insert("sla_policy", fingerprint.as_bytes())?;
+        Ok(())
+    }
+
+    /// [`Store::rate_history`] of each of `recipients`, keyed by lower-cased address as
+    /// [`crate::desk::outbound::mailer::Mailer`] expects.
+    pub(crate) fn rate_histories<'a>(
+        &self,
+        recipients: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::HashMap<String, Vec<DateTime<Utc>>>> {
+        recipients
+            .into_iter()
+            .map(|r| Ok((r.to_lowercase(), self.rate_history(r)?)))
+            .collect()
+    }
+
+    /// Times of automatic mails already sent to `recipient`.
+    pub(crate) fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
+        Ok(
+            match self.ratelog.get(recipient.to_lowercase().as_bytes())? {
+                Some(v) => serde_json::from_slice(&v)?,
+                None => Vec::new(),
+            },
+        )
+    }
+
+    /// All outbox items, oldest first.
+    pub fn outbox_list(&self) -> Result<Vec<OutboxItem>> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The outbox items of one ticket.
+    pub(crate) fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
+        Ok(self
+            .outbox_list()?
+            .into_iter()
+            .filter(|i| i.ticket == ticket)
+            .collect())
+    }
+
+    /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
+    /// not per item ever sent.
+    pub(crate) fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>> {
+        let mut out = Vec::new();
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                if item.state == State::Pending && item.next_attempt_at <= now {
+                    out.push(item);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Earliest next attempt among pending items.
+    pub(crate) fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Number of pending items and since when the most overdue one has been meant to go out.
+    pub(crate) fn outbox_depth(&self) -> Result<(usize, Option<DateTime<Utc>>)> {
+        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut n = 0;
+        for kv in self.outbox_pending.iter() {
+            let (k, _) = kv?;
+            if let Some(v) = self.outbox.get(&k)? {
+                let item: OutboxItem = serde_json::from_slice(&v)?;
+                n += 1;
+                // A mail held on purpose is not late before its hold ends.
+                let since = item.due_since();
+                if since <= Utc::now() {
+                    oldest = Some(oldest.map_or(since, |o| o.min(since)));
+                }
+            }
+        }
+        Ok((n, oldest))
+    }
+
+    /// Writes back an item after a delivery attempt (pending index kept in step).
+    pub(crate) fn outbox_update(&self, item: &OutboxItem) -> Result<()> {
+        let json = serde_json::to_vec(item)?;
+        let key = ticket_key(item.id);
+        let res = (&self.outbox, &self.outbox_pending).transaction(|(outbox, pending)| {
+            outbox.insert(&key, json.as_slice())?;
+            if item.state == State::Pending {
+                pending.insert(&key, &[])?;
+            } else {
+                pending.remove(&key)?;
+            }
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// One outbox item.
+    pub(crate) fn outbox_item(&self, id: u64) -> Result<Option<OutboxItem>> {
+        Ok(match self.outbox.get(ticket_key(id))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// True when these exact bytes (or this Message-ID) are already quarantined.
+    pub(crate) fn quarantined(
+        &self,
+        raw_sha256: Option<&str>,
+        message_id: Option<&str>,
+    ) -> Result<bool> {
+        if let Some(s) = raw_sha256
+            && self.quarantine_idx.contains_key(s.as_bytes())?
+        {
+            return Ok(true);
+        }
+        if let Some(m) = message_id
+            && self
+                .quarantine_idx
+                .contains_key(format!("msgid:{m}").as_bytes())?
+        {
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Stores a quarantine record with the bytes kept (whole mail or header). Returns the record
+    /// with its id; a mail quarantined before keeps its first record and id.
+    pub(crate) fn add_quarantine(
+        &self,
+        mut rec: QuarantineRecord,
+        kept: &[u8],
+    ) -> Result<QuarantineRecord> {
+        let idx_keys: Vec<Vec<u8>> = rec
+            .raw_sha256
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .chain(
+                rec.message_id
+                    .iter()
+                    .map(|m| format!("msgid:{m}").into_bytes()),
+            )
+            .collect();
+        let res = (
+            &self.meta,
+            &self.quarantine,
+            &self.quarantine_idx,
+            &self.raw,
+        )
+            .transaction(|(meta, q, qidx, rawt)| {
+                for k in &idx_keys {
+                    if let Some(v) = qidx.get(k)? {
+                        return Ok(u64_of(&v));
+                    }
+                }
+                let id = meta
+                    .get("next_quarantine")?
+                    .map(|v| u64_of(&v))
+                    .unwrap_or(1);
+                meta.insert("next_quarantine", &(id + 1).to_be_bytes())?;
+                let mut r = rec.clone();
+                r.id = id;
+                let json = serde_json::to_vec(&r)
+                    .map_err(|e| ConflictableTransactionError::Abort(StoreError::Corrupt(e)))?;
+                q.insert(&ticket_key(id), json)?;
+                for k in &idx_keys {
+                    qidx.insert(k.as_slice(), &ticket_key(id))?;
+                }
+                if let Some(s) = &r.raw_sha256
+                    && rawt.get(s.as_bytes())?.is_none()
+                {
+                    rawt.insert(s.as_bytes(), kept)?;
+                }
+                Ok(id)
+            });
+        match res {
+            Ok(id) => {
+                rec.id = id;
+                Ok(rec)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Number of quarantine records (without reading them).
+    pub(crate) fn quarantine_count(&self) -> usize {
+        self.quarantine.len()
+    }
+
+    /// All quarantine records, oldest first.
+    pub(crate) fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
+        let mut out = Vec::new();
+        for kv in self.quarantine.iter() {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The sync position of a mailbox.
+    pub(crate) fn uid_state(&self, mailbox: &str) -> Result<Option<UidState>> {
+        Ok(match self.uidstate.get(mailbox.as_bytes())? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// Records the sync position of a mailbox (made durable by the next [`Store::sync`]).
+    pub(crate) fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
+        self.uidstate
+            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?)?;
+        Ok(())
+    }
+
+    /// Bytes used on disk.
+    pub(crate) fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Inserts outgoing mails inside a transaction: assigns ids, indexes their Message-IDs (so a reply
+/// threads) and records the send in the recipients' rate history.
+fn enqueue_tx(
+    meta: &sled::transaction::TransactionalTree,
+    msgid: &sled::transaction::TransactionalTree,
+    outbox: &sled::transaction::TransactionalTree,
+    pending: &sled::transaction::TransactionalTree,
+    ratelog: &sled::transaction::TransactionalTree,
+    items: &[OutboxItem],
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(StoreError::Corrupt(e));
+    for item in items {
+        let id = meta.get("next_outbox")?.map(|v| u64_of(&v)).unwrap_or(1);
+        meta.insert("next_outbox", &(id + 1).to_be_bytes())?;
+        let mut item = item.clone();
+        item.id = id;
+        let key = ticket_key(id);
+        outbox.insert(&key, serde_json::to_vec(&item).map_err(abort)?)?;
+        msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
+        if item.state == State::Pending {
+            pending.insert(&key, &[])?;
+            for r in &item.to {
+                let k = r.to_lowercase();
+                let mut h: Vec<DateTime<Utc>> = match ratelog.get(k.as_bytes())? {
+                    Some(v) => serde_json::from_slice(&v).map_err(abort)?,
+                    None => Vec::new(),
+                };
+                h.push(item.created_at);
+                // Bounded: a week of history is more than any sensible window.
+                let since = item.created_at - chrono::Duration::days(7);
+                h.retain(|t| *t > since);
+                ratelog.insert(k.as_bytes(), serde_json::to_vec(&h).map_err(abort)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGKILL while sled writes a snapshot leaves `snap.<lsn>.generating` behind; the store
+    /// must still open with everything committed before it.
+    #[test]
+    fn a_torn_snapshot_file_does_not_stop_the_store_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.meta.insert("probe", b"kept".as_slice()).unwrap();
+            store.db.flush().unwrap();
+        }
+        std::fs::write(dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"), b"torn").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.meta.get("probe").unwrap().as_deref(),
+            Some(b"kept".as_slice())
+        );
+        assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+    }
+}

@@ -1,0 +1,181 @@
+//! The local control socket.
+//!
+//! sled lets only one process open the store, so while the daemon runs the CLI asks it over a
+//! Unix socket instead. The protocol is one JSON request line, one JSON response line:
+//! `{"ok":true,"data":…}` or `{"ok":false,"error":"…"}`. The socket is created mode 0600: it
+//! exposes customer mail.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, warn};
+
+use crate::io::store::Store;
+use crate::service::metrics::IngestStatus;
+use crate::service::requests::{self, Request};
+use crate::service::shutdown::Shutdown;
+
+/// Largest request line accepted; requests are tiny, so anything bigger is abuse.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// What the control socket answers with.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    /// Reloadable settings (configuration, templates).
+    pub(crate) live: crate::service::settings::Live,
+    pub(crate) ingest: Arc<Mutex<IngestStatus>>,
+    pub(crate) sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
+    /// Wakes the sender.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+}
+
+/// Serves the control socket until shutdown.
+pub(crate) async fn serve(path: &Path, shared: Shared, mut shutdown: Shutdown) -> Result<()> {
+    if path.exists() {
+        // A socket left by a killed daemon; we hold the store lock, so nobody else owns it.
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        tokio::select! {
+            r = listener.accept() => {
+                let (conn, _) = match r {
+                    Ok(c) => c,
+                    Err(e) => { warn!(error = %e, "control socket accept failed"); continue; }
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle(conn, shared).await {
+                        debug!(error = %format!("{e:#}"), "control request failed");
+                    }
+                });
+            }
+            () = shutdown.recv() => break,
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+async fn handle(conn: UnixStream, shared: Shared) -> Result<()> {
+    // Every request is blocking store work (and an export may be large), so the whole exchange
+    // runs on a blocking thread with an ordinary socket.
+    let conn = conn.into_std()?;
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    tokio::task::spawn_blocking(move || handle_blocking(conn, shared)).await?
+}
+
+fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Result<()> {
+    use std::io::{BufRead, Read, Write};
+    let mut line = String::new();
+    std::io::BufReader::new((&conn).take(MAX_REQUEST as u64)).read_line(&mut line)?;
+    let mut w = std::io::BufWriter::new(&conn);
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::Export) => {
+            w.write_all(b"{\"ok\":true,\"stream\":true}\n")?;
+            let _lock = shared.store.write_lock();
+            shared.store.export(&mut w)?;
+            w.flush()?;
+            return Ok(());
+        }
+        Ok(req) => {
+            let mut st = serde_json::to_value(shared.ingest.lock().unwrap().clone())?;
+            if let Some(s) = &shared.sender {
+                st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
+            }
+            let settings = shared.live.borrow().clone();
+            let ctx = requests::Context {
+                config: Some(&settings.config),
+                templates: settings.templates.as_deref(),
+                status: Some(&st),
+                wake: Some(&shared.wake),
+            };
+            match requests::answer(&shared.store, ctx, &req) {
+                Ok(data) => serde_json::json!({"ok": true, "data": data}),
+                Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
+            }
+        }
+        Err(e) => serde_json::json!({"ok": false, "error": format!("bad request: {e}")}),
+    };
+    serde_json::to_writer(&mut w, &reply)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Connects to the daemon's socket; `None` when no daemon listens there.
+fn connect(path: &Path) -> Result<Option<std::os::unix::net::UnixStream>> {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(c) => Ok(Some(c)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot reach {}", path.display())),
+    }
+}
+
+/// Streams a daemon's export into `out`. `Ok(false)` means no daemon is listening.
+pub(crate) fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let Some(mut conn) = connect(path)? else {
+        return Ok(false);
+    };
+    let mut req = serde_json::to_vec(&Request::Export)?;
+    req.push(b'\n');
+    conn.write_all(&req)?;
+    let mut reader = std::io::BufReader::new(conn);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&first).context("the daemon sent an unreadable answer")?;
+    if v["ok"].as_bool() != Some(true) {
+        bail!(
+            "{}",
+            v["error"]
+                .as_str()
+                .unwrap_or("the daemon refused the export")
+        );
+    }
+    std::io::copy(&mut reader, out)?;
+    out.flush()?;
+    Ok(true)
+}
+
+/// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.
+pub(crate) fn request(path: &Path, req: &Request) -> Result<Option<serde_json::Value>> {
+    use std::io::{BufRead, Write};
+    let Some(mut conn) = connect(path)? else {
+        return Ok(None);
+    };
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    conn.write_all(&line)?;
+    let mut resp = String::new();
+    std::io::BufReader::new(conn).read_line(&mut resp)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&resp).context("the daemon sent an unreadable answer")?;
+    if v["ok"].as_bool() == Some(true) {
+        Ok(Some(v["data"].clone()))
+    } else {
+        bail!(
+            "{}",
+            v["error"]
+                .as_str()
+                .unwrap_or("the daemon refused the request")
+        )
+    }
+}

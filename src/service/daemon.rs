@@ -1,0 +1,336 @@
+//! `supportd run`: open the store, start the control socket and ingest, stop cleanly on a signal.
+//!
+//! Shutdown is one signal ([`crate::service::shutdown`]): SIGTERM/SIGINT fire it, ingest
+//! finishes the mail in hand (its batch is fsynced and moved), IDLE is ended with DONE, every
+//! task is waited for and its ending reported, and the store is flushed last. A task that panics
+//! (or ingest failing) stops the daemon with an error, so systemd restarts it
+//! ([`crate::service::tasks`]).
+//!
+//! Under systemd (`Type=notify`, see `deploy/supportd.service`) the main loop also speaks the
+//! notification protocol ([`crate::io::systemd`]): `READY=1` once the store is open and IMAP is
+//! logged in, `WATCHDOG=1` at half of `$WATCHDOG_USEC` while the runtime still runs tasks,
+//! `STATUS=` lines, and `STOPPING=1` on SIGTERM/SIGINT. SIGHUP is `systemctl reload`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::io::http;
+use crate::io::store::Store;
+use crate::io::systemd;
+use crate::service::control;
+use crate::service::health::Health;
+use crate::service::ingest::Ingest;
+use crate::service::metrics::{IngestStatus, SendStats};
+use crate::service::scheduler;
+use crate::service::sender::Sender;
+use crate::service::settings::{Live, Settings};
+use crate::service::shutdown::{Shutdown, Trigger};
+use crate::service::tasks::{Ended, Tasks};
+
+/// How often the main loop looks at ingest before `READY=1` (bounds the readiness delay).
+const READY_POLL: Duration = Duration::from_millis(100);
+/// How often the `STATUS=` line is recomputed once ready.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub(crate) async fn run(config: Config) -> Result<()> {
+    let result = run_inner(config).await;
+    if let Err(e) = &result {
+        systemd::status(&format!("failed: {e:#}"));
+    }
+    result
+}
+
+async fn run_inner(config: Config) -> Result<()> {
+    // Handlers first: a SIGTERM during start-up must still mean a clean stop.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
+    let mut hup = signal(SignalKind::hangup())?;
+    let config = Arc::new(config);
+    systemd::status("opening the store");
+    let store = Store::open(&config.store.path)
+        .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
+    info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
+    let (trigger, shutdown) = Trigger::new();
+    let settings = Arc::new(Settings::from_config(config.clone())?);
+    let (settings_tx, live) = watch::channel(settings);
+    let mut tasks = Tasks::default();
+    let (ingest_status, sender_stats) =
+        start_tasks(&config, &store, &live, &shutdown, &mut tasks).await?;
+
+    systemd::status(&format!(
+        "logging in to IMAP {}:{}",
+        config.imap.host,
+        config.imap_port()
+    ));
+    let mut ready = false;
+    let mut status = systemd::StatusLine::default();
+    let mut status_tick = tokio::time::interval(READY_POLL);
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Pinged at half the timeout, as sd_watchdog_enabled(3) recommends; systemd arms the
+    // watchdog at READY=1, so the pings start then too.
+    let watchdog = systemd::watchdog_timeout();
+    let mut watchdog_tick =
+        tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| {
+            (d / 2).max(Duration::from_millis(1))
+        }));
+    watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Some(d) = watchdog {
+        info!(timeout = ?d, "systemd watchdog enabled");
+    }
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break }
+            Some((name, ended)) = tasks.next() => {
+                // Every task runs until shutdown: one that ends now is a fault.
+                if let Some(e) = ended_early(name, ended) {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            _ = hup.recv() => reload(&settings_tx),
+            _ = status_tick.tick() => {
+                let st = ingest_status.lock().unwrap().clone();
+                if !ready && st.connected {
+                    ready = true;
+                    let text = status_text(&st, sender_stats.as_ref());
+                    systemd::ready(&text);
+                    status.sent(text);
+                    info!("ready");
+                    status_tick = tokio::time::interval_at(
+                        tokio::time::Instant::now() + STATUS_EVERY,
+                        STATUS_EVERY,
+                    );
+                    watchdog_tick.reset_immediately();
+                } else if ready {
+                    status.set(status_text(&st, sender_stats.as_ref()));
+                } else if let Some(e) = &st.last_error {
+                    status.set(format!("waiting for IMAP login: {e}"));
+                }
+            }
+            _ = watchdog_tick.tick(), if ready && watchdog.is_some() => {
+                let limit = watchdog.unwrap_or_default() / 4;
+                if runtime_responsive(limit).await {
+                    systemd::watchdog();
+                } else {
+                    warn!(?limit, "runtime did not run a probe task in time; watchdog ping withheld");
+                }
+            }
+        }
+    }
+    systemd::stopping("stopping: finishing the mail in hand");
+    trigger.fire();
+    while let Some((name, ended)) = tasks.next().await {
+        match ended {
+            Ended::Done => debug!(task = name, "stopped"),
+            Ended::Failed(e) if name == INGEST => {
+                error!(task = name, error = %format!("{e:#}"), "failed while stopping");
+                failure.get_or_insert(e);
+            }
+            Ended::Failed(e) => {
+                error!(task = name, error = %format!("{e:#}"), "failed while stopping")
+            }
+            Ended::Panicked(m) => {
+                error!(task = name, panic = %m, "panicked while stopping");
+                failure.get_or_insert(anyhow!("the {name} task panicked: {m}"));
+            }
+        }
+    }
+    store.sync().await.context("final store flush failed")?;
+    info!("stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Name of the ingest task, whose failure is the daemon's (it cannot work without its mailbox).
+const INGEST: &str = "ingest";
+
+/// Starts every task: ingest, the outbox sender (with `[smtp]`), the SLA scheduler, the control
+/// socket and (with `[http]`) the health listener with its store checks. Returns the shared
+/// status the main loop reports to systemd.
+async fn start_tasks(
+    config: &Arc<Config>,
+    store: &Store,
+    live: &Live,
+    shutdown: &Shutdown,
+    tasks: &mut Tasks,
+) -> Result<(Arc<Mutex<IngestStatus>>, Option<Arc<Mutex<SendStats>>>)> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut ingest = Ingest::with_settings(live.clone(), store.clone());
+    ingest.wake_outbox(wake.clone());
+    let sender = match &config.smtp {
+        Some(_) => Some(Sender::new(config.clone(), store.clone(), wake.clone())?),
+        None => None,
+    };
+    let ingest_status = ingest.status.clone();
+    let sender_stats = sender.as_ref().map(|s| s.stats.clone());
+    if let Some(h) = &config.http {
+        let listener = http::bind(h.listen).await?;
+        let health = Health::new(
+            config.clone(),
+            store.clone(),
+            ingest_status.clone(),
+            sender_stats.clone(),
+        );
+        // Checked once before serving, so the first /healthz has a store verdict.
+        health.check_store().await;
+        let checks = health.clone().run_store_checks(shutdown.clone());
+        tasks.spawn("store checks", async move {
+            checks.await;
+            Ok(())
+        });
+        let mut stop = shutdown.clone();
+        let route = move |path: String| {
+            let health = health.clone();
+            async move { health.route(&path).await }
+        };
+        tasks.spawn("health listener", async move {
+            http::serve(listener, route, async move { stop.recv().await })
+                .await
+                .context("health listener failed")
+        });
+    }
+    let shared = control::Shared {
+        store: store.clone(),
+        live: live.clone(),
+        ingest: ingest_status.clone(),
+        sender: sender_stats.clone(),
+        wake: wake.clone(),
+    };
+    let socket = config.control_socket();
+    let stop = shutdown.clone();
+    tasks.spawn("control socket", async move {
+        control::serve(&socket, shared, stop)
+            .await
+            .context("control socket failed")
+    });
+    if let Some(s) = sender {
+        let stop = shutdown.clone();
+        tasks.spawn("outbox sender", async move {
+            s.run(stop).await.context("outbox sender failed")
+        });
+    }
+    let scheduler = scheduler::run(live.clone(), store.clone(), wake, shutdown.clone());
+    tasks.spawn("scheduler", async move {
+        scheduler.await;
+        Ok(())
+    });
+    tasks.spawn(INGEST, ingest.run(shutdown.clone()));
+    Ok((ingest_status, sender_stats))
+}
+
+/// Reports a task that ended before shutdown; returns the error that stops the daemon, if this
+/// ending does: a panic anywhere, or ingest ending at all. Other tasks failing is logged and the
+/// daemon carries on without them, as it always has (e.g. a control socket that cannot bind).
+fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
+    match ended {
+        Ended::Panicked(m) => {
+            error!(task = name, panic = %m, "task panicked; stopping so the service is restarted");
+            Some(anyhow!("the {name} task panicked: {m}"))
+        }
+        Ended::Failed(e) if name == INGEST => Some(e),
+        Ended::Done if name == INGEST => Some(anyhow!("ingest stopped on its own")),
+        Ended::Failed(e) => {
+            error!(task = name, error = %format!("{e:#}"), "task failed; carrying on without it");
+            None
+        }
+        Ended::Done => {
+            warn!(task = name, "task ended before shutdown");
+            None
+        }
+    }
+}
+
+/// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
+/// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
+/// session is not touched.
+fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
+    let current = settings_tx.borrow().clone();
+    let path = current.config.path.clone();
+    match current.reload(&path) {
+        Ok((new, restart)) => {
+            settings_tx.send_replace(Arc::new(new));
+            info!(path = %path.display(), "SIGHUP: reloaded agents, customer directory, templates and rules");
+            if restart.is_empty() {
+                systemd::status("SIGHUP: configuration reloaded");
+            } else {
+                warn!(sections = %restart.join(", "), "SIGHUP: these sections changed and take effect only after a restart");
+                systemd::status(&format!(
+                    "SIGHUP: reloaded; restart to apply {}",
+                    restart.join(", ")
+                ));
+            }
+        }
+        Err(e) => {
+            warn!(path = %path.display(), error = %format!("{e:#}").trim_end(), "SIGHUP: reload failed; keeping the running configuration");
+            systemd::status(
+                "SIGHUP: reload failed; running on the previous configuration (see the log)",
+            );
+        }
+    }
+}
+
+/// One `STATUS=` line for `systemctl status`.
+fn status_text(
+    st: &IngestStatus,
+    sender: Option<&Arc<Mutex<crate::service::metrics::SendStats>>>,
+) -> String {
+    let imap = if st.connected {
+        if st.idle { "IMAP idle" } else { "IMAP polling" }.to_owned()
+    } else {
+        format!(
+            "IMAP reconnecting ({})",
+            st.last_error.as_deref().unwrap_or("disconnected")
+        )
+    };
+    // Counters only: anything that scans the store (even `ticket_count`) would run on the main
+    // loop every few seconds.
+    let mut s = format!(
+        "{imap}; since start: {} stored, {} duplicates, {} quarantined",
+        st.stored, st.duplicates, st.quarantined
+    );
+    if let Some(sender) = sender {
+        let o = sender.lock().unwrap();
+        s.push_str(&format!(
+            "; outbox: {} sent, {} failures",
+            o.sent, o.failures
+        ));
+    }
+    s
+}
+
+/// True when a worker thread runs a freshly spawned task within `limit`: the watchdog ping then
+/// vouches for the whole runtime, not only for the thread running the main loop.
+async fn runtime_responsive(limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, tokio::spawn(async {})).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_anywhere_or_ingest_ending_stops_the_daemon() {
+        assert!(ended_early("scheduler", Ended::Panicked("boom".into())).is_some());
+        assert!(ended_early("control socket", Ended::Panicked("boom".into())).is_some());
+        assert!(ended_early(INGEST, Ended::Failed(anyhow!("store locked"))).is_some());
+        assert!(ended_early(INGEST, Ended::Done).is_some());
+        // A control socket that cannot bind leaves the daemon running, as before.
+        assert!(ended_early("control socket", Ended::Failed(anyhow!("bind"))).is_none());
+        assert!(ended_early("outbox sender", Ended::Done).is_none());
+    }
+}

@@ -1,0 +1,530 @@
+//! The ingest loop: IMAP mailbox → parsed mail → threaded ticket → durable store → MOVE.
+//!
+//! Ordering is the whole point of this module. A mail leaves the inbox only after the
+//! transaction holding it is flushed *and* fsynced; a crash anywhere before that leaves the mail
+//! in the inbox, and the Message-ID index turns its re-delivery into a no-op. Each connection
+//! starts with a full scan of the inbox (cheap, since handled mail is moved away), so a mail left
+//! behind by a crash between fsync and MOVE is picked up on the next connect.
+//!
+//! Poison mail is contained: parse failures and oversized mail are quarantined, a panic inside
+//! the parser is caught, and a UID that keeps failing to download is moved to quarantine after
+//! [`MAX_ATTEMPTS`] tries so it can never stall the mailbox.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::Config;
+use crate::domain::message::Source;
+use crate::io::imap::{self, Imap, Woken};
+use crate::io::store::{Store, StoreError, UidState};
+use crate::mail::parse;
+use crate::service::intake::{Outcome, ingest_raw_with, store_quarantined};
+use crate::service::metrics::IngestStatus;
+use crate::service::settings::{Live, Settings};
+use crate::service::shutdown::Shutdown;
+
+/// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
+const BATCH: usize = 64;
+/// Most bytes (by RFC822.SIZE) downloaded by one batched body FETCH, bounding memory; bigger
+/// mail is fetched on its own.
+const BULK_BYTES: u64 = 16 << 20;
+/// Download attempts before a UID is given up on and quarantined.
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
+
+/// Everything ingest needs; one instance per daemon.
+pub(crate) struct Ingest {
+    /// Connection settings, fixed for the life of the process.
+    config: Arc<Config>,
+    /// Reloadable settings (SIGHUP), read once per mail.
+    live: Live,
+    store: Store,
+    outbox_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Failed download attempts per (UIDVALIDITY, UID).
+    attempts: HashMap<(u32, u32), u32>,
+    /// Failed header fetches per (UIDVALIDITY, UID), counted only while fetching one by one.
+    header_attempts: HashMap<(u32, u32), u32>,
+    /// Bodies are fetched a batch at a time while this holds. A failed batched FETCH clears it
+    /// until a pass completes, so the mails are then fetched one by one and a poison mail is
+    /// caught by the per-UID attempt count instead of failing its whole batch forever.
+    bulk_ok: bool,
+    /// Shared status for the control socket.
+    pub(crate) status: Arc<Mutex<IngestStatus>>,
+    /// Told the Message-IDs of each batch once it is durable (benchmark and tests).
+    durable: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
+}
+
+impl Ingest {
+    /// Prepares ingest with fixed settings (loads the customer directory and templates).
+    pub(crate) fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
+        let settings = Arc::new(Settings::from_config(config)?);
+        // The sender half is dropped: these settings never change.
+        let (_, live) = tokio::sync::watch::channel(settings);
+        Ok(Ingest::with_settings(live, store))
+    }
+
+    /// Prepares ingest reading reloadable settings from `live`.
+    pub(crate) fn with_settings(live: Live, store: Store) -> Ingest {
+        let config = live.borrow().config.clone();
+        Ingest {
+            config,
+            live,
+            store,
+            outbox_wake: None,
+            attempts: HashMap::new(),
+            header_attempts: HashMap::new(),
+            bulk_ok: true,
+            status: Arc::default(),
+            durable: None,
+        }
+    }
+
+    /// Wakes the outbox sender after each durable batch, so acknowledgements go out at once.
+    pub(crate) fn wake_outbox(&mut self, notify: Arc<tokio::sync::Notify>) {
+        self.outbox_wake = Some(notify);
+    }
+
+    /// Reports the Message-IDs of every batch as soon as it is durable (fsynced), before the
+    /// mails are moved out of the inbox. Used to measure arrival-to-durable latency.
+    pub(crate) fn on_durable(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Vec<String>>) {
+        self.durable = Some(tx);
+    }
+
+    /// Runs until shutdown: connect, sync, wait (IDLE or poll), repeat; reconnects
+    /// with exponential backoff after any error.
+    pub(crate) async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if shutdown.is_shutdown() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            let started_at = Utc::now();
+            match self.session(&mut shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_))) {
+                        return Err(e);
+                    }
+                    let progressed = {
+                        let mut st = self.status.lock().unwrap();
+                        st.connected = false;
+                        st.reconnects += 1;
+                        st.last_error = Some(format!("{e:#}"));
+                        st.last_sync.is_some_and(|t| t >= started_at)
+                    };
+                    // A session that completed a pass over the inbox (or lasted) failed anew: retry
+                    // after 1 s, not after the backoff earlier failures built up.
+                    if progressed || started.elapsed() > Duration::from_secs(120) {
+                        backoff = Duration::from_secs(1);
+                    }
+                    warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        () = shutdown.recv() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    async fn session(&mut self, shutdown: &mut Shutdown) -> Result<()> {
+        let cfg = self.config.clone();
+        let mut imap = Imap::connect(&cfg).await?;
+        info!(
+            host = %cfg.imap.host,
+            user = %cfg.imap.username,
+            idle = imap.caps.idle,
+            r#move = imap.caps.mv,
+            uidplus = imap.caps.uidplus,
+            "IMAP logged in"
+        );
+        imap.ensure_mailbox(&cfg.imap.mailbox).await?;
+        imap.ensure_mailbox(&cfg.imap.processed_mailbox).await?;
+        imap.ensure_mailbox(&cfg.imap.quarantine_mailbox).await?;
+        let sel = imap.select(&cfg.imap.mailbox).await?;
+        let mailbox = cfg.imap.mailbox.clone();
+        match self.store.uid_state(&mailbox)? {
+            Some(s) if s.uidvalidity != sel.uidvalidity => warn!(
+                mailbox,
+                old = s.uidvalidity,
+                new = sel.uidvalidity,
+                "UIDVALIDITY changed; re-syncing by Message-ID"
+            ),
+            _ => {}
+        }
+        let use_idle = imap.caps.idle && cfg.imap.idle;
+        {
+            let mut st = self.status.lock().unwrap();
+            st.connected = true;
+            st.idle = use_idle;
+            st.last_error = None;
+        }
+        // Full scan on every connect: the inbox holds only unhandled mail (or keyword-marked mail
+        // that the scan skips), and it recovers anything a crash left between fsync and MOVE.
+        let mut next_uid = 1;
+        loop {
+            // Repeat until a pass finds nothing: mail that lands while we work is only announced
+            // in passing (see `Imap::new_mail_announced`).
+            loop {
+                let (next, handled) = self
+                    .sync(&mut imap, sel.uidvalidity, next_uid, shutdown)
+                    .await?;
+                next_uid = next;
+                let announced = imap.new_mail_announced();
+                if (handled == 0 && !announced) || shutdown.is_shutdown() {
+                    break;
+                }
+            }
+            self.status.lock().unwrap().last_sync = Some(Utc::now());
+            if shutdown.is_shutdown() {
+                imap.logout().await;
+                return Ok(());
+            }
+            if use_idle {
+                let renew = Duration::from_secs(cfg.imap.idle_renew_secs);
+                let (back, woken) = imap.idle(renew, shutdown.recv()).await?;
+                imap = back;
+                debug!(?woken, "IDLE ended");
+                if woken == Woken::Shutdown {
+                    imap.logout().await;
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(cfg.imap.poll_interval_secs)) => {}
+                    () = shutdown.recv() => {
+                        imap.logout().await;
+                        return Ok(());
+                    }
+                }
+                imap.noop().await?;
+            }
+        }
+    }
+
+    /// Handles every message with UID ≥ `from`; returns the next UID to look at and how many
+    /// messages were seen.
+    async fn sync(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        from: u32,
+        shutdown: &Shutdown,
+    ) -> Result<(u32, usize)> {
+        let cfg = self.config.clone();
+        let mut metas = imap.fetch_index(from).await?;
+        // "Arrival" is when ingest first sees the mail (IMAP INTERNALDATE has only seconds).
+        let seen = Instant::now();
+        let next = metas
+            .iter()
+            .map(|m| m.uid + 1)
+            .max()
+            .unwrap_or(from)
+            .max(from);
+        // Mail marked by the no-MOVE fallback stays in the inbox; it is done, skip it unread.
+        metas.retain(|m| {
+            !imap::has_keyword(&m.flags, imap::DONE_KEYWORD)
+                && !imap::has_keyword(&m.flags, imap::QUARANTINE_KEYWORD)
+        });
+        for chunk in metas.chunks_mut(BATCH) {
+            // Headers per batch, so a large backlog never sits in memory whole.
+            self.fetch_headers(imap, uidvalidity, chunk).await?;
+            let chunk = &*chunk;
+            let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
+            let mut done = Vec::new();
+            let mut quarantined = Vec::new();
+            let mut unreadable = Vec::new();
+            let mut ids = Vec::new();
+            for meta in chunk {
+                let source = Source {
+                    mailbox: cfg.imap.mailbox.clone(),
+                    uidvalidity,
+                    uid: meta.uid,
+                };
+                let summary = parse::header_summary(&meta.header);
+                let span = info_span!(
+                    "mail",
+                    uid = meta.uid,
+                    message_id = summary.message_id.as_deref().unwrap_or("-")
+                );
+                let prefetched = bodies.remove(&meta.uid);
+                let key = (uidvalidity, meta.uid);
+                let gave_up = |n: Option<&u32>| n.copied().unwrap_or(0) >= MAX_ATTEMPTS;
+                let outcome = if gave_up(self.header_attempts.get(&key)) {
+                    self.header_attempts.remove(&key);
+                    unreadable.push(meta.uid);
+                    let reason = format!(
+                        "the server could not read this mail (FETCH failed {MAX_ATTEMPTS} times); \
+                         left in the inbox flagged {}",
+                        imap::QUARANTINE_KEYWORD
+                    );
+                    let nothing = parse::header_summary(b"");
+                    self.quarantine(reason, &nothing, meta.size, b"", true, source)?
+                } else {
+                    let unread_body = gave_up(self.attempts.get(&key));
+                    let outcome = self
+                        .handle(imap, meta, &summary, source, prefetched)
+                        .instrument(span.clone())
+                        .await?;
+                    if unread_body && matches!(outcome, Outcome::Quarantined { .. }) {
+                        // The server cannot serve its body: do not ask it to move it either.
+                        unreadable.push(meta.uid);
+                    }
+                    outcome
+                };
+                let _g = span.enter();
+                if let Some(id) = &summary.message_id {
+                    ids.push(id.clone());
+                }
+                match &outcome {
+                    Outcome::Stored { ticket, created } => {
+                        info!(ticket, created, "stored");
+                        self.status.lock().unwrap().stored += 1;
+                        done.push(meta.uid);
+                    }
+                    Outcome::Duplicate { ticket } => {
+                        info!(ticket, "already stored; re-delivery ignored");
+                        self.status.lock().unwrap().duplicates += 1;
+                        done.push(meta.uid);
+                    }
+                    Outcome::Quarantined { id, reason } => {
+                        warn!(quarantine = id, reason, "quarantined");
+                        self.status.lock().unwrap().quarantined += 1;
+                        if !unreadable.contains(&meta.uid) {
+                            quarantined.push(meta.uid);
+                        }
+                    }
+                }
+                if shutdown.is_shutdown() {
+                    break;
+                }
+            }
+            // Durable first, then tell the server: a crash in between only re-delivers.
+            self.store.sync().await?;
+            crate::service::metrics::INGEST_LATENCY.observe_n(
+                seen.elapsed().as_secs_f64(),
+                (done.len() + quarantined.len()) as u64,
+            );
+            if let Some(tx) = &self.durable {
+                let _ = tx.send(std::mem::take(&mut ids));
+            }
+            if let Some(n) = &self.outbox_wake {
+                n.notify_one();
+            }
+            imap.move_out(&done, &cfg.imap.processed_mailbox, imap::DONE_KEYWORD)
+                .await?;
+            imap.move_out(
+                &quarantined,
+                &cfg.imap.quarantine_mailbox,
+                imap::QUARANTINE_KEYWORD,
+            )
+            .await?;
+            // Only a flag (index data) for mail the server cannot read: a MOVE would make it
+            // read the mail again, and the scan skips flagged mail.
+            imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
+            if let Some(last) = chunk.last() {
+                self.store.set_uid_state(
+                    &cfg.imap.mailbox,
+                    UidState {
+                        uidvalidity,
+                        last_uid: last.uid,
+                    },
+                )?;
+            }
+            if shutdown.is_shutdown() {
+                break;
+            }
+        }
+        // A whole pass went through: whatever broke a batched FETCH is behind us.
+        self.bulk_ok = true;
+        Ok((next, metas.len()))
+    }
+
+    /// Decides the fate of one message, downloading it only when needed.
+    async fn handle(
+        &mut self,
+        imap: &mut Imap,
+        meta: &imap::Meta,
+        summary: &parse::HeaderSummary,
+        source: Source,
+        prefetched: Option<Vec<u8>>,
+    ) -> Result<Outcome> {
+        let cfg = self.config.clone();
+        if let Some(id) = &summary.message_id {
+            if let Some((ticket, _)) = self.store.message_location(id)? {
+                return Ok(Outcome::Duplicate {
+                    ticket: Some(ticket),
+                });
+            }
+            if self.store.quarantined(None, Some(id))? {
+                return Ok(Outcome::Quarantined {
+                    id: 0,
+                    reason: "quarantined before".into(),
+                });
+            }
+        }
+        if meta.size > cfg.support.max_message_bytes {
+            let reason = format!(
+                "too large: {} bytes, limit support.max_message_bytes = {}",
+                meta.size, cfg.support.max_message_bytes
+            );
+            return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
+        }
+        let key = (source.uidvalidity, source.uid);
+        if self.attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+            self.attempts.remove(&key);
+            let reason = format!("download failed {MAX_ATTEMPTS} times; only the header was kept");
+            return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
+        }
+        let fetched = match prefetched {
+            Some(raw) => Ok(Some(raw)),
+            None => imap.fetch_body(meta.uid).await,
+        };
+        let raw = match fetched {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                self.bump_attempts(key);
+                anyhow::bail!("server returned no body for UID {}", meta.uid);
+            }
+            Err(e) => {
+                // Counted per UID across reconnects, so one undownloadable mail cannot stall
+                // the mailbox forever.
+                self.bump_attempts(key);
+                return Err(e);
+            }
+        };
+        self.attempts.remove(&key);
+        if raw.len() as u64 > cfg.support.max_message_bytes {
+            let reason = format!(
+                "too large: {} bytes, limit support.max_message_bytes = {}",
+                raw.len(),
+                cfg.support.max_message_bytes
+            );
+            return self.quarantine(reason, summary, raw.len() as u64, &raw, false, source);
+        }
+        self.ingest_raw(&raw, Some(source), Utc::now())
+    }
+
+    /// Fills in the headers of `chunk`: with one FETCH normally; one mail at a time after a
+    /// batched FETCH failed, counting failures per UID so that a mail the server cannot read is
+    /// given up on (see [`MAX_ATTEMPTS`]) instead of failing every pass.
+    async fn fetch_headers(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &mut [imap::Meta],
+    ) -> Result<()> {
+        if self.bulk_ok {
+            let result = imap.fetch_headers(chunk).await;
+            return self.batch_outcome(result);
+        }
+        for meta in chunk.iter_mut() {
+            let key = (uidvalidity, meta.uid);
+            if self.header_attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+                continue;
+            }
+            match imap.fetch_headers(std::slice::from_mut(meta)).await {
+                Ok(()) => {
+                    self.header_attempts.remove(&key);
+                }
+                Err(e) => {
+                    *self.header_attempts.entry(key).or_insert(0) += 1;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bodies of `chunk` with one FETCH, as far as [`BULK_BYTES`] allows; empty after a
+    /// failed batch, when every mail is fetched on its own ([`Ingest::handle`]). A mail that
+    /// failed to download before, or is too large anyway, is left out.
+    async fn prefetch_bodies(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &[imap::Meta],
+    ) -> Result<HashMap<u32, Vec<u8>>> {
+        if !self.bulk_ok {
+            return Ok(HashMap::new());
+        }
+        let max = self.config.support.max_message_bytes;
+        let mut budget = BULK_BYTES;
+        let uids: Vec<u32> = chunk
+            .iter()
+            .filter(|m| {
+                let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
+                let fits = m.size <= max && m.size <= budget && !tried;
+                if fits {
+                    budget -= m.size;
+                }
+                fits
+            })
+            .map(|m| m.uid)
+            .collect();
+        let result = imap.fetch_bodies(&uids).await;
+        self.batch_outcome(result)
+    }
+
+    /// A batched FETCH's result; its failure switches to one mail at a time until a pass
+    /// completes.
+    fn batch_outcome<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
+            self.bulk_ok = false;
+        }
+        result
+    }
+
+    /// [`store_quarantined`] for a mail of the inbox.
+    fn quarantine(
+        &self,
+        reason: String,
+        summary: &parse::HeaderSummary,
+        size: u64,
+        kept: &[u8],
+        header_only: bool,
+        source: Source,
+    ) -> Result<Outcome> {
+        store_quarantined(
+            &self.store,
+            reason,
+            summary,
+            size,
+            kept,
+            header_only,
+            Some(source),
+        )
+    }
+
+    fn bump_attempts(&mut self, key: (u32, u32)) -> u32 {
+        let n = self.attempts.entry(key).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Parses, threads and stores one raw mail (not yet durable: the caller syncs).
+    pub(crate) fn ingest_raw(
+        &self,
+        raw: &[u8],
+        source: Option<Source>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let s = self.live.borrow().clone();
+        ingest_raw_with(
+            &s.config,
+            &self.store,
+            &s.directory,
+            s.templates.as_deref(),
+            raw,
+            source,
+            now,
+        )
+    }
+}

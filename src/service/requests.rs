@@ -1,0 +1,119 @@
+//! The requests the CLI makes (over the control socket while the daemon runs, or directly on
+//! the store when it does not), and the one place that answers them: reads are built from
+//! [`crate::service::views`], writes are [`crate::service::actions`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::desk::outbound::templates::Templates;
+use crate::domain::status::Status;
+use crate::io::store::{QuarantineRecord, Store};
+use crate::service::actions;
+use crate::service::views::{self, OutboxView, TicketSummary};
+
+/// A request to the daemon (or answered locally).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub(crate) enum Request {
+    /// List tickets.
+    Tickets {
+        /// Only this status.
+        status: Option<Status>,
+    },
+    /// One ticket with its messages.
+    Ticket { id: u64 },
+    /// Quarantine records.
+    Quarantine,
+    /// Daemon status.
+    Status,
+    /// Outbox items.
+    Outbox,
+    /// Put a dead outbox item back in the queue.
+    OutboxRetry { id: u64 },
+    /// Stream a full export (JSON lines) back on the connection.
+    Export,
+    /// Import an export file (read by the daemon) into the empty store.
+    Import {
+        /// Absolute path of the file.
+        path: std::path::PathBuf,
+    },
+    /// SLA accountability per priority and per agent ([`crate::desk::report`]).
+    Report {
+        /// Only tickets created at or after this instant.
+        since: Option<DateTime<Utc>>,
+    },
+    /// Change a ticket's status (sends the customer a progress mail when configured).
+    SetStatus { id: u64, status: Status },
+}
+
+/// What [`answer`] may use besides the store.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Context<'a> {
+    /// The configuration (needed for writes that send mail).
+    pub(crate) config: Option<&'a Config>,
+    /// Templates for progress mail.
+    pub(crate) templates: Option<&'a Templates>,
+    /// Live daemon status, when answering from the daemon.
+    pub(crate) status: Option<&'a serde_json::Value>,
+    /// Wakes the outbox sender after an enqueue.
+    pub(crate) wake: Option<&'a tokio::sync::Notify>,
+}
+
+/// Answers `req` from the store, performing it for the writing requests.
+pub(crate) fn answer(
+    store: &Store,
+    ctx: Context<'_>,
+    req: &Request,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(match req {
+        Request::Outbox => {
+            let list: Vec<OutboxView> = store
+                .outbox_list()?
+                .iter()
+                .map(views::outbox_view)
+                .collect();
+            serde_json::to_value(list)?
+        }
+        Request::Export => anyhow::bail!("export is streamed, not answered"),
+        Request::Import { path } => {
+            let n = actions::import(store, path)?;
+            serde_json::json!({ "records": n })
+        }
+        Request::OutboxRetry { id } => {
+            let requeued = actions::retry_outbox(store, *id)?;
+            if let Some(w) = ctx.wake {
+                w.notify_one();
+            }
+            serde_json::json!({ "id": id, "requeued": requeued })
+        }
+        Request::SetStatus { id, status } => {
+            let config = ctx
+                .config
+                .ok_or_else(|| anyhow::anyhow!("no configuration to act with"))?;
+            let changed = actions::set_status(store, config, ctx.templates, *id, *status)?;
+            if changed && let Some(w) = ctx.wake {
+                w.notify_one();
+            }
+            serde_json::json!({ "id": id, "status": status, "changed": changed })
+        }
+        Request::Tickets { status } => {
+            let list: Vec<TicketSummary> =
+                store.tickets(*status)?.iter().map(views::summary).collect();
+            serde_json::to_value(list)?
+        }
+        Request::Ticket { id } => match views::detail(store, *id)? {
+            Some(d) => serde_json::to_value(d)?,
+            None => anyhow::bail!("no ticket {id}"),
+        },
+        Request::Report { since } => {
+            let report = crate::desk::report::build(&store.tickets(None)?, *since, Utc::now());
+            serde_json::to_value(report)?
+        }
+        Request::Quarantine => {
+            let list: Vec<QuarantineRecord> = store.quarantine_list()?;
+            serde_json::to_value(list)?
+        }
+        Request::Status => views::status(store, ctx.status)?,
+    })
+}

@@ -1,0 +1,72 @@
+//! The reloadable part of the daemon's state: configuration, customer directory and templates.
+//!
+//! SIGHUP builds a complete new [`Settings`] from the files; only if *everything* loads is it
+//! published on a `watch` channel, so a broken file keeps the old settings running. Readers take
+//! a cheap `Arc` snapshot per mail, so a reload never tears a mail's processing in half and never
+//! touches the IMAP session. Connection settings (`[imap]`, `[smtp]`, `[store]`, `[control]`,
+//! `[http]`) are read once at start; a change to them is reported as needing a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::desk::outbound::templates::Templates;
+use crate::domain::customer::Directory;
+
+/// One consistent set of reloadable settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) config: Arc<Config>,
+    /// Customer directory (empty when none is configured).
+    pub(crate) directory: Arc<Directory>,
+    /// Templates, when outbound mail is configured.
+    pub(crate) templates: Option<Arc<Templates>>,
+}
+
+impl Settings {
+    /// Loads everything that depends on `config`.
+    pub(crate) fn from_config(config: Arc<Config>) -> Result<Settings> {
+        let directory = match &config.support.customer_directory {
+            Some(p) => Directory::load(p)?,
+            None => Directory::default(),
+        };
+        let templates = match &config.outbound {
+            Some(out) => Some(Arc::new(Templates::load(out.templates_dir.as_deref())?)),
+            None => None,
+        };
+        Ok(Settings {
+            config,
+            directory: Arc::new(directory),
+            templates,
+        })
+    }
+
+    /// Re-reads the configuration file and everything it names. Returns the new settings and
+    /// the changes that only take effect after a restart.
+    pub(crate) fn reload(&self, path: &Path) -> Result<(Settings, Vec<String>)> {
+        let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let new = Settings::from_config(Arc::new(config)).context("reload")?;
+        let old = &self.config;
+        let c = &new.config;
+        let mut restart = Vec::new();
+        let same = |a: String, b: String| a == b;
+        if !same(format!("{:?}", old.imap), format!("{:?}", c.imap)) {
+            restart.push("[imap]".to_owned());
+        }
+        if !same(format!("{:?}", old.smtp), format!("{:?}", c.smtp)) {
+            restart.push("[smtp]".to_owned());
+        }
+        if old.store.path != c.store.path {
+            restart.push("[store]".to_owned());
+        }
+        if old.control_socket() != c.control_socket() {
+            restart.push("[control]".to_owned());
+        }
+        Ok((new, restart))
+    }
+}
+
+/// The channel settings are published on.
+pub(crate) type Live = tokio::sync::watch::Receiver<Arc<Settings>>;

@@ -1,0 +1,232 @@
+//! What the CLI and the control socket show: stable JSON shapes built from store records.
+//!
+//! Both paths (daemon running → control socket; daemon stopped → store opened directly) build
+//! their answer with [`crate::service::requests::answer`] from these views, so the output cannot
+//! differ between them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::message::AttachmentMeta;
+use crate::domain::message::Message;
+use crate::domain::message::ThreadedBy;
+use crate::domain::priority::Priority;
+use crate::domain::status::Status;
+use crate::domain::ticket::Ticket;
+use crate::io::store::Store;
+use crate::service::metrics;
+
+/// One line of `tickets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TicketSummary {
+    pub(crate) id: u64,
+    pub(crate) status: Status,
+    pub(crate) priority: Priority,
+    pub(crate) customer: String,
+    /// Subject of the opening mail.
+    pub(crate) subject: String,
+    /// Number of messages.
+    pub(crate) messages: u32,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    /// Who opened it, as `Name <address>`.
+    pub(crate) requester: String,
+}
+
+/// One message in `ticket show`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MessageView {
+    pub(crate) message_id: String,
+    /// Sender as `Name <address>`.
+    pub(crate) from: String,
+    pub(crate) date: Option<DateTime<Utc>>,
+    /// When it was stored.
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    /// Text without quoted history.
+    pub(crate) reply_text: String,
+    pub(crate) attachments: Vec<AttachmentMeta>,
+    /// How it was threaded.
+    pub(crate) threaded_by: ThreadedBy,
+    /// Machine-generated signals, if any.
+    pub(crate) machine_generated: Vec<String>,
+}
+
+/// `ticket show`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TicketDetail {
+    pub(crate) id: u64,
+    pub(crate) status: Status,
+    pub(crate) priority: Priority,
+    pub(crate) customer: String,
+    pub(crate) subject: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    /// Who opened it.
+    pub(crate) requester: String,
+    /// Addresses allowed to follow up.
+    pub(crate) participants: Vec<String>,
+    #[serde(default)]
+    pub(crate) assignee: Option<String>,
+    /// What decided the priority.
+    #[serde(default)]
+    pub(crate) priority_rule: String,
+    /// SLA clocks: due, stopped and breached per clock.
+    #[serde(default)]
+    pub(crate) sla: serde_json::Value,
+    /// Related earlier ticket.
+    pub(crate) related: Option<u64>,
+    /// Escalations, oldest first.
+    #[serde(default)]
+    pub(crate) escalations: Vec<crate::domain::ticket::EscalationEvent>,
+    /// The customer's survey answer.
+    #[serde(default)]
+    pub(crate) satisfaction: Option<crate::domain::ticket::Satisfaction>,
+    /// Messages in arrival order.
+    pub(crate) messages: Vec<MessageView>,
+    /// Mails we sent or decided not to send about this ticket.
+    pub(crate) outgoing: Vec<OutboxView>,
+}
+
+/// One line of `outbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OutboxView {
+    pub(crate) id: u64,
+    pub(crate) ticket: u64,
+    pub(crate) kind: crate::domain::outbox::Kind,
+    pub(crate) message_id: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) subject: String,
+    /// State with its details.
+    #[serde(flatten)]
+    pub(crate) state: crate::domain::outbox::State,
+    pub(crate) attempts: u32,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) next_attempt_at: DateTime<Utc>,
+    pub(crate) last_error: Option<String>,
+}
+
+/// The outbox line for an item.
+pub(crate) fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
+    OutboxView {
+        id: i.id,
+        ticket: i.ticket,
+        kind: i.kind,
+        message_id: i.message_id.clone(),
+        to: i.to.clone(),
+        subject: i.subject.clone(),
+        state: i.state.clone(),
+        attempts: i.attempts,
+        created_at: i.created_at,
+        next_attempt_at: i.next_attempt_at,
+        last_error: i.last_error.clone(),
+    }
+}
+
+/// Summary of one ticket.
+pub(crate) fn summary(t: &Ticket) -> TicketSummary {
+    TicketSummary {
+        id: t.id,
+        status: t.status,
+        priority: t.priority,
+        customer: t.customer.clone(),
+        subject: t.subject.clone(),
+        messages: t.message_count,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        requester: t.requester.to_string(),
+    }
+}
+
+fn message_view(m: &Message) -> MessageView {
+    MessageView {
+        message_id: m.message_id.clone(),
+        from: m.from.to_string(),
+        date: m.date,
+        received_at: m.received_at,
+        subject: m.subject.clone(),
+        text: m.text.clone(),
+        reply_text: m.reply_text.clone(),
+        attachments: m.attachments.clone(),
+        threaded_by: m.threaded_by,
+        machine_generated: m.machine.reasons(),
+    }
+}
+
+/// The SLA clocks as shown to people: due and stopped times and whether each is breached.
+pub(crate) fn sla_view(
+    c: &crate::domain::sla::clocks::Clocks,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
+    let one = |k: crate::domain::sla::ladder::ClockKind| {
+        let clock = c.clock(k);
+        serde_json::json!({
+            "due_at": clock.due_at,
+            "stopped_at": clock.stopped_at,
+            "paused": clock.paused_since.is_some(),
+            "breached": clock.is_breached(now),
+        })
+    };
+    serde_json::json!({
+        "first_response": one(crate::domain::sla::ladder::ClockKind::FirstResponse),
+        "update": one(crate::domain::sla::ladder::ClockKind::Update),
+        "resolution": one(crate::domain::sla::ladder::ClockKind::Resolution),
+    })
+}
+
+/// Detail of one ticket, or `None` if it does not exist.
+pub(crate) fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<TicketDetail>> {
+    let Some(t) = store.ticket(id)? else {
+        return Ok(None);
+    };
+    let messages = store.messages(id)?.iter().map(message_view).collect();
+    Ok(Some(TicketDetail {
+        id: t.id,
+        status: t.status,
+        priority: t.priority,
+        customer: t.customer.clone(),
+        subject: t.subject.clone(),
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+        requester: t.requester.to_string(),
+        participants: t.participants.clone(),
+        assignee: t.assignee.clone(),
+        priority_rule: t.priority_rule.clone(),
+        sla: sla_view(&t.sla, Utc::now()),
+        escalations: t.escalations.clone(),
+        satisfaction: t.satisfaction.clone(),
+        related: t.related,
+        messages,
+        outgoing: store
+            .outbox_for_ticket(id)?
+            .iter()
+            .map(outbox_view)
+            .collect(),
+    }))
+}
+
+/// The `status` answer: the store's counts and, from a running daemon, its live counters.
+pub(crate) fn status(
+    store: &Store,
+    live: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut by_status = serde_json::Map::new();
+    for t in store.tickets(None)? {
+        let e = by_status
+            .entry(t.status.as_str())
+            .or_insert(serde_json::Value::from(0u64));
+        *e = serde_json::Value::from(e.as_u64().unwrap_or(0) + 1);
+    }
+    Ok(serde_json::json!({
+        "daemon": live.is_some(),
+        "ingest": live,
+        "tickets": store.ticket_count(),
+        "tickets_by_status": by_status,
+        "messages": store.message_count(),
+        "quarantined": store.quarantine_list()?.len(),
+        "outbox_pending": store.outbox_depth()?.0,
+        "agent_impersonations": metrics::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
+        "store_bytes": store.size_on_disk(),
+    }))
+}

@@ -4,13 +4,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
 use supportd::parse::{Inbound, parse};
-
-const WAIT: Duration = Duration::from_secs(45);
 
 struct Desk {
     _dir: tempfile::TempDir,
@@ -78,9 +75,13 @@ impl Desk {
         cli_json(&self.config, &["ticket", "show", &id.to_string(), "--json"])
     }
 
-    /// Lets the daemon finish whatever the last delivery caused.
+    /// Waits until the daemon has finished whatever the deliveries so far caused: every mail has
+    /// left the inbox (its effects are durable before it is moved) and nothing is pending in the
+    /// outbox (everything it queued has reached its mailbox).
     async fn settle(&self) {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        let empty = self.dovecot.wait_count("support", "INBOX", 0, WAIT).await;
+        assert!(empty, "inbox not worked off\n{}", self.daemon.log());
+        settled_outbox(&self.config).await;
     }
 }
 
@@ -360,8 +361,8 @@ async fn after_the_window_a_reply_opens_a_linked_ticket() {
         "#status resolved\nDone.",
     ))
     .await;
+    // The reply is read after the resolution, so with a window of 0 days it is outside it.
     let (relay, _) = relay_and_survey(&desk).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     desk.deliver(&mail_with(
         "customer@example.com",
         "support@example.com",

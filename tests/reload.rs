@@ -8,8 +8,6 @@ use std::time::Duration;
 use common::*;
 use supportd::parse::parse;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 fn hup(d: &Daemon) {
     unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
 }

@@ -64,6 +64,29 @@ addresses = ["supervisor@example.com"]
 role = "supervisor"
 "#;
 
+/// The deadline for whatever a test waits for. Generous on purpose: it only runs out when the
+/// test fails anyway, and a loaded 2-core CI machine running two tests at a time is slow.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// Polls `check` every 100 ms until it returns `Some`; `None` once `timeout` has passed (the
+/// caller panics with its own diagnostics). Tests wait for a condition this way, never for a
+/// fixed time.
+pub async fn wait_until<T>(
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Password of every user in [`USERS`].
 pub const PASSWORD: &str = "secret";
 
@@ -87,6 +110,54 @@ pub fn capabilities_without(remove: &[&str]) -> String {
         .filter(|c| !remove.iter().any(|r| r.eq_ignore_ascii_case(c)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A mailbox as the product promises it: SMTP is at-least-once, so the one mail in flight when
+/// the daemon is SIGKILLed (the server has said 250, the "sent" mark is not yet fsynced) arrives
+/// again after the restart, with the same Message-ID. Tests count distinct Message-IDs and bound
+/// the copies by the kills, never count raw mails.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The first copy of each distinct Message-ID, in arrival order.
+    pub mails: Vec<Vec<u8>>,
+    /// The Message-ID of every further copy.
+    pub resent: Vec<String>,
+}
+
+impl Received {
+    /// Splits raw mails (in arrival order) into first copies and re-sent ones. A mail without a
+    /// Message-ID counts as distinct.
+    pub fn of(raws: Vec<Vec<u8>>) -> Received {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Received::default();
+        for raw in raws {
+            match message_id(&raw) {
+                Some(id) if !seen.insert(id.clone()) => out.resent.push(id),
+                _ => out.mails.push(raw),
+            }
+        }
+        out
+    }
+
+    /// Subjects of the distinct mails, in arrival order.
+    pub fn subjects(&self) -> Vec<String> {
+        self.mails
+            .iter()
+            .map(|raw| {
+                mail_parser::MessageParser::default()
+                    .parse(raw)
+                    .and_then(|m| m.subject().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// The Message-ID of `raw` (without `<>`), if it has one.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| m.message_id().map(str::to_owned))
 }
 
 /// Options for [`Dovecot::start_with`].
@@ -183,10 +254,19 @@ impl Dovecot {
         fs::create_dir(&home).unwrap();
         std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
         for user in USERS {
+            // Each user's INBOX exists before a test and the daemon both reach for it, as a real
+            // mailbox does. Dovecot 2.3 creates an sdbox INBOX on first use, and two sessions
+            // doing that at once race: an APPEND gets `NO [ALREADYEXISTS]`, and the other
+            // session's Dovecot process may panic in the mailbox-list index lock (seen under
+            // load: the daemon's first STATUS meeting the test's first APPEND).
             let h = home.join(user);
-            fs::create_dir(&h).unwrap();
-            fs::set_permissions(&h, fs::Permissions::from_mode(0o700)).unwrap();
-            std::os::unix::fs::chown(&h, Some(uid), Some(gid)).unwrap();
+            let mut dir = h.clone();
+            for sub in ["", "mail", "mailboxes", "INBOX", "dbox-Mails"] {
+                dir.push(sub);
+                fs::create_dir_all(&dir).unwrap();
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+                std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+            }
         }
 
         make_certificates(&root);
@@ -453,7 +533,7 @@ impl Dovecot {
         ensure_mailbox(&mut s, mailbox).await;
         s.append(mailbox, Some(flags), None, raw)
             .await
-            .unwrap_or_else(|e| panic!("APPEND to {user}/{mailbox} failed: {e}"));
+            .unwrap_or_else(|e| panic!("APPEND to {user}/{mailbox} failed: {e}\n{}", self.log()));
         logout(s).await;
     }
 
@@ -465,7 +545,9 @@ impl Dovecot {
         for raw in raws {
             s.append(mailbox, None, None, raw.as_ref())
                 .await
-                .unwrap_or_else(|e| panic!("APPEND to {user}/{mailbox} failed: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("APPEND to {user}/{mailbox} failed: {e}\n{}", self.log())
+                });
         }
         logout(s).await;
     }
@@ -525,6 +607,55 @@ impl Dovecot {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// `mailbox` of `user` as the at-least-once promise describes it (see [`Received`]).
+    pub async fn received(&self, user: &str, mailbox: &str) -> Received {
+        let raws = if self.count(user, mailbox).await == 0 {
+            Vec::new()
+        } else {
+            self.fetch_all(user, mailbox)
+                .await
+                .into_iter()
+                .map(|(_, raw, _)| raw)
+                .collect()
+        };
+        Received::of(raws)
+    }
+
+    /// Polls until `user`'s INBOX holds `n` distinct Message-IDs and returns them; panics after
+    /// [`WAIT`], or at once when there are more than `n` (a second distinct mail is never
+    /// allowed). `context` goes into the panic message (e.g. a daemon log).
+    pub async fn wait_received(
+        &self,
+        user: &str,
+        n: usize,
+        context: impl Fn() -> String,
+    ) -> Received {
+        let mut last = None;
+        let got = wait_until(WAIT, async || {
+            let r = self.received(user, "INBOX").await;
+            assert!(
+                r.mails.len() <= n,
+                "{user}: expected {n} distinct mails, have {}: {:#?}\n{}",
+                r.mails.len(),
+                r.subjects(),
+                context()
+            );
+            if r.mails.len() == n {
+                return Some(r);
+            }
+            last = Some(r.subjects());
+            None
+        })
+        .await;
+        got.unwrap_or_else(|| {
+            panic!(
+                "{user}: expected {n} distinct mails, have {:#?}\n{}",
+                last.unwrap_or_default(),
+                context()
+            )
+        })
     }
 
     /// CREATE `mailbox` (panics on failure, e.g. if it exists).
@@ -814,15 +945,49 @@ fn make_certificates(root: &Path) {
     }
 }
 
-/// Three distinct free ports on 127.0.0.1 (all listeners held at once so
-/// they differ; there is an unavoidable race until Dovecot binds them, which
-/// [`Dovecot::start_with`] handles by retrying).
-fn free_ports() -> [u16; 3] {
-    let ls: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    let p = |i: usize| ls[i].local_addr().unwrap().port();
-    [p(0), p(1), p(2)]
+/// `N` distinct free ports on 127.0.0.1 for servers the harness restarts on the same port
+/// (Dovecot, the SMTP relay).
+///
+/// They come from just below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), never from `bind(0)`: the kernel hands out
+/// ephemeral ports for every outgoing connection and every `bind(0)` of every parallel test, so a
+/// port taken from that range and freed while a server is stopped for a "server went away" test
+/// can be grabbed by someone else before the restart. Ports below the range are only ever taken
+/// by another test picking the same random port (and every start retries on "address in use").
+/// All listeners are held at once so the ports differ.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let (lo, hi) = listener_port_range();
+    let mut held: Vec<TcpListener> = Vec::with_capacity(N);
+    let mut tries = 0;
+    while held.len() < N {
+        tries += 1;
+        assert!(tries < 10_000, "no free port on 127.0.0.1 in {lo}..{hi}");
+        let port = lo + (random_u64() % u64::from(hi - lo)) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
+/// The 16k ports below the ephemeral range (at least 1024..).
+fn listener_port_range() -> (u16, u16) {
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let hi = low.max(1024 + 4096);
+    (hi.saturating_sub(16384).max(1024), hi)
+}
+
+/// Not cryptographic: distinct per call and per process, enough to spread port picks.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn imap_greeting_ok(port: u16) -> bool {
@@ -1153,10 +1318,16 @@ pub struct Daemon {
 
 impl Daemon {
     /// Spawn `supportd --config <config_path> run` with
-    /// `RUST_LOG=supportd=debug,info`; stdout+stderr are appended to
-    /// `<config dir>/daemon.log`.
+    /// `RUST_LOG=supportd=debug,info` (stdout+stderr are appended to `<config dir>/daemon.log`)
+    /// and wait until it serves its control socket (see [`Daemon::start_with_env`]).
     pub fn start(config_path: &Path) -> Daemon {
         Self::start_with_env(config_path, &[])
+    }
+
+    /// Like [`Daemon::start`] without waiting for anything: for tests that kill the daemon at
+    /// random moments, start-up included.
+    pub fn spawn(config_path: &Path) -> Daemon {
+        Self::spawn_with_env(config_path, &[])
     }
 
     /// Process id (panics if already stopped).
@@ -1192,6 +1363,19 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until this process has logged in to IMAP and said `ready` (what `READY=1` means to
+    /// systemd); its outbox sender has started by then. Panics after [`WAIT`] with the log.
+    pub async fn wait_ready(&self) {
+        let ready = wait_until(WAIT, async || {
+            self.own_log()
+                .lines()
+                .any(|l| l.ends_with("supportd::daemon: ready"))
+                .then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "daemon not ready:\n{}", self.own_log());
     }
 
     /// Whether the process is still running (false after it exited on its own).
@@ -1301,6 +1485,34 @@ pub fn cli_json(config: &Path, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("supportd {args:?}: stdout is not JSON ({e}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
+    })
+}
+
+/// The outbox (`outbox list --json`) once no item in it is pending: every mail queued so far was
+/// sent, given up on or suppressed. The relay delivers and logs a mail before its 250 and the
+/// daemon marks it sent after, so from then on the mailboxes and [`Smtp::sent_log`] hold all the
+/// desk will send about what has happened so far; a test that checks "nothing more was sent"
+/// waits for this instead of sleeping. Panics after [`WAIT`] showing what is still pending.
+pub async fn settled_outbox(config: &Path) -> Vec<serde_json::Value> {
+    let mut last = Vec::new();
+    let settled = wait_until(WAIT, async || {
+        let items = cli_json(config, &["outbox", "list", "--json"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if items.iter().all(|i| i["state"] != "pending") {
+            return Some(items);
+        }
+        last = items;
+        None
+    })
+    .await;
+    settled.unwrap_or_else(|| {
+        let log = config.parent().map(|d| read_lossy(&d.join("daemon.log")));
+        panic!(
+            "outbox still pending after {WAIT:?}: {last:#?}\n--- daemon.log ---\n{}",
+            log.unwrap_or_default()
+        )
     })
 }
 
@@ -1472,9 +1684,9 @@ impl Smtp {
         Self::start_with(dovecot, SmtpOptions::default())
     }
 
-    /// Start the relay for `dovecot` (port chosen by the relay itself, so
-    /// there is no port race). Panics with the relay's stderr if it is not
-    /// listening within 10 s, or if `aiosmtpd` is not installed.
+    /// Start the relay for `dovecot` on a port from [`free_ports`] (retrying with another one if
+    /// it was taken meanwhile). Panics with the relay's stderr if it is not listening within
+    /// 10 s, or if `aiosmtpd` is not installed.
     pub fn start_with(dovecot: &Dovecot, opts: SmtpOptions) -> Smtp {
         let python = smtp_python().clone();
         let dir = tempfile::Builder::new()
@@ -1491,11 +1703,16 @@ impl Smtp {
             out_offsets: (0, 0),
             dir,
         };
-        match smtp.spawn_and_wait() {
-            Ok(()) => smtp,
-            // Cannot happen with port 0.
-            Err(SmtpStartError::PortInUse(e)) => panic!("smtp relay: port in use:\n{e}"),
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let [port] = free_ports();
+            smtp.port = port;
+            match smtp.spawn_and_wait() {
+                Ok(()) => return smtp,
+                Err(SmtpStartError::PortInUse(e)) => last = e,
+            }
         }
+        panic!("smtp relay: no free port after {START_ATTEMPTS} attempts; last error:\n{last}");
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), SmtpStartError> {
@@ -1720,6 +1937,34 @@ impl Smtp {
             .collect()
     }
 
+    /// Message-IDs the relay accepted more than once, once per extra copy: the re-sends that
+    /// at-least-once delivery allows for a mail in flight at a SIGKILL.
+    pub fn resent(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.sent_message_ids()
+            .into_iter()
+            .filter(|id| !seen.insert(id.clone()))
+            .collect()
+    }
+
+    /// Asserts that the relay saw at most `kills` re-sends (one mail can be in flight per
+    /// SIGKILL) and reports them; returns how many there were.
+    pub fn assert_resends_at_most(&self, kills: usize) -> usize {
+        let resent = self.resent();
+        eprintln!(
+            "{} SIGKILL(s), {} re-sent mail(s) (same Message-ID): {resent:?}",
+            kills,
+            resent.len()
+        );
+        assert!(
+            resent.len() <= kills,
+            "{} re-sends for {kills} SIGKILL(s): {resent:?}\n{:#?}",
+            resent.len(),
+            self.sent_log()
+        );
+        resent.len()
+    }
+
     /// Poll [`Smtp::sent_log`] every 50 ms until it has at least `n`
     /// entries. Returns false on timeout.
     pub async fn wait_sent(&self, n: usize, timeout: Duration) -> bool {
@@ -1832,7 +2077,34 @@ fn smtp_python() -> &'static PathBuf {
 impl Daemon {
     /// Like [`Daemon::start`], with extra environment variables for the
     /// daemon, e.g. `[("NOTIFY_SOCKET", path), ("WATCHDOG_USEC", "2000000")]`.
+    ///
+    /// Returns once the daemon has opened its store and answers on its control socket, or has
+    /// exited (the test sees that). Until then a CLI call would find the store unlocked, open it
+    /// itself and make the starting daemon fail with "store in use": the daemon does not retry
+    /// a store held by a CLI reader.
     pub fn start_with_env(config_path: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Self::spawn_with_env(config_path, env);
+        let socket = control_socket(config_path);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let up = d.own_log().contains("store open")
+                && socket
+                    .as_deref()
+                    .is_none_or(|s| std::os::unix::net::UnixStream::connect(s).is_ok());
+            if up || !d.is_running() {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "supportd did not start within {WAIT:?}:\n{}",
+                d.own_log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// [`Daemon::spawn`] with extra environment variables.
+    pub fn spawn_with_env(config_path: &Path, env: &[(&str, &str)]) -> Daemon {
         let dir = config_path
             .parent()
             .expect("config path has a parent dir")
@@ -1873,6 +2145,23 @@ impl Daemon {
             log_start,
         }
     }
+}
+
+/// The control socket the configuration at `config_path` names (`[control] socket`, else
+/// `control.sock` in the store directory), if the file parses.
+fn control_socket(config_path: &Path) -> Option<PathBuf> {
+    let table: toml::Table = fs::read_to_string(config_path).ok()?.parse().ok()?;
+    let dir = config_path.parent()?;
+    let relative = |p: &str| dir.join(p);
+    if let Some(s) = table
+        .get("control")
+        .and_then(|c| c.get("socket"))
+        .and_then(|s| s.as_str())
+    {
+        return Some(relative(s));
+    }
+    let store = table.get("store")?.get("path")?.as_str()?;
+    Some(relative(store).join("control.sock"))
 }
 
 // ---- the health listener ----------------------------------------------------------------------

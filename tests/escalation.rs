@@ -54,41 +54,37 @@ fn escalations(t: &Value) -> Vec<(u64, DateTime<Utc>)> {
 }
 
 /// Waits until the store shows at least `n` escalation levels on ticket 1.
-async fn wait_escalations(config: &Path, daemon: &Daemon, n: usize) -> Value {
+async fn wait_escalations(desk: &Desk, n: usize) -> Value {
     wait_until(WAIT, async || {
-        let t = ticket(config);
+        let t = ticket(&desk.config);
         (escalations(&t).len() >= n).then_some(t)
     })
     .await
-    .unwrap_or_else(|| panic!("no {n} escalations: {:#}\n{}", ticket(config), daemon.log()))
+    .unwrap_or_else(|| {
+        panic!(
+            "no {n} escalations: {:#}\n{}",
+            ticket(&desk.config),
+            desk.log()
+        )
+    })
 }
 
 #[tokio::test]
 async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
-    let dovecot = Dovecot::start();
-    let smtp = Smtp::start(&dovecot);
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n{}\n[outbound]\nsecret = \"escalation-secret-0123456789\"\nretry_initial_secs = 1\n{AGENTS}\n{SLA}",
-        base_config(dir.path(), &dovecot),
-        smtp_config(&smtp)
-    );
-    let config = write_config_raw(dir.path(), &text);
-    let mut daemon = Daemon::start(&config);
-
-    dovecot
-        .append(
-            "support",
-            "INBOX",
-            &mail(
-                "customer@example.com",
-                "support@example.com",
-                "Our website is down",
-                "<down@example.com>",
-                "The whole site is down since 10:00, 502 on every page.",
-            ),
-        )
-        .await;
+    let mut desk = Desk::start(DeskOptions {
+        agents: true,
+        extra: SLA,
+        ..Default::default()
+    });
+    let config = desk.config.clone();
+    desk.deliver(&mail(
+        "customer@example.com",
+        "support@example.com",
+        "Our website is down",
+        "<down@example.com>",
+        "The whole site is down since 10:00, 502 on every page.",
+    ))
+    .await;
 
     // Stopped as soon as the warning (4 s) is queued, before the breach falls due (8 s); started
     // again once the breach is due: it fires at start, once.
@@ -101,8 +97,8 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
             .then_some(())
     })
     .await;
-    assert!(queued.is_some(), "no SLA warning queued\n{}", daemon.log());
-    assert!(daemon.terminate().success(), "{}", daemon.log());
+    assert!(queued.is_some(), "no SLA warning queued\n{}", desk.log());
+    desk.stop();
     let t = ticket(&config);
     let breach_due: DateTime<Utc> = t["sla"]["first_response"]["due_at"]
         .as_str()
@@ -116,25 +112,26 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
     }
     let wait = (breach_due - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(100)).await;
-    daemon = Daemon::start(&config);
+    desk.start_daemon();
 
     // Killed outright as soon as the breach is recorded, while the supervisor step (6 s later)
     // is still ahead and the breach mails are likely in flight.
-    wait_escalations(&config, &daemon, 1).await;
-    daemon.kill();
+    wait_escalations(&desk, 1).await;
+    desk.kill();
     let kills = 1;
     let third_start = Utc::now();
-    daemon = Daemon::start(&config);
+    desk.start_daemon();
 
     // The supervisor step comes, once; then nothing is pending and every mail is in.
-    let t = wait_escalations(&config, &daemon, 2).await;
+    let t = wait_escalations(&desk, 2).await;
     let outbox = settled_outbox(&config).await;
     assert!(
         outbox.iter().all(|i| i["state"] == "sent"),
         "{outbox:#?}\n{}",
-        daemon.log()
+        desk.log()
     );
-    let log = || daemon.log();
+    let (dovecot, smtp) = (&desk.dovecot, desk.smtp());
+    let log = || desk.log();
     let alice = dovecot.wait_received("agent1", 3, log).await.subjects();
     assert!(alice[0].starts_with("[SUP-1] [P1]"), "{alice:?}");
     assert!(
@@ -186,7 +183,7 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
             .filter(|(l, at)| *l == level && *at >= third_start)
             .count() as f64
     };
-    let m = metrics(listening_port(&daemon).await);
+    let m = metrics(listening_port(desk.daemon()).await);
     let counted = |l: &str| sample(&m, "supportd_escalations_total", &[l]);
     assert_eq!(
         (counted("level=\"1\""), counted("level=\"2\"")),
@@ -196,5 +193,5 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
     if fired_here(2) == 0.0 {
         eprintln!("note: the supervisor step fired before the kill: {t:#}");
     }
-    assert!(daemon.terminate().success(), "{}", daemon.log());
+    desk.stop();
 }

@@ -3,7 +3,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -22,63 +21,41 @@ fn snapshot(config: &Path) -> Vec<Value> {
     all
 }
 
-fn run(config: &Path, args: &[&str]) -> String {
-    let out = cli(config, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn export_wipe_import_round_trips_exactly() {
-    let dovecot = Dovecot::start();
-    let smtp = Smtp::start(&dovecot);
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "{}\n[outbound]\nsecret = \"backup-secret-0123456789\"\n",
-        smtp_config(&smtp)
-    );
-    let config = write_config(dir.path(), &dovecot, &extra);
-    let mut daemon = Daemon::start(&config);
+    let mut desk = Desk::start(DeskOptions::default());
+    let config = desk.config.clone();
     for i in 0..5 {
-        dovecot
-            .append(
-                "support",
-                "INBOX",
-                &mail(
-                    "客户 <customer@example.com>",
-                    "support@example.com",
-                    &format!("问题 {i}"),
-                    &format!("<b{i}@example.com>"),
-                    "网站打不开",
-                ),
-            )
-            .await;
+        desk.deliver(&mail(
+            "客户 <customer@example.com>",
+            "support@example.com",
+            &format!("问题 {i}"),
+            &format!("<b{i}@example.com>"),
+            "网站打不开",
+        ))
+        .await;
     }
-    dovecot.append("support", "INBOX", b"garbage\x00\xff").await;
-    assert!(
-        dovecot
-            .wait_count("support", "Processed", 5, Duration::from_secs(20))
-            .await
-    );
-    assert!(smtp.wait_sent(5, Duration::from_secs(20)).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    desk.deliver(b"garbage\x00\xff").await;
+    // Everything worked off: five tickets, the garbage in quarantine, five acks sent.
+    desk.settle().await;
+    assert_eq!(desk.dovecot.count("support", "Processed").await, 5);
+    assert_eq!(desk.dovecot.count("support", "Quarantine").await, 1);
+    let outbox = settled_outbox(&config).await;
+    assert_eq!(outbox.len(), 5, "{outbox:#?}");
+    assert!(outbox.iter().all(|i| i["state"] == "sent"), "{outbox:#?}");
     let before = snapshot(&config);
 
     // Export through the running daemon.
     let out = cli(&config, &["export"]);
     assert!(out.status.success());
-    let export = dir.path().join("backup.jsonl");
+    let export = desk.dir().join("backup.jsonl");
     std::fs::write(&export, &out.stdout).unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"tree\":\"raw\""));
 
     // Wipe and import without a daemon.
-    daemon.terminate();
-    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
-    let msg = run(&config, &["import", export.to_str().unwrap()]);
+    desk.stop();
+    std::fs::remove_dir_all(desk.dir().join("store")).unwrap();
+    let msg = cli_ok(&config, &["import", export.to_str().unwrap()]);
     assert!(msg.contains("imported"), "{msg}");
     assert_eq!(snapshot(&config), before);
     // Importing twice is refused.
@@ -89,42 +66,31 @@ async fn export_wipe_import_round_trips_exactly() {
     );
 
     // Compaction keeps everything.
-    let msg = run(&config, &["compact"]);
+    let msg = cli_ok(&config, &["compact"]);
     assert!(msg.contains("compacted"), "{msg}");
     assert_eq!(snapshot(&config), before);
 
     // Import through a running daemon into a fresh store; it keeps working afterwards.
-    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
-    let daemon = Daemon::start(&config);
-    let sock = dir.path().join("store/control.sock");
-    let t = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    run(&config, &["import", export.to_str().unwrap()]);
+    std::fs::remove_dir_all(desk.dir().join("store")).unwrap();
+    desk.start_daemon();
+    let sock = desk.dir().join("store/control.sock");
+    let listening = wait_until(WAIT, async || {
+        std::os::unix::net::UnixStream::connect(&sock).ok()
+    })
+    .await;
+    assert!(listening.is_some(), "{}", desk.log());
+    cli_ok(&config, &["import", export.to_str().unwrap()]);
     assert_eq!(cli_json(&config, &["status", "--json"])["daemon"], true);
     assert_eq!(snapshot(&config), before);
-    dovecot
-        .append(
-            "support",
-            "INBOX",
-            &mail(
-                "customer@example.com",
-                "support@example.com",
-                "after",
-                "<after@example.com>",
-                "x",
-            ),
-        )
-        .await;
-    assert!(
-        dovecot
-            .wait_count("support", "Processed", 6, Duration::from_secs(20))
-            .await,
-        "{}",
-        daemon.log()
-    );
+    desk.deliver(&mail(
+        "customer@example.com",
+        "support@example.com",
+        "after",
+        "<after@example.com>",
+        "x",
+    ))
+    .await;
+    desk.wait_processed(6).await;
     let list = cli_json(&config, &["tickets", "--json"]);
     assert_eq!(
         list.as_array().unwrap().len(),

@@ -99,14 +99,12 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let mut kills = 0;
     let started = Instant::now();
     while kills < MIN_KILLS || !appender.is_finished() {
-        let mut d = Daemon::start(&config);
+        let mut d = Daemon::spawn(&config);
         tokio::time::sleep(Duration::from_millis(30 + rng.below(400))).await;
         d.kill();
         kills += 1;
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "crash loop took too long"
-        );
+        // A safety net against a hung appender, not a speed limit.
+        assert!(started.elapsed() < 3 * WAIT, "crash loop took too long");
     }
     appender.await.unwrap();
     eprintln!("{kills} SIGKILLs while appending {MAILS} mails");
@@ -115,7 +113,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let daemon = Daemon::start(&config);
     assert!(
         dovecot
-            .wait_count("support", "Processed", MAILS, Duration::from_secs(60))
+            .wait_count("support", "Processed", MAILS, WAIT)
             .await,
         "processed {} of {MAILS}, inbox {}\n{}",
         dovecot.count("support", "Processed").await,

@@ -2,14 +2,21 @@
 //! stopped and killed between the steps, and every mail counted in the mailbox it must reach.
 //! The pure ladder is tested in `src/sla.rs` and `src/desk.rs` with a simulated clock; this shows
 //! that the shell (scheduler, store, outbox, SMTP) delivers each step exactly once.
+//!
+//! What "exactly once" means across a SIGKILL: each step fires once in the store, and each
+//! mailbox holds each of its mails' Message-IDs once; the one mail in flight at the kill may
+//! arrive a second time with the same Message-ID (SMTP is at-least-once, see `src/outbox.rs`).
+//! The test moves on when the store says a step happened, not after a guessed time, so a slow
+//! machine changes only how long it takes.
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use common::*;
-
-const WAIT: Duration = Duration::from_secs(45);
+use serde_json::Value;
 
 /// P1 first response in 8 s: warning at 4 s (50 %), breach at 8 s, supervisor at 14 s.
 const SLA: &str = r#"
@@ -27,81 +34,120 @@ update = "none"
 business_hours = false
 "#;
 
-async fn subjects(dovecot: &Dovecot, user: &str) -> Vec<String> {
-    dovecot
-        .fetch_all(user, "INBOX")
-        .await
-        .into_iter()
-        .map(|(_, raw, _)| supportd::mail::parse::parse(&raw).unwrap().subject)
+/// Ticket 1 as the store has it (through the control socket while a daemon runs).
+fn ticket(config: &Path) -> Value {
+    cli_json(config, &["ticket", "show", "1", "--json"])
+}
+
+fn escalations(t: &Value) -> Vec<(u64, DateTime<Utc>)> {
+    t["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["level"].as_u64().unwrap(),
+                e["at"].as_str().unwrap().parse().unwrap(),
+            )
+        })
         .collect()
 }
 
-async fn wait_for(dovecot: &Dovecot, daemon: &Daemon, user: &str, n: usize) -> Vec<String> {
-    let ok = dovecot.wait_count(user, "INBOX", n, WAIT).await;
-    let have = subjects(dovecot, user).await;
-    assert!(
-        ok,
-        "{user}: expected {n} mails, have {have:#?}\n{}",
-        daemon.log()
-    );
-    have
+/// Waits until the store shows at least `n` escalation levels on ticket 1.
+async fn wait_escalations(desk: &Desk, n: usize) -> Value {
+    wait_until(WAIT, async || {
+        let t = ticket(&desk.config);
+        (escalations(&t).len() >= n).then_some(t)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no {n} escalations: {:#}\n{}",
+            ticket(&desk.config),
+            desk.log()
+        )
+    })
 }
 
 #[tokio::test]
 async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
-    let dovecot = Dovecot::start();
-    let smtp = Smtp::start(&dovecot);
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n{}\n[outbound]\nsecret = \"escalation-secret-0123456789\"\nretry_initial_secs = 1\n{AGENTS}\n{SLA}",
-        base_config(dir.path(), &dovecot),
-        smtp_config(&smtp)
+    let mut desk = Desk::start(DeskOptions {
+        agents: true,
+        extra: SLA,
+        ..Default::default()
+    });
+    let config = desk.config.clone();
+    desk.deliver(&mail(
+        "customer@example.com",
+        "support@example.com",
+        "Our website is down",
+        "<down@example.com>",
+        "The whole site is down since 10:00, 502 on every page.",
+    ))
+    .await;
+
+    // Stopped as soon as the warning (4 s) is queued, before the breach falls due (8 s); started
+    // again once the breach is due: it fires at start, once.
+    let queued = wait_until(WAIT, async || {
+        cli_json(&config, &["outbox", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["subject"].as_str().unwrap().contains("SLA warning"))
+            .then_some(())
+    })
+    .await;
+    assert!(queued.is_some(), "no SLA warning queued\n{}", desk.log());
+    desk.stop();
+    let t = ticket(&config);
+    let breach_due: DateTime<Utc> = t["sla"]["first_response"]["due_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no first-response due time: {t:#}"))
+        .parse()
+        .unwrap();
+    if !escalations(&t).is_empty() {
+        // Only a machine slower than the 4 s between warning and breach gets here; the steps
+        // below still hold, the breach was merely fired before the stop instead of at start.
+        eprintln!("note: the breach fired before the stop: {t:#}");
+    }
+    let wait = (breach_due - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(100)).await;
+    desk.start_daemon();
+
+    // Killed outright as soon as the breach is recorded, while the supervisor step (6 s later)
+    // is still ahead and the breach mails are likely in flight.
+    wait_escalations(&desk, 1).await;
+    desk.kill();
+    let kills = 1;
+    let third_start = Utc::now();
+    desk.start_daemon();
+
+    // The supervisor step comes, once; then nothing is pending and every mail is in.
+    let t = wait_escalations(&desk, 2).await;
+    let outbox = settled_outbox(&config).await;
+    assert!(
+        outbox.iter().all(|i| i["state"] == "sent"),
+        "{outbox:#?}\n{}",
+        desk.log()
     );
-    let config = write_config_raw(dir.path(), &text);
-    let mut daemon = Daemon::start(&config);
-
-    dovecot
-        .append(
-            "support",
-            "INBOX",
-            &mail(
-                "customer@example.com",
-                "support@example.com",
-                "Our website is down",
-                "<down@example.com>",
-                "The whole site is down since 10:00, 502 on every page.",
-            ),
-        )
-        .await;
-
-    // The assignee: the new-ticket notification, then the warning at 4 s.
-    let alice = wait_for(&dovecot, &daemon, "agent1", 2).await;
+    let (dovecot, smtp) = (&desk.dovecot, desk.smtp());
+    let log = || desk.log();
+    let alice = dovecot.wait_received("agent1", 3, log).await.subjects();
     assert!(alice[0].starts_with("[SUP-1] [P1]"), "{alice:?}");
     assert!(
         alice[1].contains("SLA warning (first response)"),
         "{alice:?}"
     );
-
-    // Stopped before the breach falls due, started after: it fires at start, once.
-    daemon.terminate();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    daemon = Daemon::start(&config);
-    let tier2 = wait_for(&dovecot, &daemon, "tier2", 1).await;
+    assert!(alice[2].contains("SLA BREACHED"), "{alice:?}");
+    let tier2 = dovecot.wait_received("tier2", 1, log).await.subjects();
     assert!(
         tier2[0].contains("SLA BREACHED (first response)"),
         "{tier2:?}"
     );
-    let alice = wait_for(&dovecot, &daemon, "agent1", 3).await;
-    assert!(alice[2].contains("SLA BREACHED"), "{alice:?}");
-
-    // Killed outright while waiting for the supervisor step; it still comes exactly once.
-    daemon.kill();
-    daemon = Daemon::start(&config);
-    let sue = wait_for(&dovecot, &daemon, "supervisor", 1).await;
+    let sue = dovecot.wait_received("supervisor", 1, log).await.subjects();
     assert!(sue[0].contains("supervisor informed"), "{sue:?}");
-
     // The customer: the acknowledgement, then a notice at each escalation level.
-    let customer = wait_for(&dovecot, &daemon, "customer", 3).await;
+    let customer = dovecot.wait_received("customer", 3, log).await.subjects();
     assert!(
         customer[0].contains("We received your request"),
         "{customer:?}"
@@ -110,24 +156,16 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
         customer[1..].iter().all(|s| s.contains("escalated")),
         "{customer:?}"
     );
+    // Every queued mail went out once, plus at most the one in flight at the kill.
+    let distinct = smtp.sent_message_ids().len() - smtp.assert_resends_at_most(kills);
+    assert_eq!(distinct, outbox.len(), "{outbox:#?}");
 
-    // Nothing more arrives: every step was sent exactly once.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    for (user, n) in [
-        ("agent1", 3),
-        ("tier2", 1),
-        ("supervisor", 1),
-        ("customer", 3),
-    ] {
-        assert_eq!(
-            dovecot.count(user, "INBOX").await,
-            n,
-            "{user}: {:#?}",
-            subjects(&dovecot, user).await
-        );
-    }
-    let t = cli_json(&config, &["ticket", "show", "1", "--json"]);
-    assert_eq!(t["escalations"].as_array().unwrap().len(), 2, "{t:#}");
+    let levels = escalations(&t);
+    assert_eq!(
+        levels.iter().map(|e| e.0).collect::<Vec<_>>(),
+        [1, 2],
+        "{t:#}"
+    );
     let report = cli_json(&config, &["report", "--json"]);
     let p1 = &report["by_priority"][0];
     assert_eq!(p1["tickets"], 1, "{report:#}");
@@ -137,13 +175,23 @@ async fn warning_breach_and_supervisor_arrive_once_each_across_restarts() {
         p1["first_response"]["met"], 0,
         "a missed target: {report:#}"
     );
-    // This last daemon fired the supervisor step (level 2); the breach was its predecessor's.
-    let m = metrics(listening_port(&daemon).await);
-    let level = |l: &str| sample(&m, "supportd_escalations_total", &[l]);
+    // The metrics count what this process fired: by the store's times, the supervisor step
+    // (normally; the breach was its predecessor's).
+    let fired_here = |level: u64| {
+        levels
+            .iter()
+            .filter(|(l, at)| *l == level && *at >= third_start)
+            .count() as f64
+    };
+    let m = metrics(listening_port(desk.daemon()).await);
+    let counted = |l: &str| sample(&m, "supportd_escalations_total", &[l]);
     assert_eq!(
-        (level("level=\"1\""), level("level=\"2\"")),
-        (0.0, 1.0),
-        "{m}"
+        (counted("level=\"1\""), counted("level=\"2\"")),
+        (fired_here(1), fired_here(2)),
+        "{m}\n{t:#}"
     );
-    daemon.terminate();
+    if fired_here(2) == 0.0 {
+        eprintln!("note: the supervisor step fired before the kill: {t:#}");
+    }
+    desk.stop();
 }

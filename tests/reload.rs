@@ -8,8 +8,6 @@ use std::time::Duration;
 use common::*;
 use supportd::mail::parse::parse;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 fn hup(d: &Daemon) {
     unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
 }
@@ -24,15 +22,8 @@ async fn wait_log(d: &Daemon, needle: &str, count: usize) {
 
 #[tokio::test]
 async fn sighup_reloads_templates_and_survives_a_broken_file() {
-    let dovecot = Dovecot::start();
-    let smtp = Smtp::start(&dovecot);
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "{}\n[outbound]\nsecret = \"reload-secret-0123456789\"\n",
-        smtp_config(&smtp)
-    );
-    let config = write_config(dir.path(), &dovecot, &extra);
-    let daemon = Daemon::start(&config);
+    let desk = Desk::start(DeskOptions::default());
+    let (dovecot, config, daemon) = (&desk.dovecot, &desk.config, desk.daemon());
     let send = |i: u32| {
         mail(
             "customer@example.com",
@@ -44,26 +35,26 @@ async fn sighup_reloads_templates_and_survives_a_broken_file() {
     };
     dovecot.append("support", "INBOX", &send(1)).await;
     assert!(dovecot.wait_count("customer", "INBOX", 1, WAIT).await);
-    wait_log(&daemon, "IMAP logged in", 1).await;
+    wait_log(daemon, "IMAP logged in", 1).await;
 
     // An operator override of the English acknowledgement, picked up by SIGHUP.
-    let tpl = dir.path().join("templates/en");
+    let tpl = desk.dir().join("templates/en");
     std::fs::create_dir_all(&tpl).unwrap();
     std::fs::write(
         tpl.join("ack.txt"),
         "Subject: {{ ticket.tag }} CUSTOM ACK {{ ticket.subject }}\n\nOur own words for ticket {{ ticket.id }}.\n",
     )
     .unwrap();
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    let text = std::fs::read_to_string(config).unwrap().replace(
         "[outbound]\n",
         &format!(
             "[outbound]\ntemplates_dir = {}\n",
-            toml_string(&dir.path().join("templates").to_string_lossy())
+            toml_string(&desk.dir().join("templates").to_string_lossy())
         ),
     );
-    std::fs::write(&config, &text).unwrap();
-    hup(&daemon);
-    wait_log(&daemon, "SIGHUP: reloaded", 1).await;
+    std::fs::write(config, &text).unwrap();
+    hup(daemon);
+    wait_log(daemon, "SIGHUP: reloaded", 1).await;
     dovecot.append("support", "INBOX", &send(2)).await;
     assert!(dovecot.wait_count("customer", "INBOX", 2, WAIT).await);
     let mails = dovecot.fetch_all("customer", "INBOX").await;
@@ -71,9 +62,9 @@ async fn sighup_reloads_templates_and_survives_a_broken_file() {
     assert!(second.subject.contains("CUSTOM ACK"), "{}", second.subject);
 
     // A broken file: the daemon keeps running on what it had.
-    std::fs::write(&config, format!("{text}\n[imap\nbroken")).unwrap();
-    hup(&daemon);
-    wait_log(&daemon, "reload failed", 1).await;
+    std::fs::write(config, format!("{text}\n[imap\nbroken")).unwrap();
+    hup(daemon);
+    wait_log(daemon, "reload failed", 1).await;
     dovecot.append("support", "INBOX", &send(3)).await;
     assert!(
         dovecot.wait_count("customer", "INBOX", 3, WAIT).await,

@@ -184,16 +184,6 @@ fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {name} in {rows:#}"))
 }
 
-fn run(config: &std::path::Path, args: &[&str]) -> String {
-    let out = cli(config, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn report_per_priority_and_agent_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,7 +308,7 @@ fn report_per_priority_and_agent_from_the_store() {
     assert_eq!(r["overall"]["tickets"], 4);
 
     // Text: a period line, both tables with human durations and `-` for what is unknown.
-    let text = run(&path, &["report", "--since", "2026-01-02"]);
+    let text = cli_ok(&path, &["report", "--since", "2026-01-02"]);
     assert!(
         text.starts_with("SLA report: tickets created since 2026-01-02 00:00 (Asia/Shanghai)"),
         "{text}"

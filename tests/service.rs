@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// `$WATCHDOG_USEC` of the tests: pings every 2 s, so a ping may come up to 2 s late on a loaded
+/// machine before the gap reaches the timeout.
+const WATCHDOG_USEC: &str = "4000000";
+const WATCHDOG: Duration = Duration::from_secs(4);
 
 /// Every datagram received on a test `NOTIFY_SOCKET`, with its arrival time.
 #[derive(Clone, Default)]
@@ -64,14 +67,22 @@ impl Notifications {
     }
 
     fn wait_for(&self, line: &str, timeout: Duration) -> bool {
+        self.wait_until(timeout, |lines| lines.iter().any(|(_, l)| l == line))
+    }
+
+    /// Polls the lines received so far until `done` says so; false on timeout. (The datagrams
+    /// are read by another thread, so what the daemon sent may not be here yet.)
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&[(Instant, String)]) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.position(line).is_some() {
+        loop {
+            if done(&self.lines()) {
                 return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        false
     }
 
     fn dump(&self) -> String {
@@ -117,27 +128,26 @@ async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
         &config,
         &[
             ("NOTIFY_SOCKET", sock.to_str().unwrap()),
-            ("WATCHDOG_USEC", "2000000"),
+            ("WATCHDOG_USEC", WATCHDOG_USEC),
         ],
     );
+    // The daemon has tried to log in and failed (and said so) ...
+    let waiting = notes.wait_until(WAIT, |lines| {
+        lines
+            .iter()
+            .any(|(_, l)| l.starts_with("STATUS=waiting for IMAP login"))
+    });
     assert!(
-        daemon.wait_for_log("store open", WAIT).await,
-        "{}",
+        waiting,
+        "no STATUS while waiting for IMAP:\n{}\n{}",
+        notes.dump(),
         daemon.log()
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // ... and is not ready.
     assert_eq!(
         notes.position("READY=1"),
         None,
         "READY=1 before IMAP was reachable:\n{}",
-        notes.dump()
-    );
-    assert!(
-        notes
-            .lines()
-            .iter()
-            .any(|(_, l)| l.starts_with("STATUS=waiting for IMAP login")),
-        "no STATUS while waiting for IMAP:\n{}",
         notes.dump()
     );
     assert!(
@@ -166,8 +176,11 @@ async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
         notes.dump()
     );
 
-    // WATCHDOG_USEC=2 s: pings every second.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Pings at half the timeout, from READY on.
+    let pinged = notes.wait_until(WAIT, |lines| {
+        lines.iter().filter(|(_, l)| l == "WATCHDOG=1").count() >= 3
+    });
+    assert!(pinged, "too few WATCHDOG=1:\n{}", notes.dump());
     let pings: Vec<Instant> = notes
         .lines()
         .iter()
@@ -178,8 +191,8 @@ async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
     let mut prev = ready_at;
     for t in &pings {
         assert!(
-            t.duration_since(prev) < Duration::from_secs(2),
-            "watchdog gap {:?} reached the 2 s timeout:\n{}",
+            t.duration_since(prev) < WATCHDOG,
+            "watchdog gap {:?} reached the {WATCHDOG:?} timeout:\n{}",
             t.duration_since(prev),
             notes.dump()
         );
@@ -189,7 +202,7 @@ async fn sd_notify_ready_after_login_then_watchdog_then_stopping() {
     let status = daemon.terminate();
     assert!(status.success(), "exit {status:?}\n{}", daemon.log());
     assert!(
-        notes.wait_for("STOPPING=1", Duration::from_secs(2)),
+        notes.wait_for("STOPPING=1", WAIT),
         "no STOPPING=1:\n{}",
         notes.dump()
     );
@@ -217,7 +230,7 @@ async fn no_notify_socket_means_no_notifications_and_a_normal_run() {
     let dovecot = Dovecot::start();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &dovecot, "");
-    let mut daemon = Daemon::start_with_env(&config, &[("WATCHDOG_USEC", "2000000")]);
+    let mut daemon = Daemon::start_with_env(&config, &[("WATCHDOG_USEC", WATCHDOG_USEC)]);
     assert!(
         daemon.wait_for_log("IMAP logged in", WAIT).await,
         "{}",
@@ -428,7 +441,7 @@ async fn sigterm_during_ingest_loses_nothing() {
     }
     let status = daemon.terminate();
     assert!(status.success(), "exit {status:?}\n{}", daemon.log());
-    assert!(notes.position("STOPPING=1").is_some(), "{}", notes.dump());
+    assert!(notes.wait_for("STOPPING=1", WAIT), "{}", notes.dump());
 
     // Stopped: every mail is in exactly one of INBOX and Processed, and whatever was moved is
     // in the store.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Dovecot, PASSWORD, Smtp, SmtpOptions, mail, smtp_config};
+use common::{Dovecot, PASSWORD, Smtp, SmtpOptions, dot_stuff, mail, smtp_config};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -85,22 +85,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         w.write_all(b".\r\n").await.unwrap();
         self.reply().await
     }
-}
-
-fn dot_stuff(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 8);
-    let mut at_line_start = true;
-    for &b in raw {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// Connect, read the 220 greeting and EHLO; returns the EHLO reply.

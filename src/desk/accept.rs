@@ -387,12 +387,14 @@ fn open_or_join(
     .or(related);
     let (config, inbound) = (ctx.config, ctx.inbound);
     let sup = &config.support;
+    // Another ticket's tag does not belong to this one (and must not reach its mail).
+    let own_subject = subject::strip_tag(&inbound.subject, &sup.tag_prefix);
     let mut t = Ticket::new(
         intake.next_id,
         intake.customer.to_owned(),
         inbound.from.clone(),
-        inbound.subject.clone(),
-        subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix)),
+        own_subject.clone(),
+        subject::normalize(&own_subject),
         ctx.now,
     );
     t.related = related;
@@ -916,5 +918,156 @@ mod tests {
         let k = kinds(&a);
         let notify = k.iter().find(|(k, _)| *k == Kind::AgentNotify).unwrap();
         assert_eq!(notify.1, ["alice@example.com"]);
+    }
+
+    fn cc(addrs: &[&str]) -> Vec<crate::mail::mailbox::Mailbox> {
+        addrs
+            .iter()
+            .map(|a| crate::mail::mailbox::Mailbox {
+                name: None,
+                address: a.to_string(),
+            })
+            .collect()
+    }
+
+    fn notification_text(a: &Accepted) -> String {
+        let n = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .expect("agents are told");
+        crate::mail::parse::parse(n.raw.as_bytes()).unwrap().text
+    }
+
+    #[test]
+    fn the_opening_mail_brings_its_copies_within_the_rules() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut m = mail("c@example.org", "Invoice", "Where is it?", "o1@example.org");
+        let mut many: Vec<String> = (0..50).map(|i| format!("cc{i}@example.org")).collect();
+        many.splice(
+            0..0,
+            ["bob".to_owned(), "mailer-daemon@example.org".to_owned()],
+        );
+        m.cc = cc(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let a = accept(
+            &config,
+            Intake::new(&m, &matched, "c@example.org"),
+            Some(mailer()),
+            t0,
+        );
+        let t = &a.ticket;
+        assert_eq!(t.participants.len(), config.support.max_participants);
+        assert_eq!(t.participants[0].how, Joined::Requester);
+        assert!(!t.is_participant("bob") && !t.is_participant("mailer-daemon@example.org"));
+        let text = notification_text(&a);
+        assert!(text.contains("`bob` is not an address"), "{text}");
+        assert!(text.contains("max_participants"), "{text}");
+        assert!(text.contains("cc0@example.org (new)"), "{text}");
+    }
+
+    /// `From:` the requester (forged), `Cc:` a stranger, the tag: the mail is filed, the
+    /// stranger is not added, and the agents see both the Cc and why it was not added.
+    #[test]
+    fn a_joining_mail_widens_the_ticket_only_with_proof() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let t = p1_ticket(&config, t0);
+        let mut m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            "me too",
+            "j1@evil.example",
+        );
+        m.cc = cc(&["stranger@evil.example"]);
+        let matched = Match::Tag { ticket: 1 };
+        let intake = Intake {
+            existing: Some(t.clone()),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        assert!(!a.ticket.is_participant("stranger@evil.example"));
+        let text = notification_text(&a);
+        assert!(text.contains("Not added: stranger@evil.example"), "{text}");
+        assert!(text.contains("#cc add stranger@evil.example"), "{text}");
+
+        // The same reply-all to our acknowledgement (our signed id): the colleague is added.
+        let mut m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            "adding Li",
+            "j2@example.org",
+        );
+        m.cc = cc(&["li@example.org", "support@example.com"]);
+        let matched = Match::Reference {
+            ticket: 1,
+            message_id: "sup.x@example.com".into(),
+            proven: true,
+        };
+        let intake = Intake {
+            existing: Some(t.clone()),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        let li = a
+            .ticket
+            .participants
+            .iter()
+            .find(|p| p.address == "li@example.org");
+        assert_eq!(li.map(|p| p.how), Some(Joined::CcOfReply));
+        assert!(!a.ticket.is_participant("support@example.com"));
+        assert_eq!(a.learned, [("c@example.org".to_owned(), "c".to_owned())]);
+    }
+
+    #[test]
+    fn a_claimed_customer_is_told_to_the_agents() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let m = mail(
+            "x@else.example",
+            "网站打不开",
+            "客户ID：C1001",
+            "k1@else.example",
+        );
+        let matched = Match::New {
+            related: Some(1),
+            refused: Some("it has the subject of ticket 1".into()),
+        };
+        let intake = Intake {
+            resolved: Resolved::Claimed,
+            ..Intake::new(&m, &matched, "C1001")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        assert_eq!(a.ticket.customer, "C1001");
+        assert_eq!(a.ticket.related, Some(1));
+        let text = notification_text(&a);
+        assert!(
+            text.contains("claims customer C1001 (written in the mail) and is not known for it"),
+            "{text}"
+        );
+        assert!(text.contains("#merge 1"), "{text}");
+    }
+
+    #[test]
+    fn spam_is_stored_flagged_and_not_answered() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut m = mail("c@example.org", "cheap pills", "buy", "s1@example.org");
+        m.spam_flags = vec!["X-Spam-Flag: YES".into()];
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let a = accept(&config, Intake::new(&m, &matched, "c"), Some(mailer()), t0);
+        assert!(a.message.spam.is_some());
+        assert!(
+            a.outgoing.iter().all(|o| o.kind != Kind::Ack),
+            "no acknowledgement"
+        );
+        assert!(notification_text(&a).contains("Flagged as spam"));
     }
 }

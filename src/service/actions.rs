@@ -50,6 +50,8 @@ pub(crate) fn retry_outbox(store: &Store, id: u64) -> anyhow::Result<bool> {
     }
     item.state = State::Pending;
     item.attempts = 0;
+    // The refused recipients are the ones to try again; who has it keeps it once.
+    item.refused.clear();
     item.created_at = Utc::now();
     item.next_attempt_at = Utc::now();
     store.outbox_update(&item)?;

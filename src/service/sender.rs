@@ -191,6 +191,18 @@ impl Sender {
     /// transient one is retried with backoff until `outbound.retry_hours`.
     async fn attempt_inner(&self, mut item: OutboxItem) -> Result<bool> {
         let remaining = item.remaining();
+        if remaining.is_empty() {
+            item.state = if item.delivered.is_empty() {
+                State::Dead {
+                    reason: "no recipient left to try".into(),
+                }
+            } else {
+                State::Sent { at: Utc::now() }
+            };
+            self.store.outbox_update(&item)?;
+            self.store.sync().await?;
+            return Ok(false);
+        }
         if let Err(reason) = smtp::envelope(&item, &remaining) {
             item.state = State::Dead { reason };
             self.store.outbox_update(&item)?;

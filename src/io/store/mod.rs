@@ -907,6 +907,65 @@ fn enqueue_tx(
 mod tests {
     use super::*;
 
+    /// A new store gets an identity; a store written before identities (schema 1) gets one on
+    /// open and keeps accepting the ids it signed for the tickets it had; a later new store
+    /// with the same secret accepts none of them.
+    #[test]
+    fn identity_on_creation_and_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let id1 = {
+            let store = Store::open(dir.path()).unwrap();
+            let id = store.identity();
+            assert_eq!(id.instance_id.len(), 32);
+            assert!(id.created_at.is_some() && id.legacy_until.is_none());
+            id
+        };
+        let again = Store::open(dir.path()).unwrap().identity();
+        assert_eq!(again, id1, "stable across opens");
+
+        // Rewrite it the way schema 1 left a store: no identity, three tickets issued.
+        let old = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(old.path()).unwrap();
+            for k in ["instance_id", "created_at", "upgraded_at", "legacy_until"] {
+                store.meta.remove(k).unwrap();
+            }
+            store
+                .meta
+                .insert("schema_version", b"1".as_slice())
+                .unwrap();
+            store
+                .meta
+                .insert("next_ticket", &4u64.to_be_bytes())
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(old.path()).unwrap();
+        let up = store.identity();
+        assert_eq!(up.legacy_until, Some(3));
+        assert!(up.upgraded_at.is_some() && up.created_at.is_none());
+        assert_ne!(up.instance_id, id1.instance_id);
+        let inst = up.instance();
+        let signer = crate::mail::msgid::Signer {
+            secret: b"k",
+            instance: &inst,
+        };
+        let legacy = crate::mail::msgid::legacy_sign(b"k", "example.com", 3, "n");
+        assert_eq!(signer.verify(&legacy), crate::mail::msgid::Verdict::Ours(3));
+        drop(store);
+        // Upgraded once: reopening changes nothing.
+        assert_eq!(Store::open(old.path()).unwrap().identity(), up);
+        let fresh = id1.instance();
+        let fresh_signer = crate::mail::msgid::Signer {
+            secret: b"k",
+            instance: &fresh,
+        };
+        assert_eq!(
+            fresh_signer.verify(&legacy),
+            crate::mail::msgid::Verdict::OtherStore
+        );
+    }
+
     /// A SIGKILL while sled writes a snapshot leaves `snap.<lsn>.generating` behind; the store
     /// must still open with everything committed before it.
     #[test]

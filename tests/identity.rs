@@ -772,8 +772,17 @@ async fn a_lost_store_never_threads_old_mail_into_new_tickets() {
         assert_eq!(participants(&t), ["customer@example.com"]);
         assert!(t["related"].is_null(), "linked by nothing: {t:#}");
     }
+    // An agent answering the old store's notification proves nothing here: its reply address
+    // and Message-ID were signed for the other store.
+    let old_note = notification(&desk, 1, "customer@example.com").await;
+    desk.deliver(&agent_reply(
+        &old_note,
+        "<lost-old@example.com>",
+        "meant for customer",
+    ))
+    .await;
     // The new ticket 1's reply reaches its customer only.
-    let note = notification(&desk, 1, "").await;
+    let note = notification(&desk, 1, "customer2@example.com").await;
     desk.deliver(&agent_reply(
         &note,
         "<lost-a@example.com>",
@@ -785,6 +794,9 @@ async fn a_lost_store_never_threads_old_mail_into_new_tickets() {
     })
     .await;
     has_nothing_of(&desk, "customer", None, "only for customer2").await;
+    has_nothing_of(&desk, "customer", None, "meant for customer").await;
+    has_nothing_of(&desk, "customer2", None, "meant for customer").await;
+    assert!(desk.daemon().log().contains("without proof"));
 }
 
 /// Two different web-form mails under one Message-ID are two messages; the same mail again is
@@ -859,8 +871,7 @@ async fn reused_message_ids_and_the_quarantine_release() {
 #[tokio::test]
 async fn reply_all_to_our_mail_and_cc_commands() {
     let desk = start("", "", "");
-    let mut n = 1;
-    for w in [ZH, EN] {
+    for (n, w) in (1u64..).zip([ZH, EN]) {
         let (ack, _) = open(&desk, n, &w, &format!("<ra{n}@example.com>"), w.body).await;
         desk.deliver(&mail_with(
             "customer@example.com",
@@ -925,6 +936,5 @@ async fn reply_all_to_our_mail_and_cc_commands() {
             m.subject.contains("Command error") && m.text.contains("`bob`")
         })
         .await;
-        n += 1;
     }
 }

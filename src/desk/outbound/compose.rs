@@ -451,3 +451,111 @@ pub(crate) fn compose(
         refused: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::testing::{config, config_with, tuesday_10am};
+
+    fn mb(address: &str, name: Option<&str>) -> Mailbox {
+        Mailbox {
+            name: name.map(str::to_owned),
+            address: address.into(),
+        }
+    }
+
+    fn relay_to(cc: Vec<Mailbox>, parent: &str, references: Vec<String>) -> Compose {
+        Compose {
+            kind: Kind::Relay,
+            ticket: 1,
+            from_name: "alice (Example Support)".into(),
+            to: vec![mb("c@example.org", Some("张三"))],
+            cc,
+            reply_to: "support@example.com".into(),
+            subject: "[SUP-1] Re: help".into(),
+            body: "hi\n".into(),
+            message_id: "sup.00000000.1.n.m@example.com".into(),
+            parent: parent.into(),
+            references,
+            automatic: false,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// lettre writes an address list on one line; 50 names make 2,000 octets, which a relay
+    /// refuses (`500 Line too long`). Ours are folded at 78 columns.
+    #[test]
+    fn address_lists_are_folded_and_bad_recipients_dropped() {
+        let mut cc: Vec<Mailbox> = (0..50)
+            .map(|i| {
+                mb(
+                    &format!("colleague{i}@example.net"),
+                    Some(&format!("同事 Number {i}")),
+                )
+            })
+            .collect();
+        cc.push(mb("bob", Some("Bob")));
+        let item = compose(&config(), relay_to(cc, "p@x", vec![]), tuesday_10am()).unwrap();
+        let head = item.raw.split("\r\n\r\n").next().unwrap();
+        let mut list = false;
+        for line in head.split("\r\n") {
+            if !line.starts_with(' ') {
+                list = line.starts_with("To:") || line.starts_with("Cc:");
+            }
+            assert!(!list || line.len() <= 78, "{line}");
+            assert!(line.len() <= 998);
+        }
+        assert_eq!(item.to.len(), 51, "the requester and 50 colleagues");
+        assert_eq!(item.dropped.len(), 1, "{:?}", item.dropped);
+        assert!(item.dropped[0].starts_with("bob:"), "{:?}", item.dropped);
+        let parsed = crate::mail::parse::parse(item.raw.as_bytes()).unwrap();
+        assert_eq!(parsed.cc.len(), 50);
+        assert_eq!(parsed.cc[7].name.as_deref(), Some("同事 Number 7"));
+        assert_eq!(parsed.to[0].name.as_deref(), Some("张三"));
+    }
+
+    #[test]
+    fn long_message_ids_are_not_echoed() {
+        let huge = format!("{}@example.org", "x".repeat(300));
+        let item = compose(
+            &config(),
+            relay_to(vec![], &huge, vec!["a@x".into(), huge.clone()]),
+            tuesday_10am(),
+        )
+        .unwrap();
+        assert!(!item.raw.contains("In-Reply-To"), "{}", item.raw);
+        let item = compose(
+            &config(),
+            relay_to(vec![], "p@x", vec!["a@x".into(), huge]),
+            tuesday_10am(),
+        )
+        .unwrap();
+        let parsed = crate::mail::parse::parse(item.raw.as_bytes()).unwrap();
+        assert_eq!(parsed.references, ["a@x", "p@x"]);
+    }
+
+    #[test]
+    fn nobody_to_send_to_is_an_error() {
+        let mut c = relay_to(vec![], "", vec![]);
+        c.to = vec![mb("not an address", None)];
+        assert!(compose(&config(), c, tuesday_10am()).is_err());
+    }
+
+    /// Backscatter: Reply-To is followed only within From's domain or for an authenticated From.
+    #[test]
+    fn acknowledgements_go_to_reply_to_only_when_safe() {
+        let c = config_with("");
+        let mut m = Inbound::sample("alice@shop.example", "help", "x");
+        m.reply_to = vec![mb("orders@shop.example", None)];
+        assert_eq!(answer_to(&c, &m).address, "orders@shop.example");
+        m.reply_to = vec![mb("victim@else.example", None)];
+        assert_eq!(answer_to(&c, &m).address, "alice@shop.example");
+        let mut c2 = c.clone();
+        c2.support.trusted_authserv_id = Some("mx.example.com".into());
+        m.authentication_results =
+            vec!["mx.example.com; dmarc=pass header.from=shop.example".into()];
+        assert_eq!(answer_to(&c2, &m).address, "victim@else.example");
+        m.reply_to = vec![mb("support@example.com", None)];
+        assert_eq!(answer_to(&c2, &m).address, "alice@shop.example");
+    }
+}

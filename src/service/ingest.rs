@@ -61,7 +61,9 @@ pub(crate) struct Ingest {
 impl Ingest {
     /// Prepares ingest with fixed settings (loads the customer directory and templates).
     pub(crate) fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
-        let settings = Arc::new(Settings::from_config(config)?);
+        let mut config = (*config).clone();
+        config.bind(&store.identity().instance());
+        let settings = Arc::new(Settings::from_config(Arc::new(config))?);
         // The sender half is dropped: these settings never change.
         let (_, live) = tokio::sync::watch::channel(settings);
         Ok(Ingest::with_settings(live, store))

@@ -455,7 +455,19 @@ pub(crate) fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desk::testing::{config, config_with, tuesday_10am};
+
+    // Not `desk::testing`, which builds on this module.
+    fn config() -> Config {
+        crate::config::sample::scratch(std::path::Path::new("/tmp/x"), "").unwrap()
+    }
+
+    fn config_with(extra: &str) -> Config {
+        crate::config::sample::scratch(std::path::Path::new("/tmp/x"), extra).unwrap()
+    }
+
+    fn tuesday_10am() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_485_600, 0).unwrap()
+    }
 
     fn mb(address: &str, name: Option<&str>) -> Mailbox {
         Mailbox {

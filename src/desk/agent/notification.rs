@@ -371,6 +371,11 @@ pub(crate) fn escalation_mail(
         if on_call { w.on_call } else { "" },
         w.help,
     );
+    let mut body = body;
+    body.push_str(&format!("\n{}\n", w.participants));
+    for line in participants::listing(ticket, now) {
+        body.push_str(&format!("  - {line}\n"));
+    }
     let subject = format!(
         "{tag} [{}] {what} ({clock}): {}",
         ticket.priority, ticket.subject

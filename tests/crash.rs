@@ -27,13 +27,16 @@ impl Rng {
     }
 }
 
-/// Mail `i`: every third one replies to an earlier mail, every 25th has no Message-ID.
+/// Mail `i`: every third one replies to an earlier mail (from its sender), every 25th has no
+/// Message-ID.
 fn crash_mail(i: usize) -> (Option<String>, Option<usize>, Vec<u8>) {
     let id = (i % 25 != 7).then(|| format!("crash-{i}@c.example"));
     let parent = (i % 3 == 2 && i >= 3)
         .then(|| i - 2)
         .filter(|p| p % 25 != 7);
-    let from = format!("customer{}@c{}.example", i % 17, i % 5);
+    // A reply comes from the parent's sender: only a participant may join by a reference.
+    let sender = parent.unwrap_or(i);
+    let from = format!("customer{}@c{}.example", sender % 17, sender % 5);
     let subject = format!("问题 {i}: 网站 {} 打不开", i % 11);
     let body = format!("第 {i} 封邮件。\nMail number {i}.\n");
     let raw = match parent {

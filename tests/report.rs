@@ -43,7 +43,7 @@ impl<'a> Builder<'a> {
                 name: None,
                 address: format!("c{id}@example.org"),
             },
-            participants: vec![format!("c{id}@example.org")],
+            participants: vec![format!("c{id}@example.org").into()],
             message_count: 1,
             created_at: created,
             updated_at: created,

@@ -127,4 +127,10 @@ pub(crate) enum QuarantineCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ingest a quarantined mail after all (through the daemon when it runs): it threads or
+    /// opens a ticket as if it had just arrived, also when a machine wrote it.
+    Release {
+        /// Quarantine record id (from `quarantine list`).
+        id: u64,
+    },
 }

@@ -127,6 +127,16 @@ fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
             print::outbox(&list)
         })?,
         Cmd::Quarantine {
+            cmd: QuarantineCmd::Release { id },
+        } => {
+            let v = query(config, &Request::QuarantineRelease { id: *id })?;
+            match (v["ticket"].as_u64(), v["created"].as_bool()) {
+                (Some(t), Some(true)) => println!("quarantined mail {id} opened ticket {t}"),
+                (Some(t), _) => println!("quarantined mail {id} was added to ticket {t}"),
+                _ => println!("quarantined mail {id} was already stored"),
+            }
+        }
+        Cmd::Quarantine {
             cmd: QuarantineCmd::List { json },
         } => show(config, &Request::Quarantine, *json, |list: Vec<_>| {
             print::quarantine(&list);

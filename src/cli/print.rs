@@ -280,6 +280,16 @@ pub(crate) fn status(v: &serde_json::Value) {
     println!("messages:    {}", v["messages"]);
     println!("quarantined: {}", v["quarantined"]);
     println!("store:       {} bytes on disk", v["store_bytes"]);
+    let s = &v["store"];
+    println!(
+        "instance:    {} (created {}{})",
+        s["instance_id"].as_str().unwrap_or("?"),
+        s["created_at"].as_str().unwrap_or("before instance ids"),
+        s["upgraded_at"]
+            .as_str()
+            .map(|u| format!(", given its id at {u}"))
+            .unwrap_or_default()
+    );
     let i = &v["ingest"];
     if daemon {
         println!(

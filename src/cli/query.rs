@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
 use crate::desk::outbound::templates::Templates;
+use crate::domain::customer::Directory;
 use crate::io::store::{Store, StoreError};
 use crate::service::control;
 use crate::service::requests::{self, Request};
@@ -55,14 +56,24 @@ pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value>
         Target::Store(s) => s,
     };
     let templates = match &config.outbound {
-        Some(out) if matches!(req, Request::SetStatus { .. }) => {
+        Some(out)
+            if matches!(
+                req,
+                Request::SetStatus { .. } | Request::QuarantineRelease { .. }
+            ) =>
+        {
             Some(Templates::load(out.templates_dir.as_deref())?)
         }
         _ => None,
     };
+    let directory = match &config.support.customer_directory {
+        Some(p) if matches!(req, Request::QuarantineRelease { .. }) => Directory::load(p)?,
+        _ => Directory::default(),
+    };
     let ctx = requests::Context {
         config: Some(config),
         templates: templates.as_ref(),
+        directory: Some(&directory),
         ..Default::default()
     };
     requests::answer(&store, ctx, req)

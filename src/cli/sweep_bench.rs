@@ -87,7 +87,7 @@ fn ticket(config: &Config, id: u64, due: bool, rng: &mut Rng, now: DateTime<Utc>
             name: None,
             address: customer.clone(),
         },
-        participants: vec![customer],
+        participants: vec![customer.into()],
         message_count: 1,
         created_at: created,
         updated_at: created,

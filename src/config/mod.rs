@@ -110,6 +110,28 @@ impl Config {
                 .any(|x| x.eq_ignore_ascii_case(&a))
     }
 
+    /// What signs and verifies our Message-IDs and reply addresses (with `[outbound]`).
+    pub(crate) fn signer(&self) -> Option<crate::mail::msgid::Signer<'_>> {
+        self.outbound.as_ref().map(|o| crate::mail::msgid::Signer {
+            secret: &o.resolved_secret,
+            instance: &o.instance,
+        })
+    }
+
+    /// This configuration signing for the store `instance` (see [`crate::mail::msgid`]).
+    pub(crate) fn bound_to(&self, instance: &crate::mail::msgid::Instance) -> bool {
+        self.outbound
+            .as_ref()
+            .is_none_or(|o| &o.instance == instance)
+    }
+
+    /// Binds our signatures to the store `instance`.
+    pub(crate) fn bind(&mut self, instance: &crate::mail::msgid::Instance) {
+        if let Some(o) = &mut self.outbound {
+            o.instance = instance.clone();
+        }
+    }
+
     /// Domain of our Message-IDs.
     pub(crate) fn message_id_domain(&self) -> String {
         self.outbound

@@ -346,6 +346,9 @@ impl Validation<'_> {
         if out.retry_hours == 0 {
             self.problem("outbound.retry_hours", "must be at least 1");
         }
+        if out.max_automatic_per_hour == 0 {
+            self.problem("outbound.max_automatic_per_hour", "must be at least 1");
+        }
         Some(out)
     }
 
@@ -404,6 +407,12 @@ impl Validation<'_> {
         }
         if support.max_message_bytes < 1024 {
             self.problem("support.max_message_bytes", "must be at least 1024");
+        }
+        if support.max_participants == 0 {
+            self.problem(
+                "support.max_participants",
+                "must be at least 1 (the requester)",
+            );
         }
         support
     }

@@ -164,9 +164,20 @@ pub(crate) struct OutboundConfig {
     /// Per-recipient caps on automatic mail: `[window_seconds, max_mails]` pairs.
     #[serde(default = "default_rate_limits")]
     pub(crate) rate_limits: Vec<[u64; 2]>,
+    /// At most this many automatic mails to customers (acknowledgements, notices, progress,
+    /// surveys) leave per hour over all recipients; beyond it they wait.
+    #[serde(default = "default_max_automatic")]
+    pub(crate) max_automatic_per_hour: u64,
     /// The secret, resolved.
     #[serde(skip)]
     pub(crate) resolved_secret: Vec<u8>,
+    /// The store our ids are signed for; bound by the shell once the store is open.
+    #[serde(skip)]
+    pub(crate) instance: crate::mail::msgid::Instance,
+}
+
+fn default_max_automatic() -> u64 {
+    200
 }
 
 fn default_language() -> Language {
@@ -236,14 +247,18 @@ pub(crate) struct SupportConfig {
     /// What a reply to a closed ticket does.
     #[serde(default = "default_closed_policy")]
     pub(crate) closed_policy: ClosedPolicy,
-    /// `authserv-id` of our own MX: an `Authentication-Results` header from it showing DKIM or
-    /// SPF pass for an agent's domain counts as proof. Off when unset (headers from anybody else
-    /// are forgeable).
+    /// `authserv-id` of our own MX: its `Authentication-Results` header (only at the top of the
+    /// mail, see [`crate::desk::authenticated`]) with a pass aligned with the From domain
+    /// authenticates the sender: proof of an agent, of a customer widening a ticket, of a VIP.
+    /// Off when unset (headers from anybody else are forgeable).
     #[serde(default)]
     pub(crate) trusted_authserv_id: Option<String>,
     /// Attachments up to this total size are forwarded to agents; larger ones are listed.
     #[serde(default = "default_attach_limit")]
     pub(crate) notify_attachment_limit_bytes: u64,
+    /// At most this many addresses (the requester included) receive a ticket's replies.
+    #[serde(default = "default_max_participants")]
+    pub(crate) max_participants: usize,
     /// Compiled `customer_id_patterns`.
     #[serde(skip)]
     pub(crate) customer_id_regexes: Vec<Regex>,
@@ -293,6 +308,9 @@ pub(crate) enum ClosedPolicy {
 
 fn default_closed_policy() -> ClosedPolicy {
     ClosedPolicy::NewTicket
+}
+fn default_max_participants() -> usize {
+    10
 }
 fn default_reopen_days() -> u64 {
     7

@@ -24,14 +24,17 @@ use crate::desk::agent::assign::{SUPERVISOR_LEVEL, escalation_role};
 use crate::desk::agent::assign::{agent_mailbox, agents_with_role, assign, notify_targets};
 use crate::desk::agent::notification::{Headline, notification};
 use crate::desk::agent::reply;
+use crate::desk::authenticated::{FromAuth, from_authentication};
 use crate::desk::effect::Effect;
 use crate::desk::escalate::escalation_context;
 use crate::desk::outbound::compose::Draft;
 use crate::desk::outbound::mailer::Mailer;
-use crate::desk::outbound::may_answer::refuse_auto_reply;
+use crate::desk::outbound::may_answer::{refuse_auto_reply, spam_verdict};
 use crate::desk::outbound::wording::{language, missing_information};
+use crate::desk::participants;
 use crate::desk::status::{survey_draft, sync_clocks};
 use crate::desk::threading::Match;
+use crate::domain::customer::Resolved;
 use crate::domain::message::{Message, Source, ThreadedBy};
 use crate::domain::outbox::{Kind, OutboxItem};
 use crate::domain::sla::classify::classify;
@@ -40,7 +43,7 @@ use crate::domain::sla::clocks::Clocks;
 use crate::domain::sla::routing::notification_route;
 use crate::domain::status::Status;
 use crate::domain::survey;
-use crate::domain::ticket::{EscalatedBy, Satisfaction, Ticket};
+use crate::domain::ticket::{EscalatedBy, Joined, Satisfaction, Ticket};
 use crate::mail::inbound::Inbound;
 use crate::mail::subject;
 
@@ -54,8 +57,10 @@ pub(crate) struct Intake<'a> {
     pub(crate) existing: Option<Ticket>,
     /// The number a new ticket gets.
     pub(crate) next_id: u64,
-    /// The identified customer ID ([`crate::domain::customer::identify`]).
+    /// The mail's customer ([`crate::domain::customer::resolve`]).
     pub(crate) customer: &'a str,
+    /// How it was found: a claim (an ID written in the mail) is told to the agents.
+    pub(crate) resolved: Resolved,
     /// Where the mail was found on the server, recorded on the message.
     pub(crate) source: Option<Source>,
     /// The authenticated agent who wrote it, if any ([`crate::desk::agent::proof`]).
@@ -79,6 +84,7 @@ impl<'a> Intake<'a> {
             existing: None,
             next_id: 1,
             customer,
+            resolved: Resolved::Sender,
             source: None,
             agent: None,
             contact: None,
@@ -103,6 +109,8 @@ pub(crate) struct Accepted {
     pub(crate) outgoing: Vec<OutboxItem>,
     /// Other tickets changed by the mail (a merge target), saved in the same transaction.
     pub(crate) extra_tickets: Vec<Ticket>,
+    /// Addresses now known for a customer ID (address, ID), saved in the same transaction.
+    pub(crate) learned: Vec<(String, String)>,
 }
 
 /// What every step needs, and what they produce besides the ticket.
@@ -115,6 +123,12 @@ struct Ctx<'a> {
     now: DateTime<Utc>,
     effects: Vec<Effect>,
     outgoing: Vec<OutboxItem>,
+    /// What the agents' notification must point out (a claim, a refusal, spam).
+    notes: Vec<String>,
+    /// Addresses learned for a customer ID.
+    learned: Vec<(String, String)>,
+    /// Why the receiving side judged the mail spam, if it did.
+    spam: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -122,9 +136,10 @@ impl Ctx<'_> {
         self.effects.push(Effect::Log(line));
     }
 
-    /// True for a customer's mail that a person wrote (not an agent's, not a machine's).
+    /// True for a customer's mail that a person wrote (not an agent's, not a machine's, not
+    /// spam).
     fn is_human_customer_mail(&self) -> bool {
-        self.agent.is_none() && !self.inbound.machine.is_machine_generated()
+        self.agent.is_none() && !self.inbound.machine.is_machine_generated() && self.spam.is_none()
     }
 }
 
@@ -171,7 +186,15 @@ pub(crate) fn accept(
         now,
         effects: Vec::new(),
         outgoing: Vec::new(),
+        notes: Vec::new(),
+        learned: Vec::new(),
+        spam: spam_verdict(config, intake.inbound),
     };
+    if let Some(why) = &ctx.spam {
+        ctx.notes.push(format!(
+            "Flagged as spam by the receiving side ({why}): stored, not acknowledged."
+        ));
+    }
     let mut reading = Reading {
         survey: survey_answer(&ctx, intake.existing.as_ref(), intake.matched),
         ..Reading::default()
@@ -181,7 +204,10 @@ pub(crate) fn accept(
     let (mut ticket, threaded_by) = open_or_join(&mut ctx, existing, &intake, related);
     reading.created = threaded_by == ThreadedBy::New;
     let before = ticket.clone();
-    follow_up(&mut ctx, &mut ticket, &reading);
+    if reading.created {
+        claim_note(&mut ctx, &ticket, &intake);
+    }
+    follow_up(&mut ctx, &mut ticket, intake.matched, &reading);
     if let Some((score, comment)) = &reading.survey {
         ctx.log(format!(
             "ticket {}: satisfaction {score}/5 from the customer",
@@ -206,6 +232,7 @@ pub(crate) fn accept(
         );
         ctx.effects.extend(r.effects);
         ctx.outgoing.extend(r.outgoing);
+        ctx.learned.extend(r.learned);
         extra_tickets = r.extra_tickets;
     }
     if !reading.created {
@@ -222,6 +249,7 @@ pub(crate) fn accept(
     );
     message.internal = ctx.agent.is_some() && !reading.created;
     message.from_agent = ctx.agent.is_some();
+    message.spam = ctx.spam.clone();
     ctx.log(if reading.created {
         format!(
             "opened ticket {} for customer {}",
@@ -245,6 +273,7 @@ pub(crate) fn accept(
         effects: ctx.effects,
         outgoing: ctx.outgoing,
         extra_tickets,
+        learned: ctx.learned,
     }
 }
 
@@ -344,6 +373,12 @@ fn open_or_join(
         Match::New { related, refused } => {
             if let Some(why) = refused {
                 ctx.log(format!("new ticket instead of follow-up: {why}"));
+                ctx.notes.push(match related {
+                    Some(n) => format!(
+                        "Not added to ticket {n}: {why}. If the sender belongs there: #merge {n}"
+                    ),
+                    None => format!("A new ticket: {why}."),
+                });
             }
             *related
         }
@@ -352,12 +387,14 @@ fn open_or_join(
     .or(related);
     let (config, inbound) = (ctx.config, ctx.inbound);
     let sup = &config.support;
+    // Another ticket's tag does not belong to this one (and must not reach its mail).
+    let own_subject = subject::strip_tag(&inbound.subject, &sup.tag_prefix);
     let mut t = Ticket::new(
         intake.next_id,
         intake.customer.to_owned(),
         inbound.from.clone(),
-        inbound.subject.clone(),
-        subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix)),
+        own_subject.clone(),
+        subject::normalize(&own_subject),
         ctx.now,
     );
     t.related = related;
@@ -375,21 +412,59 @@ fn open_or_join(
     (t, ThreadedBy::New)
 }
 
-/// The customer's side of any mail on the ticket: colleagues they copy in may follow up by tag
-/// (our own and agents' addresses are never customers), our answers thread under their latest
-/// mail, and a pending (or reopened) ticket is open again. Every mail counts and updates it.
-fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, reading: &Reading) {
+/// The customer's side of any mail on the ticket: who is on it now
+/// ([`crate::desk::participants`]), our answers thread under their latest mail, and a pending
+/// (or reopened) ticket is open again. Every mail counts and updates it.
+fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, matched: &Match, reading: &Reading) {
     let (config, inbound) = (ctx.config, ctx.inbound);
     let sender = &inbound.from.address;
     if ctx.agent.is_none() && !config.is_own_address(sender) {
-        let others = inbound.to.iter().chain(&inbound.cc).map(|m| &m.address);
-        for addr in std::iter::once(sender).chain(others) {
-            if !config.is_own_address(addr)
-                && config.agent_by_address(addr).is_none()
-                && !is_reply_address(config, addr)
-                && !ticket.is_participant(addr)
+        let copied: Vec<&String> = inbound
+            .to
+            .iter()
+            .chain(&inbound.cc)
+            .map(|m| &m.address)
+            .collect();
+        if reading.created {
+            admit(ctx, ticket, sender, Joined::Requester, None);
+            for a in copied {
+                admit(ctx, ticket, a, Joined::OpeningMail, None);
+            }
+        } else {
+            let authenticated = matches!(
+                from_authentication(config.support.trusted_authserv_id.as_deref(), inbound),
+                FromAuth::Pass(_)
+            );
+            let proven = matched.proven() && ctx.spam.is_none();
+            if proven && !ticket.is_participant(sender) {
+                admit(ctx, ticket, sender, Joined::RepliedToOurMail, None);
+            }
+            let how = if proven {
+                Some(Joined::CcOfReply)
+            } else if authenticated && ctx.spam.is_none() {
+                Some(Joined::CcOfAuthenticated)
+            } else {
+                None
+            };
+            for a in copied {
+                match how {
+                    Some(how) => admit(ctx, ticket, a, how, None),
+                    None if !ticket.is_participant(a)
+                        && participants::never(config, a).is_none() =>
+                    {
+                        ctx.notes.push(format!(
+                            "Not added: {a} (copied by a mail that does not prove its sender received our mail). To add: #cc add {a}"
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            if (proven || authenticated)
+                && ticket.is_participant(sender)
+                && !ticket.customer.contains('@')
+                && !ticket.customer.eq_ignore_ascii_case(sender)
             {
-                ticket.participants.push(addr.clone());
+                ctx.learned.push((sender.clone(), ticket.customer.clone()));
             }
         }
         ticket.last_customer_message_id = inbound.message_id.clone();
@@ -408,6 +483,40 @@ fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, reading: &Reading) {
     }
     ticket.message_count += 1;
     ticket.updated_at = ctx.now;
+}
+
+/// Puts `address` on the ticket; a refusal worth an agent's attention becomes a note (our own
+/// addresses and agents are left out silently: they are on every reply-all).
+fn admit(ctx: &mut Ctx<'_>, ticket: &mut Ticket, address: &str, how: Joined, by: Option<String>) {
+    match participants::admit(ctx.config, ticket, address, how, by, ctx.now) {
+        Ok(_) => {}
+        Err(participants::Refused::Own(_) | participants::Refused::Agent(_)) => {}
+        Err(why) => {
+            ctx.log(format!("ticket {}: {why}", ticket.id));
+            ctx.notes.push(format!("Not added: {why}."));
+        }
+    }
+}
+
+/// A new ticket labelled with an ID the sender wrote, not one the directory or a proven mail
+/// gave them: the agents are told it is a claim, and how to accept it.
+fn claim_note(ctx: &mut Ctx<'_>, ticket: &Ticket, intake: &Intake<'_>) {
+    if intake.resolved != Resolved::Claimed || ctx.agent.is_some() {
+        return;
+    }
+    let c = intake.customer;
+    let sender = &ctx.inbound.from.address;
+    let mut line = format!(
+        "{sender} claims customer {c} (written in the mail) and is not known for it. If they belong to it: #customer {c}"
+    );
+    if let Some(n) = ticket.related {
+        line.push_str(&format!(" (or #merge {n} to join ticket {n})"));
+    }
+    ctx.log(format!(
+        "ticket {}: {sender} claims customer {c}",
+        ticket.id
+    ));
+    ctx.notes.push(line);
 }
 
 /// A follow-up asking for escalation (升级/投诉/escalate…) raises the level by one, up to the
@@ -546,7 +655,15 @@ fn agent_notification(ctx: &mut Ctx<'_>, ticket: &Ticket, reading: &Reading) {
     if to.is_empty() {
         return;
     }
-    match notification(config, ticket, ctx.inbound, headline.as_ref(), to, ctx.now) {
+    match notification(
+        config,
+        ticket,
+        ctx.inbound,
+        headline.as_ref(),
+        to,
+        &ctx.notes,
+        ctx.now,
+    ) {
         Ok(mut item) => {
             if let Some(w) = wait_until {
                 item.hold_until(w);
@@ -571,13 +688,6 @@ fn survey_request(ctx: &mut Ctx<'_>, before: &Ticket, ticket: &Ticket) {
         let item = mailer.write(ctx.config, &draft, ctx.now, &mut ctx.effects);
         ctx.outgoing.push(item);
     }
-}
-
-/// True for one of our signed per-ticket reply addresses (`support+…@`): never a participant.
-fn is_reply_address(config: &Config, addr: &str) -> bool {
-    let (local, domain) = config.support.address.split_once('@').unwrap_or_default();
-    addr.rsplit_once('@')
-        .is_some_and(|(l, d)| d.eq_ignore_ascii_case(domain) && l.starts_with(&format!("{local}+")))
 }
 
 #[cfg(test)]
@@ -808,5 +918,156 @@ mod tests {
         let k = kinds(&a);
         let notify = k.iter().find(|(k, _)| *k == Kind::AgentNotify).unwrap();
         assert_eq!(notify.1, ["alice@example.com"]);
+    }
+
+    fn cc(addrs: &[&str]) -> Vec<crate::mail::mailbox::Mailbox> {
+        addrs
+            .iter()
+            .map(|a| crate::mail::mailbox::Mailbox {
+                name: None,
+                address: a.to_string(),
+            })
+            .collect()
+    }
+
+    fn notification_text(a: &Accepted) -> String {
+        let n = a
+            .outgoing
+            .iter()
+            .find(|o| o.kind == Kind::AgentNotify)
+            .expect("agents are told");
+        crate::mail::parse::parse(n.raw.as_bytes()).unwrap().text
+    }
+
+    #[test]
+    fn the_opening_mail_brings_its_copies_within_the_rules() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut m = mail("c@example.org", "Invoice", "Where is it?", "o1@example.org");
+        let mut many: Vec<String> = (0..50).map(|i| format!("cc{i}@example.org")).collect();
+        many.splice(
+            0..0,
+            ["bob".to_owned(), "mailer-daemon@example.org".to_owned()],
+        );
+        m.cc = cc(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let a = accept(
+            &config,
+            Intake::new(&m, &matched, "c@example.org"),
+            Some(mailer()),
+            t0,
+        );
+        let t = &a.ticket;
+        assert_eq!(t.participants.len(), config.support.max_participants);
+        assert_eq!(t.participants[0].how, Joined::Requester);
+        assert!(!t.is_participant("bob") && !t.is_participant("mailer-daemon@example.org"));
+        let text = notification_text(&a);
+        assert!(text.contains("`bob` is not an address"), "{text}");
+        assert!(text.contains("max_participants"), "{text}");
+        assert!(text.contains("cc0@example.org (new)"), "{text}");
+    }
+
+    /// `From:` the requester (forged), `Cc:` a stranger, the tag: the mail is filed, the
+    /// stranger is not added, and the agents see both the Cc and why it was not added.
+    #[test]
+    fn a_joining_mail_widens_the_ticket_only_with_proof() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let t = p1_ticket(&config, t0);
+        let mut m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            "me too",
+            "j1@evil.example",
+        );
+        m.cc = cc(&["stranger@evil.example"]);
+        let matched = Match::Tag { ticket: 1 };
+        let intake = Intake {
+            existing: Some(t.clone()),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        assert!(!a.ticket.is_participant("stranger@evil.example"));
+        let text = notification_text(&a);
+        assert!(text.contains("Not added: stranger@evil.example"), "{text}");
+        assert!(text.contains("#cc add stranger@evil.example"), "{text}");
+
+        // The same reply-all to our acknowledgement (our signed id): the colleague is added.
+        let mut m = mail(
+            "c@example.org",
+            "Re: [SUP-1] site down",
+            "adding Li",
+            "j2@example.org",
+        );
+        m.cc = cc(&["li@example.org", "support@example.com"]);
+        let matched = Match::Reference {
+            ticket: 1,
+            message_id: "sup.x@example.com".into(),
+            proven: true,
+        };
+        let intake = Intake {
+            existing: Some(t.clone()),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        let li = a
+            .ticket
+            .participants
+            .iter()
+            .find(|p| p.address == "li@example.org");
+        assert_eq!(li.map(|p| p.how), Some(Joined::CcOfReply));
+        assert!(!a.ticket.is_participant("support@example.com"));
+        assert_eq!(a.learned, [("c@example.org".to_owned(), "c".to_owned())]);
+    }
+
+    #[test]
+    fn a_claimed_customer_is_told_to_the_agents() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let m = mail(
+            "x@else.example",
+            "网站打不开",
+            "客户ID：C1001",
+            "k1@else.example",
+        );
+        let matched = Match::New {
+            related: Some(1),
+            refused: Some("it has the subject of ticket 1".into()),
+        };
+        let intake = Intake {
+            resolved: Resolved::Claimed,
+            ..Intake::new(&m, &matched, "C1001")
+        };
+        let a = accept(&config, intake, Some(mailer()), t0);
+        assert_eq!(a.ticket.customer, "C1001");
+        assert_eq!(a.ticket.related, Some(1));
+        let text = notification_text(&a);
+        assert!(
+            text.contains("claims customer C1001 (written in the mail) and is not known for it"),
+            "{text}"
+        );
+        assert!(text.contains("#merge 1"), "{text}");
+    }
+
+    #[test]
+    fn spam_is_stored_flagged_and_not_answered() {
+        let config = config();
+        let t0 = tuesday_10am();
+        let mut m = mail("c@example.org", "cheap pills", "buy", "s1@example.org");
+        m.spam_flags = vec!["X-Spam-Flag: YES".into()];
+        let matched = Match::New {
+            related: None,
+            refused: None,
+        };
+        let a = accept(&config, Intake::new(&m, &matched, "c"), Some(mailer()), t0);
+        assert!(a.message.spam.is_some());
+        assert!(
+            a.outgoing.iter().all(|o| o.kind != Kind::Ack),
+            "no acknowledgement"
+        );
+        assert!(notification_text(&a).contains("Flagged as spam"));
     }
 }

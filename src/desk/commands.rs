@@ -14,8 +14,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::desk::participants;
 use crate::domain::priority::{Priority, UnknownPriority};
 use crate::domain::status::{Status, UnknownStatus};
+use crate::domain::ticket::Joined;
 use crate::domain::ticket::Ticket;
 use crate::mail::inbound::Inbound;
 
@@ -37,6 +39,10 @@ pub(crate) enum Command {
     Merge(u64),
     /// `#customer <id>`.
     Customer(String),
+    /// `#cc add <address>`: the address receives the replies and may follow up.
+    CcAdd(String),
+    /// `#cc remove <address>`.
+    CcRemove(String),
 }
 
 /// An agent's mail, split into commands, the customer-visible reply and the internal note.
@@ -72,6 +78,12 @@ pub(crate) enum CommandError {
     /// `#merge` names a ticket that does not exist.
     #[error("#merge: there is no ticket {0}")]
     NoMergeTarget(u64),
+    /// `#cc add` of an address that may not be on a ticket.
+    #[error("#cc add: {0}")]
+    CcAdd(crate::desk::participants::Refused),
+    /// `#cc remove` of an address that cannot be removed.
+    #[error("#cc remove: {0}")]
+    CcRemove(String),
 }
 
 /// What is wrong with one command line.
@@ -92,9 +104,12 @@ pub(crate) enum LineError {
     /// `#customer` alone.
     #[error("#customer needs a customer ID")]
     CustomerWithoutId,
+    /// `#cc` without `add|remove ADDRESS`.
+    #[error("#cc needs `add ADDRESS` or `remove ADDRESS`")]
+    CcUsage,
     /// A `#word` that is no command.
     #[error(
-        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer)"
+        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer, #cc)"
     )]
     Unknown(String),
 }
@@ -109,6 +124,28 @@ impl Parsed {
 fn is_command_line(line: &str) -> bool {
     let l = line.trim_start();
     l.starts_with('#') || l.starts_with('＃')
+}
+
+/// `add ADDRESS` / `remove ADDRESS`; the address bare or as `Name <address>`.
+fn cc_command(arg: &str) -> Result<Command, LineError> {
+    let (verb, rest) = arg
+        .split_once(char::is_whitespace)
+        .ok_or(LineError::CcUsage)?;
+    let rest = rest.trim();
+    let addr = match (rest.rfind('<'), rest.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &rest[a + 1..b],
+        _ if !rest.contains(char::is_whitespace) => rest,
+        _ => return Err(LineError::CcUsage),
+    };
+    let addr = addr.trim().to_lowercase();
+    if addr.is_empty() {
+        return Err(LineError::CcUsage);
+    }
+    match verb.to_lowercase().as_str() {
+        "add" => Ok(Command::CcAdd(addr)),
+        "remove" | "rm" | "del" => Ok(Command::CcRemove(addr)),
+        _ => Err(LineError::CcUsage),
+    }
 }
 
 /// Parses an agent's reply text (quoted history already stripped).
@@ -145,6 +182,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                 .map_err(|_| LineError::MergeWithoutNumber(a.to_owned())),
             ("customer", "") => Err(LineError::CustomerWithoutId),
             ("customer", a) => Ok(Command::Customer(a.to_owned())),
+            ("cc", a) => cc_command(a),
             (w, _) => Err(LineError::Unknown(w.to_owned())),
         };
         i += 1;
@@ -199,14 +237,19 @@ pub(crate) struct Changes {
     pub(crate) escalate: bool,
     /// Merge into this ticket.
     pub(crate) merge_into: Option<u64>,
+    /// Addresses now known for a customer ID (an agent's `#customer` vouches for the requester).
+    pub(crate) learned: Vec<(String, String)>,
 }
 
-/// Applies the commands of a valid `parsed` mail to `t`. Returns an error naming the first
-/// command that cannot be carried out (an unknown agent, merging into itself).
+/// Applies the commands of a valid `parsed` mail by agent `agent` to `t`. Returns an error
+/// naming the first command that cannot be carried out (an unknown agent, merging into itself,
+/// an address that may not be on a ticket).
 pub(crate) fn apply_commands(
     config: &Config,
     t: &mut Ticket,
     parsed: &Parsed,
+    agent: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Changes, CommandError> {
     let mut changes = Changes::default();
     for c in &parsed.commands {
@@ -225,7 +268,21 @@ pub(crate) fn apply_commands(
                 return Err(CommandError::MergeIntoItself);
             }
             Command::Merge(n) => changes.merge_into = Some(*n),
-            Command::Customer(id) => t.customer = id.clone(),
+            Command::Customer(id) => {
+                t.customer = id.clone();
+                if !t.requester.address.eq_ignore_ascii_case(id) {
+                    changes
+                        .learned
+                        .push((t.requester.address.clone(), id.clone()));
+                }
+            }
+            Command::CcAdd(addr) => {
+                participants::admit(config, t, addr, Joined::Agent, Some(agent.to_owned()), now)
+                    .map_err(CommandError::CcAdd)?;
+            }
+            Command::CcRemove(addr) => {
+                participants::remove(t, addr).map_err(CommandError::CcRemove)?;
+            }
         }
     }
     Ok(changes)
@@ -302,6 +359,22 @@ mod tests {
         let p = parse("Hi,\n#status open is not a command here\n");
         assert!(p.commands.is_empty());
         assert!(p.reply.starts_with("Hi,"));
+    }
+
+    #[test]
+    fn cc_commands() {
+        let p = parse(
+            "#cc add Bob <BOB@Example.org>\n#cc remove carol@example.org\n#cc\n#cc add\n#cc add a b",
+        );
+        assert_eq!(
+            p.commands,
+            [
+                Command::CcAdd("bob@example.org".into()),
+                Command::CcRemove("carol@example.org".into())
+            ],
+            "{p:?}"
+        );
+        assert_eq!(p.errors.len(), 3, "{:?}", p.errors);
     }
 
     #[test]

@@ -11,10 +11,12 @@
 
 pub(crate) mod accept;
 pub(crate) mod agent;
+pub(crate) mod authenticated;
 pub(crate) mod commands;
 pub(crate) mod effect;
 pub(crate) mod escalate;
 pub mod outbound;
+pub(crate) mod participants;
 pub(crate) mod report;
 pub(crate) mod status;
 #[cfg(test)]

@@ -1,7 +1,12 @@
-//! Who the customer is: configured ID patterns, then the customer directory, then the sender.
+//! Who the customer is. A customer is an ID with the addresses known for it: the directory's
+//! (`customers.toml`, by address or domain) and those *learned* from mail filed under the ID with
+//! proof (a reply to our mail, an authenticated From, or an agent's word). A mail's customer is,
+//! in this order: the directory's entry for the sender, the ID the sender's address was learned
+//! for, an ID pattern in the subject or body, the sender's address.
 //!
-//! A stable customer ID is what lets two mails with the same subject from two colleagues of one
-//! company thread together, and what later drives tiers and dedicated contacts.
+//! Only the first two are *known*. An ID written in a mail is a claim: it labels a new ticket,
+//! but never makes its writer a participant of another ticket of that customer (threading asks
+//! for that), and the agents are told that the sender claims it.
 
 use std::collections::HashMap;
 
@@ -114,29 +119,61 @@ impl Directory {
     }
 }
 
-/// Works out the customer ID of a mail: a pattern match in the subject, then in the body, then the
-/// directory entry of the sender, then the sender's address itself.
-pub(crate) fn identify(
-    patterns: &[Regex],
-    directory: &Directory,
-    subject: &str,
-    body: &str,
-    sender: &str,
-) -> String {
+/// How a mail's customer was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// The directory lists the sender's address or domain.
+    Directory,
+    /// The sender's address was learned for this customer.
+    Learned,
+    /// An ID pattern in the subject or body: the sender's claim, not known.
+    Claimed,
+    /// Nothing else: the sender's address is the customer.
+    Sender,
+}
+
+/// A mail's customer and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) customer: String,
+    pub(crate) how: Resolved,
+}
+
+/// The first customer ID a configured pattern finds in the subject, then the body.
+pub(crate) fn claimed_id(patterns: &[Regex], subject: &str, body: &str) -> Option<String> {
     for text in [subject, body] {
         for re in patterns {
             if let Some(m) = re.captures(text).and_then(|c| c.get(1)) {
                 let id = m.as_str().trim();
                 if !id.is_empty() {
-                    return id.to_owned();
+                    return Some(id.to_owned());
                 }
             }
         }
     }
-    directory
-        .lookup(sender)
-        .map(|c| c.id.clone())
-        .unwrap_or_else(|| sender.to_lowercase())
+    None
+}
+
+/// Works out a mail's customer (see the module docs); `learned` is the ID the sender's address
+/// was learned for, if any.
+pub(crate) fn resolve(
+    patterns: &[Regex],
+    directory: &Directory,
+    learned: Option<&str>,
+    subject: &str,
+    body: &str,
+    sender: &str,
+) -> Identity {
+    let (customer, how) = if let Some(c) = directory.lookup(sender) {
+        (c.id.clone(), Resolved::Directory)
+    } else if let Some(id) = learned {
+        (id.to_owned(), Resolved::Learned)
+    } else if let Some(id) = claimed_id(patterns, subject, body) {
+        (id, Resolved::Claimed)
+    } else {
+        (sender.to_lowercase(), Resolved::Sender)
+    };
+    Identity { customer, how }
 }
 
 #[cfg(test)]
@@ -170,22 +207,37 @@ tier = "vip"
     }
 
     #[test]
-    fn pattern_beats_directory_beats_sender() {
+    fn directory_beats_learned_beats_claim_beats_sender() {
         let d = dir();
         let p = patterns();
+        let id = |learned, subject, body, sender| {
+            let i = resolve(&p, &d, learned, subject, body, sender);
+            (i.customer, i.how)
+        };
+        // A claim written in the mail never overrides what the directory knows.
         assert_eq!(
-            identify(&p, &d, "网站打不开 客户ID：C1001", "", "x@acme.com"),
-            "C1001"
+            id(None, "网站打不开 客户ID：C1001", "", "x@acme.com"),
+            ("ACME".into(), Resolved::Directory)
         );
         assert_eq!(
-            identify(&p, &d, "help", "Customer ID: C-7\nthanks", "x@acme.com"),
-            "C-7"
+            id(Some("C-9"), "help", "", "Boss@Acme.com"),
+            ("BOSS".into(), Resolved::Directory)
         );
-        assert_eq!(identify(&p, &d, "help", "", "Boss@Acme.com"), "BOSS");
-        assert_eq!(identify(&p, &d, "help", "", "ops@acme.com"), "ACME");
         assert_eq!(
-            identify(&p, &d, "help", "", "Someone@Else.org"),
-            "someone@else.org"
+            id(Some("C-9"), "客户ID：C1001", "", "x@else.org"),
+            ("C-9".into(), Resolved::Learned)
+        );
+        assert_eq!(
+            id(None, "网站打不开 客户ID：C1001", "", "x@else.org"),
+            ("C1001".into(), Resolved::Claimed)
+        );
+        assert_eq!(
+            id(None, "help", "Customer ID: C-7\nthanks", "x@else.org"),
+            ("C-7".into(), Resolved::Claimed)
+        );
+        assert_eq!(
+            id(None, "help", "", "Someone@Else.org"),
+            ("someone@else.org".into(), Resolved::Sender)
         );
     }
 

@@ -84,6 +84,13 @@ pub(crate) struct Message {
     /// Written by an authenticated agent.
     #[serde(default)]
     pub(crate) from_agent: bool,
+    /// The receiving side judged it spam (why): stored and shown, never answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spam: Option<String>,
+    /// The Message-ID the mail carried when another mail with different content had it first;
+    /// `message_id` is then a synthetic one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reused_message_id: Option<String>,
 }
 
 impl Message {
@@ -127,6 +134,8 @@ impl Message {
             source,
             internal: false,
             from_agent: false,
+            spam: None,
+            reused_message_id: None,
         }
     }
 }

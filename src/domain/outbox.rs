@@ -42,6 +42,20 @@ impl Kind {
         }
     }
 
+    /// Automatic mail to customers: counted against the per-recipient and global caps. An
+    /// agent's relayed reply is human mail, and mail to agents is ours.
+    pub(crate) fn is_automatic_to_customer(self) -> bool {
+        matches!(
+            self,
+            Kind::Ack
+                | Kind::Followup
+                | Kind::Progress
+                | Kind::Closed
+                | Kind::Escalated
+                | Kind::Survey
+        )
+    }
+
     /// `Auto-Submitted` value (RFC 3834): replies to a mail are `auto-replied`, the rest
     /// `auto-generated`.
     pub(crate) fn auto_submitted(self) -> &'static str {
@@ -113,6 +127,16 @@ pub struct OutboxItem {
     /// deadline and the staleness alarm count from here, not from `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
+    /// Recipients left out when the mail was written, with why (an address mail cannot be
+    /// sent to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// Recipients the server accepted the mail for so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<String>,
+    /// Recipients the server refused permanently, with its answer; the others still get it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 impl OutboxItem {
@@ -141,7 +165,23 @@ impl OutboxItem {
             state: State::Suppressed { reason },
             last_error: None,
             not_before: None,
+            dropped: Vec::new(),
+            delivered: Vec::new(),
+            refused: Vec::new(),
         }
+    }
+
+    /// Recipients still to be tried: neither delivered nor refused.
+    pub(crate) fn remaining(&self) -> Vec<String> {
+        let done = |r: &String| {
+            self.delivered.iter().any(|d| d.eq_ignore_ascii_case(r))
+                || self.refused.iter().any(|f| {
+                    f.split(':')
+                        .next()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(r))
+                })
+        };
+        self.to.iter().filter(|r| !done(r)).cloned().collect()
     }
 
     /// Holds the mail until `at`.

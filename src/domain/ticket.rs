@@ -25,8 +25,9 @@ pub struct Ticket {
     pub normalized_subject: String,
     /// Who opened it.
     pub requester: Mailbox,
-    /// Lower-cased addresses allowed to post by subject tag (requester and Cc'd colleagues).
-    pub participants: Vec<String>,
+    /// Who is on the ticket: may follow up by tag, subject or reference, and receives the
+    /// agents' replies. Each with how and when it was added (see [`crate::desk::participants`]).
+    pub participants: Vec<Participant>,
     /// Number of messages on the ticket.
     pub message_count: u32,
     /// When the ticket was created.
@@ -65,6 +66,96 @@ pub struct Ticket {
     /// The customer's answer to the satisfaction survey (the latest, if they answered twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub satisfaction: Option<Satisfaction>,
+}
+
+/// How an address came to be on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Joined {
+    /// It opened the ticket.
+    Requester,
+    /// In To/Cc of the mail that opened the ticket.
+    OpeningMail,
+    /// Wrote a reply to one of our mails about the ticket (a signed Message-ID of this store).
+    RepliedToOurMail,
+    /// In To/Cc of a reply to one of our mails about the ticket.
+    CcOfReply,
+    /// In To/Cc of a mail whose From our MX authenticated.
+    CcOfAuthenticated,
+    /// Added by an agent (`#cc add`).
+    Agent,
+    /// Came with a ticket merged into this one.
+    Merged,
+    /// Recorded before participants had a provenance.
+    Earlier,
+}
+
+/// One address on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ParticipantRecord")]
+pub struct Participant {
+    /// Lower-cased address.
+    pub address: String,
+    /// How it was added.
+    pub how: Joined,
+    /// Who added it: the agent's name, the ticket merged from, the proof seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// When it was added (unknown for [`Joined::Earlier`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A stored participant: a bare address (before provenance) or the full record.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ParticipantRecord {
+    Bare(String),
+    Full {
+        address: String,
+        how: Joined,
+        #[serde(default)]
+        by: Option<String>,
+        #[serde(default)]
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+impl From<ParticipantRecord> for Participant {
+    fn from(r: ParticipantRecord) -> Participant {
+        match r {
+            ParticipantRecord::Bare(address) => Participant::from(address),
+            ParticipantRecord::Full {
+                address,
+                how,
+                by,
+                at,
+            } => Participant {
+                address,
+                how,
+                by,
+                at,
+            },
+        }
+    }
+}
+
+/// An address recorded without a provenance.
+impl From<String> for Participant {
+    fn from(address: String) -> Participant {
+        Participant {
+            address: address.to_lowercase(),
+            how: Joined::Earlier,
+            by: None,
+            at: None,
+        }
+    }
+}
+
+impl From<&str> for Participant {
+    fn from(address: &str) -> Participant {
+        Participant::from(address.to_owned())
+    }
 }
 
 /// Who raised a ticket's escalation level.
@@ -160,10 +251,10 @@ impl Ticket {
         });
     }
 
-    /// True if `address` may post to this ticket by quoting its tag.
+    /// True if `address` is on the ticket (may follow up, receives replies).
     pub(crate) fn is_participant(&self, address: &str) -> bool {
         self.participants
             .iter()
-            .any(|p| p.eq_ignore_ascii_case(address))
+            .any(|p| p.address.eq_ignore_ascii_case(address))
     }
 }

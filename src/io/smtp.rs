@@ -53,15 +53,14 @@ pub(crate) fn transport(config: &Config) -> Result<Transport> {
     Ok(b.build())
 }
 
-/// The SMTP envelope of `item`: our support address as sender (bounces come back to the
-/// mailbox), its recipients as RCPT TO. `Err` says why the item can never be sent.
-pub(crate) fn envelope(item: &OutboxItem) -> Result<Envelope, String> {
+/// The SMTP envelope of `item` for `rcpts`: our support address as sender (bounces come back to
+/// the mailbox), the recipients as RCPT TO. `Err` says why the item can never be sent.
+pub(crate) fn envelope(item: &OutboxItem, rcpts: &[String]) -> Result<Envelope, String> {
     let from = item
         .envelope_from
         .parse()
         .map_err(|e| format!("bad envelope sender {}: {e}", item.envelope_from))?;
-    let to = item
-        .to
+    let to = rcpts
         .iter()
         .map(|t| t.parse().map_err(|e| format!("bad recipient {t}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;

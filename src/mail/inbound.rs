@@ -83,9 +83,15 @@ pub struct Inbound {
     /// the bounce can be attached to the ticket of the mail that bounced.
     #[serde(default)]
     pub reported_ids: Vec<String>,
-    /// `Authentication-Results` header values (trusted only when written by our own MX).
+    /// The `Authentication-Results` header values at the top of the mail, where our own MX
+    /// writes them (see [`crate::mail::parse`]'s `trace`), topmost first. Trusted only when
+    /// written by our MX (its authserv-id); one further down is the sender's and never counts.
     #[serde(default)]
     pub authentication_results: Vec<String>,
+    /// Spam verdicts of the receiving side (`X-Spam-Flag: YES`, `X-Spam-Status: Yes`), as
+    /// written; such mail is stored and shown flagged, never answered.
+    #[serde(default)]
+    pub spam_flags: Vec<String>,
 }
 
 impl MachineFlags {
@@ -157,6 +163,7 @@ impl Inbound {
             size: 0,
             reported_ids: vec![],
             authentication_results: vec![],
+            spam_flags: vec![],
         }
     }
 }

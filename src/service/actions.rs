@@ -11,9 +11,11 @@ use crate::desk::effect::Effect;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
 use crate::desk::status;
+use crate::domain::customer::Directory;
 use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::io::store::Store;
+use crate::service::intake::{Outcome, release_quarantined};
 
 /// Loads the export file at `path` into the (empty) store; returns how many records it held.
 pub(crate) fn import(store: &Store, path: &Path) -> anyhow::Result<u64> {
@@ -21,6 +23,20 @@ pub(crate) fn import(store: &Store, path: &Path) -> anyhow::Result<u64> {
     let f = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     Ok(store.import(std::io::BufReader::new(f))?)
+}
+
+/// Ingests quarantined mail `id` after all (`supportd quarantine release`), durably.
+pub(crate) fn release(
+    store: &Store,
+    config: &Config,
+    directory: &Directory,
+    templates: Option<&Templates>,
+    id: u64,
+) -> anyhow::Result<Outcome> {
+    let outcome = release_quarantined(config, store, directory, templates, id, Utc::now())?;
+    store.sync_blocking()?;
+    tracing::info!(quarantine = id, ?outcome, "released from the quarantine");
+    Ok(outcome)
 }
 
 /// Puts a dead item back in the queue (from the CLI). Returns false when it was not dead.
@@ -34,6 +50,8 @@ pub(crate) fn retry_outbox(store: &Store, id: u64) -> anyhow::Result<bool> {
     }
     item.state = State::Pending;
     item.attempts = 0;
+    // The refused recipients are the ones to try again; who has it keeps it once.
+    item.refused.clear();
     item.created_at = Utc::now();
     item.next_attempt_at = Utc::now();
     store.outbox_update(&item)?;
@@ -50,6 +68,7 @@ pub(crate) fn set_status(
     id: u64,
     status: Status,
 ) -> anyhow::Result<bool> {
+    let config = &*crate::service::identity::bound(config, store);
     let _w = store.write_lock();
     let Some(t) = store.ticket(id)? else {
         anyhow::bail!("no ticket {id}");

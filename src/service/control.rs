@@ -95,6 +95,7 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
             let ctx = requests::Context {
                 config: Some(&settings.config),
                 templates: settings.templates.as_deref(),
+                directory: Some(&settings.directory),
                 status: Some(&st),
                 wake: Some(&shared.wake),
             };

@@ -53,11 +53,19 @@ async fn run_inner(config: Config) -> Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
     let mut hup = signal(SignalKind::hangup())?;
-    let config = Arc::new(config);
     systemd::status("opening the store");
     let store = Store::open(&config.store.path)
         .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
-    info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
+    let identity = store.identity();
+    info!(
+        path = %config.store.path.display(),
+        tickets = store.ticket_count(),
+        instance = %identity.instance_id,
+        "store open"
+    );
+    let mut config = config;
+    config.bind(&identity.instance());
+    let config = Arc::new(config);
     let (trigger, shutdown) = Trigger::new();
     let settings = Arc::new(Settings::from_config(config.clone())?);
     let (settings_tx, live) = watch::channel(settings);

@@ -162,6 +162,20 @@ impl Health {
                 "oldest pending outbox mail is {age:.0} s old (limit {max_outbox} s)"
             ));
         }
+        let held = self
+            .sender
+            .as_ref()
+            .map_or(0, |s| s.lock().unwrap().held_by_cap.len());
+        if held > 0 {
+            let max = self
+                .config
+                .outbound
+                .as_ref()
+                .map_or(0, |o| o.max_automatic_per_hour);
+            reasons.push(format!(
+                "{held} automatic mail(s) to customers wait: outbound.max_automatic_per_hour = {max} reached"
+            ));
+        }
         let check_age = check.at.map(|t| t.elapsed().as_secs_f64());
         let writable = check.at.is_some() && check.error.is_none();
         match (&check.error, check_age) {
@@ -187,6 +201,7 @@ impl Health {
             "outbox": {
                 "depth": depth,
                 "oldest_pending_age_seconds": oldest_age,
+                "held_by_automatic_cap": held,
             },
             "store": {
                 "writable": writable,

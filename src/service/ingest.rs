@@ -61,7 +61,9 @@ pub(crate) struct Ingest {
 impl Ingest {
     /// Prepares ingest with fixed settings (loads the customer directory and templates).
     pub(crate) fn new(config: Arc<Config>, store: Store) -> Result<Ingest> {
-        let settings = Arc::new(Settings::from_config(config)?);
+        let mut config = (*config).clone();
+        config.bind(&store.identity().instance());
+        let settings = Arc::new(Settings::from_config(Arc::new(config))?);
         // The sender half is dropped: these settings never change.
         let (_, live) = tokio::sync::watch::channel(settings);
         Ok(Ingest::with_settings(live, store))
@@ -357,14 +359,25 @@ impl Ingest {
     ) -> Result<Outcome> {
         let cfg = self.config.clone();
         if let Some(id) = &summary.message_id {
-            if let Some((ticket, _)) = self.store.message_location(id)? {
+            // Known by its header alone only when the header says it is the same mail; a
+            // different mail under a reused Message-ID is downloaded and stored on its own.
+            if let Some((ticket, seq)) = self.store.message_location(id)?
+                && self.store.message_at(ticket, seq)?.is_none_or(|m| {
+                    Some(&m.from.address) == summary.from.as_ref()
+                        && Some(&m.subject) == summary.subject.as_ref()
+                })
+            {
                 return Ok(Outcome::Duplicate {
                     ticket: Some(ticket),
                 });
             }
-            if self.store.quarantined(None, Some(id))? {
+            if let Some(rec) = self.store.quarantined_by_message_id(id)?
+                && rec.released.is_none()
+                && rec.from == summary.from
+                && rec.subject == summary.subject
+            {
                 return Ok(Outcome::Quarantined {
-                    id: 0,
+                    id: rec.id,
                     reason: "quarantined before".into(),
                 });
             }

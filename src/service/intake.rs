@@ -16,19 +16,21 @@ use crate::config::Config;
 use crate::config::sections::AgentConfig;
 use crate::desk::accept::{Intake, accept};
 use crate::desk::agent::proof::{Auth, authenticate};
+use crate::desk::authenticated::from_authentication;
 use crate::desk::commands::{Command, read_agent_mail};
 use crate::desk::effect::Effect;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
 use crate::desk::threading::{self, Candidates};
 use crate::domain::customer::{self, Directory};
-use crate::domain::message::Source;
+use crate::domain::message::{Message, Source};
 use crate::domain::ticket::Ticket;
-use crate::io::store::{QuarantineRecord, Store, StoreError};
+use crate::io::store::{QuarantineRecord, Released, Store, StoreError};
 use crate::mail::inbound::Inbound;
 use crate::mail::msgid;
 use crate::mail::parse::{self, HeaderSummary};
 use crate::mail::subject;
+use crate::service::identity::bound;
 use crate::service::metrics;
 
 /// What happened to one mail.
@@ -66,34 +68,111 @@ pub fn ingest_raw_with(
     source: Option<Source>,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let inbound = match parse_mail(raw) {
+    let env = Env {
+        config: &bound(config, store),
+        store,
+        directory,
+        templates,
+    };
+    ingest(&env, raw, source, now, false)
+}
+
+/// What one mail is ingested with.
+struct Env<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    directory: &'a Directory,
+    templates: Option<&'a Templates>,
+}
+
+/// Domain of the ids given to a different mail that reuses a stored mail's Message-ID.
+const REUSED_ID_DOMAIN: &str = "reused.supportd.invalid";
+
+/// True when `stored` and `inbound` are the same mail: the same bytes, or the same From, Date
+/// and Subject (a re-delivery through another path adds trace headers, the mail stays the same).
+fn same_mail(stored: &Message, inbound: &Inbound) -> bool {
+    stored.raw_sha256 == inbound.raw_sha256
+        || (stored.from.address == inbound.from.address
+            && stored.subject == inbound.subject
+            && stored.date == inbound.date
+            && (stored.date.is_some() || stored.text == inbound.text))
+}
+
+/// `Some` when `inbound` was stored before (a re-delivery); otherwise gives a different mail
+/// that reuses a stored Message-ID an id of its own and returns the id it carried.
+fn redelivery(store: &Store, inbound: &mut Inbound) -> Result<(Option<Outcome>, Option<String>)> {
+    let Some((ticket, seq)) = store.message_location(&inbound.message_id)? else {
+        return Ok((None, None));
+    };
+    let duplicate = Some(Outcome::Duplicate {
+        ticket: Some(ticket),
+    });
+    // Position 0 is one of our own outgoing mails: it came back.
+    if seq == 0 {
+        return Ok((duplicate, None));
+    }
+    if store
+        .message_at(ticket, seq)?
+        .is_none_or(|m| same_mail(&m, inbound))
+    {
+        return Ok((duplicate, None));
+    }
+    let synthetic = format!("{}@{REUSED_ID_DOMAIN}", inbound.raw_sha256);
+    if let Some((t, _)) = store.message_location(&synthetic)? {
+        return Ok((Some(Outcome::Duplicate { ticket: Some(t) }), None));
+    }
+    warn!(
+        message_id = %inbound.message_id,
+        stored_on = ticket,
+        synthetic = %synthetic,
+        "a different mail reuses the Message-ID of a stored one: stored as its own message"
+    );
+    let original = std::mem::replace(&mut inbound.message_id, synthetic);
+    inbound.message_id_synthetic = true;
+    Ok((None, Some(original)))
+}
+
+fn ingest(
+    env: &Env<'_>,
+    raw: &[u8],
+    source: Option<Source>,
+    now: DateTime<Utc>,
+    released: bool,
+) -> Result<Outcome> {
+    let (config, store, directory) = (env.config, env.store, env.directory);
+    let mut inbound = match parse_mail(raw) {
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
-    if let Some((ticket, _)) = store.message_location(&inbound.message_id)? {
-        return Ok(Outcome::Duplicate {
-            ticket: Some(ticket),
-        });
+    let _writer = store.write_lock();
+    let (dup, reused) = redelivery(store, &mut inbound)?;
+    if let Some(dup) = dup {
+        return Ok(dup);
     }
     let sup = &config.support;
-    let customer = customer::identify(
+    let learned = store.learned_customer(&inbound.from.address)?;
+    let identity = customer::resolve(
         &sup.customer_id_regexes,
         directory,
+        learned.as_deref(),
         &inbound.subject,
         &inbound.reply_text,
         &inbound.from.address,
     );
-    let _writer = store.write_lock();
     let mut candidates = Candidates::default();
     let agent = sender_agent(config, store, &inbound, &mut candidates)?;
-    find_candidates(config, store, &inbound, &customer, &mut candidates)?;
+    find_candidates(config, store, &inbound, &identity.customer, &mut candidates)?;
     let window = chrono::Duration::days(sup.thread_window_days as i64);
     let matched = threading::decide(&inbound, &candidates, agent.is_some(), window, now);
     let existing = match matched.ticket() {
         Some(id) => store.ticket(id)?,
         None => None,
     };
-    if existing.is_none() && inbound.machine.is_machine_generated() && !sup.machine_mail_tickets {
+    if existing.is_none()
+        && inbound.machine.is_machine_generated()
+        && !sup.machine_mail_tickets
+        && !released
+    {
         // An out-of-office, a bounce or a list mail that belongs to no ticket must not open one
         // (and so can never start a mail loop); it stays visible in the quarantine.
         let reason = format!(
@@ -103,7 +182,7 @@ pub fn ingest_raw_with(
         return quarantine_whole(store, reason, raw, source);
     }
     let next_id = store.next_ticket_id()?;
-    let history = match templates {
+    let history = match env.templates {
         Some(_) => store.rate_histories(
             inbound
                 .reply_to
@@ -113,15 +192,18 @@ pub fn ingest_raw_with(
         )?,
         None => HashMap::new(),
     };
-    let mailer = templates.map(|templates| Mailer {
+    let mailer = env.templates.map(|templates| Mailer {
         templates,
         history: &history,
     });
     let listed = directory.lookup(&inbound.from.address);
     let contact = listed.and_then(|c| c.contact.clone());
+    // Without an authenticated From a VIP's address is one anybody can write.
     let vip = listed
         .and_then(|c| c.tier.as_deref())
-        .is_some_and(|t| t.eq_ignore_ascii_case("vip"));
+        .is_some_and(|t| t.eq_ignore_ascii_case("vip"))
+        && (sup.trusted_authserv_id.is_none()
+            || from_authentication(sup.trusted_authserv_id.as_deref(), &inbound).passed());
     let merge_target = match agent {
         Some(_) => merge_target(store, &inbound)?,
         None => None,
@@ -132,14 +214,21 @@ pub fn ingest_raw_with(
         matched: &matched,
         existing,
         next_id,
-        customer: &customer,
+        customer: &identity.customer,
+        resolved: identity.how,
         source,
         agent,
         contact: contact.as_deref(),
         merge_target: merge_target.as_ref(),
         vip,
     };
-    let accepted = accept(config, intake, mailer, now);
+    let mut accepted = accept(config, intake, mailer, now);
+    if let Some(original) = reused {
+        if accepted.ticket.last_customer_message_id == inbound.message_id {
+            accepted.ticket.last_customer_message_id = original.clone();
+        }
+        accepted.message.reused_message_id = Some(original);
+    }
     for Effect::Log(line) in &accepted.effects {
         debug!(ticket = accepted.ticket.id, "{line}");
     }
@@ -154,6 +243,57 @@ pub fn ingest_raw_with(
         Err(StoreError::Duplicate(_)) => Ok(Outcome::Duplicate { ticket: None }),
         Err(e) => Err(e).context("cannot store mail"),
     }
+}
+
+/// Re-ingests quarantined mail `id` (`supportd quarantine release`): the operator says it is
+/// mail for a ticket, so machine-generated mail opens one too. The record stays, marked
+/// released with the ticket it went to.
+pub(crate) fn release_quarantined(
+    config: &Config,
+    store: &Store,
+    directory: &Directory,
+    templates: Option<&Templates>,
+    id: u64,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let Some(mut rec) = store.quarantine_record(id)? else {
+        anyhow::bail!("no quarantined mail {id}");
+    };
+    if let Some(r) = &rec.released {
+        anyhow::bail!(
+            "quarantined mail {id} was released at {}{}",
+            r.at,
+            r.ticket
+                .map(|t| format!(" to ticket {t}"))
+                .unwrap_or_default()
+        );
+    }
+    if rec.header_only {
+        anyhow::bail!(
+            "only the header of quarantined mail {id} was kept ({}); it cannot be released",
+            rec.reason
+        );
+    }
+    let Some(raw) = store.quarantined_bytes(&rec)? else {
+        anyhow::bail!("nothing of quarantined mail {id} was kept; it cannot be released");
+    };
+    let env = Env {
+        config: &bound(config, store),
+        store,
+        directory,
+        templates,
+    };
+    let outcome = ingest(&env, &raw, rec.source.clone(), now, true)?;
+    let ticket = match &outcome {
+        Outcome::Stored { ticket, .. } => Some(*ticket),
+        Outcome::Duplicate { ticket } => *ticket,
+        Outcome::Quarantined { reason, .. } => {
+            anyhow::bail!("quarantined mail {id} still cannot become a ticket: {reason}")
+        }
+    };
+    rec.released = Some(Released { at: now, ticket });
+    store.update_quarantine(&rec)?;
+    Ok(outcome)
 }
 
 /// The parsed mail, or why it cannot be one (for the quarantine).
@@ -185,7 +325,7 @@ fn sender_agent<'c>(
             if let Some(t) = ticket
                 && let Some(ticket) = store.ticket(t)?
             {
-                candidates.referenced = Some((format!("agent proof for ticket {t}"), ticket));
+                candidates.signed = Some((format!("agent proof for ticket {t}"), ticket));
             }
             config.agent_named(&name)
         }
@@ -201,10 +341,14 @@ fn sender_agent<'c>(
     })
 }
 
-/// The tickets threading chooses from: the first referenced Message-ID we know (ours by
-/// signature, or stored; a bounce's reported IDs too), else the subject tag's ticket and the
-/// latest ticket of this customer with this subject. Merged tickets are followed to the ticket
-/// they live on in.
+/// Referenced ids looked at, at most: hostile References carry thousands.
+const MAX_REFERENCES: usize = 100;
+
+/// The tickets threading chooses from: the ticket one of this store's signed Message-IDs names
+/// (a bounce's reported ids too), the ticket of the first other referenced id we stored, the
+/// subject tag's ticket, and the latest active tickets with this subject under the sender's
+/// address and under the mail's customer. Merged tickets are followed to the ticket they live
+/// on in.
 fn find_candidates(
     config: &Config,
     store: &Store,
@@ -213,56 +357,74 @@ fn find_candidates(
     candidates: &mut Candidates,
 ) -> Result<()> {
     let sup = &config.support;
-    let secret = config
-        .outbound
-        .as_ref()
-        .map(|o| o.resolved_secret.as_slice());
+    let signer = config.signer();
     // A bounce names the mail that bounced inside its report, not in its headers.
-    let ids: Vec<&str> = if candidates.referenced.is_some() {
-        Vec::new()
-    } else {
-        threading::reference_ids(inbound)
-    }
-    .into_iter()
-    .chain(inbound.reported_ids.iter().map(String::as_str))
-    .collect();
+    let ids = threading::reference_ids(inbound)
+        .into_iter()
+        .chain(inbound.reported_ids.iter().map(String::as_str))
+        .take(MAX_REFERENCES);
     for id in ids {
-        let by_signature = match secret.map(|s| msgid::verify(s, id)) {
-            Some(msgid::Verdict::Ours(t)) => Some(t),
+        if candidates.signed.is_some() {
+            break;
+        }
+        match signer.map(|s| s.verify(id)) {
+            Some(msgid::Verdict::Ours(t)) => {
+                if let Some(ticket) = store.ticket(t)? {
+                    candidates.signed = Some((id.to_owned(), ticket));
+                }
+                continue;
+            }
             Some(msgid::Verdict::Forged) => {
                 warn!(
                     reference = id,
                     "reference looks like ours but its signature is wrong"
                 );
-                None
+                continue;
             }
-            _ => None,
-        };
-        let t = match by_signature {
-            Some(t) => Some(t),
-            None => store.message_location(id)?.map(|(t, _)| t),
-        };
-        if let Some(t) = t
+            Some(msgid::Verdict::OtherStore) => {
+                warn!(
+                    reference = id,
+                    "reference was signed by another store (an earlier one, lost or replaced?); it names none of this store's tickets"
+                );
+                candidates.other_store = true;
+                continue;
+            }
+            _ => {}
+        }
+        if candidates.referenced.is_none()
+            && let Some((t, _)) = store.message_location(id)?
             && let Some(ticket) = store.ticket(t)?
         {
             candidates.referenced = Some((id.to_owned(), ticket));
-            break;
         }
     }
-    if candidates.referenced.is_none() {
-        candidates.tag = subject::find_tag(&inbound.subject, &sup.tag_prefix);
-        if let Some(n) = candidates.tag {
-            candidates.tagged = store.ticket(n)?;
+    candidates.tag = subject::find_tag(&inbound.subject, &sup.tag_prefix);
+    if let Some(n) = candidates.tag {
+        candidates.tagged = store.ticket(n)?;
+    }
+    let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
+    for key in [inbound.from.address.as_str(), customer] {
+        if let Some(t) = store.ticket_by_subject(key, &normalized)?
+            && !candidates.same_subject.iter().any(|c| c.id == t.id)
+        {
+            candidates.same_subject.push(t);
         }
-        let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
-        candidates.same_subject = store.ticket_by_subject(customer, &normalized)?;
     }
     // Mail for a merged ticket goes to the ticket it was merged into.
-    if let Some((id, t)) = candidates.referenced.take() {
-        candidates.referenced = Some((id, follow_merges(store, t)?));
+    for slot in [&mut candidates.signed, &mut candidates.referenced] {
+        if let Some((id, t)) = slot.take() {
+            *slot = Some((id, follow_merges(store, t)?));
+        }
     }
     if let Some(t) = candidates.tagged.take() {
         candidates.tagged = Some(follow_merges(store, t)?);
+    }
+    let same = std::mem::take(&mut candidates.same_subject);
+    for t in same {
+        let t = follow_merges(store, t)?;
+        if !candidates.same_subject.iter().any(|c| c.id == t.id) {
+            candidates.same_subject.push(t);
+        }
     }
     Ok(())
 }
@@ -320,6 +482,7 @@ pub(crate) fn store_quarantined(
         raw_sha256: (!kept.is_empty()).then(|| hex::encode(Sha256::digest(kept))),
         header_only,
         source,
+        released: None,
     };
     let rec = store.add_quarantine(rec, kept)?;
     Ok(Outcome::Quarantined {

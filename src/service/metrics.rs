@@ -53,6 +53,8 @@ pub(crate) struct SendStats {
     pub(crate) max_resend_window_us: u64,
     /// Last delivery error.
     pub(crate) last_error: Option<String>,
+    /// Outbox items waiting because `outbound.max_automatic_per_hour` was reached.
+    pub(crate) held_by_cap: std::collections::BTreeSet<u64>,
 }
 
 /// Impersonation attempts seen since start: mail from an agent address without proof, handled as

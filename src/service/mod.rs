@@ -6,6 +6,7 @@ pub(crate) mod actions;
 pub(crate) mod control;
 pub(crate) mod daemon;
 pub(crate) mod health;
+pub(crate) mod identity;
 pub(crate) mod ingest;
 pub mod intake;
 pub(crate) mod metrics;

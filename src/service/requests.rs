@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::desk::outbound::templates::Templates;
+use crate::domain::customer::Directory;
 use crate::domain::status::Status;
 use crate::io::store::{QuarantineRecord, Store};
 use crate::service::actions;
+use crate::service::intake::Outcome;
 use crate::service::views::{self, OutboxView, TicketSummary};
 
 /// A request to the daemon (or answered locally).
@@ -25,6 +27,8 @@ pub(crate) enum Request {
     Ticket { id: u64 },
     /// Quarantine records.
     Quarantine,
+    /// Ingest a quarantined mail after all.
+    QuarantineRelease { id: u64 },
     /// Daemon status.
     Status,
     /// Outbox items.
@@ -54,6 +58,8 @@ pub(crate) struct Context<'a> {
     pub(crate) config: Option<&'a Config>,
     /// Templates for progress mail.
     pub(crate) templates: Option<&'a Templates>,
+    /// The customer directory (for a released mail).
+    pub(crate) directory: Option<&'a Directory>,
     /// Live daemon status, when answering from the daemon.
     pub(crate) status: Option<&'a serde_json::Value>,
     /// Wakes the outbox sender after an enqueue.
@@ -109,6 +115,26 @@ pub(crate) fn answer(
         Request::Report { since } => {
             let report = crate::desk::report::build(&store.tickets(None)?, *since, Utc::now());
             serde_json::to_value(report)?
+        }
+        Request::QuarantineRelease { id } => {
+            let config = ctx
+                .config
+                .ok_or_else(|| anyhow::anyhow!("no configuration to act with"))?;
+            let empty = Directory::default();
+            let directory = ctx.directory.unwrap_or(&empty);
+            let outcome = actions::release(store, config, directory, ctx.templates, *id)?;
+            if let Some(w) = ctx.wake {
+                w.notify_one();
+            }
+            match outcome {
+                Outcome::Stored { ticket, created } => {
+                    serde_json::json!({ "id": id, "ticket": ticket, "created": created })
+                }
+                Outcome::Duplicate { ticket } => {
+                    serde_json::json!({ "id": id, "ticket": ticket, "created": false, "duplicate": true })
+                }
+                Outcome::Quarantined { reason, .. } => anyhow::bail!("{reason}"),
+            }
         }
         Request::Quarantine => {
             let list: Vec<QuarantineRecord> = store.quarantine_list()?;

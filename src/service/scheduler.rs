@@ -42,6 +42,7 @@ pub fn sweep(
     store: &Store,
     now: DateTime<Utc>,
 ) -> Result<usize> {
+    let config = &*crate::service::identity::bound(config, store);
     let mut mails = 0;
     for id in store.due_tickets(now) {
         let _w = store.write_lock();

@@ -6,16 +6,18 @@
 //! twice is a crash in the window between that 250 and the fsync (see [`SendStats`]), and then the
 //! second copy carries the same Message-ID, which mail clients use to drop duplicates.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lettre::AsyncTransport;
 use tokio::sync::Notify;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Config;
+use crate::desk::outbound::may_answer::global_cap;
 use crate::domain::outbox::State;
 use crate::domain::outbox::{OutboxItem, backoff};
 use crate::io::smtp;
@@ -30,17 +32,31 @@ pub(crate) struct Sender {
     transport: smtp::Transport,
     wake: Arc<Notify>,
     pub(crate) stats: Arc<Mutex<SendStats>>,
+    /// When automatic mails to customers were sent in the last hour (the global cap).
+    auto_sent: Mutex<VecDeque<DateTime<Utc>>>,
 }
 
 impl Sender {
     /// Prepares a sender; `wake` is notified whenever something was enqueued.
     pub(crate) fn new(config: Arc<Config>, store: Store, wake: Arc<Notify>) -> Result<Sender> {
+        let since = Utc::now() - chrono::Duration::hours(1);
+        let mut sent: Vec<DateTime<Utc>> = store
+            .outbox_list()?
+            .iter()
+            .filter(|i| i.kind.is_automatic_to_customer())
+            .filter_map(|i| match i.state {
+                State::Sent { at } if at > since => Some(at),
+                _ => None,
+            })
+            .collect();
+        sent.sort();
         Ok(Sender {
             transport: smtp::transport(&config)?,
             config,
             store,
             wake,
             stats: Arc::default(),
+            auto_sent: Mutex::new(sent.into()),
         })
     }
 
@@ -83,84 +99,191 @@ impl Sender {
     }
 
     async fn deliver_due(&self, shutdown: &Shutdown) -> Result<()> {
-        for item in self.store.outbox_due(Utc::now())? {
+        let max = self
+            .config
+            .outbound
+            .as_ref()
+            .map_or(u64::MAX, |o| o.max_automatic_per_hour);
+        for mut item in self.store.outbox_due(Utc::now())? {
             if shutdown.is_shutdown() {
                 break;
             }
-            self.attempt(item).await?;
+            let automatic = item.kind.is_automatic_to_customer();
+            if automatic {
+                let now = Utc::now();
+                let until = {
+                    let mut sent = self.auto_sent.lock().unwrap();
+                    sent.retain(|t| *t > now - chrono::Duration::hours(1));
+                    global_cap(max, sent.make_contiguous(), now)
+                };
+                if let Some(until) = until {
+                    // Not a failure and not dropped: the mail waits for the hour to free a place.
+                    item.next_attempt_at = until;
+                    self.store.outbox_update(&item)?;
+                    self.hold(item.id, max, true);
+                    continue;
+                }
+            }
+            let id = item.id;
+            if self.attempt(item).await? && automatic {
+                self.auto_sent.lock().unwrap().push_back(Utc::now());
+            }
+            self.hold(id, max, false);
         }
         Ok(())
     }
 
-    async fn attempt(&self, item: OutboxItem) -> Result<()> {
+    /// Records that item `id` waits (or no longer waits) for the global cap, and tells the log
+    /// and `/healthz` when waiting starts and ends.
+    fn hold(&self, id: u64, max: u64, held: bool) {
+        let mut st = self.stats.lock().unwrap();
+        let was = !st.held_by_cap.is_empty();
+        if held {
+            st.held_by_cap.insert(id);
+        } else {
+            st.held_by_cap.remove(&id);
+        }
+        let now = !st.held_by_cap.is_empty();
+        if now && !was {
+            warn!(
+                limit = max,
+                "outbound.max_automatic_per_hour reached: automatic mail to customers waits until the hour frees a place"
+            );
+        } else if was && !now {
+            info!("automatic mail flows again (below outbound.max_automatic_per_hour)");
+        }
+    }
+
+    /// Sends `item` to `rcpts` in one SMTP transaction.
+    async fn send(&self, item: &OutboxItem, rcpts: &[String]) -> Result<(), (bool, String)> {
+        let envelope = smtp::envelope(item, rcpts).map_err(|e| (true, e))?;
+        self.transport
+            .send_raw(&envelope, item.raw.as_bytes())
+            .await
+            .map(|_| ())
+            .map_err(|e| (e.is_permanent(), e.to_string()))
+    }
+
+    /// Marks `rcpts` delivered, durably, and measures the re-send window.
+    async fn delivered(&self, item: &mut OutboxItem, rcpts: Vec<String>) -> Result<()> {
+        let accepted = Instant::now();
+        item.delivered.extend(rcpts);
+        if item.remaining().is_empty() {
+            item.state = State::Sent { at: Utc::now() };
+        }
+        self.store.outbox_update(item)?;
+        self.store.sync().await?;
+        let window = accepted.elapsed().as_micros() as u64;
+        let mut st = self.stats.lock().unwrap();
+        st.max_resend_window_us = st.max_resend_window_us.max(window);
+        Ok(())
+    }
+
+    /// One delivery attempt; true when the mail reached all its (remaining) recipients.
+    async fn attempt(&self, item: OutboxItem) -> Result<bool> {
         let span = info_span!("send", outbox = item.id, ticket = item.ticket, kind = ?item.kind);
         self.attempt_inner(item).instrument(span).await
     }
 
-    async fn attempt_inner(&self, mut item: OutboxItem) -> Result<()> {
-        let envelope = match smtp::envelope(&item) {
-            Ok(e) => e,
-            Err(reason) => {
-                item.state = State::Dead { reason };
-                self.store.outbox_update(&item)?;
-                self.store.sync().await?;
-                return Ok(());
-            }
-        };
-        let result = self
-            .transport
-            .send_raw(&envelope, item.raw.as_bytes())
-            .await;
-        let now = Utc::now();
+    /// Tries every recipient not yet delivered: all in one transaction, and when that fails
+    /// with several, each on its own, so one recipient's refusal (a 5xx at RCPT) or trouble does
+    /// not keep the mail from the others. A permanent refusal is recorded for its recipient; a
+    /// transient one is retried with backoff until `outbound.retry_hours`.
+    async fn attempt_inner(&self, mut item: OutboxItem) -> Result<bool> {
+        let remaining = item.remaining();
+        if remaining.is_empty() {
+            item.state = if item.delivered.is_empty() {
+                State::Dead {
+                    reason: "no recipient left to try".into(),
+                }
+            } else {
+                State::Sent { at: Utc::now() }
+            };
+            self.store.outbox_update(&item)?;
+            self.store.sync().await?;
+            return Ok(false);
+        }
+        if let Err(reason) = smtp::envelope(&item, &remaining) {
+            item.state = State::Dead { reason };
+            self.store.outbox_update(&item)?;
+            self.store.sync().await?;
+            return Ok(false);
+        }
         item.attempts += 1;
-        match result {
-            Ok(_) => {
-                let accepted = Instant::now();
-                item.state = State::Sent { at: now };
-                item.last_error = None;
-                self.store.outbox_update(&item)?;
-                self.store.sync().await?;
-                let window = accepted.elapsed().as_micros() as u64;
-                let mut st = self.stats.lock().unwrap();
-                st.sent += 1;
-                st.max_resend_window_us = st.max_resend_window_us.max(window);
-                info!(to = ?item.to, message_id = %item.message_id, "sent");
+        let mut transient: Vec<String> = Vec::new();
+        let mut refused_now = 0;
+        match self.send(&item, &remaining).await {
+            Ok(()) => self.delivered(&mut item, remaining).await?,
+            Err((permanent, err)) if remaining.len() == 1 => {
+                if permanent {
+                    item.refused.push(format!("{}: {err}", remaining[0]));
+                    refused_now += 1;
+                } else {
+                    transient.push(err);
+                }
             }
-            Err(e) => {
-                let err = format!("{e}");
+            Err((_, err)) => {
+                warn!(error = %err, recipients = remaining.len(), "delivery to all recipients failed; trying each on its own");
+                for r in remaining {
+                    match self.send(&item, std::slice::from_ref(&r)).await {
+                        Ok(()) => self.delivered(&mut item, vec![r]).await?,
+                        Err((true, err)) => {
+                            warn!(recipient = %r, error = %err, "recipient refused permanently; the others still get the mail");
+                            item.refused.push(format!("{r}: {err}"));
+                            refused_now += 1;
+                        }
+                        Err((false, err)) => transient.push(format!("{r}: {err}")),
+                    }
+                }
+            }
+        }
+        let now = Utc::now();
+        {
+            let mut st = self.stats.lock().unwrap();
+            if transient.is_empty() {
+                if item.delivered.is_empty() {
+                    let reason = format!("refused by the server: {}", item.refused.join("; "));
+                    warn!(error = %reason, "permanently refused; marked dead");
+                    item.state = State::Dead { reason };
+                    st.dead += 1;
+                    st.failures += 1;
+                } else {
+                    item.state = State::Sent { at: now };
+                    st.sent += 1;
+                    info!(to = ?item.delivered, message_id = %item.message_id, "sent");
+                }
+                if refused_now > 0 {
+                    item.last_error = Some(item.refused.join("; "));
+                    st.last_error = item.last_error.clone();
+                } else if item.delivered.len() == item.to.len() {
+                    item.last_error = None;
+                }
+            } else {
+                let err = transient.join("; ");
                 let out = self.config.outbound.as_ref();
                 let retry = chrono::Duration::hours(out.map_or(72, |o| o.retry_hours) as i64);
                 item.last_error = Some(err.clone());
-                {
-                    let mut st = self.stats.lock().unwrap();
-                    st.failures += 1;
-                    st.last_error = Some(err.clone());
-                    if e.is_permanent() {
-                        item.state = State::Dead {
-                            reason: format!("refused by the server: {err}"),
-                        };
-                        st.dead += 1;
-                        warn!(error = %err, "permanently refused; marked dead");
-                    } else if now - item.due_since() >= retry {
-                        item.state = State::Dead {
-                            reason: format!(
-                                "gave up after {} attempts over {} hours: {err}",
-                                item.attempts,
-                                retry.num_hours()
-                            ),
-                        };
-                        st.dead += 1;
-                        warn!(error = %err, "retry period over; marked dead");
-                    } else {
-                        let initial = out.map_or(30, |o| o.retry_initial_secs);
-                        item.next_attempt_at = now + backoff(initial, item.attempts - 1);
-                        warn!(error = %err, retry_at = %item.next_attempt_at, "delivery failed; will retry");
-                    }
+                st.failures += 1;
+                st.last_error = Some(err.clone());
+                if now - item.due_since() >= retry {
+                    item.state = State::Dead {
+                        reason: format!(
+                            "gave up after {} attempts over {} hours: {err}",
+                            item.attempts,
+                            retry.num_hours()
+                        ),
+                    };
+                    st.dead += 1;
+                    warn!(error = %err, "retry period over; marked dead");
+                } else {
+                    let initial = out.map_or(30, |o| o.retry_initial_secs);
+                    item.next_attempt_at = now + backoff(initial, item.attempts - 1);
+                    warn!(error = %err, retry_at = %item.next_attempt_at, "delivery failed; will retry");
                 }
-                self.store.outbox_update(&item)?;
-                self.store.sync().await?;
             }
         }
-        Ok(())
+        self.store.outbox_update(&item)?;
+        self.store.sync().await?;
+        Ok(matches!(item.state, State::Sent { .. }))
     }
 }

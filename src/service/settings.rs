@@ -46,7 +46,11 @@ impl Settings {
     /// Re-reads the configuration file and everything it names. Returns the new settings and
     /// the changes that only take effect after a restart.
     pub(crate) fn reload(&self, path: &Path) -> Result<(Settings, Vec<String>)> {
-        let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The store did not change: keep signing for it.
+        if let Some(out) = &self.config.outbound {
+            config.bind(&out.instance);
+        }
         let new = Settings::from_config(Arc::new(config)).context("reload")?;
         let old = &self.config;
         let c = &new.config;

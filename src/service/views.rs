@@ -51,6 +51,13 @@ pub(crate) struct MessageView {
     pub(crate) threaded_by: ThreadedBy,
     /// Machine-generated signals, if any.
     pub(crate) machine_generated: Vec<String>,
+    /// Why the receiving side judged it spam.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spam: Option<String>,
+    /// The Message-ID it carried, when another stored mail had it first (`message_id` is then
+    /// a synthetic one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reused_message_id: Option<String>,
 }
 
 /// `ticket show`.
@@ -65,8 +72,8 @@ pub(crate) struct TicketDetail {
     pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it.
     pub(crate) requester: String,
-    /// Addresses allowed to follow up.
-    pub(crate) participants: Vec<String>,
+    /// Who receives the replies and may follow up, with how and when each was added.
+    pub(crate) participants: Vec<crate::domain::ticket::Participant>,
     #[serde(default)]
     pub(crate) assignee: Option<String>,
     /// What decided the priority.
@@ -105,6 +112,12 @@ pub(crate) struct OutboxView {
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) next_attempt_at: DateTime<Utc>,
     pub(crate) last_error: Option<String>,
+    /// Recipients left out when it was written, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dropped: Vec<String>,
+    /// Recipients the server refused permanently, with its answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) refused: Vec<String>,
 }
 
 /// The outbox line for an item.
@@ -121,6 +134,8 @@ pub(crate) fn outbox_view(i: &crate::domain::outbox::OutboxItem) -> OutboxView {
         created_at: i.created_at,
         next_attempt_at: i.next_attempt_at,
         last_error: i.last_error.clone(),
+        dropped: i.dropped.clone(),
+        refused: i.refused.clone(),
     }
 }
 
@@ -151,6 +166,8 @@ fn message_view(m: &Message) -> MessageView {
         attachments: m.attachments.clone(),
         threaded_by: m.threaded_by,
         machine_generated: m.machine.reasons(),
+        spam: m.spam.clone(),
+        reused_message_id: m.reused_message_id.clone(),
     }
 }
 
@@ -219,6 +236,7 @@ pub(crate) fn status(
         *e = serde_json::Value::from(e.as_u64().unwrap_or(0) + 1);
     }
     Ok(serde_json::json!({
+        "store": store.identity(),
         "daemon": live.is_some(),
         "ingest": live,
         "tickets": store.ticket_count(),

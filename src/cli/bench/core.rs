@@ -47,6 +47,10 @@ pub(super) fn core_run(cfg: &Config, mails: &[Mail], path: &Path) -> Result<Core
         None => None,
     };
     let store = Store::open(path)?;
+    // Signing for this scratch store once, as the daemon does (not per mail).
+    let mut bound = cfg.clone();
+    bound.bind(&store.identity().instance());
+    let cfg = &bound;
     let mut core = Core {
         parse,
         parse_errors,

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::config::sections::Language;
 use crate::desk::outbound::compose::{self, Compose, ComposeError};
 use crate::desk::outbound::wording::status_text;
+use crate::desk::participants;
 use crate::domain::outbox::{Kind, OutboxItem};
 use crate::domain::sla::ladder::ClockKind;
 use crate::domain::sla::ladder::Escalation;
@@ -46,6 +47,7 @@ pub(crate) struct Words {
     pub(crate) nothing: &'static str,
     pub(crate) command_error: &'static str,
     pub(crate) help: &'static str,
+    pub(crate) participants: &'static str,
 }
 
 const EN: Words = Words {
@@ -79,7 +81,8 @@ const EN: Words = Words {
     command_error: "Command error",
     help: "Reply to this mail to answer the customer. Commands at the top, one per line: \
 #status open|pending|resolved|closed, #priority P1..P4, #assign <agent>, #note (the rest stays \
-internal), #escalate, #merge <ticket>, #customer <id>.",
+internal), #escalate, #merge <ticket>, #customer <id>, #cc add|remove <address>.",
+    participants: "Participants (receive your replies):",
 };
 
 const ZH: Words = Words {
@@ -107,7 +110,9 @@ const ZH: Words = Words {
     command_error: "命令错误",
     help: "直接回复本邮件即可答复客户。命令写在正文最前面，每行一条：\
 #status open|pending|resolved|closed（状态），#priority P1..P4（优先级），#assign <客服>（转派），\
-#note（其后内容仅内部可见），#escalate（升级），#merge <工单号>（合并），#customer <客户ID>。",
+#note（其后内容仅内部可见），#escalate（升级），#merge <工单号>（合并），#customer <客户ID>，\
+#cc add|remove <地址>（增删抄送人）。",
+    participants: "参与人（会收到您的回复）：",
 };
 
 /// The language of a mail to `to`: Chinese when every recipient agent who names languages puts
@@ -193,26 +198,21 @@ pub(crate) fn to_agents(
     body: String,
     cause: &str,
 ) -> Compose {
-    let secret = config
-        .outbound
-        .as_ref()
-        .map(|o| o.resolved_secret.clone())
-        .unwrap_or_default();
+    let unbound = msgid::Instance::default();
+    let signer = config.signer().unwrap_or(msgid::Signer {
+        secret: b"",
+        instance: &unbound,
+    });
     Compose {
         kind: Kind::AgentNotify,
         ticket: ticket.id,
         from_name: config.support.name.clone(),
         to,
         cc: Vec::new(),
-        reply_to: msgid::reply_address(&secret, &config.support.address, ticket.id),
+        reply_to: signer.reply_address(&config.support.address, ticket.id),
         subject,
         body,
-        message_id: msgid::sign_agent(
-            &secret,
-            &config.message_id_domain(),
-            ticket.id,
-            &msgid::nonce(cause),
-        ),
+        message_id: signer.sign_agent(&config.message_id_domain(), ticket.id, &msgid::nonce(cause)),
         parent: String::new(),
         references: Vec::new(),
         automatic: true,
@@ -229,6 +229,7 @@ pub(crate) fn notification(
     inbound: &Inbound,
     headline: Option<&Headline>,
     to: Vec<Mailbox>,
+    notes: &[String],
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, ComposeError> {
     config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
@@ -257,6 +258,14 @@ pub(crate) fn notification(
         w.subject,
         inbound.subject,
     );
+    for line in notes {
+        body.push_str(&format!("!! {line}\n"));
+    }
+    body.push_str(w.participants);
+    body.push('\n');
+    for line in participants::listing(ticket, now) {
+        body.push_str(&format!("  - {line}\n"));
+    }
     let tz = config.calendar.tz();
     for (name, clock) in w.clocks.iter().zip([
         &ticket.sla.first_response,
@@ -362,6 +371,11 @@ pub(crate) fn escalation_mail(
         if on_call { w.on_call } else { "" },
         w.help,
     );
+    let mut body = body;
+    body.push_str(&format!("\n{}\n", w.participants));
+    for line in participants::listing(ticket, now) {
+        body.push_str(&format!("  - {line}\n"));
+    }
     let subject = format!(
         "{tag} [{}] {what} ({clock}): {}",
         ticket.priority, ticket.subject

@@ -2,14 +2,14 @@
 //!
 //! A From header proves nothing (RT's documented weakness), so a mail is an agent's only when its
 //! From is a configured agent address *and* it carries proof: our signed per-ticket reply address
-//! in To/Cc, a signed agent-notification Message-ID in In-Reply-To/References, or (when configured)
-//! an `Authentication-Results` header from our own MX with DKIM or SPF passing for the agent's
-//! domain. Anything else from an agent address is handled as a customer mail and counted as an
-//! impersonation attempt.
+//! in To/Cc, a signed agent-notification Message-ID in In-Reply-To/References (both bound to this
+//! store), or (when configured) our own MX's `Authentication-Results` with a pass aligned with the
+//! agent's address ([`crate::desk::authenticated`]). Anything else from an agent address is
+//! handled as a customer mail and counted as an impersonation attempt.
 
 use crate::config::Config;
+use crate::desk::authenticated::from_authentication;
 use crate::mail::inbound::Inbound;
-use crate::mail::msgid;
 
 /// The verdict on a mail's sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,86 +37,76 @@ pub(crate) fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
     let Some(agent) = config.agent_by_address(&inbound.from.address) else {
         return Auth::NotAgent;
     };
-    let Some(out) = &config.outbound else {
+    let Some(signer) = config.signer() else {
         return Auth::Impersonation {
             claimed: inbound.from.address.clone(),
         };
     };
-    let secret = &out.resolved_secret;
     let agent_ok = |ticket, proof| Auth::Agent {
         name: agent.name.clone(),
         ticket,
         proof,
     };
     for m in inbound.to.iter().chain(&inbound.cc) {
-        if let Some(t) = msgid::verify_reply_address(secret, &config.support.address, &m.address) {
+        if let Some(t) = signer.verify_reply_address(&config.support.address, &m.address) {
             return agent_ok(Some(t), "signed reply address");
         }
     }
     for id in inbound.in_reply_to.iter().chain(&inbound.references) {
-        if let Some(t) = msgid::verify_agent(secret, id) {
+        if let Some(t) = signer.verify_agent(id) {
             return agent_ok(Some(t), "signed notification Message-ID");
         }
     }
-    if let Some(authserv) = &config.support.trusted_authserv_id {
-        let domain = inbound
-            .from
-            .address
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
-        if inbound
-            .authentication_results
-            .iter()
-            .any(|h| authentication_passes(h, authserv, &domain))
-        {
-            return agent_ok(None, "Authentication-Results from our MX");
-        }
+    if from_authentication(config.support.trusted_authserv_id.as_deref(), inbound).passed() {
+        return agent_ok(None, "Authentication-Results from our MX");
     }
     Auth::Impersonation {
         claimed: inbound.from.address.clone(),
     }
 }
 
-/// True when an `Authentication-Results` value was written by `authserv` and reports DKIM
-/// (`header.d`/`header.i`) or SPF (`smtp.mailfrom`) passing for `domain`.
-pub(crate) fn authentication_passes(header: &str, authserv: &str, domain: &str) -> bool {
-    let h = header.to_ascii_lowercase();
-    let mut parts = h.split(';');
-    let Some(first) = parts.next() else {
-        return false;
-    };
-    if first.split_whitespace().next() != Some(&authserv.to_ascii_lowercase()) {
-        return false;
-    }
-    parts.any(|p| {
-        let p = p.trim();
-        let pass = p.starts_with("dkim=pass") || p.starts_with("spf=pass");
-        pass && p.split_whitespace().any(|kv| {
-            kv.split_once('=').is_some_and(|(k, v)| {
-                matches!(k, "header.d" | "header.i" | "smtp.mailfrom")
-                    && (v.trim_matches('"').ends_with(&format!("@{domain}"))
-                        || v.trim_matches('"') == domain)
-            })
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desk::testing::config_with;
 
+    fn agent_mail(ar: &[&str]) -> Inbound {
+        Inbound {
+            authentication_results: ar.iter().map(|s| s.to_string()).collect(),
+            ..Inbound::sample("alice@example.com", "Re: [SUP-1] x", "#status closed")
+        }
+    }
+
+    /// With `trusted_authserv_id`, only our MX's aligned pass for the agent herself proves her:
+    /// not a forged header below the real one, not a pass for another user of her domain.
     #[test]
-    fn authentication_results_from_our_mx_only() {
-        let h = "mx.example.com; dkim=pass header.d=example.com header.s=s1; spf=pass smtp.mailfrom=alice@example.com";
-        assert!(authentication_passes(h, "mx.example.com", "example.com"));
-        assert!(!authentication_passes(h, "mx.other.com", "example.com"));
-        assert!(!authentication_passes(h, "mx.example.com", "evil.com"));
-        let fail = "mx.example.com; dkim=fail header.d=example.com; spf=softfail smtp.mailfrom=example.com";
-        assert!(!authentication_passes(
-            fail,
-            "mx.example.com",
-            "example.com"
-        ));
+    fn authentication_results_prove_an_agent_only_from_our_mx_and_aligned() {
+        let c = config_with("");
+        let mut c2 = c.clone();
+        c2.support.trusted_authserv_id = Some("mx.example.com".into());
+        let ok = agent_mail(&["mx.example.com; dkim=pass header.d=example.com"]);
+        assert!(matches!(authenticate(&c2, &ok), Auth::Agent { .. }));
+        assert!(
+            matches!(authenticate(&c, &ok), Auth::Impersonation { .. }),
+            "not trusted unless configured"
+        );
+        for ar in [
+            vec![
+                "mx.example.com; dkim=fail header.d=example.com",
+                "mx.example.com; dkim=pass header.d=example.com",
+            ],
+            vec!["mx.example.com; spf=pass smtp.mailfrom=bob@example.com"],
+            vec!["mx.example.com; dkim=pass header.d=example.com header.i=bob@example.com"],
+            vec!["mx.other.com; dkim=pass header.d=example.com"],
+            vec!["mx.example.com; dkim=pass header.d=evil.com"],
+        ] {
+            assert!(
+                matches!(
+                    authenticate(&c2, &agent_mail(&ar)),
+                    Auth::Impersonation { .. }
+                ),
+                "{ar:?}"
+            );
+        }
     }
 }

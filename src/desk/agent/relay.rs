@@ -28,15 +28,20 @@ pub(crate) fn relay(
     let out = config.outbound.as_ref().ok_or(ComposeError::NoOutbound)?;
     let tag = subject::tag(&config.support.tag_prefix, ticket.id);
     let base = subject::strip_tag(&ticket.subject, &config.support.tag_prefix);
+    // Bounded by support.max_participants: the fan-out of one reply.
     let cc: Vec<Mailbox> = ticket
         .participants
         .iter()
-        .filter(|p| !p.eq_ignore_ascii_case(&ticket.requester.address))
+        .filter(|p| !p.address.eq_ignore_ascii_case(&ticket.requester.address))
         .map(|p| Mailbox {
             name: None,
-            address: p.clone(),
+            address: p.address.clone(),
         })
         .collect();
+    let signer = msgid::Signer {
+        secret: &out.resolved_secret,
+        instance: &out.instance,
+    };
     Ok(compose(
         config,
         Compose {
@@ -48,8 +53,7 @@ pub(crate) fn relay(
             reply_to: config.support.address.clone(),
             subject: format!("{tag} Re: {base}"),
             body: format!("{reply}\n"),
-            message_id: msgid::sign(
-                &out.resolved_secret,
+            message_id: signer.sign(
                 &config.message_id_domain(),
                 ticket.id,
                 &msgid::nonce(&format!("relay:{}", agent_mail.message_id)),
@@ -122,5 +126,52 @@ pub(crate) fn error_reply(
     c.kind = Kind::AgentError;
     c.parent = agent_mail.message_id.clone();
     c.references = agent_mail.references.clone();
+    compose(config, c, now)
+}
+
+/// Tells an agent that their reply did not reach some (or all) of its recipients, and why.
+pub(crate) fn not_sent_notice(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    problems: &[String],
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> OutboxItem {
+    let to = vec![agent_mailbox(agent)];
+    let lang = agents_language(config, &to);
+    let (intro, subject) = match lang {
+        Language::En => (
+            format!("Your reply on ticket {} was not sent to:", ticket.id),
+            "Reply not delivered to everyone",
+        ),
+        Language::Zh => (
+            format!("您在工单 {} 的回复未发送给：", ticket.id),
+            "回复未送达所有收件人",
+        ),
+    };
+    let body = format!(
+        "{intro}\n\n{}\n\n{}\n",
+        problems
+            .iter()
+            .map(|p| format!("  - {p}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        words(lang).help
+    );
+    let mut c = to_agents(
+        config,
+        ticket,
+        to,
+        format!(
+            "{} {subject}: {}",
+            subject::tag(&config.support.tag_prefix, ticket.id),
+            agent_mail.subject
+        ),
+        body,
+        &format!("not-sent:{}", agent_mail.message_id),
+    );
+    c.kind = Kind::AgentError;
+    c.parent = agent_mail.message_id.clone();
     compose(config, c, now)
 }

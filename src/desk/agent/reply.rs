@@ -9,12 +9,13 @@ use crate::config::sections::AgentConfig;
 use crate::desk::agent::assign::agents_with_role;
 use crate::desk::agent::assign::escalation_role;
 use crate::desk::agent::notification::{Headline, notification};
-use crate::desk::agent::relay::{error_reply, relay};
+use crate::desk::agent::relay::{error_reply, not_sent_notice, relay};
 use crate::desk::commands::{Changes, CommandError, apply_commands, read_agent_mail};
 use crate::desk::effect::Effect;
+use crate::desk::participants;
 use crate::domain::outbox::OutboxItem;
 use crate::domain::status::Status;
-use crate::domain::ticket::{EscalatedBy, Ticket};
+use crate::domain::ticket::{EscalatedBy, Joined, Ticket};
 use crate::mail::inbound::Inbound;
 
 /// What an agent's mail caused besides the change to its ticket.
@@ -25,6 +26,8 @@ pub(crate) struct AgentReply {
     /// The ticket merged into (`#merge`), with the merged ticket's participants.
     pub(crate) extra_tickets: Vec<Ticket>,
     pub(crate) effects: Vec<Effect>,
+    /// Addresses now known for a customer ID (`#customer`, `#merge`).
+    pub(crate) learned: Vec<(String, String)>,
 }
 
 /// Applies agent `a`'s mail `inbound` to `ticket`; `merge_target` is the ticket its `#merge`
@@ -42,7 +45,7 @@ pub(crate) fn apply(
     let before = ticket.clone();
     let mut changes = Changes::default();
     if parsed.errors.is_empty() {
-        match apply_commands(config, ticket, &parsed) {
+        match apply_commands(config, ticket, &parsed, &a.name, now) {
             Ok(c) => changes = c,
             Err(e) => parsed.errors.push(e),
         }
@@ -72,12 +75,40 @@ pub(crate) fn apply(
             .push(error_reply(config, ticket, a, &parsed, inbound, now));
         return out;
     }
+    out.learned = std::mem::take(&mut changes.learned);
     if parsed.has_reply() {
         match relay(config, ticket, a, &parsed.reply, inbound, now) {
-            Ok(item) => out.outgoing.push(item),
-            Err(e) => out
-                .effects
-                .push(Effect::Log(format!("reply not relayed: {e}"))),
+            Ok(item) => {
+                if !item.dropped.is_empty() {
+                    // The agent must know who did not get their answer.
+                    out.effects.push(Effect::Log(format!(
+                        "reply to ticket {} not sent to: {}",
+                        ticket.id,
+                        item.dropped.join("; ")
+                    )));
+                    out.outgoing.push(not_sent_notice(
+                        config,
+                        ticket,
+                        a,
+                        &item.dropped,
+                        inbound,
+                        now,
+                    ));
+                }
+                out.outgoing.push(item)
+            }
+            Err(e) => {
+                out.effects
+                    .push(Effect::Log(format!("reply not relayed: {e}")));
+                out.outgoing.push(not_sent_notice(
+                    config,
+                    ticket,
+                    a,
+                    &[e.to_string()],
+                    inbound,
+                    now,
+                ));
+            }
         }
         ticket.first_response_at.get_or_insert(now);
     }
@@ -104,7 +135,7 @@ pub(crate) fn apply(
         )));
         let headline = Headline::AgentEscalation(a.name.clone(), ticket.escalation);
         if !to.is_empty()
-            && let Ok(item) = notification(config, ticket, inbound, Some(&headline), to, now)
+            && let Ok(item) = notification(config, ticket, inbound, Some(&headline), to, &[], now)
         {
             out.outgoing.push(item);
         }
@@ -112,9 +143,18 @@ pub(crate) fn apply(
     if let (Some(n), Some(target)) = (changes.merge_into, merge_target) {
         let mut target = target.clone();
         for p in &ticket.participants {
-            if !target.is_participant(p) {
-                target.participants.push(p.clone());
+            let by = Some(format!("ticket {}", ticket.id));
+            if let Err(why) =
+                participants::admit(config, &mut target, &p.address, Joined::Merged, by, now)
+            {
+                out.effects
+                    .push(Effect::Log(format!("merge into {n}: {why}")));
             }
+        }
+        // The agent vouches: the merged ticket's requester belongs to the target's customer.
+        if !target.customer.contains('@') && !ticket.requester.address.is_empty() {
+            out.learned
+                .push((ticket.requester.address.clone(), target.customer.clone()));
         }
         target.updated_at = now;
         ticket.merged_into = Some(n);

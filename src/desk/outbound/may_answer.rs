@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 
 use crate::config::Config;
+use crate::desk::authenticated::{FromAuth, from_authentication};
 use crate::mail::inbound::Inbound;
-use crate::mail::msgid;
 
 static NO_REPLY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -20,8 +20,28 @@ static NO_REPLY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// A no-reply, mailer-daemon, postmaster, abuse, root or bounce address: never answered, never
+/// a participant.
+pub(crate) fn is_system_address(address: &str) -> bool {
+    NO_REPLY.is_match(address)
+}
+
+/// Why the receiving side judged `inbound` spam, if it did: its spam filter's verdict, or our
+/// MX's DMARC failure for the From domain. Such mail is stored and shown flagged, not answered.
+pub(crate) fn spam_verdict(config: &Config, inbound: &Inbound) -> Option<String> {
+    if let FromAuth::Fail(why) =
+        from_authentication(config.support.trusted_authserv_id.as_deref(), inbound)
+    {
+        return Some(why);
+    }
+    (!inbound.spam_flags.is_empty()).then(|| inbound.spam_flags.join("; "))
+}
+
 /// Why `inbound` must not get an automatic answer, or `None` when it may.
 pub(crate) fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<String> {
+    if let Some(why) = spam_verdict(config, inbound) {
+        return Some(format!("flagged as spam ({why})"));
+    }
     if inbound.machine.is_machine_generated() {
         return Some(format!(
             "machine-generated ({})",
@@ -38,12 +58,30 @@ pub(crate) fn refuse_auto_reply(config: &Config, inbound: &Inbound) -> Option<St
     if NO_REPLY.is_match(sender) {
         return Some(format!("{sender} is a no-reply/system address"));
     }
-    if let Some(out) = &config.outbound
-        && msgid::verify(&out.resolved_secret, &inbound.message_id) != msgid::Verdict::Foreign
+    if let Some(signer) = config.signer()
+        && signer.verify(&inbound.message_id).looks_like_ours()
     {
         return Some("our own mail came back".into());
     }
     None
+}
+
+/// When the next automatic mail to customers may go under the global cap of `max` per hour,
+/// given the times such mails were sent (`None`: now).
+pub(crate) fn global_cap(
+    max: u64,
+    sent: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let since = now - Duration::hours(1);
+    let mut recent: Vec<&DateTime<Utc>> = sent.iter().filter(|t| **t > since).collect();
+    if (recent.len() as u64) < max {
+        return None;
+    }
+    recent.sort();
+    // The mail may go when enough of the window's mails have aged out of it.
+    let k = recent.len() - max as usize;
+    Some(*recent[k] + Duration::hours(1))
 }
 
 /// Checks the per-recipient caps. `history` holds the times of automatic mails already sent to
@@ -94,5 +132,22 @@ mod tests {
         h.push(now - Duration::days(2));
         prune_history(&limits, &mut h, now);
         assert_eq!(h.len(), 5);
+    }
+
+    #[test]
+    fn the_global_cap_lets_mail_wait_until_the_hour_frees_a_place() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let sent: Vec<_> = (0..3)
+            .map(|i| now - Duration::minutes(50 - i * 10))
+            .collect();
+        assert_eq!(global_cap(4, &sent, now), None);
+        assert_eq!(
+            global_cap(3, &sent, now),
+            Some(now + Duration::minutes(10)),
+            "when the oldest of the hour is an hour old"
+        );
+        assert_eq!(global_cap(2, &sent, now), Some(now + Duration::minutes(20)));
+        let old = [now - Duration::hours(2)];
+        assert_eq!(global_cap(1, &old, now), None);
     }
 }

@@ -20,6 +20,7 @@ const BINARY_TREES: &[&str] = &[
     "subjects",
     "quarantine_idx",
     "outbox_pending",
+    "learned",
 ];
 
 /// One line of an export file.
@@ -90,6 +91,11 @@ impl Store {
                 format!("export line {line}: {what}"),
             ))
         };
+        // The export brings its store's identity (a restore keeps it, so what that store signed
+        // keeps threading); an export from before identities gets one on the upgrade below.
+        for k in ["instance_id", "created_at", "upgraded_at", "legacy_until"] {
+            self.meta.remove(k)?;
+        }
         let mut n = 0;
         for (i, line) in input.lines().enumerate() {
             let line = line?;
@@ -123,6 +129,7 @@ impl Store {
             self.db.open_tree(&rec.tree)?.insert(key, value)?;
             n += 1;
         }
+        self.migrate()?;
         self.sync_blocking()?;
         self.rebuild_due()?;
         Ok(n)

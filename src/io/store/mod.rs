@@ -5,12 +5,13 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine` | text / u64 |
+//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine`, `next_outbox`; the identity (`instance_id`, `created_at`, `upgraded_at`, `legacy_until`, see [`identity`]) | text / u64 |
 //! | `tickets` | ticket u64 | [`Ticket`] |
 //! | `messages` | ticket u64 ++ seq u32 | [`Message`] |
 //! | `msgid` | Message-ID | ticket u64 ++ seq u32 |
 //! | `raw` | SHA-256 hex | the raw mail bytes |
-//! | `subjects` | customer `\0` normalised subject | ticket u64 |
+//! | `subjects` | customer `\0` normalised subject, and requester address `\0` normalised subject | ticket u64 |
+//! | `learned` | address | the customer ID it was learned for (text) |
 //! | `uidstate` | mailbox name | [`UidState`] |
 //! | `quarantine` | id u64 | [`QuarantineRecord`] |
 //! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
@@ -24,6 +25,7 @@
 
 mod durability;
 mod export;
+mod identity;
 mod indexes;
 mod records;
 
@@ -41,11 +43,13 @@ use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
+pub(crate) use crate::io::store::identity::Identity;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
-pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};
+pub(crate) use crate::io::store::records::{QuarantineRecord, Released, UidState};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+/// 2: the store has an identity (instance id) that its signatures are bound to; `learned`.
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 /// Why a store operation failed; `Locked` and `Duplicate` are expected outcomes callers act on.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +100,9 @@ pub struct Store {
     outbox: sled::Tree,
     outbox_pending: sled::Tree,
     ratelog: sled::Tree,
+    learned: sled::Tree,
+    /// Who this store is (re-read after an import).
+    identity: Arc<std::sync::RwLock<Identity>>,
     /// Serialises read-modify-write of tickets between ingest and the control socket.
     writer: Arc<std::sync::Mutex<()>>,
     /// Active tickets by their next SLA due time, so a sweep costs in proportion to what is due.
@@ -176,6 +183,8 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             outbox_pending: db.open_tree("outbox_pending")?,
             ratelog: db.open_tree("ratelog")?,
+            learned: db.open_tree("learned")?,
+            identity: Arc::default(),
             writer: Arc::default(),
             due: Arc::default(),
             due_sooner: Arc::default(),
@@ -184,25 +193,102 @@ impl Store {
             db,
             blobs_synced: Arc::default(),
         };
-        match store.meta.get("schema_version")? {
+        store.migrate()?;
+        store.rebuild_due()?;
+        Ok(store)
+    }
+
+    /// Creates the metadata of a new store, or brings an older one up to [`SCHEMA_VERSION`],
+    /// and loads the identity.
+    pub(super) fn migrate(&self) -> Result<()> {
+        let now = Utc::now();
+        match self.meta.get("schema_version")? {
             None => {
-                store
-                    .meta
+                self.meta
                     .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
-                store.meta.insert("next_ticket", &1u64.to_be_bytes())?;
-                store.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
-                store.meta.insert("next_outbox", &1u64.to_be_bytes())?;
-                store.db.flush()?;
+                self.meta.insert("next_ticket", &1u64.to_be_bytes())?;
+                self.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
+                self.meta.insert("next_outbox", &1u64.to_be_bytes())?;
+                let id = Identity {
+                    instance_id: identity::random_id()?,
+                    created_at: Some(now),
+                    ..Identity::default()
+                };
+                identity::write(&self.meta, &id)?;
+                self.db.flush()?;
+                identity::warn_created(&self.path, &id);
             }
             Some(v) => {
                 let found: u64 = String::from_utf8_lossy(&v).parse().unwrap_or(u64::MAX);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::TooNew { found });
                 }
+                if found < 2 {
+                    // Schema 1 had no identity: give it one, and keep accepting the ids it
+                    // signed for the tickets it has.
+                    for k in ["instance_id", "created_at", "upgraded_at", "legacy_until"] {
+                        self.meta.remove(k)?;
+                    }
+                    let id = Identity {
+                        instance_id: identity::random_id()?,
+                        created_at: None,
+                        upgraded_at: Some(now),
+                        legacy_until: Some(self.next_ticket_id()?.saturating_sub(1)),
+                    };
+                    identity::write(&self.meta, &id)?;
+                    self.meta
+                        .insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+                    self.db.flush()?;
+                    tracing::info!(
+                        path = %self.path.display(),
+                        instance = %id.instance_id,
+                        legacy_until = id.legacy_until,
+                        "store upgraded to schema {SCHEMA_VERSION}: it has an instance id now"
+                    );
+                }
             }
         }
-        store.rebuild_due()?;
-        Ok(store)
+        let id = match identity::read(&self.meta)? {
+            Some(id) => id,
+            None => {
+                // Schema 2 without an identity (an import that lacked one): a store of its own.
+                let id = Identity {
+                    instance_id: identity::random_id()?,
+                    created_at: Some(now),
+                    ..Identity::default()
+                };
+                identity::write(&self.meta, &id)?;
+                self.db.flush()?;
+                identity::warn_created(&self.path, &id);
+                id
+            }
+        };
+        *self.identity.write().unwrap_or_else(|e| e.into_inner()) = id;
+        Ok(())
+    }
+
+    /// Who this store is.
+    pub(crate) fn identity(&self) -> Identity {
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The customer ID `address` was learned for, if any.
+    pub(crate) fn learned_customer(&self, address: &str) -> Result<Option<String>> {
+        Ok(self
+            .learned
+            .get(address.to_lowercase().as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The message stored at a position (`None` for position 0, our own outgoing mail).
+    pub(crate) fn message_at(&self, ticket: u64, seq: u32) -> Result<Option<Message>> {
+        Ok(match self.messages.get(message_key(ticket, seq))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
     }
 
     fn rebuild_due(&self) -> Result<()> {
@@ -360,7 +446,7 @@ impl Store {
         self.messages.len()
     }
 
-    /// Latest ticket for this customer and normalised subject.
+    /// Latest ticket for this customer (or requester address) and normalised subject.
     pub(crate) fn ticket_by_subject(
         &self,
         customer: &str,
@@ -404,7 +490,10 @@ impl Store {
         let t = &accepted.ticket;
         let m = &accepted.message;
         let mkey = message_key(t.id, m.seq);
-        let skey = subject_key(&t.customer, &t.normalized_subject);
+        let skeys = [
+            subject_key(&t.customer, &t.normalized_subject),
+            subject_key(&t.requester.address, &t.normalized_subject),
+        ];
         let res = (
             &self.meta,
             &self.tickets,
@@ -415,9 +504,21 @@ impl Store {
             &self.outbox,
             &self.outbox_pending,
             &self.ratelog,
+            &self.learned,
         )
             .transaction(
-                |(meta, tickets, messages, msgid, rawt, subjects, outbox, pending, ratelog)| {
+                |(
+                    meta,
+                    tickets,
+                    messages,
+                    msgid,
+                    rawt,
+                    subjects,
+                    outbox,
+                    pending,
+                    ratelog,
+                    learned,
+                )| {
                     if msgid.get(m.message_id.as_bytes())?.is_some() {
                         return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
                             m.message_id.clone(),
@@ -442,7 +543,12 @@ impl Store {
                         rawt.insert(m.raw_sha256.as_bytes(), raw)?;
                     }
                     if !t.normalized_subject.is_empty() {
-                        subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
+                        for k in &skeys {
+                            subjects.insert(k.as_slice(), &ticket_key(t.id))?;
+                        }
+                    }
+                    for (address, customer) in &accepted.learned {
+                        learned.insert(address.to_lowercase().as_bytes(), customer.as_bytes())?;
                     }
                     enqueue_tx(meta, msgid, outbox, pending, ratelog, &accepted.outgoing)?;
                     Ok(())
@@ -618,27 +724,6 @@ impl Store {
         })
     }
 
-    /// True when these exact bytes (or this Message-ID) are already quarantined.
-    pub(crate) fn quarantined(
-        &self,
-        raw_sha256: Option<&str>,
-        message_id: Option<&str>,
-    ) -> Result<bool> {
-        if let Some(s) = raw_sha256
-            && self.quarantine_idx.contains_key(s.as_bytes())?
-        {
-            return Ok(true);
-        }
-        if let Some(m) = message_id
-            && self
-                .quarantine_idx
-                .contains_key(format!("msgid:{m}").as_bytes())?
-        {
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
     /// Stores a quarantine record with the bytes kept (whole mail or header). Returns the record
     /// with its id; a mail quarantined before keeps its first record and id.
     pub(crate) fn add_quarantine(
@@ -646,10 +731,16 @@ impl Store {
         mut rec: QuarantineRecord,
         kept: &[u8],
     ) -> Result<QuarantineRecord> {
-        let idx_keys: Vec<Vec<u8>> = rec
+        // The same bytes are the same record; a Message-ID alone is not (a different mail may
+        // reuse one), so it is indexed for lookups but does not make two mails one.
+        let same: Vec<Vec<u8>> = rec
             .raw_sha256
             .iter()
             .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let idx_keys: Vec<Vec<u8>> = same
+            .iter()
+            .cloned()
             .chain(
                 rec.message_id
                     .iter()
@@ -663,7 +754,7 @@ impl Store {
             &self.raw,
         )
             .transaction(|(meta, q, qidx, rawt)| {
-                for k in &idx_keys {
+                for k in &same {
                     if let Some(v) = qidx.get(k)? {
                         return Ok(u64_of(&v));
                     }
@@ -696,6 +787,43 @@ impl Store {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
+    }
+
+    /// The latest quarantine record of a Message-ID.
+    pub(crate) fn quarantined_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<QuarantineRecord>> {
+        match self
+            .quarantine_idx
+            .get(format!("msgid:{message_id}").as_bytes())?
+        {
+            Some(v) => self.quarantine_record(u64_of(&v)),
+            None => Ok(None),
+        }
+    }
+
+    /// One quarantine record.
+    pub(crate) fn quarantine_record(&self, id: u64) -> Result<Option<QuarantineRecord>> {
+        Ok(match self.quarantine.get(ticket_key(id))? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+
+    /// The bytes kept for a quarantine record.
+    pub(crate) fn quarantined_bytes(&self, rec: &QuarantineRecord) -> Result<Option<Vec<u8>>> {
+        Ok(match &rec.raw_sha256 {
+            Some(s) => self.raw.get(s.as_bytes())?.map(|v| v.to_vec()),
+            None => None,
+        })
+    }
+
+    /// Writes back a quarantine record (released).
+    pub(crate) fn update_quarantine(&self, rec: &QuarantineRecord) -> Result<()> {
+        self.quarantine
+            .insert(ticket_key(rec.id), serde_json::to_vec(rec)?)?;
+        Ok(())
     }
 
     /// Number of quarantine records (without reading them).
@@ -755,6 +883,10 @@ fn enqueue_tx(
         msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
         if item.state == State::Pending {
             pending.insert(&key, &[])?;
+        }
+        // Only automatic mail to customers counts against their caps: an agent's relayed
+        // reply is human mail, and mail to agents is ours.
+        if item.state == State::Pending && item.kind.is_automatic_to_customer() {
             for r in &item.to {
                 let k = r.to_lowercase();
                 let mut h: Vec<DateTime<Utc>> = match ratelog.get(k.as_bytes())? {
@@ -774,6 +906,65 @@ fn enqueue_tx(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new store gets an identity; a store written before identities (schema 1) gets one on
+    /// open and keeps accepting the ids it signed for the tickets it had; a later new store
+    /// with the same secret accepts none of them.
+    #[test]
+    fn identity_on_creation_and_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let id1 = {
+            let store = Store::open(dir.path()).unwrap();
+            let id = store.identity();
+            assert_eq!(id.instance_id.len(), 32);
+            assert!(id.created_at.is_some() && id.legacy_until.is_none());
+            id
+        };
+        let again = Store::open(dir.path()).unwrap().identity();
+        assert_eq!(again, id1, "stable across opens");
+
+        // Rewrite it the way schema 1 left a store: no identity, three tickets issued.
+        let old = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(old.path()).unwrap();
+            for k in ["instance_id", "created_at", "upgraded_at", "legacy_until"] {
+                store.meta.remove(k).unwrap();
+            }
+            store
+                .meta
+                .insert("schema_version", b"1".as_slice())
+                .unwrap();
+            store
+                .meta
+                .insert("next_ticket", &4u64.to_be_bytes())
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(old.path()).unwrap();
+        let up = store.identity();
+        assert_eq!(up.legacy_until, Some(3));
+        assert!(up.upgraded_at.is_some() && up.created_at.is_none());
+        assert_ne!(up.instance_id, id1.instance_id);
+        let inst = up.instance();
+        let signer = crate::mail::msgid::Signer {
+            secret: b"k",
+            instance: &inst,
+        };
+        let legacy = crate::mail::msgid::legacy_sign(b"k", "example.com", 3, "n");
+        assert_eq!(signer.verify(&legacy), crate::mail::msgid::Verdict::Ours(3));
+        drop(store);
+        // Upgraded once: reopening changes nothing.
+        assert_eq!(Store::open(old.path()).unwrap().identity(), up);
+        let fresh = id1.instance();
+        let fresh_signer = crate::mail::msgid::Signer {
+            secret: b"k",
+            instance: &fresh,
+        };
+        assert_eq!(
+            fresh_signer.verify(&legacy),
+            crate::mail::msgid::Verdict::OtherStore
+        );
+    }
 
     /// A SIGKILL while sled writes a snapshot leaves `snap.<lsn>.generating` behind; the store
     /// must still open with everything committed before it.

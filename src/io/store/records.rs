@@ -35,4 +35,15 @@ pub(crate) struct QuarantineRecord {
     pub(crate) header_only: bool,
     /// Where it was found.
     pub(crate) source: Option<Source>,
+    /// Released by an operator (`supportd quarantine release`): when, and the ticket it went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) released: Option<Released>,
+}
+
+/// A quarantined mail an operator released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Released {
+    pub(crate) at: DateTime<Utc>,
+    /// The ticket the mail was stored on.
+    pub(crate) ticket: Option<u64>,
 }

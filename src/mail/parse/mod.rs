@@ -10,6 +10,7 @@ mod headers;
 mod machine;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -20,9 +21,10 @@ use crate::mail::inbound::Inbound;
 use crate::mail::parse::attachments::attachments;
 use crate::mail::parse::body::body_text;
 use crate::mail::parse::headers::{
-    mailboxes, message_id, message_ids, raw_values, sender, subject_text, to_utc,
+    mailboxes, message_id, message_ids, sender, subject_text, to_utc,
 };
 use crate::mail::parse::machine::{machine_flags, reported_ids};
+use crate::mail::parse::trace::{leading_authentication_results, spam_flags};
 use crate::mail::quote;
 
 /// Why a raw mail could not become an [`Inbound`]. The messages are meant for whoever reads the
@@ -95,7 +97,8 @@ fn parse_message(raw: &[u8]) -> Result<Inbound, ParseError> {
         attachments: attachments(&msg),
         machine: machine_flags(&msg, &from),
         reported_ids: Vec::new(),
-        authentication_results: raw_values(&msg, "Authentication-Results").collect(),
+        authentication_results: leading_authentication_results(&msg),
+        spam_flags: spam_flags(&msg),
         from,
         raw_sha256,
         size: raw.len() as u64,

@@ -51,6 +51,12 @@ pub(crate) struct MessageView {
     pub(crate) threaded_by: ThreadedBy,
     /// Machine-generated signals, if any.
     pub(crate) machine_generated: Vec<String>,
+    /// Charset the text was read with, and whether the mail declared it.
+    #[serde(default)]
+    pub(crate) charset: Option<crate::mail::inbound::TextCharset>,
+    /// Where the parser degraded gracefully.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) parse_notes: Vec<String>,
 }
 
 /// `ticket show`.
@@ -151,6 +157,8 @@ fn message_view(m: &Message) -> MessageView {
         attachments: m.attachments.clone(),
         threaded_by: m.threaded_by,
         machine_generated: m.machine.reasons(),
+        charset: m.charset.clone(),
+        parse_notes: m.parse_notes.clone(),
     }
 }
 

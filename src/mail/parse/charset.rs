@@ -1,0 +1,246 @@
+//! Charsets as a mail client reads them: the declared charset when it fits the bytes, otherwise
+//! evidence (UTF-8 validity, ISO-2022 escapes, then chardetng's CJK-aware detection, then the
+//! charsets the mail's other parts declare), decoded by `encoding_rs`.
+//!
+//! Labels are resolved as WHATWG does (so `gb2312` is GBK, `iso-8859-1` is windows-1252, both
+//! supersets), plus the Microsoft and Java names mail clients write that WHATWG lacks. UTF-7,
+//! which `encoding_rs` refuses, goes to mail-parser's decoder.
+
+use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use mail_parser::decoders::charsets::map::charset_decoder;
+
+/// Text decoded from bytes, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Decoded {
+    pub(super) text: String,
+    /// Name of the charset used (`encoding_rs`'s, e.g. `GBK`); `US-ASCII` for 7-bit text,
+    /// which every ASCII-compatible charset reads alike.
+    pub(super) charset: String,
+    /// True when the mail's declaration was used; false when the charset was guessed.
+    pub(super) declared: bool,
+}
+
+/// The `encoding_rs` encoding for a charset label, with the aliases mail uses beyond WHATWG's.
+pub(super) fn encoding_for(label: &str) -> Option<&'static Encoding> {
+    let label = label.trim().trim_matches('"').to_ascii_lowercase();
+    let alias = match label.as_str() {
+        "cp936" | "ms936" | "windows-936" | "x-mac-chinesesimp" | "gb2312-80" => "gbk",
+        "cp932" | "ms932" | "windows-31j" | "x-sjis" | "sjis" | "shift-jis" => "shift_jis",
+        "cp949" | "ms949" | "uhc" | "ks_c_5601" | "ks_c_5601-1989" => "euc-kr",
+        "cp950" | "ms950" | "big5-hkscs" | "big-5" | "x-x-big5" => "big5",
+        "utf8" | "utf_8" => "utf-8",
+        "ascii" | "ansi_x3.4-1968" | "us-ascii" | "iso646-us" => "windows-1252",
+        other => other,
+    };
+    Encoding::for_label(alias.as_bytes()).filter(|e| *e != encoding_rs::REPLACEMENT)
+}
+
+/// Declared charsets that say nothing about 8-bit bytes: 8-bit text under them was mislabelled.
+fn is_ascii_label(label: &str) -> bool {
+    matches!(
+        label.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us_ascii"
+    )
+}
+
+/// Whether `bytes` are 7-bit without ISO-2022 escapes, so any ASCII-compatible charset reads
+/// them alike.
+fn is_plain_ascii(bytes: &[u8]) -> bool {
+    bytes.is_ascii() && !bytes.contains(&0x1b)
+}
+
+/// chardetng's guess for `bytes`, given the sender's top-level domain (`cn`, `jp`, ...) when
+/// known. ISO-2022-JP is allowed: it is mail's Japanese charset.
+pub(super) fn detect(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
+    let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
+    detector.feed(bytes, true);
+    detector.guess(tld_hint(tld).as_deref(), Utf8Detection::Allow)
+}
+
+/// A top-level domain in the form chardetng accepts (it panics on anything else).
+fn tld_hint(tld: Option<&str>) -> Option<Vec<u8>> {
+    let tld = tld?.trim().to_ascii_lowercase();
+    (!tld.is_empty()
+        && tld
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    .then(|| tld.into_bytes())
+}
+
+/// `bytes` decoded with `encoding`, or `None` when they do not fit it (malformed sequences).
+pub(super) fn decode_exact(bytes: &[u8], encoding: &'static Encoding) -> Option<String> {
+    let (text, errors) = encoding.decode_without_bom_handling(bytes);
+    (!errors).then(|| text.into_owned())
+}
+
+/// The guess for text nothing declares: plain ASCII, valid UTF-8, then the detector.
+pub(super) fn sniff(bytes: &[u8], tld: Option<&str>) -> Decoded {
+    let bytes = strip_utf8_bom(bytes);
+    if is_plain_ascii(bytes) {
+        return ascii(bytes);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return guessed(text.to_string(), UTF_8);
+    }
+    let encoding = detect(bytes, tld);
+    let (text, _) = encoding.decode_without_bom_handling(bytes);
+    guessed(text.into_owned(), encoding)
+}
+
+fn strip_utf8_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
+fn ascii(bytes: &[u8]) -> Decoded {
+    Decoded {
+        text: String::from_utf8_lossy(bytes).into_owned(),
+        charset: "US-ASCII".into(),
+        declared: false,
+    }
+}
+
+fn guessed(text: String, encoding: &'static Encoding) -> Decoded {
+    Decoded {
+        text,
+        charset: encoding.name().into(),
+        declared: false,
+    }
+}
+
+/// A text part's bytes, read as its declared charset when that fits, else sniffed.
+///
+/// The declaration loses when the bytes are malformed under it and another reading is clean
+/// (a GBK body declared UTF-8), when it is US-ASCII over 8-bit bytes, and when it is a
+/// single-byte charset over bytes that are valid multi-byte UTF-8 (clients that label
+/// everything ISO-8859-1). An unknown label is as good as none.
+pub(super) fn decode_text(bytes: &[u8], declared: Option<&str>, tld: Option<&str>) -> Decoded {
+    let Some(label) = declared.filter(|l| !l.trim().is_empty()) else {
+        return sniff(bytes, tld);
+    };
+    if is_plain_ascii(bytes) {
+        return Decoded {
+            declared: true,
+            ..ascii(bytes)
+        };
+    }
+    let Some(encoding) = encoding_for(label) else {
+        // UTF-7 and other labels only mail-parser knows.
+        if let Some(decode) = charset_decoder(label.trim().as_bytes()) {
+            return Decoded {
+                text: decode(bytes),
+                charset: label.trim().to_ascii_uppercase(),
+                declared: true,
+            };
+        }
+        return sniff(bytes, tld);
+    };
+    if is_ascii_label(label) {
+        return sniff(bytes, tld);
+    }
+    let (text, used, errors) = encoding.decode(bytes);
+    let single_byte = used.is_single_byte();
+    let valid_utf8 = std::str::from_utf8(strip_utf8_bom(bytes)).is_ok();
+    if !(errors || single_byte && valid_utf8) {
+        return Decoded {
+            text: text.into_owned(),
+            charset: used.name().into(),
+            declared: true,
+        };
+    }
+    let alternative = sniff(bytes, tld);
+    let clean = !alternative.text.contains('\u{fffd}');
+    let is_utf8 = alternative.charset == UTF_8.name();
+    // A single-byte guess reads anything; it does not overrule a multi-byte declaration.
+    let weaker = !is_utf8
+        && !single_byte
+        && encoding_for(&alternative.charset).is_some_and(|e| e.is_single_byte());
+    if clean && (is_utf8 || errors && !weaker) {
+        return alternative;
+    }
+    Decoded {
+        text: text.into_owned(),
+        charset: used.name().into(),
+        declared: true,
+    }
+}
+
+/// How a mail's raw 8-bit header bytes are read: evidence gathered once per mail.
+#[derive(Debug, Clone)]
+pub(super) struct HeaderCharset {
+    /// chardetng's guess over all of the mail's 8-bit header bytes together.
+    detected: &'static Encoding,
+    /// Charsets the mail's parts declare, other than ASCII and UTF-8, in order.
+    declared: Vec<&'static Encoding>,
+    tld: Option<String>,
+}
+
+impl HeaderCharset {
+    /// From every raw header line of the mail (its own and its parts') that has 8-bit bytes
+    /// and is not UTF-8, the charsets its parts declare, and the sender's top-level domain.
+    pub(super) fn new<'a>(
+        eight_bit: impl Iterator<Item = &'a [u8]>,
+        declared: impl Iterator<Item = &'a str>,
+        tld: Option<&str>,
+    ) -> HeaderCharset {
+        let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
+        for line in eight_bit {
+            detector.feed(line, false);
+            detector.feed(b"\n", false);
+        }
+        detector.feed(b"", true);
+        let hint = tld_hint(tld);
+        let mut declared_encodings: Vec<&'static Encoding> = Vec::new();
+        for label in declared {
+            if let Some(e) = encoding_for(label)
+                && e != UTF_8
+                && !is_ascii_label(label)
+                && !declared_encodings.contains(&e)
+            {
+                declared_encodings.push(e);
+            }
+        }
+        HeaderCharset {
+            detected: detector.guess(hint.as_deref(), Utf8Detection::Allow),
+            declared: declared_encodings,
+            tld: tld.map(str::to_string),
+        }
+    }
+
+    /// Raw header bytes as text: UTF-8 when valid, else the first reading without malformed
+    /// sequences of: the mail-wide guess, the declared charsets, a guess over these bytes
+    /// alone. A single-byte guess (which never fails) yields to a declared multi-byte charset
+    /// that reads the bytes cleanly: CJK clients declare their charset on the body and write it
+    /// raw into the header too.
+    pub(super) fn decode(&self, bytes: &[u8]) -> (String, &'static Encoding) {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return (text.to_string(), UTF_8);
+        }
+        let own = detect(bytes, self.tld.as_deref());
+        let mut candidates: Vec<&'static Encoding> = Vec::new();
+        if self.detected.is_single_byte() {
+            candidates.extend(self.declared.iter().filter(|e| !e.is_single_byte()));
+            if !own.is_single_byte() {
+                candidates.push(own);
+            }
+        }
+        candidates.push(self.detected);
+        candidates.extend(&self.declared);
+        candidates.push(own);
+        for encoding in candidates {
+            if encoding == UTF_8 {
+                continue;
+            }
+            if let Some(text) = decode_exact(bytes, encoding) {
+                return (text, encoding);
+            }
+        }
+        let fallback = if self.detected == UTF_8 {
+            WINDOWS_1252
+        } else {
+            self.detected
+        };
+        let (text, _) = fallback.decode_without_bom_handling(bytes);
+        (text.into_owned(), fallback)
+    }
+}

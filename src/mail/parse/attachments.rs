@@ -1,10 +1,9 @@
 //! Attachments: their decoded bytes and a safe file name, RFC 2231 continuations (long
 //! GB18030 names) reassembled from the raw header.
 
-use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderName, MessagePart};
 
-use crate::mail::parse::charset::{HeaderCharset, decode_exact, encoding_for};
+use crate::mail::parse::charset::{HeaderCharset, decode_exact, decode_words, encoding_for};
 use crate::mail::subject;
 
 /// Longest attachment name kept, in characters; names come from the sender and can be huge.
@@ -38,12 +37,8 @@ pub(super) fn attachment_file_name(
             .into_iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(param))?;
         if bytes.windows(2).any(|w| w == b"=?") {
-            let text = charset.decode(&bytes).0;
-            return MessageStream::new(text.as_bytes())
-                .parse_unstructured()
-                .as_text()
-                .map(str::to_string)
-                .or(Some(text));
+            // Encoded-words inside a quoted parameter: not allowed, written by everyone.
+            return Some(decode_words(&charset.decode(&bytes).0, charset, false));
         }
         Some(charset.decode(&bytes).0)
     })

@@ -148,12 +148,22 @@ pub(super) fn decode_text(bytes: &[u8], declared: Option<&str>, tld: Option<&str
             declared: true,
         };
     }
+    if used == UTF_8 && has_utf8_sequence(bytes) {
+        // Mostly UTF-8 with stray 8-bit bytes (a footer added in Latin-1): each read as what
+        // it is.
+        return Decoded {
+            text: utf8_with_fallback(bytes, WINDOWS_1252),
+            charset: used.name().into(),
+            declared: true,
+        };
+    }
     let alternative = sniff(bytes, tld);
     let clean = !alternative.text.contains('\u{fffd}');
     let is_utf8 = alternative.charset == UTF_8.name();
-    // A single-byte guess reads anything; it does not overrule a multi-byte declaration.
+    // A single-byte guess reads anything; it does not overrule a CJK declaration.
     let weaker = !is_utf8
         && !single_byte
+        && used != UTF_8
         && encoding_for(&alternative.charset).is_some_and(|e| e.is_single_byte());
     if clean && (is_utf8 || errors && !weaker) {
         return alternative;
@@ -162,6 +172,47 @@ pub(super) fn decode_text(bytes: &[u8], declared: Option<&str>, tld: Option<&str
         text: text.into_owned(),
         charset: used.name().into(),
         declared: true,
+    }
+}
+
+/// Whether `bytes` hold at least one valid multi-byte UTF-8 sequence.
+fn has_utf8_sequence(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => return !text.is_ascii(),
+            Err(e) => {
+                let valid = &rest[..e.valid_up_to()];
+                if !valid.is_ascii() {
+                    return true;
+                }
+                match e.error_len() {
+                    Some(len) => rest = &rest[e.valid_up_to() + len..],
+                    None => return false,
+                }
+            }
+        }
+    }
+}
+
+/// `bytes` as UTF-8 where they are, the invalid bytes read as `fallback`.
+fn utf8_with_fallback(bytes: &[u8], fallback: &'static Encoding) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                out.push_str(text);
+                return out;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let len = e.error_len().unwrap_or(after.len());
+                out.push_str(&fallback.decode_without_bom_handling(&after[..len]).0);
+                rest = &after[len..];
+            }
+        }
     }
 }
 
@@ -243,4 +294,96 @@ impl HeaderCharset {
         let (text, _) = fallback.decode_without_bom_handling(bytes);
         (text.into_owned(), fallback)
     }
+}
+
+/// RFC 2047 encoded-words in `value` decoded the way mail clients do when the sender broke the
+/// rules: adjacent words of one charset are joined before decoding (a character split across
+/// two words), and a word whose bytes do not fit its declared charset is read as
+/// [`HeaderCharset`] reads raw bytes. `quote` wraps decoded text that holds address specials in
+/// quotes, for address headers. Used when mail-parser's own decoding left U+FFFD.
+pub(super) fn decode_words(value: &str, charset: &HeaderCharset, quote: bool) -> String {
+    static WORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"=\?([^?\s]{1,64})\?([BbQq])\?([^?\s]*)\?=").expect("valid regex")
+    });
+    let mut out = String::new();
+    let mut last_end = 0;
+    // The run of adjacent words being joined: (charset label, encoding, bytes).
+    let mut run: Option<(String, char, Vec<u8>)> = None;
+    let flush = |run: &mut Option<(String, char, Vec<u8>)>, out: &mut String| {
+        if let Some((label, _, bytes)) = run.take() {
+            let label = label.split('*').next().unwrap_or("").to_string();
+            let text = encoding_for(&label)
+                .and_then(|e| decode_exact(&bytes, e))
+                .or_else(|| {
+                    (encoding_for(&label).is_none())
+                        .then(|| charset_decoder(label.as_bytes()).map(|d| d(&bytes)))
+                        .flatten()
+                })
+                .unwrap_or_else(|| charset.decode(&bytes).0);
+            let specials = text.contains([',', ';', '<', '>', '@', ':', '"', '(', ')', '[', ']']);
+            if quote && specials {
+                out.push('"');
+                out.push_str(&text.replace('\\', "\\\\").replace('"', "\\\""));
+                out.push('"');
+            } else {
+                out.push_str(&text);
+            }
+        }
+    };
+    for captures in WORD.captures_iter(value) {
+        let whole = captures.get(0).expect("match");
+        let between = &value[last_end..whole.start()];
+        let label = captures[1].to_ascii_lowercase();
+        let encoding = captures[2].to_ascii_uppercase().chars().next().unwrap_or('B');
+        let bytes = decode_word(&captures[3], encoding);
+        let joins = between.trim().is_empty()
+            && run
+                .as_ref()
+                .is_some_and(|(l, e, _)| *l == label && *e == encoding);
+        if joins {
+            if let Some((_, _, run_bytes)) = run.as_mut() {
+                run_bytes.extend(bytes);
+            }
+        } else {
+            flush(&mut run, &mut out);
+            // Whitespace between two encoded-words is not text (RFC 2047 §6.2).
+            if !(between.trim().is_empty() && last_end > 0) {
+                out.push_str(between);
+            }
+            run = Some((label, encoding, bytes));
+        }
+        last_end = whole.end();
+    }
+    flush(&mut run, &mut out);
+    out.push_str(&value[last_end..]);
+    out
+}
+
+/// The bytes of one encoded-word's payload.
+fn decode_word(payload: &str, encoding: char) -> Vec<u8> {
+    if encoding == 'B' {
+        use base64::Engine;
+        let trimmed = payload.trim_end_matches('=');
+        return base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(trimmed)
+            .unwrap_or_default();
+    }
+    let bytes = payload.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => out.push(b' '),
+            b'=' if i + 2 < bytes.len() + 1
+                && bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }

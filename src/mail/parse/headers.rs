@@ -8,7 +8,7 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{Addr, Address, HeaderName, HeaderValue, Message, MimeHeaders};
 
 use crate::mail::mailbox::Mailbox;
-use crate::mail::parse::charset::HeaderCharset;
+use crate::mail::parse::charset::{HeaderCharset, decode_words};
 use crate::mail::subject;
 
 /// Every `name` header of the top-level part, raw (lossily decoded, unfolded, trimmed), in order.
@@ -81,14 +81,38 @@ pub(super) fn sender_tld(msg: &Message<'_>) -> Option<String> {
 }
 
 pub(super) fn subject_text(msg: &Message<'_>, charset: &HeaderCharset) -> String {
-    match transcode_8bit_header(msg, &HeaderName::Subject, charset) {
+    let subject = match transcode_8bit_header(msg, &HeaderName::Subject, charset) {
         Some(text) => MessageStream::new(text.as_bytes())
             .parse_unstructured()
             .as_text()
             .map(subject::collapse_whitespace),
         None => msg.subject().map(subject::collapse_whitespace),
     }
-    .unwrap_or_default()
+    .unwrap_or_default();
+    if !subject.contains('\u{fffd}') {
+        return subject;
+    }
+    // Encoded-words that split a character or lie about their charset.
+    let Some(raw) = last_raw_value(msg, &HeaderName::Subject, charset) else {
+        return subject;
+    };
+    let again = subject::collapse_whitespace(&decode_words(&raw, charset, false));
+    if again.matches('\u{fffd}').count() < subject.matches('\u{fffd}').count() {
+        again
+    } else {
+        subject
+    }
+}
+
+/// The last `name` header's raw value as text (8-bit bytes read as [`HeaderCharset`]).
+fn last_raw_value(
+    msg: &Message<'_>,
+    name: &HeaderName<'_>,
+    charset: &HeaderCharset,
+) -> Option<String> {
+    let header = msg.headers().iter().rev().find(|h| h.name == *name)?;
+    let bytes = raw_bytes(msg, header.offset_start, header.offset_end)?;
+    Some(charset.decode(bytes).0)
 }
 
 /// Message-ID without brackets or whitespace; `None` when absent or empty.
@@ -160,17 +184,39 @@ pub(super) fn mailboxes(
     charset: &HeaderCharset,
 ) -> Vec<Mailbox> {
     let from_address = |address: &Address<'_>| address.iter().filter_map(mailbox).collect();
-    match transcode_8bit_header(msg, &name, charset) {
-        Some(text) => MessageStream::new(text.as_bytes())
+    let parse = |text: &str| {
+        MessageStream::new(text.as_bytes())
             .parse_address()
             .as_address()
-            .map(from_address),
+            .map(from_address)
+    };
+    let found: Vec<Mailbox> = match transcode_8bit_header(msg, &name, charset) {
+        Some(text) => parse(&text),
         None => msg
-            .header(name)
+            .header(name.clone())
             .and_then(HeaderValue::as_address)
             .map(from_address),
     }
-    .unwrap_or_default()
+    .unwrap_or_default();
+    let garbled = |list: &[Mailbox]| {
+        list.iter()
+            .filter_map(|m| m.name.as_deref())
+            .map(|n| n.matches('\u{fffd}').count())
+            .sum::<usize>()
+    };
+    if garbled(&found) == 0 {
+        return found;
+    }
+    // Display names in encoded-words that lie about their charset (Shift_JIS as ISO-2022-JP).
+    let again = last_raw_value(msg, &name, charset)
+        .map(|raw| decode_words(&raw, charset, true))
+        .and_then(|text| parse(&text))
+        .unwrap_or_default();
+    if again.len() == found.len() && garbled(&again) < garbled(&found) {
+        again
+    } else {
+        found
+    }
 }
 
 pub(super) fn mailbox(addr: &Addr<'_>) -> Option<Mailbox> {

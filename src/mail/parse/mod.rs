@@ -126,7 +126,7 @@ fn parse_message(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         Some(id) => (id, false),
         None => (format!("{raw_sha256}@{SYNTHETIC_ID_DOMAIN}"), true),
     };
-    let walked = Walker::new(&msg, limits, &header_charset, tld.as_deref()).walk();
+    let walked = Walker::new(&msg, raw, &scanned, limits, &header_charset, tld.as_deref()).walk();
     let mut notes = Vec::new();
     if scanned.closed > 0 {
         notes.push(format!(

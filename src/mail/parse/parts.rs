@@ -23,8 +23,10 @@ use crate::mail::inbound::Attachment;
 use crate::mail::parse::attachments::{attachment_file_name, clean_file_name, unique, unnamed};
 use crate::mail::parse::body::tidy_text;
 use crate::mail::parse::charset::{Decoded, HeaderCharset, decode_text};
+use crate::mail::parse::headers::subject_text;
 use crate::mail::parse::html::{OverWork, html_to_text};
 use crate::mail::parse::limits::Limits;
+use crate::mail::parse::scan::Scan;
 
 /// One piece of the text we show.
 #[derive(Debug, Clone)]
@@ -50,6 +52,9 @@ pub(super) struct Walked {
 
 pub(super) struct Walker<'a, 'm> {
     msg: &'a Message<'m>,
+    /// The mail as received, and the scan that may have repaired the copy `msg` was parsed from.
+    original: &'a [u8],
+    scan: &'a Scan,
     limits: &'a Limits,
     charset: &'a HeaderCharset,
     tld: Option<&'a str>,
@@ -144,12 +149,16 @@ fn segments_text(segments: &[Segment]) -> String {
 impl<'a, 'm> Walker<'a, 'm> {
     pub(super) fn new(
         msg: &'a Message<'m>,
+        original: &'a [u8],
+        scan: &'a Scan,
         limits: &'a Limits,
         charset: &'a HeaderCharset,
         tld: Option<&'a str>,
     ) -> Walker<'a, 'm> {
         Walker {
             msg,
+            original,
+            scan,
             limits,
             charset,
             tld,
@@ -374,9 +383,12 @@ impl<'a, 'm> Walker<'a, 'm> {
             .map(clean_file_name)
             .filter(|n| !n.is_empty());
         let name = given.unwrap_or_else(|| {
-            let subject = part.message().and_then(|m| m.subject());
+            let subject = part
+                .message()
+                .map(|m| subject_text(m, self.charset))
+                .filter(|s| !s.is_empty());
             let description = part.content_description();
-            unique(unnamed(ctype, description, subject), taken)
+            unique(unnamed(ctype, description, subject.as_deref()), taken)
         });
         taken.push(name.clone());
         name
@@ -397,7 +409,13 @@ impl<'a, 'm> Walker<'a, 'm> {
         // For a nested message this is its raw RFC 5322 bytes, which is what a user wants to
         // open; for text, the bytes as sent (a CSV stays in its charset).
         let data = match &part.body {
-            PartType::Message(_) => cut_at_boundary(part.contents(), &self.boundaries).to_vec(),
+            PartType::Message(_) => {
+                let data = cut_at_boundary(part.contents(), &self.boundaries);
+                let as_sent = self.scan.repaired.as_deref().and_then(|repaired| {
+                    self.scan.original(self.original, repaired, data)
+                });
+                as_sent.unwrap_or(data).to_vec()
+            }
             _ => self.bytes(part).into_owned(),
         };
         Attachment {

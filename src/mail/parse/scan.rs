@@ -28,6 +28,36 @@ pub(super) struct Scan {
     pub(super) repaired: Option<Vec<u8>>,
     /// How many inner multiparts were closed at an outer boundary.
     pub(super) closed: usize,
+    /// Where the repair inserted text: (offset in the original, length), in order.
+    pub(super) inserted: Vec<(usize, usize)>,
+}
+
+impl Scan {
+    /// The original bytes a slice of the repaired copy stands for (attached messages are kept
+    /// as sent, without the repair).
+    pub(super) fn original<'r>(&self, raw: &'r [u8], repaired: &[u8], slice: &[u8]) -> Option<&'r [u8]> {
+        let base = repaired.as_ptr() as usize;
+        let start = (slice.as_ptr() as usize).checked_sub(base)?;
+        let end = start + slice.len();
+        if end > repaired.len() {
+            return None;
+        }
+        let map = |offset: usize| {
+            let mut shift = 0;
+            for &(at, len) in &self.inserted {
+                let here = at + shift;
+                if offset < here {
+                    break;
+                }
+                if offset < here + len {
+                    return at;
+                }
+                shift += len;
+            }
+            offset - shift
+        };
+        raw.get(map(start)..map(end))
+    }
 }
 
 /// Counts what the budgets bound, and repairs unterminated inner multiparts.
@@ -35,6 +65,7 @@ pub(super) fn scan(raw: &[u8], limits: &Limits) -> Result<Scan, OverBudget> {
     let mut counts = Counts::default();
     let insertions = walk(raw, 0, 0, limits, &mut counts)?;
     let closed = insertions.len();
+    let inserted = insertions.iter().map(|(at, text)| (*at, text.len())).collect();
     let repaired = (!insertions.is_empty()).then(|| {
         let extra: usize = insertions.iter().map(|(_, text)| text.len()).sum();
         let mut out = Vec::with_capacity(raw.len() + extra);
@@ -47,7 +78,11 @@ pub(super) fn scan(raw: &[u8], limits: &Limits) -> Result<Scan, OverBudget> {
         out.extend_from_slice(&raw[at..]);
         out
     });
-    Ok(Scan { repaired, closed })
+    Ok(Scan {
+        repaired,
+        closed,
+        inserted,
+    })
 }
 
 #[derive(Debug, Default)]

@@ -34,7 +34,7 @@ const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 const SECTIONS: &[&str] = &[
     "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
-    "sla",
+    "sla", "parse",
 ];
 
 impl Config {
@@ -62,6 +62,8 @@ impl Config {
         v.agents(&s.agents);
         let is_agent = |name: &str| s.agents.iter().any(|a| same_agent_name(&a.name, name));
         v.problems.extend(s.sla.check_agents(is_agent, "sla"));
+        let parse = s.parse.unwrap_or_default();
+        v.parse_limits(&parse);
         let problems = v.problems;
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -91,6 +93,7 @@ impl Config {
             http: s.http,
             calendar: s.calendar,
             sla: s.sla,
+            parse,
         })
     }
 }
@@ -108,6 +111,7 @@ struct Sections {
     agents: Vec<AgentConfig>,
     calendar: crate::domain::calendar::Calendar,
     sla: crate::domain::sla::policy::SlaPolicy,
+    parse: Option<crate::mail::parse::Limits>,
 }
 
 /// The problems found so far, and what the checks need to look outside the text.
@@ -146,6 +150,7 @@ impl Validation<'_> {
         let control = section(table, "control", false, p);
         let log = section(table, "log", false, p);
         let http: Option<HttpConfig> = section(table, "http", false, p);
+        let parse = section(table, "parse", false, p);
         let calendar = match section::<CalendarConfig>(table, "calendar", false, p) {
             Some(c) => c.build("calendar").unwrap_or_else(|e| {
                 p.extend(e);
@@ -185,6 +190,32 @@ impl Validation<'_> {
             agents,
             calendar,
             sla,
+            parse,
+        }
+    }
+
+    /// Budgets so low that ordinary mail would be quarantined are configuration mistakes.
+    fn parse_limits(&mut self, limits: &crate::mail::parse::Limits) {
+        let minimums: [(&str, u64, u64); 6] = [
+            (
+                "parse.max_header_fields",
+                limits.max_header_fields as u64,
+                100,
+            ),
+            ("parse.max_mime_parts", limits.max_mime_parts as u64, 10),
+            ("parse.max_mime_depth", limits.max_mime_depth as u64, 5),
+            (
+                "parse.max_reference_ids",
+                limits.max_reference_ids as u64,
+                2,
+            ),
+            ("parse.max_text_bytes", limits.max_text_bytes as u64, 1024),
+            ("parse.max_html_work", limits.max_html_work, 100_000),
+        ];
+        for (key, value, minimum) in minimums {
+            if value < minimum {
+                self.problem(key, format!("must be at least {minimum}"));
+            }
         }
     }
 

@@ -66,7 +66,7 @@ pub fn ingest_raw_with(
     source: Option<Source>,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let inbound = match parse_mail(raw) {
+    let inbound = match parse_mail(raw, &config.parse) {
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
@@ -157,9 +157,9 @@ pub fn ingest_raw_with(
 }
 
 /// The parsed mail, or why it cannot be one (for the quarantine).
-fn parse_mail(raw: &[u8]) -> Result<Inbound, String> {
+fn parse_mail(raw: &[u8], limits: &parse::Limits) -> Result<Inbound, String> {
     // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
-    match std::panic::catch_unwind(|| parse::parse(raw)) {
+    match std::panic::catch_unwind(|| parse::parse_with(raw, limits)) {
         Ok(Ok(m)) => Ok(m),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("the parser crashed on this mail".to_owned()),

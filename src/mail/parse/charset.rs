@@ -334,7 +334,11 @@ pub(super) fn decode_words(value: &str, charset: &HeaderCharset, quote: bool) ->
         let whole = captures.get(0).expect("match");
         let between = &value[last_end..whole.start()];
         let label = captures[1].to_ascii_lowercase();
-        let encoding = captures[2].to_ascii_uppercase().chars().next().unwrap_or('B');
+        let encoding = captures[2]
+            .to_ascii_uppercase()
+            .chars()
+            .next()
+            .unwrap_or('B');
         let bytes = decode_word(&captures[3], encoding);
         let joins = between.trim().is_empty()
             && run
@@ -375,7 +379,9 @@ fn decode_word(payload: &str, encoding: char) -> Vec<u8> {
         match bytes[i] {
             b'_' => out.push(b' '),
             b'=' if i + 2 < bytes.len() + 1
-                && bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                && bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
             {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
                 out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));

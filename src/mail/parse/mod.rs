@@ -16,6 +16,8 @@ mod headers;
 mod html;
 pub mod limits;
 mod machine;
+#[cfg(test)]
+mod mime_tests;
 mod parts;
 mod scan;
 #[cfg(test)]

@@ -411,9 +411,11 @@ impl<'a, 'm> Walker<'a, 'm> {
         let data = match &part.body {
             PartType::Message(_) => {
                 let data = cut_at_boundary(part.contents(), &self.boundaries);
-                let as_sent = self.scan.repaired.as_deref().and_then(|repaired| {
-                    self.scan.original(self.original, repaired, data)
-                });
+                let as_sent = self
+                    .scan
+                    .repaired
+                    .as_deref()
+                    .and_then(|repaired| self.scan.original(self.original, repaired, data));
                 as_sent.unwrap_or(data).to_vec()
             }
             _ => self.bytes(part).into_owned(),

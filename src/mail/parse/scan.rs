@@ -35,7 +35,12 @@ pub(super) struct Scan {
 impl Scan {
     /// The original bytes a slice of the repaired copy stands for (attached messages are kept
     /// as sent, without the repair).
-    pub(super) fn original<'r>(&self, raw: &'r [u8], repaired: &[u8], slice: &[u8]) -> Option<&'r [u8]> {
+    pub(super) fn original<'r>(
+        &self,
+        raw: &'r [u8],
+        repaired: &[u8],
+        slice: &[u8],
+    ) -> Option<&'r [u8]> {
         let base = repaired.as_ptr() as usize;
         let start = (slice.as_ptr() as usize).checked_sub(base)?;
         let end = start + slice.len();
@@ -65,7 +70,10 @@ pub(super) fn scan(raw: &[u8], limits: &Limits) -> Result<Scan, OverBudget> {
     let mut counts = Counts::default();
     let insertions = walk(raw, 0, 0, limits, &mut counts)?;
     let closed = insertions.len();
-    let inserted = insertions.iter().map(|(at, text)| (*at, text.len())).collect();
+    let inserted = insertions
+        .iter()
+        .map(|(at, text)| (*at, text.len()))
+        .collect();
     let repaired = (!insertions.is_empty()).then(|| {
         let extra: usize = insertions.iter().map(|(_, text)| text.len()).sum();
         let mut out = Vec::with_capacity(raw.len() + extra);

@@ -388,6 +388,12 @@ fn decode(leaf: &Leaf) -> String {
             return text.into_owned();
         }
     }
+    if leaf.data.is_ascii() && leaf.data.contains(&0x1b) {
+        let (text, _, errors) = encoding_rs::ISO_2022_JP.decode(&leaf.data);
+        if !errors {
+            return text.into_owned();
+        }
+    }
     if let Ok(text) = std::str::from_utf8(&leaf.data) {
         return text.to_string();
     }

@@ -32,6 +32,9 @@ const SECRET_ENV: &str = "SUPPORTD_SECRET";
 /// systemd's `LoadCredential=` directory, searched first for relative secret files.
 const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
+/// Deeper than any mail client nests; see `parse_limits`.
+const MAX_MIME_DEPTH: usize = 500;
+
 const SECTIONS: &[&str] = &[
     "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
     "sla", "parse",
@@ -216,6 +219,14 @@ impl Validation<'_> {
             if value < minimum {
                 self.problem(key, format!("must be at least {minimum}"));
             }
+        }
+        // Attached messages inside transfer-encoded parts are scanned recursively: the depth
+        // bound is also the stack bound.
+        if limits.max_mime_depth > MAX_MIME_DEPTH {
+            self.problem(
+                "parse.max_mime_depth",
+                format!("must be at most {MAX_MIME_DEPTH}"),
+            );
         }
     }
 
@@ -753,6 +764,37 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(e.problems[0].key, "http.listen", "{e}");
         let e = parse(&format!("{GOOD}\n[http]\nport = 1\n")).unwrap_err();
         assert_eq!(e.problems[0].key, "http.port", "{e}");
+    }
+
+    #[test]
+    fn parse_section_keys_are_checked_by_name() {
+        let limits = parse(GOOD).unwrap().parse;
+        assert_eq!(limits, crate::mail::parse::Limits::default());
+        let c = parse(&format!("{GOOD}\n[parse]\nmax_mime_parts = 50\n")).unwrap();
+        assert_eq!(c.parse.max_mime_parts, 50);
+        assert_eq!(c.parse.max_mime_depth, limits.max_mime_depth);
+        let keys = |extra: &str| -> Vec<String> {
+            let e = parse(&format!("{GOOD}\n[parse]\n{extra}\n")).unwrap_err();
+            e.problems.iter().map(|p| p.key.clone()).collect()
+        };
+        assert_eq!(keys("max_mime_part = 5"), ["parse.max_mime_part"]);
+        assert_eq!(keys("max_html_work = \"lots\""), ["parse.max_html_work"]);
+        assert_eq!(keys("max_header_fields = -1"), ["parse.max_header_fields"]);
+        assert_eq!(
+            keys(
+                "max_header_fields = 3\nmax_mime_parts = 0\nmax_mime_depth = 1\n\
+                  max_reference_ids = 1\nmax_text_bytes = 10\nmax_html_work = 5"
+            ),
+            [
+                "parse.max_header_fields",
+                "parse.max_mime_parts",
+                "parse.max_mime_depth",
+                "parse.max_reference_ids",
+                "parse.max_text_bytes",
+                "parse.max_html_work",
+            ]
+        );
+        assert_eq!(keys("max_mime_depth = 100000"), ["parse.max_mime_depth"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! which `encoding_rs` refuses, goes to mail-parser's decoder.
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, ISO_2022_JP, UTF_8, WINDOWS_1252};
 use mail_parser::decoders::charsets::map::charset_decoder;
 
 /// Text decoded from bytes, and how.
@@ -80,6 +80,12 @@ pub(super) fn sniff(bytes: &[u8], tld: Option<&str>) -> Decoded {
     if is_plain_ascii(bytes) {
         return ascii(bytes);
     }
+    if bytes.is_ascii() {
+        // 7-bit with escapes: ISO-2022-JP is the one ISO-2022 charset mail still uses.
+        if let Some(text) = decode_exact(bytes, ISO_2022_JP) {
+            return guessed(text, ISO_2022_JP);
+        }
+    }
     if let Ok(text) = std::str::from_utf8(bytes) {
         return guessed(text.to_string(), UTF_8);
     }
@@ -148,7 +154,7 @@ pub(super) fn decode_text(bytes: &[u8], declared: Option<&str>, tld: Option<&str
             declared: true,
         };
     }
-    if used == UTF_8 && has_utf8_sequence(bytes) {
+    if used == UTF_8 && mostly_utf8(bytes) {
         // Mostly UTF-8 with stray 8-bit bytes (a footer added in Latin-1): each read as what
         // it is.
         return Decoded {
@@ -175,24 +181,36 @@ pub(super) fn decode_text(bytes: &[u8], declared: Option<&str>, tld: Option<&str
     }
 }
 
-/// Whether `bytes` hold at least one valid multi-byte UTF-8 sequence.
-fn has_utf8_sequence(bytes: &[u8]) -> bool {
+/// Whether the 8-bit bytes of `bytes` are mostly valid multi-byte UTF-8, with a few stray bytes
+/// (a footer in Latin-1). GBK text also holds byte pairs that happen to be UTF-8, but most of
+/// its 8-bit bytes are not.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    let (mut valid, mut invalid) = (0usize, 0usize);
     let mut rest = bytes;
     loop {
         match std::str::from_utf8(rest) {
-            Ok(text) => return !text.is_ascii(),
+            Ok(text) => {
+                valid += text.bytes().filter(|b| !b.is_ascii()).count();
+                break;
+            }
             Err(e) => {
-                let valid = &rest[..e.valid_up_to()];
-                if !valid.is_ascii() {
-                    return true;
-                }
-                match e.error_len() {
-                    Some(len) => rest = &rest[e.valid_up_to() + len..],
-                    None => return false,
-                }
+                let ok = &rest[..e.valid_up_to()];
+                valid += ok.iter().filter(|b| !b.is_ascii()).count();
+                let len = e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+                invalid += len;
+                rest = &rest[e.valid_up_to() + len..];
             }
         }
     }
+    valid > 0 && invalid * 2 <= valid
+}
+
+/// Whether every 8-bit byte of `bytes` stands between 7-bit ones: accented letters of a
+/// single-byte charset (`März`), not the byte pairs of a CJK one.
+fn isolated_8bit(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .all(|pair| pair[0].is_ascii() || pair[1].is_ascii())
 }
 
 /// `bytes` as UTF-8 where they are, the invalid bytes read as `fallback`.
@@ -216,6 +234,9 @@ fn utf8_with_fallback(bytes: &[u8], fallback: &'static Encoding) -> String {
     }
 }
 
+/// Below this many 8-bit header bytes a declared multi-byte charset outranks the detector.
+const FEW_8BIT_BYTES: usize = 32;
+
 /// How a mail's raw 8-bit header bytes are read: evidence gathered once per mail.
 #[derive(Debug, Clone)]
 pub(super) struct HeaderCharset {
@@ -224,6 +245,9 @@ pub(super) struct HeaderCharset {
     /// Charsets the mail's parts declare, other than ASCII and UTF-8, in order.
     declared: Vec<&'static Encoding>,
     tld: Option<String>,
+    /// 8-bit bytes the guess was made from: a few CJK characters (a file name) are too few
+    /// for the detector to tell GBK from Big5 or EUC-KR, and the declared charset knows better.
+    evidence: usize,
 }
 
 impl HeaderCharset {
@@ -235,7 +259,10 @@ impl HeaderCharset {
         tld: Option<&str>,
     ) -> HeaderCharset {
         let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
-        for line in eight_bit {
+        // Lines read as single-byte anyway (see `decode`) would only blur the CJK guess.
+        let mut evidence = 0;
+        for line in eight_bit.filter(|line| !isolated_8bit(line)) {
+            evidence += line.iter().filter(|b| !b.is_ascii()).count();
             detector.feed(line, false);
             detector.feed(b"\n", false);
         }
@@ -255,6 +282,7 @@ impl HeaderCharset {
             detected: detector.guess(hint.as_deref(), Utf8Detection::Allow),
             declared: declared_encodings,
             tld: tld.map(str::to_string),
+            evidence,
         }
     }
 
@@ -268,8 +296,18 @@ impl HeaderCharset {
             return (text.to_string(), UTF_8);
         }
         let own = detect(bytes, self.tld.as_deref());
+        if isolated_8bit(bytes) {
+            let single = if own.is_single_byte() {
+                own
+            } else {
+                WINDOWS_1252
+            };
+            if let Some(text) = decode_exact(bytes, single) {
+                return (text, single);
+            }
+        }
         let mut candidates: Vec<&'static Encoding> = Vec::new();
-        if self.detected.is_single_byte() {
+        if self.detected.is_single_byte() || self.evidence < FEW_8BIT_BYTES {
             candidates.extend(self.declared.iter().filter(|e| !e.is_single_byte()));
             if !own.is_single_byte() {
                 candidates.push(own);

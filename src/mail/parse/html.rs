@@ -597,6 +597,8 @@ impl State<'_> {
             local_name!("td") | local_name!("th") => {
                 if self.cells > 0 && !self.line.trim().is_empty() && self.breaks == 0 {
                     self.write("");
+                    let kept = self.line.trim_end_matches(' ').len();
+                    self.line.truncate(kept);
                     self.line.push_str("  ");
                 }
                 self.cells += 1;

@@ -377,9 +377,12 @@ fn dsn_is_flagged_three_ways() {
         .map(|a| a.content_type.as_str())
         .collect();
     assert_eq!(types, ["message/delivery-status", "text/rfc822-headers"]);
-    // Named after their Content-Description, else their type.
+    // Named after their Content-Description.
     assert_eq!(inbound.attachments[0].name, "Delivery report.txt");
-    assert_eq!(inbound.attachments[1].name, "rfc822-headers.txt");
+    assert_eq!(
+        inbound.attachments[1].name,
+        "Undelivered Message Headers.txt"
+    );
 }
 
 // ---- headers ----------------------------------------------------------------------------

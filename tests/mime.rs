@@ -323,3 +323,29 @@ fn parse_keys_out_of_range_are_named() {
         "{err}"
     );
 }
+
+/// Inline screenshots are forwarded to the agent like any attachment.
+#[tokio::test]
+async fn the_agents_notification_carries_the_inline_screenshots() {
+    let desk = Desk::start(DeskOptions {
+        agents: true,
+        ..Default::default()
+    });
+    let raw = String::from_utf8(mime("inline-screenshots.eml"))
+        .unwrap()
+        .replace("zhang@customer.example", "customer@example.com");
+    desk.deliver(raw.as_bytes()).await;
+    desk.mailbox("customer", 1).await; // the acknowledgement
+    let notification = desk.mailbox("agent1", 1).await.remove(0);
+    let names: Vec<&str> = notification
+        .attachments
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["shot1.png", "image.png"], "{}", notification.text);
+    assert!(
+        notification.attachments[0].data.starts_with(b"\x89PNG"),
+        "{:?}",
+        &notification.attachments[0].data[..8]
+    );
+}

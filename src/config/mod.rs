@@ -80,6 +80,8 @@ pub struct Config {
     pub calendar: Calendar,
     /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
     pub sla: SlaPolicy,
+    /// `[parse]`: what one mail may cost the parser (defaults when absent).
+    pub(crate) parse: crate::mail::parse::Limits,
 }
 
 impl Config {

@@ -32,9 +32,12 @@ const SECRET_ENV: &str = "SUPPORTD_SECRET";
 /// systemd's `LoadCredential=` directory, searched first for relative secret files.
 const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
+/// Deeper than any mail client nests; see `parse_limits`.
+const MAX_MIME_DEPTH: usize = 500;
+
 const SECTIONS: &[&str] = &[
     "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
-    "sla",
+    "sla", "parse",
 ];
 
 impl Config {
@@ -62,6 +65,8 @@ impl Config {
         v.agents(&s.agents);
         let is_agent = |name: &str| s.agents.iter().any(|a| same_agent_name(&a.name, name));
         v.problems.extend(s.sla.check_agents(is_agent, "sla"));
+        let parse = s.parse.unwrap_or_default();
+        v.parse_limits(&parse);
         let problems = v.problems;
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -91,6 +96,7 @@ impl Config {
             http: s.http,
             calendar: s.calendar,
             sla: s.sla,
+            parse,
         })
     }
 }
@@ -108,6 +114,7 @@ struct Sections {
     agents: Vec<AgentConfig>,
     calendar: crate::domain::calendar::Calendar,
     sla: crate::domain::sla::policy::SlaPolicy,
+    parse: Option<crate::mail::parse::Limits>,
 }
 
 /// The problems found so far, and what the checks need to look outside the text.
@@ -146,6 +153,7 @@ impl Validation<'_> {
         let control = section(table, "control", false, p);
         let log = section(table, "log", false, p);
         let http: Option<HttpConfig> = section(table, "http", false, p);
+        let parse = section(table, "parse", false, p);
         let calendar = match section::<CalendarConfig>(table, "calendar", false, p) {
             Some(c) => c.build("calendar").unwrap_or_else(|e| {
                 p.extend(e);
@@ -185,6 +193,40 @@ impl Validation<'_> {
             agents,
             calendar,
             sla,
+            parse,
+        }
+    }
+
+    /// Budgets so low that ordinary mail would be quarantined are configuration mistakes.
+    fn parse_limits(&mut self, limits: &crate::mail::parse::Limits) {
+        let minimums: [(&str, u64, u64); 6] = [
+            (
+                "parse.max_header_fields",
+                limits.max_header_fields as u64,
+                100,
+            ),
+            ("parse.max_mime_parts", limits.max_mime_parts as u64, 10),
+            ("parse.max_mime_depth", limits.max_mime_depth as u64, 5),
+            (
+                "parse.max_reference_ids",
+                limits.max_reference_ids as u64,
+                2,
+            ),
+            ("parse.max_text_bytes", limits.max_text_bytes as u64, 1024),
+            ("parse.max_html_work", limits.max_html_work, 100_000),
+        ];
+        for (key, value, minimum) in minimums {
+            if value < minimum {
+                self.problem(key, format!("must be at least {minimum}"));
+            }
+        }
+        // Attached messages inside transfer-encoded parts are scanned recursively: the depth
+        // bound is also the stack bound.
+        if limits.max_mime_depth > MAX_MIME_DEPTH {
+            self.problem(
+                "parse.max_mime_depth",
+                format!("must be at most {MAX_MIME_DEPTH}"),
+            );
         }
     }
 
@@ -731,6 +773,37 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(e.problems[0].key, "http.listen", "{e}");
         let e = parse(&format!("{GOOD}\n[http]\nport = 1\n")).unwrap_err();
         assert_eq!(e.problems[0].key, "http.port", "{e}");
+    }
+
+    #[test]
+    fn parse_section_keys_are_checked_by_name() {
+        let limits = parse(GOOD).unwrap().parse;
+        assert_eq!(limits, crate::mail::parse::Limits::default());
+        let c = parse(&format!("{GOOD}\n[parse]\nmax_mime_parts = 50\n")).unwrap();
+        assert_eq!(c.parse.max_mime_parts, 50);
+        assert_eq!(c.parse.max_mime_depth, limits.max_mime_depth);
+        let keys = |extra: &str| -> Vec<String> {
+            let e = parse(&format!("{GOOD}\n[parse]\n{extra}\n")).unwrap_err();
+            e.problems.iter().map(|p| p.key.clone()).collect()
+        };
+        assert_eq!(keys("max_mime_part = 5"), ["parse.max_mime_part"]);
+        assert_eq!(keys("max_html_work = \"lots\""), ["parse.max_html_work"]);
+        assert_eq!(keys("max_header_fields = -1"), ["parse.max_header_fields"]);
+        assert_eq!(
+            keys(
+                "max_header_fields = 3\nmax_mime_parts = 0\nmax_mime_depth = 1\n\
+                  max_reference_ids = 1\nmax_text_bytes = 10\nmax_html_work = 5"
+            ),
+            [
+                "parse.max_header_fields",
+                "parse.max_mime_parts",
+                "parse.max_mime_depth",
+                "parse.max_reference_ids",
+                "parse.max_text_bytes",
+                "parse.max_html_work",
+            ]
+        );
+        assert_eq!(keys("max_mime_depth = 100000"), ["parse.max_mime_depth"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::mail::inbound::Inbound;
-use crate::mail::inbound::MachineFlags;
+use crate::mail::inbound::{MachineFlags, TextCharset};
 use crate::mail::mailbox::Mailbox;
 
 /// Which rule attached a message to its ticket.
@@ -40,6 +40,12 @@ pub(crate) struct AttachmentMeta {
     pub(crate) content_type: String,
     /// Decoded size in bytes.
     pub(crate) size: u64,
+    /// Content-ID, for the `cid:` images of the HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content_id: Option<String>,
+    /// Shown within the message (an embedded image) rather than offered as a file.
+    #[serde(default)]
+    pub(crate) inline: bool,
 }
 
 /// One mail on a ticket.
@@ -91,6 +97,12 @@ pub(crate) struct Message {
     /// `message_id` is then a synthetic one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reused_message_id: Option<String>,
+    /// Charset the text was read with, and whether the mail declared it.
+    #[serde(default)]
+    pub(crate) charset: Option<TextCharset>,
+    /// Where the parser degraded gracefully (a budget, a repaired structure).
+    #[serde(default)]
+    pub(crate) parse_notes: Vec<String>,
 }
 
 impl Message {
@@ -125,6 +137,8 @@ impl Message {
                     name: a.name.clone(),
                     content_type: a.content_type.clone(),
                     size: a.size,
+                    content_id: a.content_id.clone(),
+                    inline: a.inline,
                 })
                 .collect(),
             machine: inbound.machine.clone(),
@@ -136,6 +150,8 @@ impl Message {
             from_agent: false,
             spam: None,
             reused_message_id: None,
+            charset: inbound.charset.clone(),
+            parse_notes: inbound.parse_notes.clone(),
         }
     }
 }

@@ -17,6 +17,24 @@ pub struct Attachment {
     /// Decoded content.
     #[serde(skip)]
     pub data: Vec<u8>,
+    /// Content-ID without angle brackets, so `cid:` references in the HTML still resolve.
+    #[serde(default)]
+    pub content_id: Option<String>,
+    /// Shown within the message (an embedded screenshot, an image of a multipart/related)
+    /// rather than offered as a file.
+    #[serde(default)]
+    pub inline: bool,
+}
+
+/// The charset the text was read with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextCharset {
+    /// Its name (`encoding_rs`'s: `UTF-8`, `GBK`, `Big5`, `ISO-2022-JP`, `windows-1252`, ...;
+    /// `US-ASCII` when the text is 7-bit).
+    pub charset: String,
+    /// True when the mail declared it; false when it was guessed (none declared, or the
+    /// declaration did not fit the bytes).
+    pub declared: bool,
 }
 
 /// Signals that a mail was written by a machine, for the outbound path to refuse to answer.
@@ -69,7 +87,8 @@ pub struct Inbound {
     pub text: String,
     /// `text` with quoted history stripped.
     pub reply_text: String,
-    /// True when the text came from an HTML part because the mail had no text/plain part.
+    /// True when the text (its first part) came from HTML: the mail had no plain version, or
+    /// its plain version lacked the HTML's words.
     pub from_html: bool,
     /// Attachments in MIME order.
     pub attachments: Vec<Attachment>,
@@ -92,6 +111,16 @@ pub struct Inbound {
     /// written; such mail is stored and shown flagged, never answered.
     #[serde(default)]
     pub spam_flags: Vec<String>,
+    /// Charset of the text (of its first non-ASCII part), `None` when there is no text.
+    #[serde(default)]
+    pub charset: Option<TextCharset>,
+    /// Charset guessed for raw 8-bit header bytes, when the header had any.
+    #[serde(default)]
+    pub header_charset: Option<String>,
+    /// Where the parser degraded gracefully (a budget it kept within, a structure it repaired),
+    /// each naming the configuration key where there is one.
+    #[serde(default)]
+    pub parse_notes: Vec<String>,
 }
 
 impl MachineFlags {
@@ -164,6 +193,9 @@ impl Inbound {
             reported_ids: vec![],
             authentication_results: vec![],
             spam_flags: vec![],
+            charset: None,
+            header_charset: None,
+            parse_notes: vec![],
         }
     }
 }

@@ -140,7 +140,7 @@ fn ingest(
     released: bool,
 ) -> Result<Outcome> {
     let (config, store, directory) = (env.config, env.store, env.directory);
-    let mut inbound = match parse_mail(raw) {
+    let mut inbound = match parse_mail(raw, &config.parse) {
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
@@ -297,9 +297,9 @@ pub(crate) fn release_quarantined(
 }
 
 /// The parsed mail, or why it cannot be one (for the quarantine).
-fn parse_mail(raw: &[u8]) -> Result<Inbound, String> {
+fn parse_mail(raw: &[u8], limits: &parse::Limits) -> Result<Inbound, String> {
     // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
-    match std::panic::catch_unwind(|| parse::parse(raw)) {
+    match std::panic::catch_unwind(|| parse::parse_with(raw, limits)) {
         Ok(Ok(m)) => Ok(m),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("the parser crashed on this mail".to_owned()),

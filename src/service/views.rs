@@ -58,6 +58,12 @@ pub(crate) struct MessageView {
     /// a synthetic one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reused_message_id: Option<String>,
+    /// Charset the text was read with, and whether the mail declared it.
+    #[serde(default)]
+    pub(crate) charset: Option<crate::mail::inbound::TextCharset>,
+    /// Where the parser degraded gracefully.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) parse_notes: Vec<String>,
 }
 
 /// `ticket show`.
@@ -168,6 +174,8 @@ fn message_view(m: &Message) -> MessageView {
         machine_generated: m.machine.reasons(),
         spam: m.spam.clone(),
         reused_message_id: m.reused_message_id.clone(),
+        charset: m.charset.clone(),
+        parse_notes: m.parse_notes.clone(),
     }
 }
 

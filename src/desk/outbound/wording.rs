@@ -185,6 +185,8 @@ mod tests {
             content_type: "image/png".into(),
             size: 1,
             data: vec![],
+            content_id: None,
+            inline: false,
         });
         assert!(missing_information(&m, true).is_empty());
         // An address in a signature is not "the affected domain".

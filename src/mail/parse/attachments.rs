@@ -1,78 +1,23 @@
 //! Attachments: their decoded bytes and a safe file name, RFC 2231 continuations (long
 //! GB18030 names) reassembled from the raw header.
 
-use std::collections::HashSet;
+use mail_parser::{HeaderName, MessagePart};
 
-use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::{HeaderName, Message, MessagePart, MimeHeaders};
-
-use crate::mail::inbound::Attachment;
-use crate::mail::parse::headers::raw_bytes;
+use crate::mail::parse::charset::{HeaderCharset, decode_exact, decode_words, encoding_for};
 use crate::mail::subject;
 
 /// Longest attachment name kept, in characters; names come from the sender and can be huge.
 pub(super) const MAX_NAME_CHARS: usize = 200;
 
-pub(super) fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
-    let bodies: HashSet<u32> = msg
-        .text_body
-        .iter()
-        .chain(&msg.html_body)
-        .copied()
-        .collect();
-    msg.attachments
-        .iter()
-        .filter(|id| !bodies.contains(id))
-        .filter_map(|&id| msg.parts.get(id as usize))
-        .enumerate()
-        .map(|(index, part)| attachment(msg, part, index + 1))
-        .collect()
-}
-
-/// One attachment; `number` (1-based) names it when the sender gave no name.
-pub(super) fn attachment(msg: &Message<'_>, part: &MessagePart<'_>, number: usize) -> Attachment {
-    let content_type = part
-        .content_type()
-        .and_then(|ct| Some(format!("{}/{}", ct.ctype(), ct.subtype()?).to_lowercase()))
-        .unwrap_or_else(|| {
-            // Parts without Content-Type inside multipart/digest are messages.
-            if part.is_message() {
-                "message/rfc822"
-            } else {
-                "application/octet-stream"
-            }
-            .to_string()
-        });
-    let is_message = part.is_message() || content_type == "message/rfc822";
-    let name = attachment_file_name(msg, part)
-        .as_deref()
-        .map(clean_file_name)
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            let subject = part.message()?.subject().map(clean_file_name)?;
-            (!subject.is_empty()).then(|| format!("{subject}.eml"))
-        })
-        .unwrap_or_else(|| {
-            let extension = if is_message { "eml" } else { "bin" };
-            format!("attachment-{number}.{extension}")
-        });
-    // For a nested message this is its raw RFC 5322 bytes, which is what a user wants to open.
-    let data = part.contents().to_vec();
-    Attachment {
-        name,
-        content_type,
-        size: data.len() as u64,
-        data,
-    }
-}
-
-/// The part's file name: Content-Disposition `filename`, else Content-Type `name`.
-///
-/// mail-parser decodes RFC 2231 continuations (`filename*0*=GB18030''%B7%A2; filename*1*=...`) one
-/// segment at a time and applies the charset to the first segment only, which garbles long CJK
-/// names and any character split across segments. Those are reassembled from the raw header here;
-/// plain and encoded-word names are left to mail-parser.
-pub(super) fn attachment_file_name(msg: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+/// The part's file name: Content-Disposition `filename`, else Content-Type `name`, read from the
+/// raw header: RFC 2231 values (`filename*0*=GB18030''%B7%A2; filename*1*=...`, which
+/// mail-parser decodes one segment at a time) are joined before decoding; raw 8-bit names are
+/// read as the mail's other raw headers are ([`HeaderCharset`]); encoded-words are decoded.
+pub(super) fn attachment_file_name(
+    raw: &[u8],
+    part: &MessagePart<'_>,
+    charset: &HeaderCharset,
+) -> Option<String> {
     [
         (HeaderName::ContentDisposition, "filename"),
         (HeaderName::ContentType, "name"),
@@ -80,20 +25,34 @@ pub(super) fn attachment_file_name(msg: &Message<'_>, part: &MessagePart<'_>) ->
     .into_iter()
     .find_map(|(name, param)| {
         let header = part.headers.iter().rev().find(|h| h.name == name)?;
-        raw_bytes(msg, header.offset_start, header.offset_end)
-            .and_then(|raw| rfc2231_param(&String::from_utf8_lossy(raw), param))
-            .or_else(|| {
-                let value = header.value.as_content_type()?.attribute(param)?;
-                Some(value.to_string())
-            })
+        let value = raw.get(header.offset_start as usize..header.offset_end as usize)?;
+        if let Some((declared, bytes)) = rfc2231_bytes(value, param) {
+            let declared = declared.as_deref().and_then(encoding_for);
+            return Some(match declared.and_then(|e| decode_exact(&bytes, e)) {
+                Some(text) => text,
+                None => charset.decode(&bytes).0,
+            });
+        }
+        let (_, bytes) = mime_parameters(value)
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(param))?;
+        if bytes.windows(2).any(|w| w == b"=?") {
+            // Encoded-words inside a quoted parameter: not allowed, written by everyone.
+            return Some(decode_words(&charset.decode(&bytes).0, charset, false));
+        }
+        Some(charset.decode(&bytes).0)
     })
 }
 
 /// The RFC 2231 value of parameter `wanted` (`wanted*=`, `wanted*0*=`, `wanted*1=`, ...) in a raw
-/// MIME header value; `None` when the parameter only appears in plain `wanted=` form.
-pub(super) fn rfc2231_param(header_value: &str, wanted: &str) -> Option<String> {
+/// MIME header value, as (declared charset, bytes); `None` when the parameter only appears in
+/// plain `wanted=` form.
+pub(super) fn rfc2231_bytes(
+    header_value: &[u8],
+    wanted: &str,
+) -> Option<(Option<String>, Vec<u8>)> {
     // (segment number, percent-encoded?, value)
-    let mut segments: Vec<(u32, bool, String)> = Vec::new();
+    let mut segments: Vec<(u32, bool, Vec<u8>)> = Vec::new();
     for (name, value) in mime_parameters(header_value) {
         let Some(suffix) = name
             .get(..wanted.len())
@@ -124,52 +83,72 @@ pub(super) fn rfc2231_param(header_value: &str, wanted: &str) -> Option<String> 
     let mut bytes = Vec::new();
     for (position, (_, encoded, value)) in segments.iter().enumerate() {
         if !*encoded {
-            bytes.extend_from_slice(value.as_bytes());
+            bytes.extend_from_slice(value);
             continue;
         }
-        let mut value = value.as_str();
+        let mut value = value.as_slice();
         // Only the first segment carries `charset'language'`.
         if position == 0
-            && let Some((declared, rest)) = value.split_once('\'')
-            && let Some((_language, rest)) = rest.split_once('\'')
+            && let Some(first) = value.iter().position(|&b| b == b'\'')
+            && let Some(second) = value[first + 1..].iter().position(|&b| b == b'\'')
         {
-            charset = Some(declared);
-            value = rest;
+            let declared = String::from_utf8_lossy(&value[..first]).trim().to_string();
+            charset = (!declared.is_empty()).then_some(declared);
+            value = &value[first + second + 2..];
         }
         bytes.extend(percent_decode(value));
     }
-    let decoded = charset
-        .and_then(|c| charset_decoder(c.as_bytes()))
-        .map(|decode| decode(&bytes))
-        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-    Some(decoded)
+    Some((charset, bytes))
+}
+
+/// [`rfc2231_bytes`] decoded with the declared charset (UTF-8 when none), for tests and
+/// callers without a mail around the value.
+#[cfg(test)]
+pub(super) fn rfc2231_param(header_value: &str, wanted: &str) -> Option<String> {
+    let (charset, bytes) = rfc2231_bytes(header_value.as_bytes(), wanted)?;
+    Some(
+        charset
+            .as_deref()
+            .and_then(encoding_for)
+            .map(|e| e.decode_without_bom_handling(&bytes).0.into_owned())
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+    )
 }
 
 /// The `name=value` parameters of a raw MIME header value (everything after the first `;`),
-/// unfolded, with quoted values unquoted.
-pub(super) fn mime_parameters(header_value: &str) -> Vec<(String, String)> {
-    let unfolded = header_value.replace(['\r', '\n'], "");
+/// unfolded, with quoted values unquoted; values stay bytes (raw 8-bit names are decoded later).
+pub(super) fn mime_parameters(header_value: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let unfolded: Vec<u8> = header_value
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
     let mut parameters = Vec::new();
-    let Some((_, mut rest)) = unfolded.split_once(';') else {
+    let Some(semicolon) = unfolded.iter().position(|&b| b == b';') else {
         return parameters;
     };
+    let mut rest = &unfolded[semicolon + 1..];
     loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        let Some(eq) = rest.find(['=', ';']) else {
+        let skip = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_whitespace() || b == b';'))
+            .unwrap_or(rest.len());
+        rest = &rest[skip..];
+        let Some(eq) = rest.iter().position(|&b| b == b'=' || b == b';') else {
             break;
         };
-        if rest[eq..].starts_with(';') {
+        if rest[eq] == b';' {
             // A bare token without a value: skip it.
             rest = &rest[eq..];
             continue;
         }
-        let name = rest[..eq].trim().to_string();
-        let after = rest[eq + 1..].trim_start();
-        let (value, remaining) = match after.strip_prefix('"') {
+        let name = String::from_utf8_lossy(rest[..eq].trim_ascii()).into_owned();
+        let after = rest[eq + 1..].trim_ascii_start();
+        let (value, remaining) = match after.strip_prefix(b"\"") {
             Some(quoted) => unquote(quoted),
             None => {
-                let end = after.find(';').unwrap_or(after.len());
-                (after[..end].trim().to_string(), &after[end..])
+                let end = after.iter().position(|&b| b == b';').unwrap_or(after.len());
+                (after[..end].trim_ascii().to_vec(), &after[end..])
             }
         };
         parameters.push((name, value));
@@ -179,26 +158,25 @@ pub(super) fn mime_parameters(header_value: &str) -> Vec<(String, String)> {
 }
 
 /// The contents of a quoted string (after its opening quote) and what follows its closing quote.
-pub(super) fn unquote(quoted: &str) -> (String, &str) {
-    let mut value = String::new();
+pub(super) fn unquote(quoted: &[u8]) -> (Vec<u8>, &[u8]) {
+    let mut value = Vec::new();
     let mut escaped = false;
-    for (at, c) in quoted.char_indices() {
+    for (at, &c) in quoted.iter().enumerate() {
         match c {
             _ if escaped => {
                 value.push(c);
                 escaped = false;
             }
-            '\\' => escaped = true,
-            '"' => return (value, &quoted[at + 1..]),
+            b'\\' => escaped = true,
+            b'"' => return (value, &quoted[at + 1..]),
             _ => value.push(c),
         }
     }
-    (value, "")
+    (value, b"")
 }
 
 /// `%XX` escapes to bytes; anything else (including a malformed escape) is kept as is.
-pub(super) fn percent_decode(value: &str) -> Vec<u8> {
-    let bytes = value.as_bytes();
+pub(super) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -241,4 +219,111 @@ pub(super) fn clean_file_name(name: &str) -> String {
     } else {
         cleaned.to_string()
     }
+}
+
+/// A name for a part its sender did not name: the attached message's subject, the part's
+/// Content-Description, else one from its type (`image.gif`, `delivery-status.txt`,
+/// `message.eml`).
+pub(super) fn unnamed(
+    content_type: &str,
+    description: Option<&str>,
+    subject: Option<&str>,
+) -> String {
+    let extension = extension(content_type);
+    if let Some(subject) = subject.map(clean_file_name).filter(|s| !s.is_empty()) {
+        return format!("{subject}.{extension}");
+    }
+    if let Some(description) = description.map(clean_file_name).filter(|d| !d.is_empty()) {
+        let has_extension = description.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        return if has_extension {
+            description
+        } else {
+            format!("{description}.{extension}")
+        };
+    }
+    let (major, minor) = content_type.split_once('/').unwrap_or((content_type, ""));
+    let stem = match (major, minor) {
+        ("message", "delivery-status" | "global-delivery-status") => "delivery-status",
+        ("message", "disposition-notification" | "global-disposition-notification") => {
+            "disposition-notification"
+        }
+        ("message", "feedback-report") => "feedback-report",
+        ("text", "rfc822-headers" | "global-headers") => "rfc822-headers",
+        ("message", _) => "message",
+        ("application", "pgp-signature") => "signature",
+        ("application", "pkcs7-signature" | "x-pkcs7-signature") => "smime",
+        ("text", "calendar") => "invite",
+        ("text", "html") => "message",
+        ("image" | "audio" | "video" | "text", _) => major,
+        _ => "attachment",
+    };
+    format!("{stem}.{extension}")
+}
+
+/// The usual file extension for a MIME type.
+pub(super) fn extension(content_type: &str) -> &'static str {
+    let (major, minor) = content_type.split_once('/').unwrap_or((content_type, ""));
+    match (major, minor) {
+        ("message", "rfc822" | "partial" | "external-body") => "eml",
+        ("message", "global") => "u8msg",
+        ("message", _) | ("text", "rfc822-headers" | "global-headers" | "plain") => "txt",
+        ("text", "html") => "html",
+        ("text", "csv") => "csv",
+        ("text", "calendar") => "ics",
+        ("text", "vcard" | "x-vcard") | ("application", "vcard") => "vcf",
+        ("text", "xml") | ("application", "xml") => "xml",
+        ("text", _) => "txt",
+        ("image", "jpeg" | "jpg" | "pjpeg") => "jpg",
+        ("image", "png") => "png",
+        ("image", "gif") => "gif",
+        ("image", "bmp" | "x-ms-bmp") => "bmp",
+        ("image", "tiff") => "tif",
+        ("image", "webp") => "webp",
+        ("image", "svg+xml") => "svg",
+        ("image", "heic") => "heic",
+        ("image", _) => "img",
+        ("audio", "mpeg") => "mp3",
+        ("audio", "wav" | "x-wav") => "wav",
+        ("audio", _) => "audio",
+        ("video", "mp4") => "mp4",
+        ("video", "quicktime") => "mov",
+        ("video", _) => "video",
+        ("application", "pdf") => "pdf",
+        ("application", "zip" | "x-zip-compressed") => "zip",
+        ("application", "gzip" | "x-gzip") => "gz",
+        ("application", "x-rar-compressed" | "vnd.rar") => "rar",
+        ("application", "x-7z-compressed") => "7z",
+        ("application", "msword") => "doc",
+        ("application", "vnd.ms-excel") => "xls",
+        ("application", "vnd.ms-powerpoint") => "ppt",
+        ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document") => "docx",
+        ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet") => "xlsx",
+        ("application", "vnd.openxmlformats-officedocument.presentationml.presentation") => "pptx",
+        ("application", "json") => "json",
+        ("application", "pgp-signature") => "asc",
+        ("application", "pgp-encrypted") => "pgp",
+        ("application", "pkcs7-signature" | "x-pkcs7-signature") => "p7s",
+        ("application", "pkcs7-mime" | "x-pkcs7-mime") => "p7m",
+        ("application", "ics") => "ics",
+        _ => "bin",
+    }
+}
+
+/// Makes `name` unique among `taken` (`image.gif`, `image-2.gif`, ...).
+pub(super) fn unique(name: String, taken: &[String]) -> String {
+    if !taken.contains(&name) {
+        return name;
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    (2..)
+        .map(|n| format!("{stem}-{n}{ext}"))
+        .find(|candidate| !taken.contains(candidate))
+        .unwrap_or(name)
 }

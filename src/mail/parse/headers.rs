@@ -4,16 +4,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
-use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Addr, Address, HeaderName, HeaderValue, Message, MimeHeaders};
 
 use crate::mail::mailbox::Mailbox;
+use crate::mail::parse::charset::{HeaderCharset, decode_words};
 use crate::mail::subject;
-
-/// Charset for 8-bit header bytes when the mail declares none and they look double-byte: our
-/// non-ASCII senders write Chinese, and GB18030 is a superset of GB2312 and GBK.
-const FALLBACK_8BIT_CHARSET: &str = "gb18030";
 
 /// Every `name` header of the top-level part, raw (lossily decoded, unfolded, trimmed), in order.
 /// For headers mail-parser does not type, and for checks that must see every occurrence.
@@ -34,52 +30,89 @@ pub(super) fn raw_bytes<'m>(msg: &'m Message<'m>, start: u32, end: u32) -> Optio
 
 /// The last `name` header transcoded to UTF-8, when its raw bytes are not UTF-8 already.
 ///
-/// Old Chinese clients put 8-bit GBK straight into headers, which mail-parser decodes as lossy
-/// UTF-8 (all U+FFFD). Transcoding with [`header_charset`] and letting mail-parser parse the result
-/// again recovers them; encoded-words in the same header still work.
-pub(super) fn transcode_8bit_header(msg: &Message<'_>, name: &HeaderName<'_>) -> Option<String> {
+/// Old Chinese and Japanese clients put 8-bit GBK or Shift_JIS straight into headers, which
+/// mail-parser decodes as lossy UTF-8 (all U+FFFD). Transcoding as [`HeaderCharset`] reads
+/// them and letting mail-parser parse the result again recovers them; encoded-words in the
+/// same header still work.
+pub(super) fn transcode_8bit_header(
+    msg: &Message<'_>,
+    name: &HeaderName<'_>,
+    charset: &HeaderCharset,
+) -> Option<String> {
     let header = msg.headers().iter().rev().find(|h| h.name == *name)?;
     let bytes = raw_bytes(msg, header.offset_start, header.offset_end)?;
     if std::str::from_utf8(bytes).is_ok() {
         return None;
     }
-    let decode = charset_decoder(header_charset(msg, bytes).as_bytes())?;
-    Some(decode(bytes))
+    Some(charset.decode(bytes).0)
 }
 
-/// Charset for 8-bit header bytes: the first non-UTF-8 charset any part declares, else a guess.
-///
-/// The guess serves our senders: GBK/GB18030 bytes come in pairs, while a lone 8-bit byte between
-/// ASCII letters (`H\xe5vard`) is Latin-1, which GB18030 would turn into a wrong CJK character.
-pub(super) fn header_charset<'m>(msg: &'m Message<'m>, bytes: &[u8]) -> &'m str {
-    let declared = msg
-        .parts
+/// The raw bytes of every header field of the mail and its parts that has 8-bit bytes and is
+/// not UTF-8: the evidence for [`HeaderCharset`].
+pub(super) fn eight_bit_fields<'m>(msg: &'m Message<'m>) -> impl Iterator<Item = &'m [u8]> + 'm {
+    msg.parts
+        .iter()
+        .flat_map(|p| p.headers.iter())
+        .filter_map(|h| raw_bytes(msg, h.offset_start, h.offset_end))
+        .filter(|b| !b.is_ascii() && std::str::from_utf8(b).is_err())
+}
+
+/// Charsets the mail's parts declare, in order.
+pub(super) fn declared_charsets<'m>(msg: &'m Message<'m>) -> impl Iterator<Item = &'m str> + 'm {
+    msg.parts
         .iter()
         .filter_map(|p| p.content_type()?.attribute("charset"))
-        .find(|c| {
-            !["us-ascii", "ascii", "utf-8", "utf8"]
-                .iter()
-                .any(|u| c.eq_ignore_ascii_case(u))
-        });
-    declared.unwrap_or_else(|| {
-        let odd_run = bytes.split(|b| b.is_ascii()).any(|run| run.len() % 2 == 1);
-        if odd_run {
-            "windows-1252"
-        } else {
-            FALLBACK_8BIT_CHARSET
-        }
-    })
 }
 
-pub(super) fn subject_text(msg: &Message<'_>) -> String {
-    match transcode_8bit_header(msg, &HeaderName::Subject) {
+/// The top-level domain of the From address, read from the raw header (a hint for charset
+/// detection: `.jp` mail is likelier Shift_JIS than GBK).
+pub(super) fn sender_tld(msg: &Message<'_>) -> Option<String> {
+    let header = msg.headers().iter().find(|h| h.name == HeaderName::From)?;
+    let raw = raw_bytes(msg, header.offset_start, header.offset_end)?;
+    let at = raw.iter().rposition(|&b| b == b'@')?;
+    let domain: Vec<u8> = raw[at + 1..]
+        .iter()
+        .copied()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
+        .collect();
+    let domain = String::from_utf8(domain).ok()?;
+    let tld = domain.rsplit('.').next()?.to_ascii_lowercase();
+    (!tld.is_empty() && domain.contains('.')).then_some(tld)
+}
+
+pub(super) fn subject_text(msg: &Message<'_>, charset: &HeaderCharset) -> String {
+    let subject = match transcode_8bit_header(msg, &HeaderName::Subject, charset) {
         Some(text) => MessageStream::new(text.as_bytes())
             .parse_unstructured()
             .as_text()
             .map(subject::collapse_whitespace),
         None => msg.subject().map(subject::collapse_whitespace),
     }
-    .unwrap_or_default()
+    .unwrap_or_default();
+    if !subject.contains('\u{fffd}') {
+        return subject;
+    }
+    // Encoded-words that split a character or lie about their charset.
+    let Some(raw) = last_raw_value(msg, &HeaderName::Subject, charset) else {
+        return subject;
+    };
+    let again = subject::collapse_whitespace(&decode_words(&raw, charset, false));
+    if again.matches('\u{fffd}').count() < subject.matches('\u{fffd}').count() {
+        again
+    } else {
+        subject
+    }
+}
+
+/// The last `name` header's raw value as text (8-bit bytes read as [`HeaderCharset`]).
+fn last_raw_value(
+    msg: &Message<'_>,
+    name: &HeaderName<'_>,
+    charset: &HeaderCharset,
+) -> Option<String> {
+    let header = msg.headers().iter().rev().find(|h| h.name == *name)?;
+    let bytes = raw_bytes(msg, header.offset_start, header.offset_end)?;
+    Some(charset.decode(bytes).0)
 }
 
 /// Message-ID without brackets or whitespace; `None` when absent or empty.
@@ -96,8 +129,14 @@ pub(super) fn message_id(msg: &Message<'_>) -> Option<String> {
         })
 }
 
-/// In-Reply-To or References ids in header order, without brackets, duplicates dropped.
-pub(super) fn message_ids(msg: &Message<'_>, name: HeaderName<'static>) -> Vec<String> {
+/// In-Reply-To or References ids in header order, without brackets, duplicates dropped, at
+/// most `max`: the first and the last `max - 1` (RFC 5537 §3.4.4 keeps those when it
+/// shortens References). Also returns how many there were.
+pub(super) fn message_ids(
+    msg: &Message<'_>,
+    name: HeaderName<'static>,
+    max: usize,
+) -> (Vec<String>, usize) {
     // Ids without brackets come back as one Text with spaces in it: split them.
     let split = |id: &str| id.split_whitespace().map(clean_id).collect::<Vec<_>>();
     let ids: Vec<String> = match msg.header(name.clone()) {
@@ -111,9 +150,17 @@ pub(super) fn message_ids(msg: &Message<'_>, name: HeaderName<'static>) -> Vec<S
     };
     // A set, not `Vec::contains`: hostile References headers carry tens of thousands of ids.
     let mut seen = HashSet::new();
-    ids.into_iter()
+    let mut ids: Vec<String> = ids
+        .into_iter()
         .filter(|id| !id.is_empty() && seen.insert(id.clone()))
-        .collect()
+        .collect();
+    let found = ids.len();
+    if ids.len() > max {
+        let tail = ids.split_off(ids.len() - max.saturating_sub(1));
+        ids.truncate(usize::from(max > 0));
+        ids.extend(tail);
+    }
+    (ids, found)
 }
 
 /// The contents of every `<…>` in `raw`.
@@ -131,19 +178,45 @@ pub(super) fn clean_id(id: &str) -> String {
 }
 
 /// All mailboxes of the last `name` header, groups flattened.
-pub(super) fn mailboxes(msg: &Message<'_>, name: HeaderName<'static>) -> Vec<Mailbox> {
+pub(super) fn mailboxes(
+    msg: &Message<'_>,
+    name: HeaderName<'static>,
+    charset: &HeaderCharset,
+) -> Vec<Mailbox> {
     let from_address = |address: &Address<'_>| address.iter().filter_map(mailbox).collect();
-    match transcode_8bit_header(msg, &name) {
-        Some(text) => MessageStream::new(text.as_bytes())
+    let parse = |text: &str| {
+        MessageStream::new(text.as_bytes())
             .parse_address()
             .as_address()
-            .map(from_address),
+            .map(from_address)
+    };
+    let found: Vec<Mailbox> = match transcode_8bit_header(msg, &name, charset) {
+        Some(text) => parse(&text),
         None => msg
-            .header(name)
+            .header(name.clone())
             .and_then(HeaderValue::as_address)
             .map(from_address),
     }
-    .unwrap_or_default()
+    .unwrap_or_default();
+    let garbled = |list: &[Mailbox]| {
+        list.iter()
+            .filter_map(|m| m.name.as_deref())
+            .map(|n| n.matches('\u{fffd}').count())
+            .sum::<usize>()
+    };
+    if garbled(&found) == 0 {
+        return found;
+    }
+    // Display names in encoded-words that lie about their charset (Shift_JIS as ISO-2022-JP).
+    let again = last_raw_value(msg, &name, charset)
+        .map(|raw| decode_words(&raw, charset, true))
+        .and_then(|text| parse(&text))
+        .unwrap_or_default();
+    if again.len() == found.len() && garbled(&again) < garbled(&found) {
+        again
+    } else {
+        found
+    }
 }
 
 pub(super) fn mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
@@ -169,10 +242,10 @@ pub(super) fn is_usable(address: &str) -> bool {
 }
 
 /// The first usable address of From, then Sender, then Reply-To, then Return-Path.
-pub(super) fn sender(msg: &Message<'_>) -> Option<Mailbox> {
+pub(super) fn sender(msg: &Message<'_>, charset: &HeaderCharset) -> Option<Mailbox> {
     [HeaderName::From, HeaderName::Sender, HeaderName::ReplyTo]
         .into_iter()
-        .flat_map(|name| mailboxes(msg, name))
+        .flat_map(|name| mailboxes(msg, name, charset))
         .find(|m| is_usable(&m.address))
         .or_else(|| {
             raw_values(msg, "Return-Path")

@@ -1,8 +1,21 @@
-//! The text of a mail: the text parts [`parts`](super::parts) chose, in order, each after the
+//! The text of a mail: the text parts the MIME walk (`parts`) chose, in order, each after the
 //! first marked, within the text budget.
 
 use crate::mail::inbound::TextCharset;
-use crate::mail::parse::parts::Segment;
+use crate::mail::parse::charset::Decoded;
+
+/// One piece of the text we show.
+#[derive(Debug, Clone)]
+pub(super) enum Segment {
+    /// A text part (converted when it was HTML), with how it was decoded.
+    Text {
+        text: String,
+        html: bool,
+        decoded: Decoded,
+    },
+    /// An inline image between text parts.
+    Image(String),
+}
 
 /// The text we show, whether its first part was HTML, and the charset of its text.
 pub(super) fn assemble(

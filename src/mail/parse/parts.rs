@@ -21,25 +21,12 @@ use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 
 use crate::mail::inbound::Attachment;
 use crate::mail::parse::attachments::{attachment_file_name, clean_file_name, unique, unnamed};
-use crate::mail::parse::body::tidy_text;
+use crate::mail::parse::body::{Segment, tidy_text};
 use crate::mail::parse::charset::{Decoded, HeaderCharset, decode_text};
 use crate::mail::parse::headers::subject_text;
 use crate::mail::parse::html::{OverWork, html_to_text};
 use crate::mail::parse::limits::Limits;
 use crate::mail::parse::scan::Scan;
-
-/// One piece of the text we show.
-#[derive(Debug, Clone)]
-pub(super) enum Segment {
-    /// A text part (converted when it was HTML), with how it was decoded.
-    Text {
-        text: String,
-        html: bool,
-        decoded: Decoded,
-    },
-    /// An inline image between text parts.
-    Image(String),
-}
 
 /// What the walk found.
 #[derive(Debug, Default)]

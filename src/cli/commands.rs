@@ -13,6 +13,7 @@ use crate::config::sections::LogFormat;
 use crate::desk::report;
 use crate::io::compact::compact;
 use crate::service::requests::Request;
+use crate::service::redact::{self, Redacting, Secrets};
 use crate::service::{control, daemon};
 
 /// Runs the parsed command line; the exit code is 2 for an invalid configuration.
@@ -31,6 +32,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 fn check_config(cli: &Cli) -> ExitCode {
     match Config::load(&cli.config) {
         Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: OK (imap {}:{} as {}, store {})",
                 cli.config.display(),
@@ -57,9 +61,9 @@ fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
     match cmd {
         Cmd::CheckConfig | Cmd::BenchSweep(_) => unreachable!("handled without a configuration"),
         Cmd::Run => {
-            init_tracing(config);
+            let secrets = init_tracing(config);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(daemon::run(config.clone()))?;
+            rt.block_on(daemon::run(config.clone(), secrets))?;
         }
         Cmd::Export => export(config)?,
         Cmd::Import { file } => {
@@ -196,19 +200,33 @@ fn export(config: &Config) -> Result<()> {
 }
 
 /// Logging for `run`: JSON or text as configured; under systemd without timestamps (the journal
-/// adds them) and colours only on a terminal.
-fn init_tracing(config: &Config) {
+/// adds them) and colours only on a terminal. No secret reaches it ([`redact`]): the returned
+/// [`Secrets`] learn the new ones on SIGHUP.
+fn init_tracing(config: &Config) -> Secrets {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(config.log.level.as_deref().unwrap_or("supportd=info,warn"))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let secrets = Secrets::default();
+    secrets.learn(config);
+    let builder = tracing_subscriber::fmt().with_env_filter(redact::quiet_wire_traces(filter));
     match config.log.format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder
+            .json()
+            .with_writer(Redacting {
+                inner: std::io::stdout,
+                secrets: secrets.clone(),
+            })
+            .init(),
         LogFormat::Text => {
             // Under systemd the journal timestamps every line itself; colours only on a terminal.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let builder = builder.with_ansi(ansi).with_writer(std::io::stderr);
+            let builder = builder
+                .with_ansi(ansi)
+                .with_writer(Redacting {
+                    inner: std::io::stderr,
+                    secrets: secrets.clone(),
+                });
             if std::env::var_os("JOURNAL_STREAM").is_some() {
                 builder.without_time().init()
             } else {
@@ -216,4 +234,5 @@ fn init_tracing(config: &Config) {
             }
         }
     }
+    secrets
 }

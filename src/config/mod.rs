@@ -17,6 +17,7 @@ pub(crate) mod facts;
 pub(crate) mod parse;
 pub mod sample;
 pub mod sections;
+pub(crate) mod strength;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -80,6 +81,9 @@ pub struct Config {
     pub calendar: Calendar,
     /// `[sla]`: targets, classification, escalation and on-call (defaults when absent).
     pub sla: SlaPolicy,
+    /// What is accepted but unsafe (a secret file everybody may read), by key; `check-config`
+    /// prints these and the daemon logs them at start.
+    pub(crate) warnings: Vec<Problem>,
 }
 
 impl Config {

@@ -21,12 +21,13 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::io::http;
-use crate::io::store::Store;
+use crate::io::store::{Store, StoreError};
 use crate::io::systemd;
 use crate::service::control;
 use crate::service::health::Health;
 use crate::service::ingest::Ingest;
 use crate::service::metrics::{IngestStatus, SendStats};
+use crate::service::redact::Secrets;
 use crate::service::scheduler;
 use crate::service::sender::Sender;
 use crate::service::settings::{Live, Settings};
@@ -39,24 +40,26 @@ const READY_POLL: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub(crate) async fn run(config: Config) -> Result<()> {
-    let result = run_inner(config).await;
+pub(crate) async fn run(config: Config, secrets: Secrets) -> Result<()> {
+    let result = run_inner(config, secrets).await;
     if let Err(e) = &result {
         systemd::status(&format!("failed: {e:#}"));
     }
     result
 }
 
-async fn run_inner(config: Config) -> Result<()> {
+async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
     // Handlers first: a SIGTERM during start-up must still mean a clean stop.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
     let mut hup = signal(SignalKind::hangup())?;
+    for w in &config.warnings {
+        warn!(key = %w.key, "{}", w.message);
+    }
     let config = Arc::new(config);
     systemd::status("opening the store");
-    let store = Store::open(&config.store.path)
-        .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
+    let store = open_store(&config.store.path).await?;
     info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
     let (trigger, shutdown) = Trigger::new();
     let settings = Arc::new(Settings::from_config(config.clone())?);
@@ -97,7 +100,7 @@ async fn run_inner(config: Config) -> Result<()> {
                     break;
                 }
             }
-            _ = hup.recv() => reload(&settings_tx),
+            _ = hup.recv() => reload(&settings_tx, &secrets),
             _ = status_tick.tick() => {
                 let st = ingest_status.lock().unwrap().clone();
                 if !ready && st.connected {
@@ -150,6 +153,32 @@ async fn run_inner(config: Config) -> Result<()> {
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// How long the daemon waits at start for a store another process holds: a CLI command that
+/// found no control socket (the daemon restarting) reads the store directly for a moment, and a
+/// daemon still stopping flushes it.
+const STORE_LOCKED_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the store, waiting up to [`STORE_LOCKED_WAIT`] while another process holds it.
+async fn open_store(path: &std::path::Path) -> Result<Store> {
+    let deadline = tokio::time::Instant::now() + STORE_LOCKED_WAIT;
+    let mut told = false;
+    loop {
+        match Store::open(path) {
+            Err(StoreError::Locked(_)) if tokio::time::Instant::now() < deadline => {
+                if !told {
+                    warn!(path = %path.display(), wait = ?STORE_LOCKED_WAIT, "the store is in use by another process (a supportd command?); waiting for it");
+                    systemd::status("waiting for the store: in use by another process");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => {
+                return r.with_context(|| format!("cannot open store {}", path.display()));
+            }
+        }
     }
 }
 
@@ -255,11 +284,12 @@ fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
 /// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
 /// session is not touched.
-fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
+fn reload(settings_tx: &watch::Sender<Arc<Settings>>, secrets: &Secrets) {
     let current = settings_tx.borrow().clone();
     let path = current.config.path.clone();
     match current.reload(&path) {
         Ok((new, restart)) => {
+            secrets.learn(&new.config);
             settings_tx.send_replace(Arc::new(new));
             info!(path = %path.display(), "SIGHUP: reloaded agents, customer directory, templates and rules");
             if restart.is_empty() {

@@ -25,6 +25,7 @@
 mod durability;
 mod export;
 mod indexes;
+mod permissions;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
+pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
@@ -143,6 +145,10 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         std::fs::create_dir_all(path)?;
+        if let Err(e) = permissions::make_private(path) {
+            // Not ours to change (another user's store opened by root, say): sled decides.
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the store private (0700/0600)");
+        }
         durability::remove_torn_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)

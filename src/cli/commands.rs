@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::config::sections::LogFormat;
 use crate::desk::report;
 use crate::io::compact::compact;
-use crate::service::requests::Request;
 use crate::service::redact::{self, Redacting, Secrets};
+use crate::service::requests::Request;
 use crate::service::{control, daemon};
 
 /// Runs the parsed command line; the exit code is 2 for an invalid configuration.
@@ -192,7 +192,11 @@ fn export(config: &Config) -> Result<()> {
             }
         }
         Target::Store(store) => {
-            let n = store.export(&mut out)?;
+            // Spooled, and the store closed before the copy: a stalled pipe must not keep a
+            // starting daemon out of its store.
+            let (spool, n) = store.export_spooled()?;
+            drop(store);
+            control::copy_export(&mut std::io::BufReader::new(spool), &mut out)?;
             eprintln!("exported {n} records");
         }
     }
@@ -221,12 +225,10 @@ fn init_tracing(config: &Config) -> Secrets {
         LogFormat::Text => {
             // Under systemd the journal timestamps every line itself; colours only on a terminal.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let builder = builder
-                .with_ansi(ansi)
-                .with_writer(Redacting {
-                    inner: std::io::stderr,
-                    secrets: secrets.clone(),
-                });
+            let builder = builder.with_ansi(ansi).with_writer(Redacting {
+                inner: std::io::stderr,
+                secrets: secrets.clone(),
+            });
             if std::env::var_os("JOURNAL_STREAM").is_some() {
                 builder.without_time().init()
             } else {

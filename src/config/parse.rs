@@ -13,11 +13,11 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use crate::config::facts::Facts;
-use crate::config::strength;
 use crate::config::sections::{
     AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
     SmtpConfig, StoreConfig, SupportConfig,
 };
+use crate::config::strength;
 use crate::config::{Config, ConfigError, same_agent_name};
 use crate::domain::calendar::CalendarConfig;
 use crate::domain::customer::Directory;
@@ -434,6 +434,18 @@ impl Validation<'_> {
         if support.max_message_bytes < 1024 {
             self.problem("support.max_message_bytes", "must be at least 1024");
         }
+        if support.max_header_bytes < 1024 {
+            self.problem("support.max_header_bytes", "must be at least 1024");
+        }
+        if support.max_fetch_bytes < support.max_header_bytes {
+            self.problem(
+                "support.max_fetch_bytes",
+                "must be at least support.max_header_bytes (one header per FETCH)",
+            );
+        }
+        if support.max_parse_cpu_ms == 0 {
+            self.problem("support.max_parse_cpu_ms", "must be at least 1");
+        }
         support
     }
 
@@ -801,15 +813,22 @@ customer_id_patterns = ["no group", "(unclosed"]
         let inline = format!("{GOOD}{SMTP}[outbound]\nsecret = \"0123456789abcdef\"\n");
         let e = parse(&inline).unwrap_err();
         assert_eq!(e.problems[0].key, "outbound.secret", "{e}");
-        assert!(e.problems[0].message.contains("16 hex characters carry at most 64 bits"));
+        assert!(
+            e.problems[0]
+                .message
+                .contains("16 hex characters carry at most 64 bits")
+        );
         let file = format!("{GOOD}{SMTP}[outbound]\nsecret_file = \"/etc/supportd/s\"\n");
         let machine = Files(vec![("/etc/supportd/s", "short-secret\n", 0o600)]);
-        let e = Config::parse(&file, Path::new("/etc/supportd/supportd.toml"), &machine)
-            .unwrap_err();
+        let e =
+            Config::parse(&file, Path::new("/etc/supportd/supportd.toml"), &machine).unwrap_err();
         assert_eq!(e.problems[0].key, "outbound.secret_file", "{e}");
         let strong = "9f86d081884c7d659a2feaa0c55ad015";
         let ok = inline.replace("0123456789abcdef", strong);
-        assert_eq!(parse(&ok).unwrap().outbound.unwrap().resolved_secret, strong.as_bytes());
+        assert_eq!(
+            parse(&ok).unwrap().outbound.unwrap().resolved_secret,
+            strong.as_bytes()
+        );
     }
 
     #[test]
@@ -828,8 +847,15 @@ customer_id_patterns = ["no group", "(unclosed"]
         let c = Config::parse(&text, Path::new("/etc/supportd/supportd.toml"), &machine)
             .unwrap_or_else(|e| panic!("{e}"));
         let keys: Vec<&str> = c.warnings.iter().map(|w| w.key.as_str()).collect();
-        assert_eq!(keys, ["(file)", "smtp.password_file", "outbound.secret_file"]);
-        assert!(c.warnings[1].message.contains("mode 0604"), "{:?}", c.warnings);
+        assert_eq!(
+            keys,
+            ["(file)", "smtp.password_file", "outbound.secret_file"]
+        );
+        assert!(
+            c.warnings[1].message.contains("mode 0604"),
+            "{:?}",
+            c.warnings
+        );
         assert!(parse(GOOD).unwrap().warnings.is_empty());
     }
 

@@ -66,9 +66,15 @@ mod tests {
     #[test]
     fn short_or_typed_secrets_are_refused_with_the_count() {
         let e = check("0123456789abcdef0123456789").unwrap_err();
-        assert!(e.contains("26 hex characters carry at most 104 bits"), "{e}");
+        assert!(
+            e.contains("26 hex characters carry at most 104 bits"),
+            "{e}"
+        );
         let e = check("n4bQgYhMfWWaL+qgxVrQ==").unwrap_err();
-        assert!(e.contains("20 base64 characters carry at most 120 bits"), "{e}");
+        assert!(
+            e.contains("20 base64 characters carry at most 120 bits"),
+            "{e}"
+        );
         let e = check("correct horse").unwrap_err();
         assert!(e.contains("13 text characters"), "{e}");
         let e = check(&"ab".repeat(40)).unwrap_err();

@@ -89,6 +89,7 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
         info!(timeout = ?d, "systemd watchdog enabled");
     }
     let mut failure = None;
+    let mut fault_seen = false;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); break }
@@ -102,6 +103,20 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
             }
             _ = hup.recv() => reload(&settings_tx, &secrets),
             _ = status_tick.tick() => {
+                if let Some(cause) = store.fault() {
+                    if !fault_seen {
+                        fault_seen = true;
+                        error!(error = %cause, "the store failed; ingest, sending and the SLA sweep wait, /healthz reports it, and the daemon restarts once the store's directory is writable again");
+                        systemd::status(&format!("store failed: {cause}; waiting for the disk"));
+                    }
+                    if store_writable_again(store.path()).await {
+                        failure = Some(anyhow!(
+                            "the store failed ({cause}) and its directory is writable again: exiting so that a fresh start reopens it"
+                        ));
+                        break;
+                    }
+                    continue;
+                }
                 let st = ingest_status.lock().unwrap().clone();
                 if !ready && st.connected {
                     ready = true;
@@ -259,27 +274,43 @@ async fn start_tasks(
     Ok((ingest_status, sender_stats))
 }
 
-/// Reports a task that ended before shutdown; returns the error that stops the daemon, if this
-/// ending does: a panic anywhere, or ingest ending at all. Other tasks failing is logged and the
-/// daemon carries on without them, as it always has (e.g. a control socket that cannot bind).
+/// Reports a task that ended before shutdown and returns the error that stops the daemon. Every
+/// task runs until shutdown and handles its own per-item failures (a mail, an outbox item, a
+/// ticket), so one that ends is broken for good: a daemon that silently stopped sending mail or
+/// answering the CLI would look healthy to systemd. Ending non-zero makes systemd restart it.
 fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
-    match ended {
+    Some(match ended {
         Ended::Panicked(m) => {
             error!(task = name, panic = %m, "task panicked; stopping so the service is restarted");
-            Some(anyhow!("the {name} task panicked: {m}"))
+            anyhow!("the {name} task panicked: {m}")
         }
-        Ended::Failed(e) if name == INGEST => Some(e),
-        Ended::Done if name == INGEST => Some(anyhow!("ingest stopped on its own")),
         Ended::Failed(e) => {
-            error!(task = name, error = %format!("{e:#}"), "task failed; carrying on without it");
-            None
+            error!(task = name, error = %format!("{e:#}"), "task failed; stopping so the service is restarted");
+            e.context(format!("the {name} task failed"))
         }
         Ended::Done => {
-            warn!(task = name, "task ended before shutdown");
-            None
+            error!(
+                task = name,
+                "task ended before shutdown; stopping so the service is restarted"
+            );
+            anyhow!("the {name} task stopped on its own")
         }
-    }
+    })
 }
+
+/// Whether the store's directory takes a write again (a probe file of a few MiB, fsynced, then
+/// removed), so a restart can reopen the store.
+async fn store_writable_again(dir: &std::path::Path) -> bool {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        crate::service::health::probe_dir(&dir, RECOVERY_PROBE_BYTES).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Size of the probe that decides a failed store's disk has room again.
+const RECOVERY_PROBE_BYTES: usize = 4 << 20;
 
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
 /// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
@@ -354,13 +385,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_panic_anywhere_or_ingest_ending_stops_the_daemon() {
+    fn any_task_ending_before_shutdown_stops_the_daemon() {
         assert!(ended_early("scheduler", Ended::Panicked("boom".into())).is_some());
         assert!(ended_early("control socket", Ended::Panicked("boom".into())).is_some());
         assert!(ended_early(INGEST, Ended::Failed(anyhow!("store locked"))).is_some());
         assert!(ended_early(INGEST, Ended::Done).is_some());
-        // A control socket that cannot bind leaves the daemon running, as before.
-        assert!(ended_early("control socket", Ended::Failed(anyhow!("bind"))).is_none());
-        assert!(ended_early("outbox sender", Ended::Done).is_none());
+        let e = ended_early("control socket", Ended::Failed(anyhow!("bind"))).unwrap();
+        assert_eq!(format!("{e:#}"), "the control socket task failed: bind");
+        assert!(ended_early("outbox sender", Ended::Done).is_some());
     }
 }

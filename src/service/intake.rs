@@ -66,7 +66,73 @@ pub fn ingest_raw_with(
     source: Option<Source>,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let inbound = match parse_mail(raw) {
+    let env = IntakeEnv {
+        config,
+        store,
+        directory,
+        templates,
+    };
+    ingest_parsed(&env, raw, parse_mail(raw), source, now)
+}
+
+/// What intake works with besides the mail.
+#[derive(Clone, Copy)]
+pub(crate) struct IntakeEnv<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) store: &'a Store,
+    pub(crate) directory: &'a Directory,
+    /// Without them (no `[outbound]`) nothing is written to anyone.
+    pub(crate) templates: Option<&'a Templates>,
+}
+
+/// [`ingest_parsed`] with a panic in the desk or the store (a bug that this mail reproduces)
+/// costing this mail, not the mailbox: the mail is quarantined with the panic's message, unless
+/// it was stored before the panic.
+pub(crate) fn ingest_caught(
+    env: &IntakeEnv<'_>,
+    raw: &[u8],
+    parsed: Result<Inbound, String>,
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let message_id = parsed.as_ref().ok().map(|m| m.message_id.clone());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ingest_parsed(env, raw, parsed, source.clone(), now)
+    }));
+    match caught {
+        Ok(r) => r,
+        Err(payload) => {
+            let why = crate::service::tasks::panic_message(payload);
+            warn!(panic = %why, "handling this mail panicked");
+            if let Some(id) = &message_id
+                && let Some((ticket, _)) = env.store.message_location(id)?
+            {
+                return Ok(Outcome::Stored {
+                    ticket,
+                    created: false,
+                });
+            }
+            let reason = format!("internal error while handling this mail (a bug): {why}");
+            quarantine_whole(env.store, reason, raw, source)
+        }
+    }
+}
+
+/// [`ingest_raw_with`] for a mail already parsed (or found to be no mail, with the reason).
+pub(crate) fn ingest_parsed(
+    env: &IntakeEnv<'_>,
+    raw: &[u8],
+    parsed: Result<Inbound, String>,
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let IntakeEnv {
+        config,
+        store,
+        directory,
+        templates,
+    } = *env;
+    let inbound = match parsed {
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
@@ -157,7 +223,7 @@ pub fn ingest_raw_with(
 }
 
 /// The parsed mail, or why it cannot be one (for the quarantine).
-fn parse_mail(raw: &[u8]) -> Result<Inbound, String> {
+pub(crate) fn parse_mail(raw: &[u8]) -> Result<Inbound, String> {
     // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
     match std::panic::catch_unwind(|| parse::parse(raw)) {
         Ok(Ok(m)) => Ok(m),
@@ -280,7 +346,7 @@ fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
 }
 
 /// Quarantines the whole raw mail with `reason`, described by what its header says.
-fn quarantine_whole(
+pub(crate) fn quarantine_whole(
     store: &Store,
     reason: String,
     raw: &[u8],

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod ingest;
 pub mod intake;
 pub(crate) mod metrics;
+pub(crate) mod parse_budget;
 pub(crate) mod redact;
 pub(crate) mod requests;
 pub mod scheduler;

@@ -47,7 +47,10 @@ impl Secrets {
             raw.push((p.clone(), smtp.username.as_deref()));
         }
         if let Some(out) = &config.outbound {
-            raw.push((String::from_utf8_lossy(&out.resolved_secret).into_owned(), None));
+            raw.push((
+                String::from_utf8_lossy(&out.resolved_secret).into_owned(),
+                None,
+            ));
         }
         let mut p = self.0.write().unwrap_or_else(|e| e.into_inner());
         for (secret, user) in raw {
@@ -159,8 +162,8 @@ mod tests {
     use super::*;
 
     fn secrets(password: &str) -> Secrets {
-        let mut config = crate::config::sample::scratch(std::path::Path::new("/tmp/store"), "")
-            .unwrap();
+        let mut config =
+            crate::config::sample::scratch(std::path::Path::new("/tmp/store"), "").unwrap();
         config.imap.resolved_password = password.to_owned();
         let s = Secrets::default();
         s.learn(&config);

@@ -16,6 +16,7 @@
 //! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
 //! | `outbox` | id u64 | [`OutboxItem`] |
 //! | `outbox_pending` | id u64 | empty (the items the sender still has to try) |
+//! | `outbox_ticket` | ticket u64 ++ id u64 | empty (a ticket's items, without reading the outbox) |
 //! | `ratelog` | recipient address | times of automatic mails sent to it |
 //!
 //! sled's `flush` only issues `sync_file_range`, and large values live in separate blob files
@@ -42,6 +43,7 @@ use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
+pub(crate) use crate::io::store::export::END_KEY as EXPORT_END_KEY;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
 pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};
@@ -81,6 +83,22 @@ pub enum StoreError {
 /// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// A failure of the disk or of sled itself (ENOSPC, EIO, a corrupt log), after which sled
+    /// refuses every write until the store is opened anew; not a property of one record.
+    pub(crate) fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_)
+                | StoreError::Sled(
+                    sled::Error::Io(_)
+                        | sled::Error::Corruption { .. }
+                        | sled::Error::ReportableBug(_)
+                )
+        )
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -97,6 +115,7 @@ pub struct Store {
     quarantine_idx: sled::Tree,
     outbox: sled::Tree,
     outbox_pending: sled::Tree,
+    outbox_ticket: sled::Tree,
     ratelog: sled::Tree,
     /// Serialises read-modify-write of tickets between ingest and the control socket.
     writer: Arc<std::sync::Mutex<()>>,
@@ -114,6 +133,10 @@ pub struct Store {
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
     blobs_synced: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+    /// The first write that failed for a [`StoreError::is_fault`] reason. sled stays in that
+    /// error state, so the daemon reports it and restarts once the cause is gone
+    /// ([`crate::service::daemon`]).
+    fault: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn ticket_key(id: u64) -> [u8; 8] {
@@ -126,6 +149,16 @@ fn message_key(ticket: u64, seq: u32) -> [u8; 12] {
     k[8..].copy_from_slice(&seq.to_be_bytes());
     k
 }
+
+fn outbox_ticket_key(ticket: u64, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ticket.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Set in `meta` once `outbox_ticket` indexes every outbox item.
+const OUTBOX_TICKET_INDEX: &str = "outbox_ticket_index";
 
 fn subject_key(customer: &str, normalized: &str) -> Vec<u8> {
     let mut k = customer.as_bytes().to_vec();
@@ -181,6 +214,7 @@ impl Store {
             quarantine_idx: db.open_tree("quarantine_idx")?,
             outbox: db.open_tree("outbox")?,
             outbox_pending: db.open_tree("outbox_pending")?,
+            outbox_ticket: db.open_tree("outbox_ticket")?,
             ratelog: db.open_tree("ratelog")?,
             writer: Arc::default(),
             due: Arc::default(),
@@ -189,6 +223,7 @@ impl Store {
             path: path.to_owned(),
             db,
             blobs_synced: Arc::default(),
+            fault: Arc::default(),
         };
         match store.meta.get("schema_version")? {
             None => {
@@ -198,6 +233,7 @@ impl Store {
                 store.meta.insert("next_ticket", &1u64.to_be_bytes())?;
                 store.meta.insert("next_quarantine", &1u64.to_be_bytes())?;
                 store.meta.insert("next_outbox", &1u64.to_be_bytes())?;
+                store.meta.insert(OUTBOX_TICKET_INDEX, b"1".as_slice())?;
                 store.db.flush()?;
             }
             Some(v) => {
@@ -207,8 +243,25 @@ impl Store {
                 }
             }
         }
+        if store.meta.get(OUTBOX_TICKET_INDEX)?.is_none() {
+            // A store from before the index: built once.
+            store.rebuild_outbox_ticket()?;
+        }
         store.rebuild_due()?;
         Ok(store)
+    }
+
+    /// Rebuilds `outbox_ticket` from the outbox (a store from before the index, an import).
+    fn rebuild_outbox_ticket(&self) -> Result<()> {
+        self.outbox_ticket.clear()?;
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let item: OutboxItem = serde_json::from_slice(&v)?;
+            self.outbox_ticket
+                .insert(outbox_ticket_key(item.ticket, u64_of(&k)), &[])?;
+        }
+        self.meta.insert(OUTBOX_TICKET_INDEX, b"1".as_slice())?;
+        Ok(())
     }
 
     fn rebuild_due(&self) -> Result<()> {
@@ -283,6 +336,23 @@ impl Store {
         self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
     }
 
+    /// Takes ticket `id` out of the due index until its next write (the SLA sweep gave up on
+    /// it).
+    pub(crate) fn forget_due(&self, id: u64) {
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(id, None);
+    }
+
+    /// Overwrites ticket `id` with bytes that are no ticket (tests of what a corrupt record does).
+    #[cfg(test)]
+    pub(crate) fn corrupt_ticket(&self, id: u64) {
+        self.tickets
+            .insert(ticket_key(id), b"{not json".as_slice())
+            .unwrap();
+    }
+
     /// Number of tickets with a pending SLA step.
     pub fn due_len(&self) -> usize {
         self.due.lock().unwrap_or_else(|e| e.into_inner()).of.len()
@@ -296,20 +366,46 @@ impl Store {
     /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
     /// files and their directory. Only after this may a mail be acknowledged to the server.
     pub(crate) async fn sync(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        let path = self.path.clone();
-        let synced = self.blobs_synced.clone();
-        tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
-        Ok(())
+        let r = async {
+            self.db.flush_async().await?;
+            let path = self.path.clone();
+            let synced = self.blobs_synced.clone();
+            tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            Ok(())
+        }
+        .await;
+        self.watch(r)
     }
 
     /// Blocking variant of [`Store::sync`] for non-async callers.
     pub fn sync_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        fsync_files(&self.path, &self.blobs_synced)?;
-        Ok(())
+        let r = self
+            .db
+            .flush()
+            .map_err(StoreError::from)
+            .and_then(|_| Ok(fsync_files(&self.path, &self.blobs_synced)?));
+        self.watch(r)
+    }
+
+    /// Records `r`'s error as the store's fault if it is one (see [`StoreError::is_fault`]).
+    fn watch<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r
+            && e.is_fault()
+        {
+            let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+            if fault.is_none() {
+                tracing::error!(error = %e, "a store write failed; the store is unusable until it is reopened");
+                *fault = Some(e.to_string());
+            }
+        }
+        r
+    }
+
+    /// Why writes to the store fail, once one has (see [`Store::watch`]).
+    pub(crate) fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The ticket and position a Message-ID is stored under.
@@ -420,10 +516,22 @@ impl Store {
             &self.subjects,
             &self.outbox,
             &self.outbox_pending,
+            &self.outbox_ticket,
             &self.ratelog,
         )
             .transaction(
-                |(meta, tickets, messages, msgid, rawt, subjects, outbox, pending, ratelog)| {
+                |(
+                    meta,
+                    tickets,
+                    messages,
+                    msgid,
+                    rawt,
+                    subjects,
+                    outbox,
+                    pending,
+                    by_ticket,
+                    ratelog,
+                )| {
                     if msgid.get(m.message_id.as_bytes())?.is_some() {
                         return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
                             m.message_id.clone(),
@@ -450,7 +558,15 @@ impl Store {
                     if !t.normalized_subject.is_empty() {
                         subjects.insert(skey.as_slice(), &ticket_key(t.id))?;
                     }
-                    enqueue_tx(meta, msgid, outbox, pending, ratelog, &accepted.outgoing)?;
+                    let queue = Queue {
+                        meta,
+                        msgid,
+                        outbox,
+                        pending,
+                        by_ticket,
+                        ratelog,
+                    };
+                    enqueue_tx(&queue, &accepted.outgoing)?;
                     Ok(())
                 },
             );
@@ -462,7 +578,7 @@ impl Store {
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -475,20 +591,31 @@ impl Store {
             &self.msgid,
             &self.outbox,
             &self.outbox_pending,
+            &self.outbox_ticket,
             &self.ratelog,
         )
-            .transaction(|(meta, tickets, msgid, outbox, pending, ratelog)| {
-                tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
-                enqueue_tx(meta, msgid, outbox, pending, ratelog, outgoing)?;
-                Ok(())
-            });
+            .transaction(
+                |(meta, tickets, msgid, outbox, pending, by_ticket, ratelog)| {
+                    tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
+                    let queue = Queue {
+                        meta,
+                        msgid,
+                        outbox,
+                        pending,
+                        by_ticket,
+                        ratelog,
+                    };
+                    enqueue_tx(&queue, outgoing)?;
+                    Ok(())
+                },
+            );
         match res {
             Ok(()) => {
                 self.reindex(&[ticket]);
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -539,13 +666,27 @@ impl Store {
         Ok(out)
     }
 
-    /// The outbox items of one ticket.
+    /// The outbox items of one ticket, read through `outbox_ticket`: the rest of the outbox
+    /// (other tickets' mail with its forwarded attachments) is never loaded.
     pub(crate) fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
-        Ok(self
-            .outbox_list()?
-            .into_iter()
-            .filter(|i| i.ticket == ticket)
-            .collect())
+        let mut out = Vec::new();
+        for kv in self.outbox_ticket.scan_prefix(ticket_key(ticket)) {
+            let (k, _) = kv?;
+            if let Some(item) = self.outbox_item(u64_of(&k[8..]))? {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with each outbox item, oldest first, one at a time (the outbox with its
+    /// forwarded attachments never sits in memory whole).
+    pub(crate) fn outbox_each(&self, mut f: impl FnMut(OutboxItem)) -> Result<()> {
+        for kv in self.outbox.iter() {
+            let (_, v) = kv?;
+            f(serde_json::from_slice(&v)?);
+        }
+        Ok(())
     }
 
     /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
@@ -612,7 +753,7 @@ impl Store {
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -700,7 +841,7 @@ impl Store {
                 Ok(rec)
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -729,9 +870,10 @@ impl Store {
 
     /// Records the sync position of a mailbox (made durable by the next [`Store::sync`]).
     pub(crate) fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
-        self.uidstate
-            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?)?;
-        Ok(())
+        let r = self
+            .uidstate
+            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?);
+        self.watch(r.map(|_| ()).map_err(StoreError::from))
     }
 
     /// Bytes used on disk.
@@ -742,14 +884,28 @@ impl Store {
 
 /// Inserts outgoing mails inside a transaction: assigns ids, indexes their Message-IDs (so a reply
 /// threads) and records the send in the recipients' rate history.
+/// The trees an enqueue writes, inside a transaction.
+struct Queue<'t> {
+    meta: &'t sled::transaction::TransactionalTree,
+    msgid: &'t sled::transaction::TransactionalTree,
+    outbox: &'t sled::transaction::TransactionalTree,
+    pending: &'t sled::transaction::TransactionalTree,
+    by_ticket: &'t sled::transaction::TransactionalTree,
+    ratelog: &'t sled::transaction::TransactionalTree,
+}
+
 fn enqueue_tx(
-    meta: &sled::transaction::TransactionalTree,
-    msgid: &sled::transaction::TransactionalTree,
-    outbox: &sled::transaction::TransactionalTree,
-    pending: &sled::transaction::TransactionalTree,
-    ratelog: &sled::transaction::TransactionalTree,
+    q: &Queue<'_>,
     items: &[OutboxItem],
 ) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let Queue {
+        meta,
+        msgid,
+        outbox,
+        pending,
+        by_ticket,
+        ratelog,
+    } = q;
     let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(StoreError::Corrupt(e));
     for item in items {
         let id = meta.get("next_outbox")?.map(|v| u64_of(&v)).unwrap_or(1);
@@ -758,6 +914,7 @@ fn enqueue_tx(
         item.id = id;
         let key = ticket_key(id);
         outbox.insert(&key, serde_json::to_vec(&item).map_err(abort)?)?;
+        by_ticket.insert(&outbox_ticket_key(item.ticket, id), &[])?;
         msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
         if item.state == State::Pending {
             pending.insert(&key, &[])?;

@@ -56,7 +56,13 @@ mod tests {
                 .unwrap();
         }
         make_private(&store).unwrap();
-        let mode = |p: &str| std::fs::metadata(store.join(p)).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &str| {
+            std::fs::metadata(store.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
         assert_eq!(mode(""), 0o700);
         assert_eq!(mode("blobs"), 0o700);
         assert_eq!(mode("db"), 0o600);

@@ -98,6 +98,7 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     let reply = match serde_json::from_str::<Request>(&line) {
         Ok(Request::Export) => match shared.store.export_spooled() {
             Ok((mut spool, n)) => {
+                debug!(records = n, "export spooled; sending it");
                 w.write_all(b"{\"ok\":true,\"stream\":true}\n")?;
                 std::io::copy(&mut spool, &mut w)?;
                 w.flush()?;

@@ -21,7 +21,7 @@ use crate::config::Config;
 const REDACTED: &[u8] = b"[redacted]";
 /// Shorter secrets are not searched for: they would blank out ordinary words. Passwords that
 /// short are not worth protecting anyway.
-const MIN_LEN: usize = 4;
+const MIN_LEN: usize = 8;
 
 /// The secrets to hide, shared by every writer (and replaced on SIGHUP, see [`Secrets::learn`]).
 #[derive(Clone, Default)]

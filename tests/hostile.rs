@@ -63,7 +63,9 @@ fn all_header(id: &str, lines: usize) -> Vec<u8> {
          Message-ID: <{id}@customer.example>\r\nX-Filler: start\r\n"
     );
     for i in 0..lines {
-        raw.push_str(&format!(" folded filler line {i:08} of a header that never ends\r\n"));
+        raw.push_str(&format!(
+            " folded filler line {i:08} of a header that never ends\r\n"
+        ));
     }
     raw.into_bytes()
 }
@@ -238,10 +240,8 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("imap-password"), password).unwrap();
     let secret = "9f86d081884c7d659a2feaa0c55ad015";
-    let text = base_config(dir.path(), &dovecot).replace(
-        "password = \"secret\"",
-        "password_file = \"imap-password\"",
-    );
+    let text = base_config(dir.path(), &dovecot)
+        .replace("password = \"secret\"", "password_file = \"imap-password\"");
     let smtp = "[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n";
     let config = write_config_raw(
         dir.path(),
@@ -330,7 +330,11 @@ async fn a_starting_daemon_waits_for_a_store_a_command_holds() {
 fn check_config_warns_about_secret_files_everybody_may_read_and_weak_secrets() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("imap-password"), "pw").unwrap();
-    std::fs::write(dir.path().join("secret"), "9f86d081884c7d659a2feaa0c55ad015").unwrap();
+    std::fs::write(
+        dir.path().join("secret"),
+        "9f86d081884c7d659a2feaa0c55ad015",
+    )
+    .unwrap();
     for f in ["imap-password", "secret"] {
         std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
             .unwrap();
@@ -350,7 +354,10 @@ fn check_config_warns_about_secret_files_everybody_may_read_and_weak_secrets() {
         stderr.contains("warning: imap.password_file:") && stderr.contains("mode 0644"),
         "{stderr}"
     );
-    assert!(stderr.contains("warning: outbound.secret_file:"), "{stderr}");
+    assert!(
+        stderr.contains("warning: outbound.secret_file:"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("(file)"), "{stderr}");
     // 104 bits are not enough.
     std::fs::write(dir.path().join("secret"), "0123456789abcdef0123456789").unwrap();
@@ -361,4 +368,194 @@ fn check_config_warns_about_secret_files_everybody_may_read_and_weak_secrets() {
         stderr.contains("outbound.secret_file: too weak for a signing key: 26 hex characters"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_mail_the_server_will_not_move_is_flagged_and_later_mail_flows() {
+    // Processed lives in a namespace of its own with a 1 MiB quota: Dovecot refuses to MOVE the
+    // big mail there (cross-namespace, so quota-checked), again and again; small mails move.
+    let quota = "namespace archive {\n  prefix = Archive/\n  separator = /\n  location = sdbox:~/archive\n}\n\
+                 mail_plugins = $mail_plugins quota\n\
+                 plugin {\n  quota = count:User quota:ns=\n  quota2 = count:Archive quota:ns=Archive/\n  \
+                 quota2_rule = *:storage=1M\n  quota_vsizes = yes\n}\n";
+    let processed = "Archive/Processed";
+    let mut desk = Desk::start(DeskOptions {
+        no_relay: true,
+        extra: "[http]\nlisten = \"127.0.0.1:0\"\n",
+        support: "",
+        dovecot: DovecotOptions {
+            extra_config: quota.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let text = std::fs::read_to_string(&desk.config).unwrap().replace(
+        "processed_mailbox = \"Processed\"",
+        &format!("processed_mailbox = \"{processed}\""),
+    );
+    std::fs::write(&desk.config, text).unwrap();
+    desk.restart();
+    desk.deliver(&with_attachment("huge", 1_500_000)).await;
+    for n in 1..=3 {
+        desk.deliver(&plain(n)).await;
+    }
+    moved(&desk, processed, 3).await;
+    let stuck = wait_until(WAIT, async || {
+        let st = cli_json(&desk.config, &["status", "--json"]);
+        let stuck = st["ingest"]["stuck"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (!stuck.is_empty()).then_some(stuck)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no stuck mail in status\n{}", desk.log()));
+    assert_eq!(stuck.len(), 1, "{stuck:#?}");
+    assert_eq!(stuck[0]["message_id"], "huge@customer.example");
+    let reason = stuck[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("MOVE to {processed} failed 3 times"))
+            && reason.contains("flagged"),
+        "{reason}"
+    );
+    // Stored once, flagged done, left in the inbox; /healthz names it.
+    assert_eq!(desk.tickets().len(), 4);
+    let inbox = desk
+        .dovecot
+        .wait_flag("support", "INBOX", "$SupportdDone")
+        .await
+        .unwrap_or_else(|| panic!("not flagged\n{}", desk.log()));
+    assert_eq!(inbox.len(), 1);
+    let port = listening_port(desk.daemon()).await;
+    let (_, _, body) = http_get(port, "/healthz").unwrap();
+    assert!(body.contains("huge@customer.example"), "{body}");
+    // Later mail keeps flowing, also after a restart, and the stuck mail is not taken again.
+    desk.restart();
+    desk.deliver(&plain(4)).await;
+    moved(&desk, processed, 4).await;
+    assert_eq!(desk.tickets().len(), 5);
+    let st = cli_json(&desk.config, &["status", "--json"]);
+    assert_eq!(st["ingest"]["duplicates"], 0, "{st:#}");
+}
+
+/// Waits until `mailbox` holds `n` mails.
+async fn moved(desk: &Desk, mailbox: &str, n: usize) {
+    assert!(
+        desk.dovecot.wait_count("support", mailbox, n, WAIT).await,
+        "{} in {mailbox}\n{}",
+        desk.dovecot.count("support", mailbox).await,
+        desk.log()
+    );
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir.to_owned())
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount {}", self.0.display());
+    }
+
+    /// Fills the file system up with one file, to the last byte.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        for size in [4096, 512, 1] {
+            while f.write_all(&chunk[..size]).is_ok() {}
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_then_cleared_by_a_restart_and_every_mail_is_stored_once() {
+    let dovecot = Dovecot::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&dir.path().join("fs"), "32m");
+    let text = base_config(dir.path(), &dovecot).replace(
+        &toml_string(&dir.path().join("store").to_string_lossy()),
+        &toml_string(&dir.path().join("fs/store").to_string_lossy()),
+    );
+    let config = write_config_raw(
+        dir.path(),
+        &format!("{text}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+    );
+    let mut daemon = Daemon::start(&config);
+    daemon.wait_ready().await;
+    let port = listening_port(&daemon).await;
+    dovecot.append("support", "INBOX", &plain(0)).await;
+    assert!(dovecot.wait_count("support", "Processed", 1, WAIT).await);
+    // The disk fills up; mail keeps arriving.
+    fs.fill();
+    let mut raws = vec![with_attachment("full0", 200_000)];
+    raws.extend((1..=4).map(plain));
+    raws.push(with_attachment("full1", 200_000));
+    dovecot.append_many("support", "INBOX", &raws).await;
+    let unhealthy = wait_until(WAIT, async || {
+        let (code, _, body) = http_get(port, "/healthz").ok()?;
+        (code == 503 && body.contains("store failed")).then_some(body)
+    })
+    .await
+    .unwrap_or_else(|| panic!("/healthz never named the store\n{}", daemon.log()));
+    assert!(unhealthy.contains("No space left on device"), "{unhealthy}");
+    // Nothing was lost: every mail still waits in the inbox.
+    assert_eq!(dovecot.count("support", "INBOX").await, raws.len());
+    assert!(daemon.is_running());
+    // Room again: the daemon exits non-zero, for systemd to start it afresh.
+    fs.resize("256m");
+    let exited = wait_until(WAIT, async || daemon.try_status()).await;
+    let status = exited.unwrap_or_else(|| panic!("still running\n{}", daemon.log()));
+    assert!(!status.success(), "{status:?}");
+    assert!(
+        daemon
+            .log()
+            .contains("exiting so that a fresh start reopens it"),
+        "{}",
+        daemon.log()
+    );
+    let daemon = Daemon::start(&config);
+    daemon.wait_ready().await;
+    assert!(
+        dovecot
+            .wait_count("support", "Processed", raws.len() + 1, WAIT)
+            .await,
+        "{}",
+        daemon.log()
+    );
+    let tickets = cli_json(&config, &["tickets", "--json"]);
+    let tickets = tickets.as_array().unwrap();
+    assert_eq!(tickets.len(), raws.len() + 1, "{tickets:#?}");
+    assert!(tickets.iter().all(|t| t["messages"] == 1), "{tickets:#?}");
+    assert_eq!(dovecot.count("support", "INBOX").await, 0);
+    drop(daemon);
+    drop(fs);
 }

@@ -366,6 +366,8 @@ impl Store {
     /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
     /// files and their directory. Only after this may a mail be acknowledged to the server.
     pub(crate) async fn sync(&self) -> Result<()> {
+        // sled in its error state may never finish a flush: fail at once.
+        self.faulted()?;
         let r = async {
             self.db.flush_async().await?;
             let path = self.path.clone();
@@ -381,6 +383,7 @@ impl Store {
 
     /// Blocking variant of [`Store::sync`] for non-async callers.
     pub fn sync_blocking(&self) -> Result<()> {
+        self.faulted()?;
         let r = self
             .db
             .flush()
@@ -401,6 +404,16 @@ impl Store {
             }
         }
         r
+    }
+
+    /// The recorded fault as an error.
+    fn faulted(&self) -> Result<()> {
+        match self.fault() {
+            Some(cause) => Err(StoreError::Io(std::io::Error::other(format!(
+                "the store failed earlier: {cause}"
+            )))),
+            None => Ok(()),
+        }
     }
 
     /// Why writes to the store fail, once one has (see [`Store::watch`]).

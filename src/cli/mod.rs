@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub mod bench;
 pub(crate) mod commands;
+pub(crate) mod fuzz;
 pub(crate) mod print;
 pub(crate) mod query;
 pub(crate) mod sweep_bench;

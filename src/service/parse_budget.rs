@@ -34,6 +34,8 @@ pub(crate) fn abandoned() -> usize {
 }
 
 /// What became of a parse.
+// One value per mail, moved once: boxing the mail would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Parsed {
     /// The parser's verdict: the mail, or why it is no mail (for the quarantine).

@@ -3,15 +3,16 @@
 //!
 //! ```text
 //! supportd fuzz --inputs 10000000 --jobs 2 --save fuzz-out     # the documented long run
-//! supportd fuzz --inputs 3000                                  # the CI smoke (tests/fuzz.rs)
+//! supportd fuzz --inputs 2000 --max-input 65536               # the CI smoke (tests/fuzz.rs)
 //! ```
 //!
 //! Every input is a mail from the corpus directories (`tests/mail` and `tests/corpus` by
 //! default) with one to three [`mutate`] mutations, run through [`pipeline::run`] (parse, quote,
 //! subject, customer, threading, the desk's accept with everything it composes). It reports
 //! inputs per second, panics (each input that panicked is saved, with its message) and the
-//! slowest input with its CPU time (saved too), and exits non-zero after any panic. A panic the
-//! parser catches itself (`ParseError::Internal`) counts as one: it is a bug all the same.
+//! slowest input with its CPU time (saved too), counts inputs over `--hang-ms` of CPU as hangs,
+//! and exits non-zero after any panic or hang. A panic the parser catches itself
+//! (`ParseError::Internal`) counts as one: it is a bug all the same.
 
 mod mutate;
 mod pipeline;
@@ -48,6 +49,13 @@ pub(crate) struct Args {
     /// Where to save inputs that panicked and the slowest input.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// CPU time (milliseconds) above which an input counts as a hang: the issue's bound for
+    /// one mail is about 2 s.
+    #[arg(long, default_value_t = 2000)]
+    hang_ms: u64,
+    /// Largest input made, in bytes (huge repeats are cut here).
+    #[arg(long, default_value_t = mutate::MAX_INPUT)]
+    max_input: usize,
     /// Print progress every this many seconds (0: never).
     #[arg(long, default_value_t = 60)]
     progress: u64,
@@ -69,6 +77,9 @@ struct Found {
     /// Every panic counted; the first [`KEPT_PANICS`] kept with their input.
     panic_count: u64,
     panics: Vec<(String, Vec<u8>)>,
+    /// Inputs over the hang bound; the first [`KEPT_PANICS`] kept.
+    hang_count: u64,
+    hangs: Vec<(Duration, Vec<u8>)>,
     slowest: Option<(Duration, Kind, Vec<u8>)>,
     by_kind: std::collections::BTreeMap<Kind, (u64, Duration)>,
 }
@@ -78,7 +89,10 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     let corpus = Arc::new(load_corpus(&args.corpus)?);
     let desk = Arc::new(Desk::new()?);
     std::panic::set_hook(Box::new(|info| {
-        let msg = match (info.payload().downcast_ref::<&str>(), info.payload().downcast_ref::<String>()) {
+        let msg = match (
+            info.payload().downcast_ref::<&str>(),
+            info.payload().downcast_ref::<String>(),
+        ) {
             (Some(s), _) => (*s).to_owned(),
             (_, Some(s)) => s.clone(),
             _ => "(no message)".to_owned(),
@@ -94,6 +108,8 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let jobs = args.jobs.max(1);
+    let hang = Duration::from_millis(args.hang_ms);
+    let max_input = args.max_input.max(1);
     eprintln!(
         "fuzz: {} corpus mails, {} inputs, {jobs} job(s), seed {}",
         corpus.len(),
@@ -102,13 +118,22 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     );
     let handles: Vec<_> = (0..jobs)
         .map(|j| {
-            let (corpus, desk, done, stop) = (corpus.clone(), desk.clone(), done.clone(), stop.clone());
+            let (corpus, desk, done, stop) =
+                (corpus.clone(), desk.clone(), done.clone(), stop.clone());
             let share = args.inputs / jobs + u64::from(j < args.inputs % jobs);
             let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(j);
             std::thread::Builder::new()
                 .name(format!("fuzz-{j}"))
                 .stack_size(64 << 20)
-                .spawn(move || job(&corpus, &desk, seed, share, &done, &stop, deadline))
+                .spawn(move || {
+                    let limits = Limits {
+                        inputs: share,
+                        deadline,
+                        hang,
+                        max_input,
+                    };
+                    job(&corpus, &desk, seed, &limits, &done, &stop)
+                })
         })
         .collect::<std::io::Result<_>>()?;
     let progress = (args.progress > 0).then(|| Duration::from_secs(args.progress));
@@ -131,6 +156,8 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
         all.accepted += f.accepted;
         all.panic_count += f.panic_count;
         all.panics.extend(f.panics);
+        all.hang_count += f.hang_count;
+        all.hangs.extend(f.hangs);
         for (k, (n, t)) in f.by_kind {
             let e = all.by_kind.entry(k).or_default();
             e.0 += n;
@@ -142,36 +169,45 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     }
     let secs = started.elapsed().as_secs_f64();
     report(&all, secs, args.save.as_deref())?;
-    Ok(if all.panic_count == 0 {
+    Ok(if all.panic_count == 0 && all.hang_count == 0 {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
     })
 }
 
+/// How much one job runs, and what counts as a hang.
+struct Limits {
+    inputs: u64,
+    deadline: Option<Instant>,
+    hang: Duration,
+    max_input: usize,
+}
+
 fn job(
     corpus: &[Vec<u8>],
     desk: &Desk,
     seed: u64,
-    inputs: u64,
+    limits: &Limits,
     done: &AtomicU64,
     stop: &AtomicBool,
-    deadline: Option<Instant>,
 ) -> Found {
+    let (inputs, deadline) = (limits.inputs, limits.deadline);
     let mut rng = Rng::new(seed);
     let mut found = Found::default();
     for i in 0..inputs {
-        if i % 64 == 0 && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)) {
+        if i % 64 == 0
+            && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
+        {
             break;
         }
         let base = &corpus[rng.below(corpus.len())];
         let other = &corpus[rng.below(corpus.len())];
-        let (input, kind) = mutate::mutate(&mut rng, base, other);
+        let (input, kind) = mutate::mutate(&mut rng, base, other, limits.max_input);
         PANIC.with(|p| p.borrow_mut().take());
         let t = thread_cpu();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pipeline::run(desk, &input)
-        }));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::run(desk, &input)));
         let took = thread_cpu().saturating_sub(t);
         let panicked = PANIC.with(|p| p.borrow_mut().take());
         let failure = match (result, panicked) {
@@ -189,6 +225,12 @@ fn job(
             found.panic_count += 1;
             if found.panics.len() < KEPT_PANICS {
                 found.panics.push((msg, input.clone()));
+            }
+        }
+        if took > limits.hang {
+            found.hang_count += 1;
+            if found.hangs.len() < KEPT_PANICS {
+                found.hangs.push((took, input.clone()));
             }
         }
         let e = found.by_kind.entry(kind).or_default();
@@ -213,6 +255,7 @@ fn report(found: &Found, secs: f64, save: Option<&Path>) -> Result<()> {
         found.accepted
     );
     println!("| panics | {} |", found.panic_count);
+    println!("| hangs (over the CPU bound) | {} |", found.hang_count);
     if let Some((t, kind, input)) = &found.slowest {
         println!(
             "| slowest input | {:.1} ms CPU ({}, {} bytes) |",
@@ -236,6 +279,9 @@ fn report(found: &Found, secs: f64, save: Option<&Path>) -> Result<()> {
         for (i, (msg, input)) in found.panics.iter().enumerate() {
             std::fs::write(dir.join(format!("panic-{i}.eml")), input)?;
             std::fs::write(dir.join(format!("panic-{i}.txt")), msg)?;
+        }
+        for (i, (_, input)) in found.hangs.iter().enumerate() {
+            std::fs::write(dir.join(format!("hang-{i}.eml")), input)?;
         }
         if let Some((_, _, input)) = &found.slowest {
             std::fs::write(dir.join("slowest.eml"), input)?;

@@ -131,27 +131,26 @@ const HOSTILE: &[&str] = &[
     "\r\n\t",
 ];
 
-/// Largest input made (huge repeats stop here).
+/// Largest input made by default (huge repeats stop here).
 pub(crate) const MAX_INPUT: usize = 4 << 20;
 
 /// `base` (a corpus mail) mutated by one to three mutations drawn with `rng`, using `other` (a
-/// second corpus mail) for splicing; returns the input and its first mutation's kind.
-pub(crate) fn mutate(rng: &mut Rng, base: &[u8], other: &[u8]) -> (Vec<u8>, Kind) {
+/// second corpus mail) for splicing, at most `max` bytes; returns the input and its first
+/// mutation's kind.
+pub(crate) fn mutate(rng: &mut Rng, base: &[u8], other: &[u8], max: usize) -> (Vec<u8>, Kind) {
     let mut data = base.to_vec();
     let rounds = 1 + rng.below(3);
     let mut first = None;
     for _ in 0..rounds {
         let kind = *rng.pick(&Kind::ALL);
         first.get_or_insert(kind);
-        data = apply(rng, kind, data, other);
-        if data.len() > MAX_INPUT {
-            data.truncate(MAX_INPUT);
-        }
+        data = apply(rng, kind, data, other, max);
+        data.truncate(max);
     }
     (data, first.unwrap_or(Kind::Flip))
 }
 
-fn apply(rng: &mut Rng, kind: Kind, mut data: Vec<u8>, other: &[u8]) -> Vec<u8> {
+fn apply(rng: &mut Rng, kind: Kind, mut data: Vec<u8>, other: &[u8], max: usize) -> Vec<u8> {
     match kind {
         Kind::Flip => {
             for _ in 0..1 + rng.below(16) {
@@ -183,13 +182,13 @@ fn apply(rng: &mut Rng, kind: Kind, mut data: Vec<u8>, other: &[u8]) -> Vec<u8> 
             let start = rng.below(data.len());
             let len = 1 + rng.below(200.min(data.len() - start));
             let slice = data[start..start + len].to_vec();
-            let times = repeat_count(rng, slice.len());
+            let times = repeat_count(rng, slice.len(), max);
             let at = rng.below(data.len() + 1);
             insert_repeated(data, at, &slice, times)
         }
         Kind::Hostile => {
             let slice = rng.pick(HOSTILE).as_bytes();
-            let times = repeat_count(rng, slice.len());
+            let times = repeat_count(rng, slice.len(), max);
             // In the header (References, Received) or the body, wherever it lands.
             let at = rng.below(data.len() + 1);
             insert_repeated(data, at, slice, times)
@@ -197,14 +196,16 @@ fn apply(rng: &mut Rng, kind: Kind, mut data: Vec<u8>, other: &[u8]) -> Vec<u8> 
     }
 }
 
-/// Up to [`MAX_INPUT`] bytes of repeats, mostly far fewer.
-fn repeat_count(rng: &mut Rng, slice_len: usize) -> usize {
-    let target = match rng.below(4) {
-        0 => 1 << 10,
-        1 => 64 << 10,
-        2 => 512 << 10,
+/// Up to half of `max` bytes of repeats, mostly far fewer: a megabyte-sized input costs a
+/// thousand small ones, and the small ones find most bugs.
+fn repeat_count(rng: &mut Rng, slice_len: usize, max: usize) -> usize {
+    let target = match rng.below(100) {
+        0..70 => 1 << 10,
+        70..95 => 64 << 10,
+        95..99 => 512 << 10,
         _ => MAX_INPUT / 2,
-    };
+    }
+    .min(max / 2);
     (target / slice_len.max(1)).max(2)
 }
 
@@ -263,7 +264,11 @@ fn splice_headers(rng: &mut Rng, data: Vec<u8>, other: &[u8]) -> Vec<u8> {
     let body = data[header_end(&data)..].to_vec();
     for _ in 0..1 + rng.below(8) {
         let f = rng.pick(&theirs).to_vec();
-        let copies = if rng.chance(8) { 1 + rng.below(5000) } else { 1 };
+        let copies = if rng.chance(8) {
+            1 + rng.below(5000)
+        } else {
+            1
+        };
         let at = rng.below(mine.len() + 1);
         for _ in 0..copies {
             mine.insert(at, f.clone());
@@ -299,8 +304,14 @@ fn splice_parts(rng: &mut Rng, mut data: Vec<u8>, other: &[u8]) -> Vec<u8> {
         0 if theirs.len() >= 2 => {
             let k = rng.below(theirs.len() - 1);
             let part = other[theirs[k].0..theirs[k + 1].0].to_vec();
-            let at = mine.get(rng.below(mine.len().max(1))).map_or(data.len(), |d| d.0);
-            let copies = if rng.chance(6) { 1 + rng.below(2000) } else { 1 };
+            let at = mine
+                .get(rng.below(mine.len().max(1)))
+                .map_or(data.len(), |d| d.0);
+            let copies = if rng.chance(6) {
+                1 + rng.below(2000)
+            } else {
+                1
+            };
             insert_repeated(data, at, &part, copies)
         }
         1 if mine.len() >= 2 => {
@@ -359,7 +370,7 @@ mod tests {
         let run = |seed| {
             let mut rng = Rng::new(seed);
             (0..200)
-                .map(|_| mutate(&mut rng, MAIL, MAIL).0)
+                .map(|_| mutate(&mut rng, MAIL, MAIL, MAX_INPUT).0)
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::store::{Result, SCHEMA_VERSION, Store, StoreError};
+use crate::io::store::{EXPORT_END_KEY as END_KEY, Result, SCHEMA_VERSION, Store, StoreError};
 
 /// Every tree, in export order; values of the first group are JSON records.
 const JSON_TREES: &[&str] = &[
@@ -36,10 +36,6 @@ struct ExportLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     b64: Option<String>,
 }
-
-/// Key of the last line, `{"supportd_export_end":{"records":N}}`: a reader that does not see it
-/// got a cut-off export (the daemon dropped a stalled reader, a disk filled up).
-pub(crate) const END_KEY: &str = "supportd_export_end";
 
 impl Store {
     /// Writes every tree as JSON lines (one per key), then the end line, and returns the number

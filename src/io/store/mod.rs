@@ -23,6 +23,10 @@
 //! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
 //! the IMAP server after `sync` returns.
 
+/// Key of an export's last line, `{"supportd_export_end":{"records":N}}`: a reader that does
+/// not see it got a cut-off export (the daemon dropped a stalled reader, a disk filled up).
+pub(crate) const EXPORT_END_KEY: &str = "supportd_export_end";
+
 mod durability;
 mod export;
 mod indexes;
@@ -43,7 +47,6 @@ use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
-pub(crate) use crate::io::store::export::END_KEY as EXPORT_END_KEY;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
 pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, UidState};

@@ -537,7 +537,7 @@ fn the_shipped_example_configuration_is_valid() {
     for (f, v) in [
         ("imap-password", "secret"),
         ("smtp-password", "secret"),
-        ("outbound-secret", "0123456789abcdef0123456789"),
+        ("outbound-secret", "0123456789abcdef0123456789abcdef"),
     ] {
         std::fs::write(dir.path().join(f), v).unwrap();
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::{bench, sweep_bench};
+use crate::cli::{bench, fuzz, sweep_bench};
 use crate::domain::status::Status;
 
 #[derive(Parser)]
@@ -83,6 +83,9 @@ pub(crate) enum Cmd {
     Bench(bench::Args),
     /// Measure the SLA scheduler with many open tickets, in a scratch store (no server needed).
     BenchSweep(sweep_bench::Args),
+    /// Run the mail pipeline over mutated corpus mails and report panics and the slowest
+    /// input (a development tool; no configuration needed).
+    Fuzz(fuzz::Args),
 }
 
 #[derive(Subcommand)]

@@ -7,11 +7,12 @@ use serde::de::DeserializeOwned;
 
 use crate::cli::args::{Cli, Cmd, OutboxCmd, QuarantineCmd, TicketCmd};
 use crate::cli::query::{Target, query, reach};
-use crate::cli::{bench, print, sweep_bench};
+use crate::cli::{bench, fuzz, print, sweep_bench};
 use crate::config::Config;
 use crate::config::sections::LogFormat;
 use crate::desk::report;
 use crate::io::compact::compact;
+use crate::service::redact::{self, Redacting, Secrets};
 use crate::service::requests::Request;
 use crate::service::{control, daemon};
 
@@ -20,6 +21,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.cmd {
         Cmd::CheckConfig => return Ok(check_config(&cli)),
         Cmd::BenchSweep(args) => sweep_bench::run(args.clone())?,
+        Cmd::Fuzz(args) => return fuzz::run(args.clone()),
         cmd => {
             let config = load(&cli)?;
             with_config(&config, cmd)?;
@@ -31,6 +33,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 fn check_config(cli: &Cli) -> ExitCode {
     match Config::load(&cli.config) {
         Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: OK (imap {}:{} as {}, store {})",
                 cli.config.display(),
@@ -55,11 +60,13 @@ fn load(cli: &Cli) -> Result<Config> {
 /// Every subcommand that needs the configuration.
 fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
     match cmd {
-        Cmd::CheckConfig | Cmd::BenchSweep(_) => unreachable!("handled without a configuration"),
+        Cmd::CheckConfig | Cmd::BenchSweep(_) | Cmd::Fuzz(_) => {
+            unreachable!("handled without a configuration")
+        }
         Cmd::Run => {
-            init_tracing(config);
+            let secrets = init_tracing(config);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(daemon::run(config.clone()))?;
+            rt.block_on(daemon::run(config.clone(), secrets))?;
         }
         Cmd::Export => export(config)?,
         Cmd::Import { file } => {
@@ -198,7 +205,11 @@ fn export(config: &Config) -> Result<()> {
             }
         }
         Target::Store(store) => {
-            let n = store.export(&mut out)?;
+            // Spooled, and the store closed before the copy: a stalled pipe must not keep a
+            // starting daemon out of its store.
+            let (spool, n) = store.export_spooled()?;
+            drop(store);
+            control::copy_export(&mut std::io::BufReader::new(spool), &mut out)?;
             eprintln!("exported {n} records");
         }
     }
@@ -206,19 +217,31 @@ fn export(config: &Config) -> Result<()> {
 }
 
 /// Logging for `run`: JSON or text as configured; under systemd without timestamps (the journal
-/// adds them) and colours only on a terminal.
-fn init_tracing(config: &Config) {
+/// adds them) and colours only on a terminal. No secret reaches it ([`redact`]): the returned
+/// [`Secrets`] learn the new ones on SIGHUP.
+fn init_tracing(config: &Config) -> Secrets {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(config.log.level.as_deref().unwrap_or("supportd=info,warn"))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let secrets = Secrets::default();
+    secrets.learn(config);
+    let builder = tracing_subscriber::fmt().with_env_filter(redact::quiet_wire_traces(filter));
     match config.log.format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder
+            .json()
+            .with_writer(Redacting {
+                inner: std::io::stdout,
+                secrets: secrets.clone(),
+            })
+            .init(),
         LogFormat::Text => {
             // Under systemd the journal timestamps every line itself; colours only on a terminal.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let builder = builder.with_ansi(ansi).with_writer(std::io::stderr);
+            let builder = builder.with_ansi(ansi).with_writer(Redacting {
+                inner: std::io::stderr,
+                secrets: secrets.clone(),
+            });
             if std::env::var_os("JOURNAL_STREAM").is_some() {
                 builder.without_time().init()
             } else {
@@ -226,4 +249,5 @@ fn init_tracing(config: &Config) {
             }
         }
     }
+    secrets
 }

@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub mod bench;
 pub(crate) mod commands;
+pub(crate) mod fuzz;
 pub(crate) mod print;
 pub(crate) mod query;
 pub(crate) mod sweep_bench;
@@ -16,6 +17,9 @@ use crate::cli::args::Cli;
 
 /// Runs the command line: parses the arguments and runs the subcommand.
 pub fn main() -> ExitCode {
+    // Before anything is created: the store, the control socket and spool files hold customer
+    // mail, so they are private to the service user whatever umask started us.
+    crate::io::store::private_umask();
     let cli = Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,

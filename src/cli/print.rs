@@ -313,6 +313,27 @@ pub(crate) fn status(v: &serde_json::Value) {
         if let Some(e) = i["last_error"].as_str() {
             println!("last error:  {e}");
         }
+        for m in i["stuck"].as_array().into_iter().flatten() {
+            println!(
+                "stuck mail:  UID {} {}: {}",
+                m["uid"],
+                m["message_id"].as_str().unwrap_or("-"),
+                m["reason"].as_str().unwrap_or_default()
+            );
+        }
+        if i["abandoned_parses"].as_u64().unwrap_or(0) > 0 {
+            println!("parses given up, still running: {}", i["abandoned_parses"]);
+        }
+    }
+    if let Some(f) = v["store_fault"].as_str() {
+        println!("store fault: {f}");
+    }
+    for t in v["sla_skipped"].as_array().into_iter().flatten() {
+        println!(
+            "SLA skipped: ticket {}: {}",
+            t["ticket"],
+            t["reason"].as_str().unwrap_or_default()
+        );
     }
 }
 

@@ -13,35 +13,36 @@ use crate::service::requests::{self, Request};
 /// Where a request goes: the running daemon (already answered) or the store, opened directly.
 pub(crate) enum Target {
     Daemon(serde_json::Value),
-    Store(Store),
+    Store(Box<Store>),
 }
 
-/// Sends `req` to the running daemon, or opens the store when no daemon runs. A daemon that is
-/// starting holds the store lock a moment before its socket listens, so a locked store means:
-/// wait for the socket.
+/// Sends `req` to the running daemon, or opens the store when no daemon runs. A locked store
+/// means another process holds it: a daemon starting (its socket listens a moment after it
+/// opened the store) or another command reading it directly; both go away soon, so the store
+/// and the socket are tried in turn for a while.
 pub(crate) fn reach(config: &Config, req: &Request) -> Result<Target> {
     let socket = config.control_socket();
-    if let Some(v) = control::request(&socket, req)? {
-        return Ok(Target::Daemon(v));
-    }
-    match Store::open(&config.store.path) {
-        Ok(s) => Ok(Target::Store(s)),
-        Err(StoreError::Locked(p)) => {
-            for _ in 0..50 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if let Some(v) = control::request(&socket, req)? {
-                    return Ok(Target::Daemon(v));
-                }
-            }
-            bail!(
-                "the store {} is held by a running daemon, but its control socket {} does not answer",
+    let deadline = std::time::Instant::now() + LOCKED_WAIT;
+    loop {
+        if let Some(v) = control::request(&socket, req)? {
+            return Ok(Target::Daemon(v));
+        }
+        match Store::open(&config.store.path) {
+            Ok(s) => return Ok(Target::Store(Box::new(s))),
+            Err(StoreError::Locked(p)) if std::time::Instant::now() >= deadline => bail!(
+                "the store {} is in use by another process, and no daemon answers on {}: \
+                 another supportd command, or a daemon that cannot serve its control socket",
                 p.display(),
                 socket.display()
-            )
+            ),
+            Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => return Err(e).context("cannot open store"),
         }
-        Err(e) => Err(e).context("cannot open store"),
     }
 }
+
+/// How long a command waits for a store another process holds.
+const LOCKED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Asks the running daemon, or reads the store directly when no daemon runs.
 pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value> {
@@ -53,7 +54,7 @@ pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value>
     }
     let store = match reach(config, req)? {
         Target::Daemon(v) => return Ok(v),
-        Target::Store(s) => s,
+        Target::Store(s) => *s,
     };
     let templates = match &config.outbound {
         Some(out)

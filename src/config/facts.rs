@@ -23,6 +23,10 @@ pub(crate) trait Facts {
     fn is_dir(&self, path: &Path) -> bool;
     /// An environment variable (`None` when unset).
     fn var(&self, name: &str) -> Option<OsString>;
+    /// The permission bits of the file at `path` (`0o640`), when they can be read.
+    fn mode(&self, _path: &Path) -> Option<u32> {
+        None
+    }
 }
 
 /// A machine with no files and an empty environment: a configuration that names nothing

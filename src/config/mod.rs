@@ -17,6 +17,7 @@ pub(crate) mod facts;
 pub(crate) mod parse;
 pub mod sample;
 pub mod sections;
+pub(crate) mod strength;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ pub struct Config {
     pub sla: SlaPolicy,
     /// `[parse]`: what one mail may cost the parser (defaults when absent).
     pub(crate) parse: crate::mail::parse::Limits,
+    /// What is accepted but unsafe (a secret file everybody may read), by key; `check-config`
+    /// prints these and the daemon logs them at start.
+    pub(crate) warnings: Vec<Problem>,
 }
 
 impl Config {

@@ -17,6 +17,7 @@ use crate::config::sections::{
     AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
     SmtpConfig, StoreConfig, SupportConfig,
 };
+use crate::config::strength;
 use crate::config::{Config, ConfigError, same_agent_name};
 use crate::domain::calendar::CalendarConfig;
 use crate::domain::customer::Directory;
@@ -53,9 +54,11 @@ impl Config {
         })?;
         let mut v = Validation {
             problems: Vec::new(),
+            warnings: Vec::new(),
             base: path.parent().unwrap_or(Path::new(".")).to_owned(),
             facts,
         };
+        v.private_file("(file)", path);
         let s = v.sections(&table);
         let imap = s.imap.map(|i| v.imap(i));
         let smtp = s.smtp.map(|c| v.smtp(c));
@@ -67,7 +70,7 @@ impl Config {
         v.problems.extend(s.sla.check_agents(is_agent, "sla"));
         let parse = s.parse.unwrap_or_default();
         v.parse_limits(&parse);
-        let problems = v.problems;
+        let (problems, warnings) = (v.problems, v.warnings);
         if !problems.is_empty() {
             return Err(ConfigError {
                 path: path.to_owned(),
@@ -97,6 +100,7 @@ impl Config {
             calendar: s.calendar,
             sla: s.sla,
             parse,
+            warnings,
         })
     }
 }
@@ -120,6 +124,8 @@ struct Sections {
 /// The problems found so far, and what the checks need to look outside the text.
 struct Validation<'f> {
     problems: Vec<Problem>,
+    /// What is accepted but unsafe (a secret file everybody may read).
+    warnings: Vec<Problem>,
     /// The configuration file's directory: relative file names are resolved against it.
     base: PathBuf,
     facts: &'f dyn Facts,
@@ -131,6 +137,23 @@ impl Validation<'_> {
             key: key.into(),
             message: message.into(),
         });
+    }
+
+    /// Warns when the file at `path` (the configuration, a password or secret file) may be read
+    /// by every user on the machine: owner and group are the service's business, others not.
+    fn private_file(&mut self, key: &str, path: &Path) {
+        if let Some(mode) = self.facts.mode(path)
+            && mode & 0o004 != 0
+        {
+            self.warnings.push(Problem {
+                key: key.into(),
+                message: format!(
+                    "{} is readable by every user (mode {mode:04o}) and holds secrets; \
+                     `chmod o-rwx` it (0640 root:supportd, as the install steps do)",
+                    path.display()
+                ),
+            });
+        }
     }
 
     /// Unknown sections, then every section deserialised on its own (the calendar and SLA
@@ -355,11 +378,17 @@ impl Validation<'_> {
             out.secret_file.as_deref(),
             SECRET_ENV,
         ) {
-            Ok(Some(s)) if s.len() >= 16 => out.resolved_secret = s.into_bytes(),
-            Ok(Some(_)) => self.problem(
-                "outbound.secret",
-                "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
-            ),
+            Ok(Some(s)) => match strength::check(&s) {
+                Ok(()) => out.resolved_secret = s.into_bytes(),
+                Err(why) => {
+                    let key = match (&out.secret, &out.secret_file) {
+                        (Some(_), _) => "outbound.secret".to_owned(),
+                        (None, Some(_)) => "outbound.secret_file".to_owned(),
+                        (None, None) => format!("outbound.secret (${SECRET_ENV})"),
+                    };
+                    self.problem(key, why)
+                }
+            },
             Ok(None) => self.problem(
                 "outbound.secret",
                 "no secret for signing Message-IDs: set outbound.secret, outbound.secret_file or $SUPPORTD_SECRET",
@@ -456,6 +485,18 @@ impl Validation<'_> {
                 "must be at least 1 (the requester)",
             );
         }
+        if support.max_header_bytes < 1024 {
+            self.problem("support.max_header_bytes", "must be at least 1024");
+        }
+        if support.max_fetch_bytes < support.max_header_bytes {
+            self.problem(
+                "support.max_fetch_bytes",
+                "must be at least support.max_header_bytes (one header per FETCH)",
+            );
+        }
+        if support.max_parse_cpu_ms == 0 {
+            self.problem("support.max_parse_cpu_ms", "must be at least 1");
+        }
         support
     }
 
@@ -498,7 +539,7 @@ impl Validation<'_> {
 
     /// A password (or secret): given inline, read from a file, or taken from `env`.
     fn secret(
-        &self,
+        &mut self,
         section: &str,
         inline: Option<&str>,
         file: Option<&Path>,
@@ -529,7 +570,14 @@ impl Validation<'_> {
             let mut last_err = None;
             for c in &candidates {
                 match self.facts.read(c) {
-                    Ok(s) => return Ok(Some(s.trim_end_matches(['\r', '\n']).to_owned())),
+                    Ok(s) => {
+                        let key = match section {
+                            "outbound" => "outbound.secret_file".to_owned(),
+                            _ => format!("{section}.password_file"),
+                        };
+                        self.private_file(&key, c);
+                        return Ok(Some(s.trim_end_matches(['\r', '\n']).to_owned()));
+                    }
                     Err(e) => last_err = Some(format!("cannot read {}: {e}", c.display())),
                 }
             }
@@ -812,6 +860,85 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(e.problems[0].key, "imap.port", "{e}");
         let e = parse(&format!("{GOOD}\n[[agents]]\nname='a'\naddresses=[1]\n")).unwrap_err();
         assert_eq!(e.problems[0].key, "agents[0].addresses[0]", "{e}");
+    }
+
+    /// A machine with secret files of given modes.
+    struct Files(Vec<(&'static str, &'static str, u32)>);
+
+    impl Facts for Files {
+        fn read(&self, path: &Path) -> std::io::Result<String> {
+            self.0
+                .iter()
+                .find(|(p, ..)| Path::new(p) == path)
+                .map(|(_, text, _)| (*text).to_owned())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        }
+        fn exists(&self, path: &Path) -> std::io::Result<()> {
+            self.read(path).map(|_| ())
+        }
+        fn is_dir(&self, _: &Path) -> bool {
+            false
+        }
+        fn var(&self, _: &str) -> Option<std::ffi::OsString> {
+            None
+        }
+        fn mode(&self, path: &Path) -> Option<u32> {
+            let file = self.0.iter().find(|(p, ..)| Path::new(p) == path);
+            file.map(|(.., mode)| *mode)
+        }
+    }
+
+    const SMTP: &str = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n";
+
+    #[test]
+    fn a_weak_signing_secret_is_refused_naming_where_it_came_from() {
+        let inline = format!("{GOOD}{SMTP}[outbound]\nsecret = \"0123456789abcdef\"\n");
+        let e = parse(&inline).unwrap_err();
+        assert_eq!(e.problems[0].key, "outbound.secret", "{e}");
+        assert!(
+            e.problems[0]
+                .message
+                .contains("16 hex characters carry at most 64 bits")
+        );
+        let file = format!("{GOOD}{SMTP}[outbound]\nsecret_file = \"/etc/supportd/s\"\n");
+        let machine = Files(vec![("/etc/supportd/s", "short-secret\n", 0o600)]);
+        let e =
+            Config::parse(&file, Path::new("/etc/supportd/supportd.toml"), &machine).unwrap_err();
+        assert_eq!(e.problems[0].key, "outbound.secret_file", "{e}");
+        let strong = "9f86d081884c7d659a2feaa0c55ad015";
+        let ok = inline.replace("0123456789abcdef", strong);
+        assert_eq!(
+            parse(&ok).unwrap().outbound.unwrap().resolved_secret,
+            strong.as_bytes()
+        );
+    }
+
+    #[test]
+    fn files_everybody_may_read_are_warned_about_by_key() {
+        let text = format!(
+            "{}{SMTP}password_file = \"/etc/supportd/smtp\"\nusername = \"u\"\n\
+             [outbound]\nsecret_file = \"/etc/supportd/s\"\n",
+            GOOD.replace("password = \"secret\"", "password_file = \"imap\"")
+        );
+        let machine = Files(vec![
+            ("/etc/supportd/supportd.toml", "", 0o644),
+            ("/etc/supportd/imap", "pw", 0o640),
+            ("/etc/supportd/smtp", "pw", 0o604),
+            ("/etc/supportd/s", "9f86d081884c7d659a2feaa0c55ad015", 0o444),
+        ]);
+        let c = Config::parse(&text, Path::new("/etc/supportd/supportd.toml"), &machine)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keys: Vec<&str> = c.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["(file)", "smtp.password_file", "outbound.secret_file"]
+        );
+        assert!(
+            c.warnings[1].message.contains("mode 0604"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(parse(GOOD).unwrap().warnings.is_empty());
     }
 
     #[test]

@@ -226,6 +226,17 @@ pub(crate) struct SupportConfig {
     /// Mail larger than this is quarantined without being downloaded.
     #[serde(default = "default_max_size")]
     pub(crate) max_message_bytes: u64,
+    /// A header longer than this is quarantined; only this much of it is ever downloaded (a
+    /// partial FETCH) and kept.
+    #[serde(default = "default_max_header")]
+    pub(crate) max_header_bytes: u64,
+    /// Most bytes one FETCH may bring in (headers or bodies of a batch), bounding memory.
+    #[serde(default = "default_max_fetch")]
+    pub(crate) max_fetch_bytes: u64,
+    /// CPU time parsing one mail may take (milliseconds); a mail that needs more is quarantined
+    /// unparsed and the mailbox moves on.
+    #[serde(default = "default_max_parse_cpu")]
+    pub(crate) max_parse_cpu_ms: u64,
     /// How long an open ticket may be joined by subject + customer.
     #[serde(default = "default_window")]
     pub(crate) thread_window_days: u64,
@@ -320,12 +331,28 @@ fn default_attach_limit() -> u64 {
 }
 
 /// `[control]`: the local socket the CLI uses while the daemon holds the store.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ControlConfig {
     /// Unix socket path; defaults to `control.sock` in the store directory.
     #[serde(default)]
     pub(crate) socket: Option<PathBuf>,
+    /// A client that reads none of its answer for this long is dropped (a stalled `export`).
+    #[serde(default = "default_write_timeout")]
+    pub(crate) write_timeout_secs: u64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> ControlConfig {
+        ControlConfig {
+            socket: None,
+            write_timeout_secs: default_write_timeout(),
+        }
+    }
+}
+
+fn default_write_timeout() -> u64 {
+    60
 }
 
 /// Log output format.
@@ -425,6 +452,15 @@ fn default_customer_patterns() -> Vec<String> {
 }
 fn default_max_size() -> u64 {
     25 * 1024 * 1024
+}
+fn default_max_header() -> u64 {
+    1024 * 1024
+}
+fn default_max_fetch() -> u64 {
+    32 * 1024 * 1024
+}
+fn default_max_parse_cpu() -> u64 {
+    2000
 }
 fn default_window() -> u64 {
     30

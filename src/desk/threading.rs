@@ -81,15 +81,17 @@ impl Match {
     }
 }
 
-/// Message-IDs to look up, most specific first: In-Reply-To, then References newest first.
+/// Message-IDs to look up, most specific first: In-Reply-To, then References newest first, each
+/// once. Linear in the number of ids (a hostile References header may carry many thousands).
 pub(crate) fn reference_ids(inbound: &Inbound) -> Vec<&str> {
-    let mut ids: Vec<&str> = inbound.in_reply_to.iter().map(String::as_str).collect();
-    for r in inbound.references.iter().rev() {
-        if !ids.contains(&r.as_str()) {
-            ids.push(r);
-        }
-    }
-    ids
+    let mut seen = std::collections::HashSet::new();
+    inbound
+        .in_reply_to
+        .iter()
+        .chain(inbound.references.iter().rev())
+        .map(String::as_str)
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 /// Picks the ticket for `inbound` (see the module docs). `sender_is_agent` is an authenticated
@@ -230,6 +232,17 @@ mod tests {
     #[test]
     fn reference_order_is_in_reply_to_then_newest_reference() {
         assert_eq!(reference_ids(&inbound("a@b")), ["a@x", "r2@x", "r1@x"]);
+    }
+
+    #[test]
+    fn a_hundred_thousand_references_are_deduplicated_in_order() {
+        let mut m = inbound("a@b");
+        m.in_reply_to = vec!["x@x".into(), "x@x".into()];
+        m.references = (0..100_000).map(|i| format!("r{}@x", i % 50_000)).collect();
+        m.references.push("x@x".into());
+        let ids = reference_ids(&m);
+        assert_eq!(ids.len(), 50_001);
+        assert_eq!(&ids[..3], ["x@x", "r49999@x", "r49998@x"]);
     }
 
     #[test]

@@ -34,6 +34,13 @@ impl Facts for Machine {
     fn var(&self, name: &str) -> Option<OsString> {
         std::env::var_os(name)
     }
+
+    fn mode(&self, path: &Path) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
 }
 
 impl Config {

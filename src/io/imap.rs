@@ -138,8 +138,10 @@ pub(crate) struct Meta {
     pub(crate) size: u64,
     /// Flags and keywords as text.
     pub(crate) flags: Vec<String>,
-    /// The header block.
+    /// The header block, at most the `max_header` bytes [`Imap::fetch_headers`] was given.
     pub(crate) header: Vec<u8>,
+    /// True when the header is longer than that: only its start was downloaded.
+    pub(crate) header_cut: bool,
 }
 
 /// The selected mailbox's identity.
@@ -298,6 +300,7 @@ impl Imap {
                     size: f.size.map(u64::from).unwrap_or(0),
                     flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
                     header: Vec::new(),
+                    header_cut: false,
                 })
             })
             .collect();
@@ -306,35 +309,46 @@ impl Imap {
     }
 
     /// Fills in the sizes (RFC822.SIZE, for the size check before any download) and header
-    /// blocks of `metas` with one FETCH.
-    pub(crate) async fn fetch_headers(&mut self, metas: &mut [Meta]) -> Result<()> {
+    /// blocks of `metas` with one FETCH. Only the first `max_header` bytes of each header are
+    /// asked for (a partial FETCH, `BODY.PEEK[HEADER]<0.n>`): a mail without a blank line is all
+    /// header, and must not be downloaded whole to find that out. One byte more is asked for, so
+    /// a header of exactly `max_header` bytes is told apart from a longer one
+    /// ([`Meta::header_cut`]). Responses are copied out one at a time as they arrive, so memory
+    /// holds the headers once, not twice.
+    pub(crate) async fn fetch_headers(
+        &mut self,
+        metas: &mut [Meta],
+        max_header: u64,
+    ) -> Result<()> {
         if metas.is_empty() {
             return Ok(());
         }
         let set = uid_set(&metas.iter().map(|m| m.uid).collect::<Vec<_>>());
-        let fetches: Vec<Fetch> = timed(self.limit, "FETCH headers", async {
-            self.session
-                .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
-                .await?
-                .try_collect()
-                .await
+        let query = format!(
+            "(UID RFC822.SIZE BODY.PEEK[HEADER]<0.{}>)",
+            max_header.saturating_add(1)
+        );
+        let limit = max_header as usize;
+        let mut seen = 0;
+        timed(self.limit, "FETCH headers", async {
+            let mut stream = self.session.uid_fetch(&set, &query).await?;
+            while let Some(f) = stream.try_next().await? {
+                let Some(m) = metas.iter_mut().find(|m| Some(m.uid) == f.uid) else {
+                    continue;
+                };
+                seen += 1;
+                if let Some(size) = f.size {
+                    m.size = u64::from(size);
+                }
+                if let Some(h) = f.header() {
+                    m.header_cut = h.len() > limit;
+                    m.header = h[..h.len().min(limit)].to_vec();
+                }
+            }
+            Ok::<(), async_imap::error::Error>(())
         })
         .await?;
-        let mut missing = false;
-        for m in metas.iter_mut() {
-            match fetches.iter().find(|f| f.uid == Some(m.uid)) {
-                Some(f) => {
-                    if let Some(size) = f.size {
-                        m.size = u64::from(size);
-                    }
-                    if let Some(h) = f.header() {
-                        m.header = h.to_vec();
-                    }
-                }
-                None => missing = true,
-            }
-        }
-        if missing {
+        if seen < metas.len() {
             self.still_there("FETCH headers").await?;
         }
         Ok(())
@@ -350,11 +364,12 @@ impl Imap {
             .with_context(|| format!("the server closed the connection during {what}"))
     }
 
-    /// Sizes, flags and headers of all messages with UID ≥ `from` (index, then headers).
-    pub(crate) async fn fetch_meta(&mut self, from: u32) -> Result<Vec<Meta>> {
+    /// Sizes, flags and headers (up to `max_header` bytes each) of all messages with UID ≥
+    /// `from` (index, then headers).
+    pub(crate) async fn fetch_meta(&mut self, from: u32, max_header: u64) -> Result<Vec<Meta>> {
         let mut metas = self.fetch_index(from).await?;
         for chunk in metas.chunks_mut(256) {
-            self.fetch_headers(chunk).await?;
+            self.fetch_headers(chunk, max_header).await?;
         }
         Ok(metas)
     }
@@ -366,19 +381,20 @@ impl Imap {
             return Ok(HashMap::new());
         }
         let set = uid_set(uids);
-        let fetches: Vec<Fetch> = timed(self.limit, "FETCH bodies", async {
-            self.session
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await?
-                .try_collect()
-                .await
+        let mut bodies: HashMap<u32, Vec<u8>> = HashMap::new();
+        // Copied out as each response arrives: the batch sits in memory once.
+        timed(self.limit, "FETCH bodies", async {
+            let mut stream = self.session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+            while let Some(f) = stream.try_next().await? {
+                if let (Some(uid), Some(body)) = (f.uid, f.body())
+                    && uids.contains(&uid)
+                {
+                    bodies.insert(uid, body.to_vec());
+                }
+            }
+            Ok::<(), async_imap::error::Error>(())
         })
         .await?;
-        let bodies: HashMap<u32, Vec<u8>> = fetches
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-            .filter(|(uid, _)| uids.contains(uid))
-            .collect();
         if bodies.len() < uids.len() {
             self.still_there("FETCH bodies").await?;
         }

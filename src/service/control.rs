@@ -66,11 +66,28 @@ pub(crate) async fn serve(path: &Path, shared: Shared, mut shutdown: Shutdown) -
 
 async fn handle(conn: UnixStream, shared: Shared) -> Result<()> {
     // Every request is blocking store work (and an export may be large), so the whole exchange
-    // runs on a blocking thread with an ordinary socket.
+    // runs on a blocking thread with an ordinary socket. A client that stops reading (`supportd
+    // export | less`, left alone) holds nothing but this thread, and only until the write
+    // timeout drops it.
     let conn = conn.into_std()?;
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    tokio::task::spawn_blocking(move || handle_blocking(conn, shared)).await?
+    let limit = shared.live.borrow().config.control.write_timeout_secs;
+    conn.set_write_timeout(Some(std::time::Duration::from_secs(limit.max(1))))?;
+    let result = tokio::task::spawn_blocking(move || handle_blocking(conn, shared)).await?;
+    if let Err(e) = &result
+        && let Some(io) = e.downcast_ref::<std::io::Error>()
+        && matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    {
+        warn!(
+            timeout_secs = limit,
+            "a control client stopped reading its answer; dropped it (control.write_timeout_secs)"
+        );
+    }
+    result
 }
 
 fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Result<()> {
@@ -79,13 +96,17 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     std::io::BufReader::new((&conn).take(MAX_REQUEST as u64)).read_line(&mut line)?;
     let mut w = std::io::BufWriter::new(&conn);
     let reply = match serde_json::from_str::<Request>(&line) {
-        Ok(Request::Export) => {
-            w.write_all(b"{\"ok\":true,\"stream\":true}\n")?;
-            let _lock = shared.store.write_lock();
-            shared.store.export(&mut w)?;
-            w.flush()?;
-            return Ok(());
-        }
+        Ok(Request::Export) => match shared.store.export_spooled() {
+            Ok((mut spool, n)) => {
+                debug!(records = n, "export spooled; sending it");
+                w.write_all(b"{\"ok\":true,\"stream\":true}\n")?;
+                std::io::copy(&mut spool, &mut w)?;
+                w.flush()?;
+                debug!(records = n, "export sent");
+                return Ok(());
+            }
+            Err(e) => serde_json::json!({"ok": false, "error": format!("export failed: {e}")}),
+        },
         Ok(req) => {
             let mut st = serde_json::to_value(shared.ingest.lock().unwrap().clone())?;
             if let Some(s) = &shared.sender {
@@ -150,9 +171,32 @@ pub(crate) fn export(path: &Path, out: &mut dyn std::io::Write) -> Result<bool> 
                 .unwrap_or("the daemon refused the export")
         );
     }
-    std::io::copy(&mut reader, out)?;
-    out.flush()?;
+    copy_export(&mut reader, out)?;
     Ok(true)
+}
+
+/// Copies an export stream to `out`; an error unless it ends with the end line (the daemon
+/// dropped us, or died, half-way).
+pub(crate) fn copy_export(
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let end = format!("{{\"{}\"", crate::io::store::EXPORT_END_KEY);
+    let mut line = Vec::new();
+    let mut last_was_end = false;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        out.write_all(&line)?;
+        last_was_end = line.starts_with(end.as_bytes()) && line.ends_with(b"\n");
+    }
+    out.flush()?;
+    if !last_was_end {
+        bail!("the export was cut off before its end line; do not use this output as a backup");
+    }
+    Ok(())
 }
 
 /// Sends one request to a running daemon. `Ok(None)` means no daemon is listening.

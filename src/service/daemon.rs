@@ -21,12 +21,13 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::io::http;
-use crate::io::store::Store;
+use crate::io::store::{Store, StoreError};
 use crate::io::systemd;
 use crate::service::control;
 use crate::service::health::Health;
 use crate::service::ingest::Ingest;
 use crate::service::metrics::{IngestStatus, SendStats};
+use crate::service::redact::Secrets;
 use crate::service::scheduler;
 use crate::service::sender::Sender;
 use crate::service::settings::{Live, Settings};
@@ -39,23 +40,25 @@ const READY_POLL: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub(crate) async fn run(config: Config) -> Result<()> {
-    let result = run_inner(config).await;
+pub(crate) async fn run(config: Config, secrets: Secrets) -> Result<()> {
+    let result = run_inner(config, secrets).await;
     if let Err(e) = &result {
         systemd::status(&format!("failed: {e:#}"));
     }
     result
 }
 
-async fn run_inner(config: Config) -> Result<()> {
+async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
     // Handlers first: a SIGTERM during start-up must still mean a clean stop.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
     let mut hup = signal(SignalKind::hangup())?;
+    for w in &config.warnings {
+        warn!(key = %w.key, "{}", w.message);
+    }
     systemd::status("opening the store");
-    let store = Store::open(&config.store.path)
-        .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
+    let store = open_store(&config.store.path).await?;
     let identity = store.identity();
     info!(
         path = %config.store.path.display(),
@@ -94,6 +97,7 @@ async fn run_inner(config: Config) -> Result<()> {
         info!(timeout = ?d, "systemd watchdog enabled");
     }
     let mut failure = None;
+    let mut fault_seen = false;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); break }
@@ -105,8 +109,22 @@ async fn run_inner(config: Config) -> Result<()> {
                     break;
                 }
             }
-            _ = hup.recv() => reload(&settings_tx),
+            _ = hup.recv() => reload(&settings_tx, &secrets),
             _ = status_tick.tick() => {
+                if let Some(cause) = store.fault() {
+                    if !fault_seen {
+                        fault_seen = true;
+                        error!(error = %cause, "the store failed; ingest, sending and the SLA sweep wait, /healthz reports it, and the daemon restarts once the store's directory is writable again");
+                        systemd::status(&format!("store failed: {cause}; waiting for the disk"));
+                    }
+                    if store_writable_again(store.path()).await {
+                        failure = Some(anyhow!(
+                            "the store failed ({cause}) and its directory is writable again: exiting so that a fresh start reopens it"
+                        ));
+                        break;
+                    }
+                    continue;
+                }
                 let st = ingest_status.lock().unwrap().clone();
                 if !ready && st.connected {
                     ready = true;
@@ -153,11 +171,44 @@ async fn run_inner(config: Config) -> Result<()> {
             }
         }
     }
-    store.sync().await.context("final store flush failed")?;
+    if let Some(cause) = store.fault() {
+        // sled in its error state can hang flushing, also when dropped: the handle is leaked
+        // and the process ends with what is on disk, which is all that was acknowledged.
+        warn!(error = %cause, "the store failed: no final flush");
+        std::mem::forget(store);
+    } else {
+        store.sync().await.context("final store flush failed")?;
+    }
     info!("stopped");
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// How long the daemon waits at start for a store another process holds: a CLI command that
+/// found no control socket (the daemon restarting) reads the store directly for a moment, and a
+/// daemon still stopping flushes it.
+const STORE_LOCKED_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the store, waiting up to [`STORE_LOCKED_WAIT`] while another process holds it.
+async fn open_store(path: &std::path::Path) -> Result<Store> {
+    let deadline = tokio::time::Instant::now() + STORE_LOCKED_WAIT;
+    let mut told = false;
+    loop {
+        match Store::open(path) {
+            Err(StoreError::Locked(_)) if tokio::time::Instant::now() < deadline => {
+                if !told {
+                    warn!(path = %path.display(), wait = ?STORE_LOCKED_WAIT, "the store is in use by another process (a supportd command?); waiting for it");
+                    systemd::status("waiting for the store: in use by another process");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => {
+                return r.with_context(|| format!("cannot open store {}", path.display()));
+            }
+        }
     }
 }
 
@@ -238,36 +289,53 @@ async fn start_tasks(
     Ok((ingest_status, sender_stats))
 }
 
-/// Reports a task that ended before shutdown; returns the error that stops the daemon, if this
-/// ending does: a panic anywhere, or ingest ending at all. Other tasks failing is logged and the
-/// daemon carries on without them, as it always has (e.g. a control socket that cannot bind).
+/// Reports a task that ended before shutdown and returns the error that stops the daemon. Every
+/// task runs until shutdown and handles its own per-item failures (a mail, an outbox item, a
+/// ticket), so one that ends is broken for good: a daemon that silently stopped sending mail or
+/// answering the CLI would look healthy to systemd. Ending non-zero makes systemd restart it.
 fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
-    match ended {
+    Some(match ended {
         Ended::Panicked(m) => {
             error!(task = name, panic = %m, "task panicked; stopping so the service is restarted");
-            Some(anyhow!("the {name} task panicked: {m}"))
+            anyhow!("the {name} task panicked: {m}")
         }
-        Ended::Failed(e) if name == INGEST => Some(e),
-        Ended::Done if name == INGEST => Some(anyhow!("ingest stopped on its own")),
         Ended::Failed(e) => {
-            error!(task = name, error = %format!("{e:#}"), "task failed; carrying on without it");
-            None
+            error!(task = name, error = %format!("{e:#}"), "task failed; stopping so the service is restarted");
+            e.context(format!("the {name} task failed"))
         }
         Ended::Done => {
-            warn!(task = name, "task ended before shutdown");
-            None
+            error!(
+                task = name,
+                "task ended before shutdown; stopping so the service is restarted"
+            );
+            anyhow!("the {name} task stopped on its own")
         }
-    }
+    })
 }
+
+/// Whether the store's directory takes a write again (a probe file of a few MiB, fsynced, then
+/// removed), so a restart can reopen the store.
+async fn store_writable_again(dir: &std::path::Path) -> bool {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        crate::service::health::probe_dir(&dir, RECOVERY_PROBE_BYTES).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Size of the probe that decides a failed store's disk has room again.
+const RECOVERY_PROBE_BYTES: usize = 4 << 20;
 
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
 /// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
 /// session is not touched.
-fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
+fn reload(settings_tx: &watch::Sender<Arc<Settings>>, secrets: &Secrets) {
     let current = settings_tx.borrow().clone();
     let path = current.config.path.clone();
     match current.reload(&path) {
         Ok((new, restart)) => {
+            secrets.learn(&new.config);
             settings_tx.send_replace(Arc::new(new));
             info!(path = %path.display(), "SIGHUP: reloaded agents, customer directory, templates and rules");
             if restart.is_empty() {
@@ -332,13 +400,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_panic_anywhere_or_ingest_ending_stops_the_daemon() {
+    fn any_task_ending_before_shutdown_stops_the_daemon() {
         assert!(ended_early("scheduler", Ended::Panicked("boom".into())).is_some());
         assert!(ended_early("control socket", Ended::Panicked("boom".into())).is_some());
         assert!(ended_early(INGEST, Ended::Failed(anyhow!("store locked"))).is_some());
         assert!(ended_early(INGEST, Ended::Done).is_some());
-        // A control socket that cannot bind leaves the daemon running, as before.
-        assert!(ended_early("control socket", Ended::Failed(anyhow!("bind"))).is_none());
-        assert!(ended_early("outbox sender", Ended::Done).is_none());
+        let e = ended_early("control socket", Ended::Failed(anyhow!("bind"))).unwrap();
+        assert_eq!(format!("{e:#}"), "the control socket task failed: bind");
+        assert!(ended_early("outbox sender", Ended::Done).is_some());
     }
 }

@@ -85,7 +85,7 @@ impl Health {
     /// Runs the store writability check once and records its result.
     pub(crate) async fn check_store(&self) {
         let dir = self.store.path().to_owned();
-        let result = tokio::task::spawn_blocking(move || probe_dir(&dir))
+        let result = tokio::task::spawn_blocking(move || probe_dir(&dir, 0))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|r| r);
@@ -124,7 +124,12 @@ impl Health {
         let check = self.store_check.lock().unwrap().clone();
         let now = Utc::now();
         let mut reasons = Vec::new();
-
+        let fault = self.store.fault();
+        if let Some(cause) = &fault {
+            reasons.push(format!(
+                "store failed: {cause} (the daemon restarts once its directory is writable again)"
+            ));
+        }
         if !st.connected {
             reasons.push(match &st.last_error {
                 Some(e) => format!("IMAP not connected: {e}"),
@@ -204,11 +209,20 @@ impl Health {
                 "held_by_automatic_cap": held,
             },
             "store": {
-                "writable": writable,
+                "writable": writable && fault.is_none(),
+                "fault": fault,
                 "checked_age_seconds": check_age,
                 "error": check.error,
             },
             "uptime_seconds": self.started.elapsed().as_secs(),
+            // Handled mail the server would not move out of the inbox (ingest goes on).
+            "stuck_mail": st.stuck,
+            "abandoned_parses": st.abandoned_parses,
+            // Tickets whose SLA step failed (skipped until restart; the others go on).
+            "sla_skipped": crate::service::scheduler::skipped()
+                .into_iter()
+                .map(|(ticket, why)| json!({ "ticket": ticket, "reason": why }))
+                .collect::<Vec<_>>(),
         });
         Verdict { healthy, body }
     }
@@ -259,10 +273,13 @@ impl Health {
     }
 }
 
-/// Create, write, fsync, read back and remove a probe file in `dir`.
-fn probe_dir(dir: &Path) -> std::io::Result<()> {
+/// Create, write, fsync, read back and remove a probe file in `dir`, padded to `size` bytes.
+pub(crate) fn probe_dir(dir: &Path, size: usize) -> std::io::Result<()> {
     let path = dir.join(PROBE_FILE);
-    let payload = format!("supportd health probe {}\n", std::process::id());
+    let mut payload = format!("supportd health probe {}\n", std::process::id());
+    if payload.len() < size {
+        payload.push_str(&".".repeat(size - payload.len()));
+    }
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -290,8 +307,9 @@ mod tests {
     #[test]
     fn probe_writes_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
-        probe_dir(dir.path()).unwrap();
+        probe_dir(dir.path(), 0).unwrap();
+        probe_dir(dir.path(), 1 << 20).unwrap();
         assert!(!dir.path().join(PROBE_FILE).exists());
-        assert!(probe_dir(&dir.path().join("missing")).is_err());
+        assert!(probe_dir(&dir.path().join("missing"), 0).is_err());
     }
 }

@@ -10,11 +10,11 @@
 //! the parser is caught, and a UID that keeps failing to download is moved to quarantine after
 //! [`MAX_ATTEMPTS`] tries so it can never stall the mailbox.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -23,16 +23,14 @@ use crate::domain::message::Source;
 use crate::io::imap::{self, Imap, Woken};
 use crate::io::store::{Store, StoreError, UidState};
 use crate::mail::parse;
-use crate::service::intake::{Outcome, ingest_raw_with, store_quarantined};
-use crate::service::metrics::IngestStatus;
+use crate::service::intake::{IntakeEnv, Outcome, ingest_caught, parse_mail, store_quarantined};
+use crate::service::metrics::{IngestStatus, StuckMail};
+use crate::service::parse_budget::{self, Parsed};
 use crate::service::settings::{Live, Settings};
 use crate::service::shutdown::Shutdown;
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
 const BATCH: usize = 64;
-/// Most bytes (by RFC822.SIZE) downloaded by one batched body FETCH, bounding memory; bigger
-/// mail is fetched on its own.
-const BULK_BYTES: u64 = 16 << 20;
 /// Download attempts before a UID is given up on and quarantined.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
@@ -52,6 +50,9 @@ pub(crate) struct Ingest {
     /// until a pass completes, so the mails are then fetched one by one and a poison mail is
     /// caught by the per-UID attempt count instead of failing its whole batch forever.
     bulk_ok: bool,
+    /// Mails whose MOVE kept failing and that could not even be flagged: skipped by every scan
+    /// of this process.
+    skipped: HashSet<(u32, u32)>,
     /// Shared status for the control socket.
     pub(crate) status: Arc<Mutex<IngestStatus>>,
     /// Told the Message-IDs of each batch once it is durable (benchmark and tests).
@@ -80,6 +81,7 @@ impl Ingest {
             attempts: HashMap::new(),
             header_attempts: HashMap::new(),
             bulk_ok: true,
+            skipped: HashSet::new(),
             status: Arc::default(),
             durable: None,
         }
@@ -104,12 +106,25 @@ impl Ingest {
             if shutdown.is_shutdown() {
                 return Ok(());
             }
+            if let Some(cause) = self.store.fault() {
+                // Nothing can be stored until the store is reopened (the daemon restarts for
+                // that): the mail waits in the inbox, not downloaded over and over.
+                {
+                    let mut st = self.status.lock().unwrap();
+                    st.connected = false;
+                    st.last_error = Some(format!("store failed: {cause}"));
+                }
+                shutdown.recv().await;
+                return Ok(());
+            }
             let started = Instant::now();
             let started_at = Utc::now();
             match self.session(&mut shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_))) {
+                    if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_)))
+                        || e.downcast_ref::<Wedged>().is_some()
+                    {
                         return Err(e);
                     }
                     let progressed = {
@@ -219,7 +234,6 @@ impl Ingest {
         from: u32,
         shutdown: &Shutdown,
     ) -> Result<(u32, usize)> {
-        let cfg = self.config.clone();
         let mut metas = imap.fetch_index(from).await?;
         // "Arrival" is when ingest first sees the mail (IMAP INTERNALDATE has only seconds).
         let seen = Instant::now();
@@ -229,116 +243,27 @@ impl Ingest {
             .max()
             .unwrap_or(from)
             .max(from);
-        // Mail marked by the no-MOVE fallback stays in the inbox; it is done, skip it unread.
+        // Mail marked by the no-MOVE fallback stays in the inbox; it is done, skip it unread. So
+        // is mail whose MOVE kept failing, flagged or (when even that failed) remembered here.
         metas.retain(|m| {
             !imap::has_keyword(&m.flags, imap::DONE_KEYWORD)
                 && !imap::has_keyword(&m.flags, imap::QUARANTINE_KEYWORD)
+                && !self.skipped.contains(&(uidvalidity, m.uid))
         });
-        for chunk in metas.chunks_mut(BATCH) {
-            // Headers per batch, so a large backlog never sits in memory whole.
-            self.fetch_headers(imap, uidvalidity, chunk).await?;
-            let chunk = &*chunk;
-            let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
-            let mut done = Vec::new();
-            let mut quarantined = Vec::new();
-            let mut unreadable = Vec::new();
-            let mut ids = Vec::new();
-            for meta in chunk {
-                let source = Source {
-                    mailbox: cfg.imap.mailbox.clone(),
-                    uidvalidity,
-                    uid: meta.uid,
-                };
-                let summary = parse::header_summary(&meta.header);
-                let span = info_span!(
-                    "mail",
-                    uid = meta.uid,
-                    message_id = summary.message_id.as_deref().unwrap_or("-")
-                );
-                let prefetched = bodies.remove(&meta.uid);
-                let key = (uidvalidity, meta.uid);
-                let gave_up = |n: Option<&u32>| n.copied().unwrap_or(0) >= MAX_ATTEMPTS;
-                let outcome = if gave_up(self.header_attempts.get(&key)) {
-                    self.header_attempts.remove(&key);
-                    unreadable.push(meta.uid);
-                    let reason = format!(
-                        "the server could not read this mail (FETCH failed {MAX_ATTEMPTS} times); \
-                         left in the inbox flagged {}",
-                        imap::QUARANTINE_KEYWORD
-                    );
-                    let nothing = parse::header_summary(b"");
-                    self.quarantine(reason, &nothing, meta.size, b"", true, source)?
-                } else {
-                    let unread_body = gave_up(self.attempts.get(&key));
-                    let outcome = self
-                        .handle(imap, meta, &summary, source, prefetched)
-                        .instrument(span.clone())
-                        .await?;
-                    if unread_body && matches!(outcome, Outcome::Quarantined { .. }) {
-                        // The server cannot serve its body: do not ask it to move it either.
-                        unreadable.push(meta.uid);
-                    }
-                    outcome
-                };
-                let _g = span.enter();
-                if let Some(id) = &summary.message_id {
-                    ids.push(id.clone());
-                }
-                match &outcome {
-                    Outcome::Stored { ticket, created } => {
-                        info!(ticket, created, "stored");
-                        self.status.lock().unwrap().stored += 1;
-                        done.push(meta.uid);
-                    }
-                    Outcome::Duplicate { ticket } => {
-                        info!(ticket, "already stored; re-delivery ignored");
-                        self.status.lock().unwrap().duplicates += 1;
-                        done.push(meta.uid);
-                    }
-                    Outcome::Quarantined { id, reason } => {
-                        warn!(quarantine = id, reason, "quarantined");
-                        self.status.lock().unwrap().quarantined += 1;
-                        if !unreadable.contains(&meta.uid) {
-                            quarantined.push(meta.uid);
-                        }
-                    }
-                }
-                if shutdown.is_shutdown() {
-                    break;
-                }
-            }
-            // Durable first, then tell the server: a crash in between only re-delivers.
-            self.store.sync().await?;
-            crate::service::metrics::INGEST_LATENCY.observe_n(
-                seen.elapsed().as_secs_f64(),
-                (done.len() + quarantined.len()) as u64,
-            );
-            if let Some(tx) = &self.durable {
-                let _ = tx.send(std::mem::take(&mut ids));
-            }
-            if let Some(n) = &self.outbox_wake {
-                n.notify_one();
-            }
-            imap.move_out(&done, &cfg.imap.processed_mailbox, imap::DONE_KEYWORD)
+        let mut at = 0;
+        while at < metas.len() {
+            let end = (at + BATCH).min(metas.len());
+            // Headers per batch, so a large backlog never sits in memory whole; the batch ends
+            // early when its headers fill half the fetch budget.
+            let n = self
+                .fetch_batch_headers(imap, uidvalidity, &mut metas[at..end])
                 .await?;
-            imap.move_out(
-                &quarantined,
-                &cfg.imap.quarantine_mailbox,
-                imap::QUARANTINE_KEYWORD,
-            )
-            .await?;
-            // Only a flag (index data) for mail the server cannot read: a MOVE would make it
-            // read the mail again, and the scan skips flagged mail.
-            imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
-            if let Some(last) = chunk.last() {
-                self.store.set_uid_state(
-                    &cfg.imap.mailbox,
-                    UidState {
-                        uidvalidity,
-                        last_uid: last.uid,
-                    },
-                )?;
+            self.batch(imap, uidvalidity, &metas[at..at + n], seen, shutdown)
+                .await?;
+            for m in &mut metas[at..at + n] {
+                m.header = Vec::new();
             }
+            at += n;
             if shutdown.is_shutdown() {
                 break;
             }
@@ -346,6 +271,300 @@ impl Ingest {
         // A whole pass went through: whatever broke a batched FETCH is behind us.
         self.bulk_ok = true;
         Ok((next, metas.len()))
+    }
+
+    /// Handles one batch: every mail decided and written, one fsync, then the MOVEs.
+    async fn batch(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &[imap::Meta],
+        seen: Instant,
+        shutdown: &Shutdown,
+    ) -> Result<()> {
+        let cfg = self.config.clone();
+        let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
+        let mut done = Vec::new();
+        let mut quarantined = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut ids = Vec::new();
+        let mut names = HashMap::new();
+        for meta in chunk {
+            let source = Source {
+                mailbox: cfg.imap.mailbox.clone(),
+                uidvalidity,
+                uid: meta.uid,
+            };
+            let summary = parse::header_summary(&meta.header);
+            let span = info_span!(
+                "mail",
+                uid = meta.uid,
+                message_id = summary.message_id.as_deref().unwrap_or("-")
+            );
+            let prefetched = bodies.remove(&meta.uid);
+            let key = (uidvalidity, meta.uid);
+            let gave_up = |n: Option<&u32>| n.copied().unwrap_or(0) >= MAX_ATTEMPTS;
+            let outcome = if gave_up(self.header_attempts.get(&key)) {
+                self.header_attempts.remove(&key);
+                unreadable.push(meta.uid);
+                let reason = format!(
+                    "the server could not read this mail (FETCH failed {MAX_ATTEMPTS} times); \
+                     left in the inbox flagged {}",
+                    imap::QUARANTINE_KEYWORD
+                );
+                let nothing = parse::header_summary(b"");
+                self.quarantine(reason, &nothing, meta.size, b"", true, source)?
+            } else {
+                let unread_body = gave_up(self.attempts.get(&key));
+                let outcome = self
+                    .handle(imap, meta, &summary, source, prefetched)
+                    .instrument(span.clone())
+                    .await?;
+                if unread_body && matches!(outcome, Outcome::Quarantined { .. }) {
+                    // The server cannot serve its body: do not ask it to move it either.
+                    unreadable.push(meta.uid);
+                }
+                outcome
+            };
+            let _g = span.enter();
+            if let Some(id) = &summary.message_id {
+                ids.push(id.clone());
+                names.insert(meta.uid, id.clone());
+            }
+            match &outcome {
+                Outcome::Stored { ticket, created } => {
+                    info!(ticket, created, "stored");
+                    self.status.lock().unwrap().stored += 1;
+                    done.push(meta.uid);
+                }
+                Outcome::Duplicate { ticket } => {
+                    info!(ticket, "already stored; re-delivery ignored");
+                    self.status.lock().unwrap().duplicates += 1;
+                    done.push(meta.uid);
+                }
+                Outcome::Quarantined { id, reason } => {
+                    warn!(quarantine = id, reason, "quarantined");
+                    self.status.lock().unwrap().quarantined += 1;
+                    if !unreadable.contains(&meta.uid) {
+                        quarantined.push(meta.uid);
+                    }
+                }
+            }
+            if shutdown.is_shutdown() {
+                break;
+            }
+        }
+        // Durable first, then tell the server: a crash in between only re-delivers.
+        self.store.sync().await?;
+        crate::service::metrics::INGEST_LATENCY.observe_n(
+            seen.elapsed().as_secs_f64(),
+            (done.len() + quarantined.len()) as u64,
+        );
+        if let Some(tx) = &self.durable {
+            let _ = tx.send(std::mem::take(&mut ids));
+        }
+        if let Some(n) = &self.outbox_wake {
+            n.notify_one();
+        }
+        let processed = (&cfg.imap.processed_mailbox, imap::DONE_KEYWORD);
+        self.move_out(imap, uidvalidity, &done, processed, &names)
+            .await?;
+        let quarantine = (&cfg.imap.quarantine_mailbox, imap::QUARANTINE_KEYWORD);
+        self.move_out(imap, uidvalidity, &quarantined, quarantine, &names)
+            .await?;
+        // Only a flag (index data) for mail the server cannot read: a MOVE would make it
+        // read the mail again, and the scan skips flagged mail.
+        imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
+        if let Some(last) = chunk.last() {
+            self.store.set_uid_state(
+                &cfg.imap.mailbox,
+                UidState {
+                    uidvalidity,
+                    last_uid: last.uid,
+                },
+            )?;
+        }
+        let abandoned = parse_budget::abandoned();
+        self.status.lock().unwrap().abandoned_parses = abandoned;
+        if abandoned >= parse_budget::MAX_ABANDONED {
+            // Everything handled so far is durable and out of the inbox; only a new process
+            // ends the runaway parser threads.
+            return Err(anyhow::Error::new(Wedged(format!(
+                "{abandoned} given-up mail parses are still running (each over support.max_parse_cpu_ms); restarting to end them"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Takes `uids` (all durably handled) out of the inbox into `dest`. A refused MOVE does not
+    /// end the session (which would restart at UID 1 and meet the same mail first again): the
+    /// mails are retried one by one, and one the server keeps refusing is flagged with `dest`'s
+    /// keyword so every scan skips it (or, if even that is refused, skipped by this process),
+    /// and reported in `status` and `/healthz`. A lost connection still ends the session.
+    async fn move_out(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        uids: &[u32],
+        (dest, keyword): (&String, &str),
+        names: &HashMap<u32, String>,
+    ) -> Result<()> {
+        let Err(first) = imap.move_out(uids, dest, keyword).await else {
+            return Ok(());
+        };
+        imap.noop()
+            .await
+            .with_context(|| format!("after a failed MOVE ({first:#})"))?;
+        for &uid in uids {
+            let mut last = format!("{first:#}");
+            let mut moved = false;
+            for _ in 0..MAX_ATTEMPTS {
+                match imap.move_out(&[uid], dest, keyword).await {
+                    Ok(()) => {
+                        moved = true;
+                        break;
+                    }
+                    Err(e) => {
+                        last = format!("{e:#}");
+                        imap.noop()
+                            .await
+                            .with_context(|| format!("after a failed MOVE ({last})"))?;
+                    }
+                }
+            }
+            if moved {
+                continue;
+            }
+            let flagged = imap.mark(&[uid], keyword).await;
+            let left = match &flagged {
+                Ok(()) => format!("flagged {keyword} and left in the inbox"),
+                Err(e) => {
+                    imap.noop().await?;
+                    self.skipped.insert((uidvalidity, uid));
+                    format!("flagging it failed too ({e:#}); skipped until restart")
+                }
+            };
+            let message_id = names.get(&uid).cloned();
+            warn!(uid, message_id = message_id.as_deref().unwrap_or("-"), error = %last, "MOVE to {dest} keeps failing; {left}");
+            let reason = format!("MOVE to {dest} failed {MAX_ATTEMPTS} times ({last}); {left}");
+            let mut st = self.status.lock().unwrap();
+            st.stuck.push(StuckMail {
+                uid,
+                message_id,
+                reason,
+                at: Utc::now(),
+            });
+            let excess = st.stuck.len().saturating_sub(MAX_STUCK_SHOWN);
+            st.stuck.drain(..excess);
+        }
+        Ok(())
+    }
+
+    /// Fetches the headers of `metas` (a batch's worth at most), in FETCHes of at most
+    /// `support.max_fetch_bytes`; returns how many of them make the batch: all, or fewer once
+    /// their headers fill half that budget (hostile mail all header), so headers and bodies of a
+    /// batch stay bounded together.
+    async fn fetch_batch_headers(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        metas: &mut [imap::Meta],
+    ) -> Result<usize> {
+        let sup = &self.config.support;
+        let (max_header, budget) = (sup.max_header_bytes, sup.max_fetch_bytes);
+        let per_fetch = ((budget / (max_header + 1)) as usize).max(1);
+        let mut bytes = 0u64;
+        let mut at = 0;
+        while at < metas.len() {
+            let end = (at + per_fetch).min(metas.len());
+            self.fetch_headers(imap, uidvalidity, &mut metas[at..end])
+                .await?;
+            bytes += metas[at..end]
+                .iter()
+                .map(|m| m.header.len() as u64)
+                .sum::<u64>();
+            at = end;
+            if bytes >= budget / 2 {
+                break;
+            }
+        }
+        Ok(at)
+    }
+
+    /// Fills in the headers of `chunk`: with one FETCH normally; one mail at a time after a
+    /// batched FETCH failed, counting failures per UID so that a mail the server cannot read is
+    /// given up on (see [`MAX_ATTEMPTS`]) instead of failing every pass.
+    async fn fetch_headers(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &mut [imap::Meta],
+    ) -> Result<()> {
+        let max_header = self.config.support.max_header_bytes;
+        if self.bulk_ok {
+            let result = imap.fetch_headers(chunk, max_header).await;
+            return self.batch_outcome(result);
+        }
+        for meta in chunk.iter_mut() {
+            let key = (uidvalidity, meta.uid);
+            if self.header_attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+                continue;
+            }
+            match imap
+                .fetch_headers(std::slice::from_mut(meta), max_header)
+                .await
+            {
+                Ok(()) => {
+                    self.header_attempts.remove(&key);
+                }
+                Err(e) => {
+                    *self.header_attempts.entry(key).or_insert(0) += 1;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The bodies of `chunk` with one FETCH, as far as `support.max_fetch_bytes` allows; empty
+    /// after a failed batch, when every mail is fetched on its own ([`Ingest::handle`]). A mail
+    /// that failed to download before, or will be quarantined unread anyway (too large, header
+    /// too long), is left out.
+    async fn prefetch_bodies(
+        &mut self,
+        imap: &mut Imap,
+        uidvalidity: u32,
+        chunk: &[imap::Meta],
+    ) -> Result<HashMap<u32, Vec<u8>>> {
+        if !self.bulk_ok {
+            return Ok(HashMap::new());
+        }
+        let max = self.config.support.max_message_bytes;
+        let mut budget = self.config.support.max_fetch_bytes;
+        let uids: Vec<u32> = chunk
+            .iter()
+            .filter(|m| {
+                let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
+                let fits = m.size <= max && m.size <= budget && !tried && !m.header_cut;
+                if fits {
+                    budget -= m.size;
+                }
+                fits
+            })
+            .map(|m| m.uid)
+            .collect();
+        let result = imap.fetch_bodies(&uids).await;
+        self.batch_outcome(result)
+    }
+
+    /// A batched FETCH's result; its failure switches to one mail at a time until a pass
+    /// completes.
+    fn batch_outcome<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
+            self.bulk_ok = false;
+        }
+        result
     }
 
     /// Decides the fate of one message, downloading it only when needed.
@@ -381,6 +600,15 @@ impl Ingest {
                     reason: "quarantined before".into(),
                 });
             }
+        }
+        if meta.header_cut {
+            let limit = cfg.support.max_header_bytes;
+            let reason = format!(
+                "header too long: more than support.max_header_bytes = {limit} bytes (of {} in all); \
+                 only its first {limit} bytes were downloaded and kept",
+                meta.size
+            );
+            return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
         }
         if meta.size > cfg.support.max_message_bytes {
             let reason = format!(
@@ -421,78 +649,7 @@ impl Ingest {
             );
             return self.quarantine(reason, summary, raw.len() as u64, &raw, false, source);
         }
-        self.ingest_raw(&raw, Some(source), Utc::now())
-    }
-
-    /// Fills in the headers of `chunk`: with one FETCH normally; one mail at a time after a
-    /// batched FETCH failed, counting failures per UID so that a mail the server cannot read is
-    /// given up on (see [`MAX_ATTEMPTS`]) instead of failing every pass.
-    async fn fetch_headers(
-        &mut self,
-        imap: &mut Imap,
-        uidvalidity: u32,
-        chunk: &mut [imap::Meta],
-    ) -> Result<()> {
-        if self.bulk_ok {
-            let result = imap.fetch_headers(chunk).await;
-            return self.batch_outcome(result);
-        }
-        for meta in chunk.iter_mut() {
-            let key = (uidvalidity, meta.uid);
-            if self.header_attempts.get(&key).copied().unwrap_or(0) >= MAX_ATTEMPTS {
-                continue;
-            }
-            match imap.fetch_headers(std::slice::from_mut(meta)).await {
-                Ok(()) => {
-                    self.header_attempts.remove(&key);
-                }
-                Err(e) => {
-                    *self.header_attempts.entry(key).or_insert(0) += 1;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The bodies of `chunk` with one FETCH, as far as [`BULK_BYTES`] allows; empty after a
-    /// failed batch, when every mail is fetched on its own ([`Ingest::handle`]). A mail that
-    /// failed to download before, or is too large anyway, is left out.
-    async fn prefetch_bodies(
-        &mut self,
-        imap: &mut Imap,
-        uidvalidity: u32,
-        chunk: &[imap::Meta],
-    ) -> Result<HashMap<u32, Vec<u8>>> {
-        if !self.bulk_ok {
-            return Ok(HashMap::new());
-        }
-        let max = self.config.support.max_message_bytes;
-        let mut budget = BULK_BYTES;
-        let uids: Vec<u32> = chunk
-            .iter()
-            .filter(|m| {
-                let tried = self.attempts.contains_key(&(uidvalidity, m.uid));
-                let fits = m.size <= max && m.size <= budget && !tried;
-                if fits {
-                    budget -= m.size;
-                }
-                fits
-            })
-            .map(|m| m.uid)
-            .collect();
-        let result = imap.fetch_bodies(&uids).await;
-        self.batch_outcome(result)
-    }
-
-    /// A batched FETCH's result; its failure switches to one mail at a time until a pass
-    /// completes.
-    fn batch_outcome<T>(&mut self, result: Result<T>) -> Result<T> {
-        if let Err(e) = &result {
-            warn!(error = %format!("{e:#}"), "batched FETCH failed; fetching one by one until the inbox is through");
-            self.bulk_ok = false;
-        }
-        result
+        self.ingest_raw(raw, Some(source), Utc::now()).await
     }
 
     /// [`store_quarantined`] for a mail of the inbox.
@@ -522,22 +679,54 @@ impl Ingest {
         *n
     }
 
-    /// Parses, threads and stores one raw mail (not yet durable: the caller syncs).
-    pub(crate) fn ingest_raw(
+    /// Parses, threads and stores one raw mail (not yet durable: the caller syncs). The parse
+    /// runs under the CPU budget (`support.max_parse_cpu_ms`, see [`parse_budget`]), the rest
+    /// on the blocking pool: the store's writer lock and sled's I/O never hold up the runtime.
+    pub(crate) async fn ingest_raw(
         &self,
-        raw: &[u8],
+        raw: Vec<u8>,
         source: Option<Source>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
         let s = self.live.borrow().clone();
-        ingest_raw_with(
-            &s.config,
-            &self.store,
-            &s.directory,
-            s.templates.as_deref(),
-            raw,
-            source,
-            now,
-        )
+        let raw = Arc::new(raw);
+        let budget = Duration::from_millis(s.config.support.max_parse_cpu_ms);
+        let limits = s.config.parse.clone();
+        let parse = move |raw: &[u8]| parse_mail(raw, &limits);
+        let parsed = match parse_budget::parse_within(raw.clone(), budget, parse).await? {
+            Parsed::Done(parsed) => parsed,
+            Parsed::OverBudget => {
+                warn!(
+                    budget_ms = budget.as_millis() as u64,
+                    "parsing this mail took too long; given up"
+                );
+                Err(format!(
+                    "parsing took more than support.max_parse_cpu_ms = {} ms of CPU time; kept unparsed",
+                    budget.as_millis()
+                ))
+            }
+        };
+        let store = self.store.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            let env = IntakeEnv {
+                config: &s.config,
+                store: &store,
+                directory: &s.directory,
+                templates: s.templates.as_deref(),
+            };
+            ingest_caught(&env, &raw, parsed, source, now)
+        })
+        .await?
     }
 }
+
+/// Ingest cannot go on in this process (given-up parses pile up): the daemon stops with this
+/// error so systemd starts a fresh one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Wedged(pub(crate) String);
+
+/// How many stuck mails `status` lists (the oldest are dropped).
+const MAX_STUCK_SHOWN: usize = 20;

@@ -68,21 +68,24 @@ pub fn ingest_raw_with(
     source: Option<Source>,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let env = Env {
+    let env = IntakeEnv {
         config: &bound(config, store),
         store,
         directory,
         templates,
     };
-    ingest(&env, raw, source, now, false)
+    let parsed = parse_mail(raw, &env.config.parse);
+    ingest_parsed(&env, raw, parsed, source, now, false)
 }
 
-/// What one mail is ingested with.
-struct Env<'a> {
-    config: &'a Config,
-    store: &'a Store,
-    directory: &'a Directory,
-    templates: Option<&'a Templates>,
+/// What intake works with besides the mail.
+#[derive(Clone, Copy)]
+pub(crate) struct IntakeEnv<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) store: &'a Store,
+    pub(crate) directory: &'a Directory,
+    /// Without them (no `[outbound]`) nothing is written to anyone.
+    pub(crate) templates: Option<&'a Templates>,
 }
 
 /// Domain of the ids given to a different mail that reuses a stored mail's Message-ID.
@@ -132,15 +135,56 @@ fn redelivery(store: &Store, inbound: &mut Inbound) -> Result<(Option<Outcome>, 
     Ok((None, Some(original)))
 }
 
-fn ingest(
-    env: &Env<'_>,
+/// [`ingest_parsed`] with a panic in the desk or the store (a bug that this mail reproduces)
+/// costing this mail, not the mailbox: the mail is quarantined with the panic's message, unless
+/// it was stored before the panic.
+pub(crate) fn ingest_caught(
+    env: &IntakeEnv<'_>,
     raw: &[u8],
+    parsed: Result<Inbound, String>,
+    source: Option<Source>,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let message_id = parsed.as_ref().ok().map(|m| m.message_id.clone());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ingest_parsed(env, raw, parsed, source.clone(), now, false)
+    }));
+    match caught {
+        Ok(r) => r,
+        Err(payload) => {
+            let why = crate::service::tasks::panic_message(payload);
+            warn!(panic = %why, "handling this mail panicked");
+            if let Some(id) = &message_id
+                && let Some((ticket, _)) = env.store.message_location(id)?
+            {
+                return Ok(Outcome::Stored {
+                    ticket,
+                    created: false,
+                });
+            }
+            let reason = format!("internal error while handling this mail (a bug): {why}");
+            quarantine_whole(env.store, reason, raw, source)
+        }
+    }
+}
+
+/// [`ingest_raw_with`] for a mail already parsed (or found to be no mail, with the reason);
+/// `released` when the operator released it from the quarantine.
+pub(crate) fn ingest_parsed(
+    env: &IntakeEnv<'_>,
+    raw: &[u8],
+    parsed: Result<Inbound, String>,
     source: Option<Source>,
     now: DateTime<Utc>,
     released: bool,
 ) -> Result<Outcome> {
-    let (config, store, directory) = (env.config, env.store, env.directory);
-    let mut inbound = match parse_mail(raw, &config.parse) {
+    let IntakeEnv {
+        config,
+        store,
+        directory,
+        ..
+    } = *env;
+    let mut inbound = match parsed {
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
@@ -277,13 +321,14 @@ pub(crate) fn release_quarantined(
     let Some(raw) = store.quarantined_bytes(&rec)? else {
         anyhow::bail!("nothing of quarantined mail {id} was kept; it cannot be released");
     };
-    let env = Env {
+    let env = IntakeEnv {
         config: &bound(config, store),
         store,
         directory,
         templates,
     };
-    let outcome = ingest(&env, &raw, rec.source.clone(), now, true)?;
+    let parsed = parse_mail(&raw, &env.config.parse);
+    let outcome = ingest_parsed(&env, &raw, parsed, rec.source.clone(), now, true)?;
     let ticket = match &outcome {
         Outcome::Stored { ticket, .. } => Some(*ticket),
         Outcome::Duplicate { ticket } => *ticket,
@@ -297,7 +342,7 @@ pub(crate) fn release_quarantined(
 }
 
 /// The parsed mail, or why it cannot be one (for the quarantine).
-fn parse_mail(raw: &[u8], limits: &parse::Limits) -> Result<Inbound, String> {
+pub(crate) fn parse_mail(raw: &[u8], limits: &parse::Limits) -> Result<Inbound, String> {
     // mail-parser is robust, but a panic on hostile input must cost one mail, not the daemon.
     match std::panic::catch_unwind(|| parse::parse_with(raw, limits)) {
         Ok(Ok(m)) => Ok(m),
@@ -442,7 +487,7 @@ fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
 }
 
 /// Quarantines the whole raw mail with `reason`, described by what its header says.
-fn quarantine_whole(
+pub(crate) fn quarantine_whole(
     store: &Store,
     reason: String,
     raw: &[u8],

@@ -37,6 +37,20 @@ pub(crate) struct IngestStatus {
     pub(crate) last_error: Option<String>,
     /// Whether the server offered IDLE and we use it.
     pub(crate) idle: bool,
+    /// Mails handled and stored whose MOVE out of the inbox kept failing (newest last).
+    pub(crate) stuck: Vec<StuckMail>,
+    /// Given-up parses (over `support.max_parse_cpu_ms`) whose thread still runs.
+    pub(crate) abandoned_parses: usize,
+}
+
+/// A mail left in the inbox because the server refused to move it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct StuckMail {
+    pub(crate) uid: u32,
+    pub(crate) message_id: Option<String>,
+    /// What failed and what was done about it.
+    pub(crate) reason: String,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// Counters about delivery, shown by `status`.

@@ -10,6 +10,8 @@ pub(crate) mod identity;
 pub(crate) mod ingest;
 pub mod intake;
 pub(crate) mod metrics;
+pub(crate) mod parse_budget;
+pub(crate) mod redact;
 pub(crate) mod requests;
 pub mod scheduler;
 pub(crate) mod sender;

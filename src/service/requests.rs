@@ -74,11 +74,8 @@ pub(crate) fn answer(
 ) -> anyhow::Result<serde_json::Value> {
     Ok(match req {
         Request::Outbox => {
-            let list: Vec<OutboxView> = store
-                .outbox_list()?
-                .iter()
-                .map(views::outbox_view)
-                .collect();
+            let mut list: Vec<OutboxView> = Vec::new();
+            store.outbox_each(|i| list.push(views::outbox_view(&i)))?;
             serde_json::to_value(list)?
         }
         Request::Export => anyhow::bail!("export is streamed, not answered"),

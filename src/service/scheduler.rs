@@ -16,14 +16,14 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::desk::effect::Effect;
 use crate::desk::escalate::escalate;
 use crate::desk::outbound::mailer::Mailer;
 use crate::desk::outbound::templates::Templates;
-use crate::io::store::Store;
+use crate::io::store::{Store, StoreError};
 use crate::service::settings::Live;
 use crate::service::shutdown::Shutdown;
 
@@ -36,6 +36,10 @@ const MIN_SLEEP: Duration = Duration::from_millis(200);
 
 /// Fires every step due by `now`; returns the number of mails enqueued. Not yet durable: the
 /// caller syncs. Without `templates` (no `[outbound]`) the customer hears nothing.
+///
+/// A ticket whose step fails (a record that does not read, a bug that panics) is skipped and
+/// recorded ([`skipped`]), so it cannot hold up every ticket due after it; a failing store
+/// still fails the sweep.
 pub fn sweep(
     config: &Config,
     templates: Option<&Templates>,
@@ -45,9 +49,60 @@ pub fn sweep(
     let config = &*crate::service::identity::bound(config, store);
     let mut mails = 0;
     for id in store.due_tickets(now) {
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sweep_one(config, templates, store, id, now)
+        }));
+        let why = match step {
+            Ok(Ok(n)) => {
+                mails += n;
+                continue;
+            }
+            Ok(Err(e))
+                if e.downcast_ref::<StoreError>()
+                    .is_some_and(StoreError::is_fault) =>
+            {
+                return Err(e);
+            }
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(payload) => format!(
+                "panicked: {}",
+                crate::service::tasks::panic_message(payload)
+            ),
+        };
+        error!(ticket = id, error = %why, "SLA step failed; this ticket is skipped until restart");
+        // Out of the due index, or the sweep would come back for it every few hundred ms.
+        store.forget_due(id);
+        SKIPPED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, why);
+    }
+    Ok(mails)
+}
+
+/// Tickets whose SLA step failed since start, with why: shown by `status` and `/healthz`.
+static SKIPPED: std::sync::Mutex<std::collections::BTreeMap<u64, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The tickets [`sweep`] skipped since start, with why.
+pub(crate) fn skipped() -> Vec<(u64, String)> {
+    let s = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    s.iter().map(|(id, why)| (*id, why.clone())).collect()
+}
+
+/// Fires the due steps of ticket `id`; returns the number of mails enqueued.
+fn sweep_one(
+    config: &Config,
+    templates: Option<&Templates>,
+    store: &Store,
+    id: u64,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let mut mails = 0;
+    {
         let _w = store.write_lock();
         let Some(ticket) = store.ticket(id)? else {
-            continue;
+            return Ok(0);
         };
         let history = match templates {
             Some(_) => store.rate_histories([ticket.requester.address.as_str()])?,
@@ -152,6 +207,10 @@ pub(crate) async fn run(mut live: Live, store: Store, wake: Arc<Notify>, mut shu
             Ok(()) = live.changed() => {}
             () = shutdown.recv() => return,
         }
+        if store.fault().is_some() {
+            // Nothing can be committed until the daemon restarts and reopens the store.
+            continue;
+        }
         let (config, templates) = {
             let l = live.borrow();
             (l.config.clone(), l.templates.clone())
@@ -174,5 +233,43 @@ pub(crate) async fn run(mut live: Live, store: Store, wake: Arc<Notify>, mut shu
             Ok(Err(e)) => warn!(error = %format!("{e:#}"), "SLA sweep failed; retrying next tick"),
             Err(e) => warn!(error = %e, "SLA sweep panicked; retrying next tick"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::customer::Directory;
+    use crate::service::intake::ingest_raw_with;
+
+    #[test]
+    fn a_ticket_whose_step_fails_is_skipped_and_the_others_still_fire() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = crate::config::sample::scratch(&path, "").unwrap();
+        let store = Store::open(&path).unwrap();
+        let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        for n in 1..=2 {
+            let raw = format!(
+                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
+                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down, 502 everywhere.\r\n"
+            );
+            let d = Directory::default();
+            ingest_raw_with(&config, &store, &d, None, raw.as_bytes(), None, t0).unwrap();
+        }
+        assert_eq!(store.due_len(), 2);
+        store.corrupt_ticket(1);
+        let later = t0 + chrono::Duration::minutes(25);
+        // Ticket 1 cannot be read; ticket 2's warning still goes out.
+        assert_eq!(sweep(&config, None, &store, later).unwrap(), 1);
+        let skipped = skipped();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].0, 1);
+        assert!(skipped[0].1.contains("corrupt"), "{skipped:?}");
+        // Out of the due index: the next sweeps do not come back for it.
+        assert_eq!(store.due_tickets(later), Vec::<u64>::new());
+        assert_eq!(sweep(&config, None, &store, later).unwrap(), 0);
     }
 }

@@ -66,6 +66,13 @@ impl Sender {
             if shutdown.is_shutdown() {
                 return Ok(());
             }
+            if self.store.fault().is_some() {
+                // A mail sent now could not be marked sent: it waits for the restart.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = shutdown.recv() => return Ok(()),
+                }
+            }
             // A store error must not end delivery for good: log it and try again shortly.
             if let Err(e) = self.deliver_due(&shutdown).await {
                 warn!(error = %format!("{e:#}"), "outbox sweep failed; retrying in 5 s");
@@ -179,10 +186,29 @@ impl Sender {
         Ok(())
     }
 
-    /// One delivery attempt; true when the mail reached all its (remaining) recipients.
+    /// One delivery attempt; true when the mail reached all its (remaining) recipients. A panic
+    /// (a bug this item reproduces) costs this item, marked dead with the panic's message, not
+    /// the outbox.
     async fn attempt(&self, item: OutboxItem) -> Result<bool> {
+        use futures_util::FutureExt;
         let span = info_span!("send", outbox = item.id, ticket = item.ticket, kind = ?item.kind);
-        self.attempt_inner(item).instrument(span).await
+        let copy = item.clone();
+        let attempt = std::panic::AssertUnwindSafe(self.attempt_inner(item).instrument(span));
+        match attempt.catch_unwind().await {
+            Ok(r) => r,
+            Err(payload) => {
+                let why = crate::service::tasks::panic_message(payload);
+                warn!(outbox = copy.id, panic = %why, "sending panicked; marked dead");
+                let mut item = copy;
+                item.state = State::Dead {
+                    reason: format!("internal error while sending (a bug): {why}"),
+                };
+                self.stats.lock().unwrap().dead += 1;
+                self.store.outbox_update(&item)?;
+                self.store.sync().await?;
+                Ok(false)
+            }
+        }
     }
 
     /// Tries every recipient not yet delivered: all in one transaction, and when that fails

@@ -236,12 +236,13 @@ pub(crate) fn status(
     store: &Store,
     live: Option<&serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
+    // From the in-memory census: `status` must answer at once, however large the store.
     let mut by_status = serde_json::Map::new();
-    for t in store.tickets(None)? {
-        let e = by_status
-            .entry(t.status.as_str())
-            .or_insert(serde_json::Value::from(0u64));
-        *e = serde_json::Value::from(e.as_u64().unwrap_or(0) + 1);
+    for (status, counts) in Status::ALL.iter().zip(store.census()) {
+        let n: u64 = counts.iter().sum();
+        if n > 0 {
+            by_status.insert(status.as_str().to_owned(), n.into());
+        }
     }
     Ok(serde_json::json!({
         "store": store.identity(),
@@ -250,9 +251,14 @@ pub(crate) fn status(
         "tickets": store.ticket_count(),
         "tickets_by_status": by_status,
         "messages": store.message_count(),
-        "quarantined": store.quarantine_list()?.len(),
+        "quarantined": store.quarantine_count(),
         "outbox_pending": store.outbox_depth()?.0,
         "agent_impersonations": metrics::IMPERSONATIONS.load(std::sync::atomic::Ordering::Relaxed),
         "store_bytes": store.size_on_disk(),
+        "store_fault": store.fault(),
+        "sla_skipped": crate::service::scheduler::skipped()
+            .into_iter()
+            .map(|(ticket, why)| serde_json::json!({ "ticket": ticket, "reason": why }))
+            .collect::<Vec<_>>(),
     }))
 }

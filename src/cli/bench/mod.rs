@@ -212,7 +212,7 @@ async fn phases(
         bail!("{inbox} holds {} mails, expected {n}", sel.exists);
     }
     let t = Instant::now();
-    let metas = imap.fetch_meta(1).await?;
+    let metas = imap.fetch_meta(1, cfg.support.max_header_bytes).await?;
     let took_meta = t.elapsed();
     let header_bytes: usize = metas.iter().map(|m| m.header.len()).sum();
     let t = Instant::now();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::store::{Result, SCHEMA_VERSION, Store, StoreError};
+use crate::io::store::{EXPORT_END_KEY as END_KEY, Result, SCHEMA_VERSION, Store, StoreError};
 
 /// Every tree, in export order; values of the first group are JSON records.
 const JSON_TREES: &[&str] = &[
@@ -21,6 +21,7 @@ const BINARY_TREES: &[&str] = &[
     "quarantine_idx",
     "outbox_pending",
     "learned",
+    "outbox_ticket",
 ];
 
 /// One line of an export file.
@@ -38,9 +39,10 @@ struct ExportLine {
 }
 
 impl Store {
-    /// Writes every tree as JSON lines (one per key) and returns the number of lines. A complete
-    /// copy: importing it into an empty store gives back the same tickets, messages, raw mail,
-    /// quarantine, outbox and sync state. Hold [`Store::write_lock`] for a consistent snapshot.
+    /// Writes every tree as JSON lines (one per key), then the end line, and returns the number
+    /// of records. A complete copy: importing it into an empty store gives back the same tickets,
+    /// messages, raw mail, quarantine, outbox and sync state. Hold [`Store::write_lock`] for a
+    /// consistent snapshot.
     pub(crate) fn export<W: std::io::Write>(&self, mut out: W) -> Result<u64> {
         use base64::Engine;
         let mut n = 0;
@@ -68,8 +70,28 @@ impl Store {
                 n += 1;
             }
         }
+        writeln!(out, "{}", serde_json::json!({ END_KEY: { "records": n } }))?;
         out.flush()?;
         Ok(n)
+    }
+
+    /// [`Store::export`] into an unlinked temporary file in the store's directory, under the
+    /// writer lock, rewound: the snapshot is consistent and the lock is held only as long as the
+    /// disk takes to write it, however slowly the caller then reads it (a stalled `| less` must
+    /// not stop ingest). The file vanishes when dropped.
+    pub(crate) fn export_spooled(&self) -> Result<(std::fs::File, u64)> {
+        use std::io::{Seek, Write};
+        let mut spool = tempfile::tempfile_in(&self.path)?;
+        let n = {
+            let _lock = self.write_lock();
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut spool);
+            let n = self.export(&mut w)?;
+            w.flush()?;
+            n
+        };
+        spool.sync_data().ok();
+        spool.rewind()?;
+        Ok((spool, n))
     }
 
     /// True when nothing but the initial metadata is stored.
@@ -97,8 +119,12 @@ impl Store {
             self.meta.remove(k)?;
         }
         let mut n = 0;
+        let mut ended = false;
         for (i, line) in input.lines().enumerate() {
             let line = line?;
+            if ended && !line.trim().is_empty() {
+                return Err(bad(i + 1, "data after the end line".into()));
+            }
             if i == 0 {
                 let v: serde_json::Value =
                     serde_json::from_str(&line).map_err(|e| bad(1, e.to_string()))?;
@@ -109,6 +135,19 @@ impl Store {
                 }
             }
             if line.trim().is_empty() {
+                continue;
+            }
+            if line.starts_with(&format!("{{\"{END_KEY}\"")) {
+                let v: serde_json::Value =
+                    serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?;
+                let said = v[END_KEY]["records"].as_u64();
+                if said != Some(n) {
+                    return Err(bad(
+                        i + 1,
+                        format!("the end line counts {said:?} records, the file holds {n}"),
+                    ));
+                }
+                ended = true;
                 continue;
             }
             let rec: ExportLine =
@@ -130,6 +169,8 @@ impl Store {
             n += 1;
         }
         self.migrate()?;
+        // Older exports have no `outbox_ticket`; rebuilt either way so it matches the outbox.
+        self.rebuild_outbox_ticket()?;
         self.sync_blocking()?;
         self.rebuild_due()?;
         Ok(n)

@@ -17,16 +17,22 @@
 //! | `quarantine_idx` | SHA-256 hex or `msgid:` Message-ID | id u64 |
 //! | `outbox` | id u64 | [`OutboxItem`] |
 //! | `outbox_pending` | id u64 | empty (the items the sender still has to try) |
+//! | `outbox_ticket` | ticket u64 ++ id u64 | empty (a ticket's items, without reading the outbox) |
 //! | `ratelog` | recipient address | times of automatic mails sent to it |
 //!
 //! sled's `flush` only issues `sync_file_range`, and large values live in separate blob files
 //! that sled never fsyncs, so [`Store::sync`] adds real `fsync`s: a mail is only acknowledged on
 //! the IMAP server after `sync` returns.
 
+/// Key of an export's last line, `{"supportd_export_end":{"records":N}}`: a reader that does
+/// not see it got a cut-off export (the daemon dropped a stalled reader, a disk filled up).
+pub(crate) const EXPORT_END_KEY: &str = "supportd_export_end";
+
 mod durability;
 mod export;
 mod identity;
 mod indexes;
+mod permissions;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +51,7 @@ use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
 pub(crate) use crate::io::store::identity::Identity;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
+pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, Released, UidState};
 
 /// Version of the on-disk layout; bumped with a migration whenever it changes.
@@ -83,6 +90,22 @@ pub enum StoreError {
 /// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// A failure of the disk or of sled itself (ENOSPC, EIO, a corrupt log), after which sled
+    /// refuses every write until the store is opened anew; not a property of one record.
+    pub(crate) fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_)
+                | StoreError::Sled(
+                    sled::Error::Io(_)
+                        | sled::Error::Corruption { .. }
+                        | sled::Error::ReportableBug(_)
+                )
+        )
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -99,6 +122,7 @@ pub struct Store {
     quarantine_idx: sled::Tree,
     outbox: sled::Tree,
     outbox_pending: sled::Tree,
+    outbox_ticket: sled::Tree,
     ratelog: sled::Tree,
     learned: sled::Tree,
     /// Who this store is (re-read after an import).
@@ -119,6 +143,10 @@ pub struct Store {
     /// mark: blobs of concurrent commits can appear out of LSN order, and a mark would skip them.
     /// The mutex also serialises concurrent syncs (ingest and the outbox sender).
     blobs_synced: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
+    /// The first write that failed for a [`StoreError::is_fault`] reason. sled stays in that
+    /// error state, so the daemon reports it and restarts once the cause is gone
+    /// ([`crate::service::daemon`]).
+    fault: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn ticket_key(id: u64) -> [u8; 8] {
@@ -131,6 +159,16 @@ fn message_key(ticket: u64, seq: u32) -> [u8; 12] {
     k[8..].copy_from_slice(&seq.to_be_bytes());
     k
 }
+
+fn outbox_ticket_key(ticket: u64, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ticket.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Set in `meta` once `outbox_ticket` indexes every outbox item.
+const OUTBOX_TICKET_INDEX: &str = "outbox_ticket_index";
 
 fn subject_key(customer: &str, normalized: &str) -> Vec<u8> {
     let mut k = customer.as_bytes().to_vec();
@@ -150,6 +188,10 @@ impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         std::fs::create_dir_all(path)?;
+        if let Err(e) = permissions::make_private(path) {
+            // Not ours to change (another user's store opened by root, say): sled decides.
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the store private (0700/0600)");
+        }
         durability::remove_torn_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
@@ -182,6 +224,7 @@ impl Store {
             quarantine_idx: db.open_tree("quarantine_idx")?,
             outbox: db.open_tree("outbox")?,
             outbox_pending: db.open_tree("outbox_pending")?,
+            outbox_ticket: db.open_tree("outbox_ticket")?,
             ratelog: db.open_tree("ratelog")?,
             learned: db.open_tree("learned")?,
             identity: Arc::default(),
@@ -192,8 +235,13 @@ impl Store {
             path: path.to_owned(),
             db,
             blobs_synced: Arc::default(),
+            fault: Arc::default(),
         };
         store.migrate()?;
+        if store.meta.get(OUTBOX_TICKET_INDEX)?.is_none() {
+            // A store from before the index: built once.
+            store.rebuild_outbox_ticket()?;
+        }
         store.rebuild_due()?;
         Ok(store)
     }
@@ -215,6 +263,7 @@ impl Store {
                     ..Identity::default()
                 };
                 identity::write(&self.meta, &id)?;
+                self.meta.insert(OUTBOX_TICKET_INDEX, b"1".as_slice())?;
                 self.db.flush()?;
                 identity::warn_created(&self.path, &id);
             }
@@ -291,6 +340,19 @@ impl Store {
         })
     }
 
+    /// Rebuilds `outbox_ticket` from the outbox (a store from before the index, an import).
+    fn rebuild_outbox_ticket(&self) -> Result<()> {
+        self.outbox_ticket.clear()?;
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let item: OutboxItem = serde_json::from_slice(&v)?;
+            self.outbox_ticket
+                .insert(outbox_ticket_key(item.ticket, u64_of(&k)), &[])?;
+        }
+        self.meta.insert(OUTBOX_TICKET_INDEX, b"1".as_slice())?;
+        Ok(())
+    }
+
     fn rebuild_due(&self) -> Result<()> {
         let mut idx = DueIndex::default();
         let mut census = Census::default();
@@ -363,6 +425,23 @@ impl Store {
         self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
     }
 
+    /// Takes ticket `id` out of the due index until its next write (the SLA sweep gave up on
+    /// it).
+    pub(crate) fn forget_due(&self, id: u64) {
+        self.due
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(id, None);
+    }
+
+    /// Overwrites ticket `id` with bytes that are no ticket (tests of what a corrupt record does).
+    #[cfg(test)]
+    pub(crate) fn corrupt_ticket(&self, id: u64) {
+        self.tickets
+            .insert(ticket_key(id), b"{not json".as_slice())
+            .unwrap();
+    }
+
     /// Number of tickets with a pending SLA step.
     pub fn due_len(&self) -> usize {
         self.due.lock().unwrap_or_else(|e| e.into_inner()).of.len()
@@ -376,20 +455,59 @@ impl Store {
     /// Makes every write so far durable: sled flush, then fsync of the log file, any new blob
     /// files and their directory. Only after this may a mail be acknowledged to the server.
     pub(crate) async fn sync(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        let path = self.path.clone();
-        let synced = self.blobs_synced.clone();
-        tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
-        Ok(())
+        // sled in its error state may never finish a flush: fail at once.
+        self.faulted()?;
+        let r = async {
+            self.db.flush_async().await?;
+            let path = self.path.clone();
+            let synced = self.blobs_synced.clone();
+            tokio::task::spawn_blocking(move || fsync_files(&path, &synced))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            Ok(())
+        }
+        .await;
+        self.watch(r)
     }
 
     /// Blocking variant of [`Store::sync`] for non-async callers.
     pub fn sync_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        fsync_files(&self.path, &self.blobs_synced)?;
-        Ok(())
+        self.faulted()?;
+        let r = self
+            .db
+            .flush()
+            .map_err(StoreError::from)
+            .and_then(|_| Ok(fsync_files(&self.path, &self.blobs_synced)?));
+        self.watch(r)
+    }
+
+    /// Records `r`'s error as the store's fault if it is one (see [`StoreError::is_fault`]).
+    fn watch<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r
+            && e.is_fault()
+        {
+            let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+            if fault.is_none() {
+                tracing::error!(error = %e, "a store write failed; the store is unusable until it is reopened");
+                *fault = Some(e.to_string());
+            }
+        }
+        r
+    }
+
+    /// The recorded fault as an error.
+    fn faulted(&self) -> Result<()> {
+        match self.fault() {
+            Some(cause) => Err(StoreError::Io(std::io::Error::other(format!(
+                "the store failed earlier: {cause}"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    /// Why writes to the store fail, once one has (see [`Store::watch`]).
+    pub(crate) fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The ticket and position a Message-ID is stored under.
@@ -503,6 +621,7 @@ impl Store {
             &self.subjects,
             &self.outbox,
             &self.outbox_pending,
+            &self.outbox_ticket,
             &self.ratelog,
             &self.learned,
         )
@@ -516,6 +635,7 @@ impl Store {
                     subjects,
                     outbox,
                     pending,
+                    by_ticket,
                     ratelog,
                     learned,
                 )| {
@@ -550,7 +670,15 @@ impl Store {
                     for (address, customer) in &accepted.learned {
                         learned.insert(address.to_lowercase().as_bytes(), customer.as_bytes())?;
                     }
-                    enqueue_tx(meta, msgid, outbox, pending, ratelog, &accepted.outgoing)?;
+                    let queue = Queue {
+                        meta,
+                        msgid,
+                        outbox,
+                        pending,
+                        by_ticket,
+                        ratelog,
+                    };
+                    enqueue_tx(&queue, &accepted.outgoing)?;
                     Ok(())
                 },
             );
@@ -562,7 +690,7 @@ impl Store {
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -575,20 +703,31 @@ impl Store {
             &self.msgid,
             &self.outbox,
             &self.outbox_pending,
+            &self.outbox_ticket,
             &self.ratelog,
         )
-            .transaction(|(meta, tickets, msgid, outbox, pending, ratelog)| {
-                tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
-                enqueue_tx(meta, msgid, outbox, pending, ratelog, outgoing)?;
-                Ok(())
-            });
+            .transaction(
+                |(meta, tickets, msgid, outbox, pending, by_ticket, ratelog)| {
+                    tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
+                    let queue = Queue {
+                        meta,
+                        msgid,
+                        outbox,
+                        pending,
+                        by_ticket,
+                        ratelog,
+                    };
+                    enqueue_tx(&queue, outgoing)?;
+                    Ok(())
+                },
+            );
         match res {
             Ok(()) => {
                 self.reindex(&[ticket]);
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -639,13 +778,27 @@ impl Store {
         Ok(out)
     }
 
-    /// The outbox items of one ticket.
+    /// The outbox items of one ticket, read through `outbox_ticket`: the rest of the outbox
+    /// (other tickets' mail with its forwarded attachments) is never loaded.
     pub(crate) fn outbox_for_ticket(&self, ticket: u64) -> Result<Vec<OutboxItem>> {
-        Ok(self
-            .outbox_list()?
-            .into_iter()
-            .filter(|i| i.ticket == ticket)
-            .collect())
+        let mut out = Vec::new();
+        for kv in self.outbox_ticket.scan_prefix(ticket_key(ticket)) {
+            let (k, _) = kv?;
+            if let Some(item) = self.outbox_item(u64_of(&k[8..]))? {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with each outbox item, oldest first, one at a time (the outbox with its
+    /// forwarded attachments never sits in memory whole).
+    pub(crate) fn outbox_each(&self, mut f: impl FnMut(OutboxItem)) -> Result<()> {
+        for kv in self.outbox.iter() {
+            let (_, v) = kv?;
+            f(serde_json::from_slice(&v)?);
+        }
+        Ok(())
     }
 
     /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
@@ -712,7 +865,7 @@ impl Store {
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -785,7 +938,7 @@ impl Store {
                 Ok(rec)
             }
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
@@ -851,9 +1004,10 @@ impl Store {
 
     /// Records the sync position of a mailbox (made durable by the next [`Store::sync`]).
     pub(crate) fn set_uid_state(&self, mailbox: &str, state: UidState) -> Result<()> {
-        self.uidstate
-            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?)?;
-        Ok(())
+        let r = self
+            .uidstate
+            .insert(mailbox.as_bytes(), serde_json::to_vec(&state)?);
+        self.watch(r.map(|_| ()).map_err(StoreError::from))
     }
 
     /// Bytes used on disk.
@@ -864,14 +1018,28 @@ impl Store {
 
 /// Inserts outgoing mails inside a transaction: assigns ids, indexes their Message-IDs (so a reply
 /// threads) and records the send in the recipients' rate history.
+/// The trees an enqueue writes, inside a transaction.
+struct Queue<'t> {
+    meta: &'t sled::transaction::TransactionalTree,
+    msgid: &'t sled::transaction::TransactionalTree,
+    outbox: &'t sled::transaction::TransactionalTree,
+    pending: &'t sled::transaction::TransactionalTree,
+    by_ticket: &'t sled::transaction::TransactionalTree,
+    ratelog: &'t sled::transaction::TransactionalTree,
+}
+
 fn enqueue_tx(
-    meta: &sled::transaction::TransactionalTree,
-    msgid: &sled::transaction::TransactionalTree,
-    outbox: &sled::transaction::TransactionalTree,
-    pending: &sled::transaction::TransactionalTree,
-    ratelog: &sled::transaction::TransactionalTree,
+    q: &Queue<'_>,
     items: &[OutboxItem],
 ) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let Queue {
+        meta,
+        msgid,
+        outbox,
+        pending,
+        by_ticket,
+        ratelog,
+    } = q;
     let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(StoreError::Corrupt(e));
     for item in items {
         let id = meta.get("next_outbox")?.map(|v| u64_of(&v)).unwrap_or(1);
@@ -880,6 +1048,7 @@ fn enqueue_tx(
         item.id = id;
         let key = ticket_key(id);
         outbox.insert(&key, serde_json::to_vec(&item).map_err(abort)?)?;
+        by_ticket.insert(&outbox_ticket_key(item.ticket, id), &[])?;
         msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
         if item.state == State::Pending {
             pending.insert(&key, &[])?;

@@ -1,0 +1,324 @@
+//! `supportd fuzz`: the mail pipeline over mutated real mails, on stable Rust (cargo-fuzz needs
+//! nightly, which CI must not need).
+//!
+//! ```text
+//! supportd fuzz --inputs 10000000 --jobs 2 --save fuzz-out     # the documented long run
+//! supportd fuzz --inputs 2000 --max-input 65536               # the CI smoke (tests/fuzz.rs)
+//! ```
+//!
+//! Every input is a mail from the corpus directories (`tests/mail` and `tests/corpus` by
+//! default) with one to three [`mutate`] mutations, run through [`pipeline::run`] (parse, quote,
+//! subject, customer, threading, the desk's accept with everything it composes). It reports
+//! inputs per second, panics (each input that panicked is saved, with its message) and the
+//! slowest input with its CPU time (saved too), counts inputs over `--hang-ms` of CPU as hangs,
+//! and exits non-zero after any panic or hang. A panic the parser catches itself
+//! (`ParseError::Internal`) counts as one: it is a bug all the same.
+
+mod mutate;
+mod pipeline;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use self::mutate::{Kind, Rng};
+use self::pipeline::{Desk, Reached};
+
+/// Options of `supportd fuzz`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    /// Inputs to run (over all jobs).
+    #[arg(long, default_value_t = 100_000)]
+    inputs: u64,
+    /// Stop after this many seconds even if fewer inputs ran.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Seed of the mutations: the same seed, corpus and job count give the same inputs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads fuzzing at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: u64,
+    /// Directories of mails to mutate (searched recursively).
+    #[arg(long = "corpus", default_values = ["tests/mail", "tests/corpus"])]
+    corpus: Vec<PathBuf>,
+    /// Where to save inputs that panicked and the slowest input.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// CPU time (milliseconds) above which an input counts as a hang: the issue's bound for
+    /// one mail is about 2 s.
+    #[arg(long, default_value_t = 2000)]
+    hang_ms: u64,
+    /// Largest input made, in bytes (huge repeats are cut here).
+    #[arg(long, default_value_t = mutate::MAX_INPUT)]
+    max_input: usize,
+    /// Print progress every this many seconds (0: never).
+    #[arg(long, default_value_t = 60)]
+    progress: u64,
+}
+
+/// Panicking inputs kept per job (each can be megabytes).
+const KEPT_PANICS: usize = 50;
+
+thread_local! {
+    /// The message of the last panic on this thread (set by the hook, even when caught).
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// What one job found.
+#[derive(Default)]
+struct Found {
+    inputs: u64,
+    accepted: u64,
+    /// Every panic counted; the first [`KEPT_PANICS`] kept with their input.
+    panic_count: u64,
+    panics: Vec<(String, Vec<u8>)>,
+    /// Inputs over the hang bound; the first [`KEPT_PANICS`] kept.
+    hang_count: u64,
+    hangs: Vec<(Duration, Vec<u8>)>,
+    slowest: Option<(Duration, Kind, Vec<u8>)>,
+    by_kind: std::collections::BTreeMap<Kind, (u64, Duration)>,
+}
+
+/// Runs the fuzzer and prints its report.
+pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
+    let corpus = Arc::new(load_corpus(&args.corpus)?);
+    let desk = Arc::new(Desk::new()?);
+    std::panic::set_hook(Box::new(|info| {
+        let msg = match (
+            info.payload().downcast_ref::<&str>(),
+            info.payload().downcast_ref::<String>(),
+        ) {
+            (Some(s), _) => (*s).to_owned(),
+            (_, Some(s)) => s.clone(),
+            _ => "(no message)".to_owned(),
+        };
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
+    }));
+    let started = Instant::now();
+    let deadline = args.seconds.map(|s| started + Duration::from_secs(s));
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let jobs = args.jobs.max(1);
+    let hang = Duration::from_millis(args.hang_ms);
+    let max_input = args.max_input.max(1);
+    eprintln!(
+        "fuzz: {} corpus mails, {} inputs, {jobs} job(s), seed {}",
+        corpus.len(),
+        args.inputs,
+        args.seed
+    );
+    let handles: Vec<_> = (0..jobs)
+        .map(|j| {
+            let (corpus, desk, done, stop) =
+                (corpus.clone(), desk.clone(), done.clone(), stop.clone());
+            let share = args.inputs / jobs + u64::from(j < args.inputs % jobs);
+            let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(j);
+            std::thread::Builder::new()
+                .name(format!("fuzz-{j}"))
+                .stack_size(64 << 20)
+                .spawn(move || {
+                    let limits = Limits {
+                        inputs: share,
+                        deadline,
+                        hang,
+                        max_input,
+                    };
+                    job(&corpus, &desk, seed, &limits, &done, &stop)
+                })
+        })
+        .collect::<std::io::Result<_>>()?;
+    let progress = (args.progress > 0).then(|| Duration::from_secs(args.progress));
+    let mut last = Instant::now();
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(every) = progress
+            && last.elapsed() >= every
+        {
+            last = Instant::now();
+            let n = done.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!("fuzz: {n} inputs in {secs:.0} s ({:.0}/s)", n as f64 / secs);
+        }
+    }
+    let mut all = Found::default();
+    for h in handles {
+        let f = h.join().map_err(|_| anyhow::anyhow!("a fuzz job died"))?;
+        all.inputs += f.inputs;
+        all.accepted += f.accepted;
+        all.panic_count += f.panic_count;
+        all.panics.extend(f.panics);
+        all.hang_count += f.hang_count;
+        all.hangs.extend(f.hangs);
+        for (k, (n, t)) in f.by_kind {
+            let e = all.by_kind.entry(k).or_default();
+            e.0 += n;
+            e.1 = e.1.max(t);
+        }
+        if f.slowest.as_ref().map(|s| s.0) > all.slowest.as_ref().map(|s| s.0) {
+            all.slowest = f.slowest;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    report(&all, secs, args.save.as_deref())?;
+    Ok(if all.panic_count == 0 && all.hang_count == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// How much one job runs, and what counts as a hang.
+struct Limits {
+    inputs: u64,
+    deadline: Option<Instant>,
+    hang: Duration,
+    max_input: usize,
+}
+
+fn job(
+    corpus: &[Vec<u8>],
+    desk: &Desk,
+    seed: u64,
+    limits: &Limits,
+    done: &AtomicU64,
+    stop: &AtomicBool,
+) -> Found {
+    let (inputs, deadline) = (limits.inputs, limits.deadline);
+    let mut rng = Rng::new(seed);
+    let mut found = Found::default();
+    for i in 0..inputs {
+        if i % 64 == 0
+            && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
+        {
+            break;
+        }
+        let base = &corpus[rng.below(corpus.len())];
+        let other = &corpus[rng.below(corpus.len())];
+        let (input, kind) = mutate::mutate(&mut rng, base, other, limits.max_input);
+        PANIC.with(|p| p.borrow_mut().take());
+        let t = thread_cpu();
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::run(desk, &input)));
+        let took = thread_cpu().saturating_sub(t);
+        let panicked = PANIC.with(|p| p.borrow_mut().take());
+        let failure = match (result, panicked) {
+            (Ok(Reached::Accepted), None) => {
+                found.accepted += 1;
+                None
+            }
+            (Ok(Reached::Rejected), None) => None,
+            (_, Some(msg)) => Some(msg),
+            (Ok(Reached::ParserCrashed), None) | (Err(_), None) => {
+                Some("(panic without a message)".to_owned())
+            }
+        };
+        if let Some(msg) = failure {
+            found.panic_count += 1;
+            if found.panics.len() < KEPT_PANICS {
+                found.panics.push((msg, input.clone()));
+            }
+        }
+        if took > limits.hang {
+            found.hang_count += 1;
+            if found.hangs.len() < KEPT_PANICS {
+                found.hangs.push((took, input.clone()));
+            }
+        }
+        let e = found.by_kind.entry(kind).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(took);
+        if found.slowest.as_ref().is_none_or(|s| took > s.0) {
+            found.slowest = Some((took, kind, input));
+        }
+        found.inputs += 1;
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    found
+}
+
+fn report(found: &Found, secs: f64, save: Option<&Path>) -> Result<()> {
+    println!("| measurement | figure |");
+    println!("|---|---|");
+    println!(
+        "| inputs | {} in {secs:.1} s ({:.0}/s), {} went through the whole desk |",
+        found.inputs,
+        found.inputs as f64 / secs.max(1e-9),
+        found.accepted
+    );
+    println!("| panics | {} |", found.panic_count);
+    println!("| hangs (over the CPU bound) | {} |", found.hang_count);
+    if let Some((t, kind, input)) = &found.slowest {
+        println!(
+            "| slowest input | {:.1} ms CPU ({}, {} bytes) |",
+            t.as_secs_f64() * 1000.0,
+            kind.name(),
+            input.len()
+        );
+    }
+    for (kind, (n, t)) in &found.by_kind {
+        println!(
+            "| {} | {n} inputs, slowest {:.1} ms |",
+            kind.name(),
+            t.as_secs_f64() * 1000.0
+        );
+    }
+    for (msg, _) in found.panics.iter().take(20) {
+        println!("panic: {msg}");
+    }
+    if let Some(dir) = save {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, (msg, input)) in found.panics.iter().enumerate() {
+            std::fs::write(dir.join(format!("panic-{i}.eml")), input)?;
+            std::fs::write(dir.join(format!("panic-{i}.txt")), msg)?;
+        }
+        for (i, (_, input)) in found.hangs.iter().enumerate() {
+            std::fs::write(dir.join(format!("hang-{i}.eml")), input)?;
+        }
+        if let Some((_, _, input)) = &found.slowest {
+            std::fs::write(dir.join("slowest.eml"), input)?;
+        }
+        eprintln!("fuzz: inputs saved in {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Every file below `dirs`, read whole.
+fn load_corpus(dirs: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = dirs.to_vec();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).with_context(|| format!("corpus {}", p.display()))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p)? {
+                stack.push(e?.path());
+            }
+        } else {
+            out.push(std::fs::read(&p)?);
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        bail!("no mails in the corpus ({dirs:?})");
+    }
+    Ok(out)
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

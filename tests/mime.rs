@@ -183,7 +183,12 @@ async fn every_part_and_every_charset_is_stored_whole() {
 /// normal mail after it is a ticket.
 #[tokio::test]
 async fn hostile_mails_are_bounded_and_the_next_mail_flows() {
-    let desk = start("", "[parse]\nmax_html_work = 1000000\n");
+    // The IMAP-side budgets (header bytes downloaded, CPU time of a parse; tests/hostile.rs)
+    // are raised here so that each mail reaches the parser's own budget this test is about.
+    let desk = start(
+        "max_header_bytes = 8388608\nmax_fetch_bytes = 67108864\nmax_parse_cpu_ms = 600000\n",
+        "[parse]\nmax_html_work = 1000000\n",
+    );
     let head = |id: &str, subject: &str, extra: &str| {
         format!(
             "From: Mallory <m@hostile.example>\r\nTo: support@example.com\r\n\

@@ -1671,7 +1671,12 @@ mod tests {
     #[test]
     fn every_truncation_of_every_fixture_is_handled() {
         for entry in std::fs::read_dir(FIXTURES).expect("fixtures") {
-            let raw = std::fs::read(entry.expect("fixture").path()).expect("fixture");
+            let path = entry.expect("fixture").path();
+            // Subfolders (replies/) are corpora with tests of their own.
+            if !path.is_file() {
+                continue;
+            }
+            let raw = std::fs::read(&path).expect("fixture");
             for end in (0..raw.len()).step_by(7) {
                 assert_no_panic(&raw[..end], "truncated fixture");
             }

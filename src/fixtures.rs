@@ -11,12 +11,13 @@ pub(crate) fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Every file in the directory `dir`, with its bytes.
+/// Every file in the directory `dir` (not its subdirectories), with its bytes.
 pub(crate) fn files(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .map(|entry| {
-            let path = entry.expect("directory entry").path();
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
             let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
             (path, raw)
         })

@@ -5,6 +5,7 @@
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 #![deny(clippy::too_many_lines, clippy::too_many_arguments)]
 
+pub(crate) mod autoreply;
 pub(crate) mod header;
 pub mod inbound;
 pub mod mailbox;

@@ -409,8 +409,7 @@ fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, reading: &Reading) {
         if answer {
             ticket.last_customer_message_id = inbound.message_id.clone();
         }
-        if answer && (reading.reopened || (!reading.created && ticket.status == Status::Pending))
-        {
+        if answer && (reading.reopened || (!reading.created && ticket.status == Status::Pending)) {
             ctx.log(format!(
                 "ticket {} {} by the customer's mail",
                 ticket.id,

@@ -206,7 +206,11 @@ pub(crate) fn parse(text: &str) -> Parsed {
             .iter()
             .zip(&command_lines)
             .filter(|(l, c)| **c && is_note_line(l))
-            .map(|(l, _)| l.trim().trim_start_matches(['#', '＃'])[4..].trim_start_matches([':', '：']).trim())
+            .map(|(l, _)| {
+                l.trim().trim_start_matches(['#', '＃'])[4..]
+                    .trim_start_matches([':', '：'])
+                    .trim()
+            })
             .filter(|rest| !rest.is_empty())
             .collect();
         let mut note = on_lines.join("\n");
@@ -327,7 +331,10 @@ mod tests {
         assert_eq!(p.commands, [Command::Note]);
         assert_eq!(p.reply, "");
         let note = p.note.unwrap();
-        assert!(note.contains("已经在处理") && note.contains("root 密码"), "{note}");
+        assert!(
+            note.contains("已经在处理") && note.contains("root 密码"),
+            "{note}"
+        );
         let p = parse("Hi,\n#NOTE: internal\nthe rest");
         assert_eq!(p.commands, [Command::Note]);
         assert!(p.reply.is_empty());

@@ -133,11 +133,9 @@ pub fn ingest_raw_with(
     };
     // What an agent's answer must not pass on: the mails we sent the agents about the ticket.
     let sent = match (&agent, &existing) {
-        (Some(_), Some(t)) => sent_texts(&store.recent_outbox_for_ticket(
-            t.id,
-            4 * SENT_MAILS,
-            OUTBOX_SCAN,
-        )?),
+        (Some(_), Some(t)) => {
+            sent_texts(&store.recent_outbox_for_ticket(t.id, 4 * SENT_MAILS, OUTBOX_SCAN)?)
+        }
         _ => Vec::new(),
     };
     let before = existing.as_ref().map(|t| (t.id, t.escalations.len()));

@@ -74,8 +74,10 @@ pub(crate) fn read(inbound: &Inbound, sent: &[String]) -> Answer {
     }
     let split = quote::split(&inbound.text);
     let sent = Sent::new(sent.iter().map(String::as_str));
-    let cleaned = remove_copies(&split.new_text, &sent);
-    let words = quote::tidy(&cleaned.text);
+    let cleaned = remove_copies(&split.new_text, &sent, false);
+    // For agents the customer's lines an inline answer answers stay, as context; the customer
+    // gets the agent's words alone.
+    let words = quote::tidy(&remove_copies(&split.new_text, &sent, true).text);
     if !insertions(&split.unquoted_history, &sent).is_empty() {
         return Answer::Unsure(Unsure::InsideQuote, words);
     }

@@ -60,6 +60,12 @@ fn check(row: &Row, sent: &[String]) -> Vec<String> {
         }
     }
     out.extend(what_the_customer_gets(row, &inbound, sent, &answer));
+    if !out.is_empty() {
+        out.push(format!(
+            "{} attachments; words:\n----\n{words}\n----",
+            inbound.attachments.len()
+        ));
+    }
     out
 }
 
@@ -80,8 +86,20 @@ fn what_the_customer_gets(
         ticket.subject = "后台登录后显示 502".into();
     }
     let before = ticket.clone();
-    let r = reply::apply(&config, &config.agents[0], &mut ticket, inbound, sent, None, t0);
-    let relays: Vec<_> = r.outgoing.iter().filter(|o| o.kind == Kind::Relay).collect();
+    let r = reply::apply(
+        &config,
+        &config.agents[0],
+        &mut ticket,
+        inbound,
+        sent,
+        None,
+        t0,
+    );
+    let relays: Vec<_> = r
+        .outgoing
+        .iter()
+        .filter(|o| o.kind == Kind::Relay)
+        .collect();
     let relayed = matches!(outcome(answer), "relay" | "attachment-only");
     if relays.len() != usize::from(relayed) {
         out.push(format!("{} relays", relays.len()));

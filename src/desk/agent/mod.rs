@@ -5,9 +5,9 @@
 
 pub(crate) mod answer;
 pub(crate) mod assign;
+#[cfg(test)]
+mod corpus;
 pub(crate) mod notification;
 pub(crate) mod proof;
 pub(crate) mod relay;
 pub(crate) mod reply;
-#[cfg(test)]
-mod corpus;

@@ -99,7 +99,10 @@ answer cannot be told apart from it.",
     nothing_found: "it holds no answer, command or attachment.",
     resend: "Please reply again with your answer above or below the quoted text (not inside \
 it), or delete the quoted text, and send it.",
-    attachments_only: ["Please find the attached file.", "Please find the attached files."],
+    attachments_only: [
+        "Please find the attached file.",
+        "Please find the attached files.",
+    ],
 };
 
 const ZH: Words = Words {

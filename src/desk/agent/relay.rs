@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::config::sections::{AgentConfig, Language};
-use crate::desk::agent::assign::agent_mailbox;
 use crate::desk::agent::answer::Unsure;
+use crate::desk::agent::assign::agent_mailbox;
 use crate::desk::agent::notification::{agents_language, compose, to_agents, words};
 use crate::desk::commands::Parsed;
 use crate::desk::outbound::compose::{Compose, ComposeError};

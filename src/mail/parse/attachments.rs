@@ -20,10 +20,13 @@ pub(super) fn attachments(msg: &Message<'_>) -> Vec<Attachment> {
         .chain(&msg.html_body)
         .copied()
         .collect();
+    // mail-parser lists an inline image of a multipart/mixed (iPhone Mail's "photo in the
+    // text") among the body parts too: only text parts are body, an image is an attachment.
     msg.attachments
         .iter()
-        .filter(|id| !bodies.contains(id))
-        .filter_map(|&id| msg.parts.get(id as usize))
+        .filter_map(|&id| Some((id, msg.parts.get(id as usize)?)))
+        .filter(|(id, part)| !(bodies.contains(id) && part.is_text()))
+        .map(|(_, part)| part)
         .enumerate()
         .map(|(index, part)| attachment(msg, part, index + 1))
         .collect()

@@ -497,9 +497,7 @@ fn disclaimer_block(lines: &[Line], block: Block) -> bool {
 fn context(lines: &[Line], depth: &[usize], block: Block) -> Option<(usize, String)> {
     let mut start = block.start;
     for i in (block.start..block.end).rev() {
-        if is_blank(&lines[i].content)
-            && (i + 1..block.end).any(|j| !is_blank(&lines[j].content))
-        {
+        if is_blank(&lines[i].content) && (i + 1..block.end).any(|j| !is_blank(&lines[j].content)) {
             start = i + 1;
             break;
         }

@@ -49,12 +49,16 @@ impl Sent {
             if budget == 0 {
                 break;
             }
-            let text = prefix(text, MAX_MAIL_BYTES.min(budget));
+            let allotment = MAX_MAIL_BYTES.min(budget);
+            // Charged whole when cut, so a cut at a character boundary cannot leave a budget
+            // of a few bytes that every further mail is compared against.
+            budget -= allotment.min(text.len());
+            let text = prefix(text, allotment);
             let lines = lines(text);
             let squeezed: Vec<String> = lines.iter().map(|l| squeeze(&l.content)).collect();
             let whole: String = squeezed.concat();
-            budget = budget.saturating_sub(text.len());
-            sent.lines.extend(squeezed.into_iter().filter(|l| !l.is_empty()));
+            sent.lines
+                .extend(squeezed.into_iter().filter(|l| !l.is_empty()));
             sent.texts.push(whole);
         }
         sent
@@ -68,6 +72,12 @@ impl Sent {
     fn holds(&self, line: &str) -> bool {
         let s = squeeze(line);
         s.chars().count() >= MIN_LINE && self.texts.iter().any(|t| t.contains(&s))
+    }
+
+    /// Whether `line`, too short to be compared as words, is a whole line of a mail we sent.
+    fn holds_short_line(&self, line: &str) -> bool {
+        let s = squeeze(line);
+        !s.is_empty() && s.chars().count() < MIN_LINE && self.lines.contains(&s)
     }
 
     /// Whether `line` is a whole line of a mail we sent, long enough to be no coincidence.
@@ -87,12 +97,16 @@ pub(crate) struct Cleaned {
 }
 
 /// Takes the copies of what we sent out of `new_text`: every quoted line (inline context) whose
-/// words we sent, and every unquoted line that is a whole line we sent. Two or more unquoted lines
-/// in a row that we sent mark the text as `pasted`.
-pub(crate) fn remove_copies(new_text: &str, sent: &Sent) -> Cleaned {
+/// words we sent, unless `keep_context` (the agent's words as stored for agents, where the
+/// customer's lines they answer stay readable), and every unquoted line that is a whole line we
+/// sent. Two or more unquoted lines in a row that we sent are a pasted copy: they go, and mark the
+/// text as `pasted`.
+pub(crate) fn remove_copies(new_text: &str, sent: &Sent, keep_context: bool) -> Cleaned {
     let lines = lines(new_text);
     let mut keep = vec![true; lines.len()];
-    let mut run = 0;
+    // The unquoted lines in a row whose words we sent.
+    let mut run: Vec<usize> = Vec::new();
+    let mut counted = 0;
     let mut pasted = false;
     for (i, line) in lines.iter().enumerate().take(MAX_LINES) {
         if line.is_blank() {
@@ -100,11 +114,26 @@ pub(crate) fn remove_copies(new_text: &str, sent: &Sent) -> Cleaned {
         }
         let from_sent = sent.holds(&line.content);
         if line.depth > 0 {
-            keep[i] = !from_sent && !line.is_empty_quote();
+            keep[i] = (keep_context || !from_sent) && !line.is_empty_quote();
             continue;
         }
-        run = if from_sent { run + 1 } else { 0 };
-        pasted |= run >= 2;
+        if from_sent {
+            run.push(i);
+            counted += 1;
+        } else if sent.holds_short_line(&line.content) {
+            // Too short to tell (`你好，`): it neither starts nor ends a copy, but goes with one.
+            run.push(i);
+        } else {
+            run.clear();
+            counted = 0;
+        }
+        if from_sent && counted >= 2 {
+            // A pasted copy: all of it goes, its short field lines too.
+            pasted = true;
+            for &j in &run {
+                keep[j] = false;
+            }
+        }
         if sent.holds_line(&line.content) && !is_closing(&line.content) {
             keep[i] = false;
         }
@@ -138,10 +167,8 @@ pub(crate) fn insertions(history: &[String], sent: &Sent) -> Vec<String> {
         .collect();
     let ours: Vec<bool> = words.iter().map(|l| sent.holds(&l.content)).collect();
     let count = ours.iter().filter(|o| **o).count();
-    let (Some(first), Some(last)) = (
-        ours.iter().position(|o| *o),
-        ours.iter().rposition(|o| *o),
-    ) else {
+    let (Some(first), Some(last)) = (ours.iter().position(|o| *o), ours.iter().rposition(|o| *o))
+    else {
         return Vec::new();
     };
     if (count as f64) < COPY_SHARE * words.len() as f64 {
@@ -213,6 +240,7 @@ mod tests {
         let c = remove_copies(
             "> 登录后就显示 502 Bad Gateway，\n> 前台页面正常。\n\n原因是 PHP 内存上限太低。\n\n你好，\nAlice",
             &sent,
+            false,
         );
         assert_eq!(c.text, "原因是 PHP 内存上限太低。\n\n你好，\nAlice");
         assert!(!c.pasted);
@@ -224,6 +252,7 @@ mod tests {
         let c = remove_copies(
             "好的，我来处理。\n\n客户：C1008 (zhao.liu@customer.example)\n优先级：P2\n处理人：lina",
             &sent,
+            false,
         );
         assert!(c.pasted);
         assert_eq!(c.text, "好的，我来处理。");
@@ -248,10 +277,13 @@ mod tests {
 
     #[test]
     fn rewrapped_and_bold_lines_still_match() {
-        let sent = Sent::new(["Since last night our admin panel at https://x.example/admin returns 502 Bad Gateway right after login."]);
+        let sent = Sent::new([
+            "Since last night our admin panel at https://x.example/admin returns 502 Bad Gateway right after login.",
+        ]);
         let c = remove_copies(
             "> Since last night our admin panel at\n> **https://x.example/admin** returns 502\n\nFixed.",
             &sent,
+            false,
         );
         assert_eq!(c.text, "Fixed.");
     }
@@ -262,7 +294,10 @@ mod tests {
         let sent = Sent::new(std::iter::repeat_n(big.as_str(), 20).chain([NOTE]));
         assert_eq!(sent.texts.len(), MAX_SENT_BYTES / MAX_MAIL_BYTES);
         assert!(sent.texts.iter().all(|t| t.len() <= MAX_MAIL_BYTES));
-        assert!(sent.holds("处理人：lina"), "the start of a long mail is compared");
+        assert!(
+            sent.holds("处理人：lina"),
+            "the start of a long mail is compared"
+        );
         assert!(Sent::new([]).is_empty());
     }
 }

@@ -13,3 +13,8 @@ pub(crate) mod msgid;
 pub mod parse;
 pub(crate) mod quote;
 pub(crate) mod subject;
+
+/// The reply-text corpus (`tests/mail/replies/`) checked row by row; above `parse` and `quote`,
+/// which it runs.
+#[cfg(test)]
+pub(crate) mod corpus;

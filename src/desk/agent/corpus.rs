@@ -8,8 +8,8 @@ use crate::desk::commands::{self, Command};
 use crate::desk::testing::{config, p1_ticket, tuesday_10am};
 use crate::domain::outbox::Kind;
 use crate::domain::status::Status;
+use crate::mail::corpus::{DIR, Row, problems, raw, table};
 use crate::mail::parse::parse;
-use crate::mail::quote::corpus::{DIR, Row, problems, raw, table};
 
 /// The notifications the agents' mails answer, exactly as we sent them.
 fn sent() -> Vec<String> {

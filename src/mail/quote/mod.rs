@@ -49,6 +49,3 @@ pub(crate) fn tidy(text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-pub(crate) mod corpus;

@@ -44,6 +44,7 @@ use crate::domain::sla::routing::notification_route;
 use crate::domain::status::Status;
 use crate::domain::survey;
 use crate::domain::ticket::{EscalatedBy, Joined, Satisfaction, Ticket};
+use crate::mail::autoreply::out_of_office;
 use crate::mail::inbound::Inbound;
 use crate::mail::subject;
 
@@ -69,6 +70,9 @@ pub(crate) struct Intake<'a> {
     pub(crate) contact: Option<&'a str>,
     /// For an agent's `#merge N`: ticket N, if it exists.
     pub(crate) merge_target: Option<&'a Ticket>,
+    /// For an agent's mail: the texts of the mails we sent the agents about the ticket, newest
+    /// first, which their answer must not pass on ([`crate::desk::agent::answer::sent_texts`]).
+    pub(crate) sent: &'a [String],
     /// The customer is a VIP (directory tier), which raises the priority one level.
     pub(crate) vip: bool,
 }
@@ -89,6 +93,7 @@ impl<'a> Intake<'a> {
             agent: None,
             contact: None,
             merge_target: None,
+            sent: &[],
             vip: false,
         }
     }
@@ -221,15 +226,18 @@ pub(crate) fn accept(
     }
     reading.escalation = customer_escalation(&mut ctx, &mut ticket, &reading);
     let mut extra_tickets = Vec::new();
+    let mut agent_words = None;
     if let (Some(a), false) = (ctx.agent, reading.created) {
         let r = reply::apply(
             config,
             a,
             &mut ticket,
             ctx.inbound,
+            intake.sent,
             intake.merge_target,
             now,
         );
+        agent_words = r.words;
         ctx.effects.extend(r.effects);
         ctx.outgoing.extend(r.outgoing);
         ctx.learned.extend(r.learned);
@@ -250,6 +258,9 @@ pub(crate) fn accept(
     message.internal = ctx.agent.is_some() && !reading.created;
     message.from_agent = ctx.agent.is_some();
     message.spam = ctx.spam.clone();
+    if let Some(words) = agent_words {
+        message.reply_text = words;
+    }
     ctx.log(if reading.created {
         format!(
             "opened ticket {} for customer {}",
@@ -467,8 +478,13 @@ fn follow_up(ctx: &mut Ctx<'_>, ticket: &mut Ticket, matched: &Match, reading: &
                 ctx.learned.push((sender.clone(), ticket.customer.clone()));
             }
         }
-        ticket.last_customer_message_id = inbound.message_id.clone();
-        if reading.reopened || (!reading.created && ticket.status == Status::Pending) {
+        // An out-of-office is no answer: it moves nothing, and our next mail does not thread
+        // under it.
+        let answer = !out_of_office(inbound);
+        if answer {
+            ticket.last_customer_message_id = inbound.message_id.clone();
+        }
+        if answer && (reading.reopened || (!reading.created && ticket.status == Status::Pending)) {
             ctx.log(format!(
                 "ticket {} {} by the customer's mail",
                 ticket.id,

@@ -1,5 +1,5 @@
-//! Agents' commands: lines starting with `#` at the top of an agent's reply, in the spirit of
-//! RT's CommandByMail.
+//! Agents' commands: lines starting with `#` at the top of an agent's answer (above or below
+//! the quote, wherever the answer sits), in the spirit of RT's CommandByMail.
 //!
 //! ```text
 //! #status pending
@@ -7,8 +7,8 @@
 //! Hello, could you send us the error log?      <- relayed to the customer
 //! ```
 //!
-//! `#note` ends the command block and makes everything below it internal. An unknown or
-//! malformed command invalidates the whole mail: nothing changes and the agent is told what was
+//! A `#note` line anywhere in the answer makes the whole mail internal. An unknown or malformed
+//! command invalidates the whole mail: nothing changes and the agent is told what was
 //! understood, because acting on half of an instruction is worse than acting on none.
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::domain::status::{Status, UnknownStatus};
 use crate::domain::ticket::Joined;
 use crate::domain::ticket::Ticket;
 use crate::mail::inbound::Inbound;
+use crate::mail::quote;
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,56 +149,72 @@ fn cc_command(arg: &str) -> Result<Command, LineError> {
     }
 }
 
-/// Parses an agent's reply text (quoted history already stripped).
+fn is_quoted_line(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
+/// A `#note` line: the command, whatever follows it.
+fn is_note_line(line: &str) -> bool {
+    let body = line.trim().trim_start_matches(['#', '＃']);
+    is_command_line(line)
+        && body.len() >= 4
+        && body.is_char_boundary(4)
+        && body[..4].eq_ignore_ascii_case("note")
+        && body[4..]
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, ':' | '：'))
+}
+
+/// One command line.
+fn command(line: &str) -> Result<Command, LineError> {
+    let body = line.trim_start_matches(['#', '＃']).trim();
+    let (word, arg) = match body.split_once(char::is_whitespace) {
+        Some((w, a)) => (w, a.trim()),
+        None => (body, ""),
+    };
+    let word = word.to_lowercase();
+    match (word.as_str(), arg) {
+        ("note", _) => Ok(Command::Note),
+        (w, _) if w.starts_with("note:") || w.starts_with("note：") => Ok(Command::Note),
+        ("status", a) => a.parse().map(Command::Status).map_err(LineError::from),
+        ("priority", a) => a.parse().map(Command::Priority).map_err(LineError::from),
+        ("assign", "") => Err(LineError::AssignWithoutName),
+        ("assign", a) => Ok(Command::Assign(a.to_owned())),
+        ("escalate", "") => Ok(Command::Escalate),
+        ("merge", a) => a
+            .trim_start_matches('#')
+            .parse::<u64>()
+            .map(Command::Merge)
+            .map_err(|_| LineError::MergeWithoutNumber(a.to_owned())),
+        ("customer", "") => Err(LineError::CustomerWithoutId),
+        ("customer", a) => Ok(Command::Customer(a.to_owned())),
+        ("cc", a) => cc_command(a),
+        (w, _) => Err(LineError::Unknown(w.to_owned())),
+    }
+}
+
+/// Parses an agent's answer (quoted history already stripped; inline context may remain, as
+/// `>` lines). Commands are the `#` lines at the top of the answer's own words; a `#note` line
+/// anywhere makes all of it the note.
 pub(crate) fn parse(text: &str) -> Parsed {
     let mut out = Parsed::default();
     let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].trim();
+    let mut command_lines = vec![false; lines.len()];
+    let top = lines
+        .iter()
+        .position(|l| !l.trim().is_empty() && !is_quoted_line(l))
+        .unwrap_or(lines.len());
+    for (i, line) in lines.iter().enumerate().skip(top) {
+        let line = line.trim();
         if line.is_empty() {
-            i += 1;
             continue;
         }
         if !is_command_line(line) {
             break;
         }
-        let body = line.trim_start_matches(['#', '＃']).trim();
-        let (word, arg) = match body.split_once(char::is_whitespace) {
-            Some((w, a)) => (w, a.trim()),
-            None => (body, ""),
-        };
-        let word = word.to_lowercase();
-        let parsed = match (word.as_str(), arg) {
-            ("status", a) => a.parse().map(Command::Status).map_err(LineError::from),
-            ("priority", a) => a.parse().map(Command::Priority).map_err(LineError::from),
-            ("assign", "") => Err(LineError::AssignWithoutName),
-            ("assign", a) => Ok(Command::Assign(a.to_owned())),
-            ("note", _) => Ok(Command::Note),
-            ("escalate", "") => Ok(Command::Escalate),
-            ("merge", a) => a
-                .trim_start_matches('#')
-                .parse::<u64>()
-                .map(Command::Merge)
-                .map_err(|_| LineError::MergeWithoutNumber(a.to_owned())),
-            ("customer", "") => Err(LineError::CustomerWithoutId),
-            ("customer", a) => Ok(Command::Customer(a.to_owned())),
-            ("cc", a) => cc_command(a),
-            (w, _) => Err(LineError::Unknown(w.to_owned())),
-        };
-        i += 1;
-        match parsed {
-            Ok(Command::Note) => {
-                // Text on the #note line itself belongs to the note.
-                let mut note: Vec<&str> = Vec::new();
-                if !arg.is_empty() {
-                    note.push(arg);
-                }
-                note.extend(&lines[i..]);
-                out.commands.push(Command::Note);
-                out.note = Some(note.join("\n").trim().to_owned());
-                i = lines.len();
-            }
+        command_lines[i] = true;
+        match command(line) {
             Ok(c) => out.commands.push(c),
             Err(why) => out.errors.push(CommandError::Line {
                 line: line.to_owned(),
@@ -205,8 +222,45 @@ pub(crate) fn parse(text: &str) -> Parsed {
             }),
         }
     }
-    if i < lines.len() {
-        out.reply = lines[i..].join("\n").trim().to_owned();
+    let note_at = lines
+        .iter()
+        .enumerate()
+        .find(|(i, l)| !command_lines[*i] && is_note_line(l))
+        .map(|(i, _)| i);
+    if let Some(i) = note_at {
+        command_lines[i] = true;
+        out.commands.push(Command::Note);
+    }
+    let words: Vec<&str> = lines
+        .iter()
+        .zip(&command_lines)
+        .filter(|(_, c)| !**c)
+        .map(|(l, _)| *l)
+        .collect();
+    let words = words.join("\n").trim().to_owned();
+    if out.commands.contains(&Command::Note) {
+        // Text on a #note line itself belongs to the note.
+        let on_lines: Vec<&str> = lines
+            .iter()
+            .zip(&command_lines)
+            .filter(|(l, c)| **c && is_note_line(l))
+            .map(|(l, _)| {
+                l.trim().trim_start_matches(['#', '＃'])[4..]
+                    .trim_start_matches([':', '：'])
+                    .trim()
+            })
+            .filter(|rest| !rest.is_empty())
+            .collect();
+        let mut note = on_lines.join("\n");
+        if !words.is_empty() {
+            if !note.is_empty() {
+                note.push_str("\n\n");
+            }
+            note.push_str(&words);
+        }
+        out.note = Some(note);
+    } else {
+        out.reply = words;
     }
     out
 }
@@ -223,9 +277,10 @@ pub(crate) fn strip_signature(text: &str) -> String {
     out.join("\n").trim_end().to_owned()
 }
 
-/// Parses an agent's mail: quoted history is already gone; the signature goes too.
+/// Parses an agent's mail by markers alone (quoted history and the signature go), for what
+/// needs only its commands; [`crate::desk::agent::answer`] reads it for everything else.
 pub(crate) fn read_agent_mail(inbound: &Inbound) -> Parsed {
-    parse(&strip_signature(&inbound.reply_text))
+    parse(&strip_signature(&quote::split(&inbound.text).new_text))
 }
 
 /// What an agent's valid mail does to the ticket (besides relaying the reply).
@@ -325,6 +380,31 @@ mod tests {
             Some("checked the DB\n\nroot password is in vault")
         );
         assert_eq!(p.reply, "");
+    }
+
+    #[test]
+    fn a_note_anywhere_makes_all_of_it_internal() {
+        let p = parse("已经在处理，今晚重启。\n\n#note 内部：root 密码 Tq7 已发给值班\n");
+        assert_eq!(p.commands, [Command::Note]);
+        assert_eq!(p.reply, "");
+        let note = p.note.unwrap();
+        assert!(
+            note.contains("已经在处理") && note.contains("root 密码"),
+            "{note}"
+        );
+        let p = parse("Hi,\n#NOTE: internal\nthe rest");
+        assert_eq!(p.commands, [Command::Note]);
+        assert!(p.reply.is_empty());
+        // `#notes` or a note in the middle of a sentence is no command.
+        let p = parse("Hi,\n#notes are below\nsee #note");
+        assert!(p.commands.is_empty() && p.note.is_none(), "{p:?}");
+    }
+
+    #[test]
+    fn commands_under_inline_context_are_read() {
+        let p = parse("> the customer's line\n\n#status resolved\nFixed now.");
+        assert_eq!(p.commands, [Command::Status(Status::Resolved)]);
+        assert_eq!(p.reply, "> the customer's line\n\nFixed now.");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![deny(clippy::too_many_lines, clippy::too_many_arguments)]
 
 pub(crate) mod auth_results;
+pub(crate) mod autoreply;
 pub(crate) mod header;
 pub mod inbound;
 pub mod mailbox;
@@ -13,3 +14,8 @@ pub(crate) mod msgid;
 pub mod parse;
 pub(crate) mod quote;
 pub(crate) mod subject;
+
+/// The reply-text corpus (`tests/mail/replies/`) checked row by row; above `parse` and `quote`,
+/// which it runs.
+#[cfg(test)]
+pub(crate) mod corpus;

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 use crate::config::Config;
 use crate::config::sections::AgentConfig;
 use crate::desk::accept::{Intake, accept};
+use crate::desk::agent::answer::{SENT_MAILS, sent_texts};
 use crate::desk::agent::proof::{Auth, authenticate};
 use crate::desk::authenticated::from_authentication;
 use crate::desk::commands::{Command, read_agent_mail};
@@ -32,6 +33,10 @@ use crate::mail::parse::{self, HeaderSummary};
 use crate::mail::subject;
 use crate::service::identity::bound;
 use crate::service::metrics;
+
+/// How many of the newest outbox items are looked through for the mails sent about an agent's
+/// ticket: what an answer quotes is recent, and a large outbox is not read whole per mail.
+const OUTBOX_SCAN: usize = 20_000;
 
 /// What happened to one mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +257,13 @@ pub(crate) fn ingest_parsed(
         Some(_) => merge_target(store, &inbound)?,
         None => None,
     };
+    // What an agent's answer must not pass on: the mails we sent the agents about the ticket.
+    let sent = match (&agent, &existing) {
+        (Some(_), Some(t)) => {
+            sent_texts(&store.recent_outbox_for_ticket(t.id, 4 * SENT_MAILS, OUTBOX_SCAN)?)
+        }
+        _ => Vec::new(),
+    };
     let before = existing.as_ref().map(|t| (t.id, t.escalations.len()));
     let intake = Intake {
         inbound: &inbound,
@@ -264,6 +276,7 @@ pub(crate) fn ingest_parsed(
         agent,
         contact: contact.as_deref(),
         merge_target: merge_target.as_ref(),
+        sent: &sent,
         vip,
     };
     let mut accepted = accept(config, intake, mailer, now);

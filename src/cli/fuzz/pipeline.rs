@@ -143,6 +143,7 @@ fn intake<'a>(
         existing,
         customer: &identity.customer,
         resolved: identity.how,
+        sent: &[],
         source: None,
         agent,
         contact: None,

@@ -48,6 +48,15 @@ pub(crate) struct Words {
     pub(crate) command_error: &'static str,
     pub(crate) help: &'static str,
     pub(crate) participants: &'static str,
+    /// The subject word and the body of the mail telling an agent their answer was not sent.
+    pub(crate) not_sent: &'static str,
+    pub(crate) not_sent_intro: &'static str,
+    pub(crate) inside_quote: &'static str,
+    pub(crate) pasted_copy: &'static str,
+    pub(crate) nothing_found: &'static str,
+    pub(crate) resend: &'static str,
+    /// The line relayed with an answer that is only attachments.
+    pub(crate) attachments_only: [&'static str; 2],
 }
 
 const EN: Words = Words {
@@ -79,10 +88,24 @@ const EN: Words = Words {
     understood: "Understood:",
     nothing: "(nothing)",
     command_error: "Command error",
-    help: "Reply to this mail to answer the customer. Commands at the top, one per line: \
-#status open|pending|resolved|closed, #priority P1..P4, #assign <agent>, #note (the rest stays \
-internal), #escalate, #merge <ticket>, #customer <id>, #cc add|remove <address>.",
+    help: "Reply to this mail to answer the customer, above or below the quoted text. Commands \
+at the top of your answer, one per line: #status open|pending|resolved|closed, #priority P1..P4, \
+#assign <agent>, #note (the whole mail stays internal), #escalate, #merge <ticket>, \
+#customer <id>, #cc add|remove <address>.",
     participants: "Participants (receive your replies):",
+    not_sent: "Not sent to the customer",
+    not_sent_intro: "was not sent to the customer, and nothing was changed:",
+    inside_quote: "your answer seems to be written inside the quoted notification, so it cannot be \
+told apart from the quoted text.",
+    pasted_copy: "it holds a copy of our notification that is not marked as a quote, so your \
+answer cannot be told apart from it.",
+    nothing_found: "it holds no answer, command or attachment.",
+    resend: "Please reply again with your answer above or below the quoted text (not inside \
+it), or delete the quoted text, and send it.",
+    attachments_only: [
+        "Please find the attached file.",
+        "Please find the attached files.",
+    ],
 };
 
 const ZH: Words = Words {
@@ -108,11 +131,18 @@ const ZH: Words = Words {
     understood: "已识别的命令：",
     nothing: "（无）",
     command_error: "命令错误",
-    help: "直接回复本邮件即可答复客户。命令写在正文最前面，每行一条：\
+    help: "直接回复本邮件即可答复客户（写在引用内容的上方或下方）。命令写在答复的最前面，每行一条：\
 #status open|pending|resolved|closed（状态），#priority P1..P4（优先级），#assign <客服>（转派），\
-#note（其后内容仅内部可见），#escalate（升级），#merge <工单号>（合并），#customer <客户ID>，\
+#note（整封邮件仅内部可见），#escalate（升级），#merge <工单号>（合并），#customer <客户ID>，\
 #cc add|remove <地址>（增删抄送人）。",
     participants: "参与人（会收到您的回复）：",
+    not_sent: "未发送给客户",
+    not_sent_intro: "没有发送给客户，工单也没有任何更改：",
+    inside_quote: "您的答复似乎写在了引用的通知中间，无法和引用内容区分开。",
+    pasted_copy: "邮件里有一份没有标记为引用的通知副本，无法和您的答复区分开。",
+    nothing_found: "邮件里没有找到答复、命令或附件。",
+    resend: "请重新回复：把答复写在引用内容的上方或下方（不要写在引用内容中间），或者删除引用内容后再发送。",
+    attachments_only: ["请查收附件。", "请查收附件。"],
 };
 
 /// The language of a mail to `to`: Chinese when every recipient agent who names languages puts

@@ -1,10 +1,12 @@
 //! Mail an agent's mail causes: their reply, relayed to the customer from the support address,
-//! or, when their mail changes nothing, the reply that tells them why.
+//! or, when their mail changes nothing (bad commands, or words that cannot be told from the
+//! quote), the reply that tells them why.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::config::sections::{AgentConfig, Language};
+use crate::desk::agent::answer::Unsure;
 use crate::desk::agent::assign::agent_mailbox;
 use crate::desk::agent::notification::{agents_language, compose, to_agents, words};
 use crate::desk::commands::Parsed;
@@ -92,8 +94,9 @@ pub(crate) fn error_reply(
         Language::En => format!("Your mail about ticket {}", ticket.id),
         Language::Zh => format!("您关于工单 {} 的邮件", ticket.id),
     };
+    let sep = if lang == Language::En { " " } else { "" };
     let body = format!(
-        "{intro}{}\n\n{}\n\n{}\n{}\n\n{}\n",
+        "{intro}{sep}{}\n\n{}\n\n{}\n{}\n\n{}\n",
         w.changed_nothing,
         parsed
             .errors
@@ -173,5 +176,68 @@ pub(crate) fn not_sent_notice(
     );
     c.kind = Kind::AgentError;
     c.parent = agent_mail.message_id.clone();
+    compose(config, c, now)
+}
+
+/// The one neutral line relayed with an answer that is only attachments, in the customer's
+/// language (Chinese when the ticket's subject is, else the configured default).
+pub(crate) fn attachments_line(config: &Config, ticket: &Ticket, count: usize) -> &'static str {
+    let han = ticket
+        .subject
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count();
+    let lang = match (han >= 2, &config.outbound) {
+        (true, _) => Language::Zh,
+        (false, Some(out)) => out.language,
+        (false, None) => Language::En,
+    };
+    words(lang).attachments_only[usize::from(count > 1)]
+}
+
+/// Tells an agent that nothing of their mail was sent or done because their words cannot be told
+/// from the quote, and what to do.
+pub(crate) fn unsure_reply(
+    config: &Config,
+    ticket: &Ticket,
+    agent: &AgentConfig,
+    why: Unsure,
+    agent_mail: &Inbound,
+    now: DateTime<Utc>,
+) -> OutboxItem {
+    let to = vec![agent_mailbox(agent)];
+    let lang = agents_language(config, &to);
+    let w = words(lang);
+    let intro = match lang {
+        Language::En => format!("Your mail about ticket {}", ticket.id),
+        Language::Zh => format!("您关于工单 {} 的邮件", ticket.id),
+    };
+    let reason = match why {
+        Unsure::InsideQuote => w.inside_quote,
+        Unsure::PastedCopy => w.pasted_copy,
+        Unsure::Nothing => w.nothing_found,
+    };
+    let sep = if lang == Language::En { " " } else { "" };
+    let body = format!(
+        "{intro}{sep}{}{sep}{reason}\n\n{}\n\n{}\n",
+        w.not_sent_intro, w.resend, w.help
+    );
+    let subject = format!(
+        "{} {}: {}",
+        subject::tag(&config.support.tag_prefix, ticket.id),
+        w.not_sent,
+        agent_mail.subject
+    );
+    let mut c = to_agents(
+        config,
+        ticket,
+        to,
+        subject,
+        body,
+        &format!("unsure:{}", agent_mail.message_id),
+    );
+    c.kind = Kind::AgentError;
+    c.parent = agent_mail.message_id.clone();
+    c.references = agent_mail.references.clone();
     compose(config, c, now)
 }

@@ -1,16 +1,20 @@
 //! What an authenticated agent's mail does to the ticket it is about: its commands
 //! ([`crate::desk::commands`]), its internal note, and its reply, relayed to the customer.
-//! An invalid mail changes nothing and tells the agent why.
+//! An invalid mail, or one whose words cannot be told from the quote ([`answer`]), changes
+//! nothing and tells the agent why; a mailbox's automatic answer changes nothing at all.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::config::sections::AgentConfig;
+use crate::desk::agent::answer::{self, Answer};
 use crate::desk::agent::assign::agents_with_role;
 use crate::desk::agent::assign::escalation_role;
 use crate::desk::agent::notification::{Headline, notification};
-use crate::desk::agent::relay::{error_reply, not_sent_notice, relay};
-use crate::desk::commands::{Changes, CommandError, apply_commands, read_agent_mail};
+use crate::desk::agent::relay::{
+    attachments_line, error_reply, not_sent_notice, relay, unsure_reply,
+};
+use crate::desk::commands::{Changes, CommandError, apply_commands};
 use crate::desk::effect::Effect;
 use crate::desk::participants;
 use crate::domain::outbox::OutboxItem;
@@ -28,20 +32,49 @@ pub(crate) struct AgentReply {
     pub(crate) effects: Vec<Effect>,
     /// Addresses now known for a customer ID (`#customer`, `#merge`).
     pub(crate) learned: Vec<(String, String)>,
+    /// The agent's own words as read, for the message record (quote and copies of our mail
+    /// removed); `None` keeps the mail's reply text.
+    pub(crate) words: Option<String>,
 }
 
-/// Applies agent `a`'s mail `inbound` to `ticket`; `merge_target` is the ticket its `#merge`
-/// names, if that exists.
+/// Applies agent `a`'s mail `inbound` to `ticket`; `sent` holds the texts of the mails we sent
+/// the agents about it, newest first; `merge_target` is the ticket its `#merge` names, if that
+/// exists.
 pub(crate) fn apply(
     config: &Config,
     a: &AgentConfig,
     ticket: &mut Ticket,
     inbound: &Inbound,
+    sent: &[String],
     merge_target: Option<&Ticket>,
     now: DateTime<Utc>,
 ) -> AgentReply {
     let mut out = AgentReply::default();
-    let mut parsed = read_agent_mail(inbound);
+    let reading = match answer::read(inbound, sent) {
+        Answer::Machine(why) => {
+            out.effects.push(Effect::Log(format!(
+                "automatic answer from agent {} ({why}): stored as internal, nothing done",
+                a.name
+            )));
+            return out;
+        }
+        Answer::Unsure(why, words) => {
+            out.words = Some(words);
+            out.effects.push(Effect::Log(format!(
+                "agent {}'s answer cannot be told from the quote ({why:?}): nothing relayed or changed",
+                a.name
+            )));
+            out.outgoing
+                .push(unsure_reply(config, ticket, a, why, inbound, now));
+            return out;
+        }
+        Answer::Read(r) => r,
+    };
+    out.words = Some(reading.words.clone());
+    let mut parsed = reading.parsed;
+    if reading.attachments_only && parsed.errors.is_empty() {
+        parsed.reply = attachments_line(config, ticket, inbound.attachments.len()).to_owned();
+    }
     let before = ticket.clone();
     let mut changes = Changes::default();
     if parsed.errors.is_empty() {
@@ -77,39 +110,7 @@ pub(crate) fn apply(
     }
     out.learned = std::mem::take(&mut changes.learned);
     if parsed.has_reply() {
-        match relay(config, ticket, a, &parsed.reply, inbound, now) {
-            Ok(item) => {
-                if !item.dropped.is_empty() {
-                    // The agent must know who did not get their answer.
-                    out.effects.push(Effect::Log(format!(
-                        "reply to ticket {} not sent to: {}",
-                        ticket.id,
-                        item.dropped.join("; ")
-                    )));
-                    out.outgoing.push(not_sent_notice(
-                        config,
-                        ticket,
-                        a,
-                        &item.dropped,
-                        inbound,
-                        now,
-                    ));
-                }
-                out.outgoing.push(item)
-            }
-            Err(e) => {
-                out.effects
-                    .push(Effect::Log(format!("reply not relayed: {e}")));
-                out.outgoing.push(not_sent_notice(
-                    config,
-                    ticket,
-                    a,
-                    &[e.to_string()],
-                    inbound,
-                    now,
-                ));
-            }
-        }
+        relay_answer(config, ticket, a, &parsed.reply, inbound, now, &mut out);
         ticket.first_response_at.get_or_insert(now);
     }
     let status = changes.status.or(if parsed.has_reply() {
@@ -171,4 +172,50 @@ pub(crate) fn apply(
         )));
     }
     out
+}
+
+/// Relays the agent's answer; whoever it cannot reach (or everyone, when it cannot be sent at
+/// all) is named to the agent in a notice.
+fn relay_answer(
+    config: &Config,
+    ticket: &Ticket,
+    a: &AgentConfig,
+    reply: &str,
+    inbound: &Inbound,
+    now: DateTime<Utc>,
+    out: &mut AgentReply,
+) {
+    match relay(config, ticket, a, reply, inbound, now) {
+        Ok(item) => {
+            if !item.dropped.is_empty() {
+                // The agent must know who did not get their answer.
+                out.effects.push(Effect::Log(format!(
+                    "reply to ticket {} not sent to: {}",
+                    ticket.id,
+                    item.dropped.join("; ")
+                )));
+                out.outgoing.push(not_sent_notice(
+                    config,
+                    ticket,
+                    a,
+                    &item.dropped,
+                    inbound,
+                    now,
+                ));
+            }
+            out.outgoing.push(item)
+        }
+        Err(e) => {
+            out.effects
+                .push(Effect::Log(format!("reply not relayed: {e}")));
+            out.outgoing.push(not_sent_notice(
+                config,
+                ticket,
+                a,
+                &[e.to_string()],
+                inbound,
+                now,
+            ));
+        }
+    }
 }

@@ -801,6 +801,32 @@ impl Store {
         Ok(())
     }
 
+    /// The newest outbox items of one ticket, newest first: at most `limit` of them, from the
+    /// newest `scan` items of the whole outbox (what an agent's answer quotes is recent; a
+    /// years-old outbox is not read whole for every agent's mail).
+    pub(crate) fn recent_outbox_for_ticket(
+        &self,
+        ticket: u64,
+        limit: usize,
+        scan: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        #[derive(serde::Deserialize)]
+        struct TicketOnly {
+            ticket: u64,
+        }
+        let mut out = Vec::new();
+        for kv in self.outbox.iter().rev().take(scan) {
+            let (_, v) = kv?;
+            if serde_json::from_slice::<TicketOnly>(&v)?.ticket == ticket {
+                out.push(serde_json::from_slice(&v)?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Pending items whose next attempt is due by `now`; costs one lookup per pending item,
     /// not per item ever sent.
     pub(crate) fn outbox_due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxItem>> {

@@ -27,14 +27,19 @@ pub(super) fn assemble(
     let mut from_html = None;
     let mut charset: Option<TextCharset> = None;
     let mut shown = 0;
-    let mut after_image = false;
+    // Images wait for the text they stand before: one after the last text part is only an
+    // attachment (a marker there would sit below the quoted history, and read as words
+    // written after it); a mail that is only images shows their markers.
+    let mut images: Vec<&str> = Vec::new();
+    let put_images = |text: &mut String, images: &mut Vec<&str>| {
+        for name in images.drain(..) {
+            separate(text);
+            text.push_str(&format!("[image: {name}]"));
+        }
+    };
     for segment in segments {
         match segment {
-            Segment::Image(name) => {
-                separate(&mut text);
-                text.push_str(&format!("[image: {name}]"));
-                after_image = true;
-            }
+            Segment::Image(name) => images.push(name),
             Segment::Text {
                 text: part,
                 html,
@@ -43,6 +48,8 @@ pub(super) fn assemble(
                 if part.trim().is_empty() {
                     continue;
                 }
+                let after_image = !images.is_empty();
+                put_images(&mut text, &mut images);
                 shown += 1;
                 from_html.get_or_insert(*html);
                 let better = charset
@@ -60,9 +67,11 @@ pub(super) fn assemble(
                     text.push_str(&format!("[part {shown}]\n\n"));
                 }
                 text.push_str(part);
-                after_image = false;
             }
         }
+    }
+    if shown == 0 {
+        put_images(&mut text, &mut images);
     }
     if text.len() > max_bytes {
         let mut cut = max_bytes;

@@ -39,6 +39,10 @@ fn check_config(cli: &Cli) -> ExitCode {
                 c.imap.username,
                 c.store.path.display()
             );
+            match &c.outbound {
+                Some(out) => println!("outbound secret: {}", out.secret_source.describe()),
+                None => println!("outbound mail: off (no [smtp] section)"),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -280,6 +280,10 @@ pub(crate) fn status(v: &serde_json::Value) {
     println!("messages:    {}", v["messages"]);
     println!("quarantined: {}", v["quarantined"]);
     println!("store:       {} bytes on disk", v["store_bytes"]);
+    match v["outbound_secret"]["text"].as_str() {
+        Some(text) => println!("secret:      {text}"),
+        None => println!("secret:      none needed (no [smtp]: nothing is sent)"),
+    }
     let i = &v["ingest"];
     if daemon {
         println!(

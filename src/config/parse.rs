@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::facts::Facts;
 use crate::config::sections::{
-    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
-    SmtpConfig, StoreConfig, SupportConfig,
+    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, SecretSource,
+    Security, SmtpConfig, StoreConfig, SupportConfig,
 };
 use crate::config::{Config, ConfigError, same_agent_name};
 use crate::domain::calendar::CalendarConfig;
@@ -307,6 +307,11 @@ impl Validation<'_> {
             outbound = typed(&toml::Value::Table(Default::default()), "outbound").ok();
         }
         let mut out = outbound?;
+        out.secret_source = match (&out.secret, &out.secret_file) {
+            (Some(_), _) => SecretSource::Inline,
+            (None, Some(f)) => SecretSource::File(f.clone()),
+            (None, None) => SecretSource::Env,
+        };
         match self.secret(
             "outbound",
             out.secret.as_deref(),
@@ -318,10 +323,8 @@ impl Validation<'_> {
                 "outbound.secret",
                 "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
             ),
-            Ok(None) => self.problem(
-                "outbound.secret",
-                "no secret for signing Message-IDs: set outbound.secret, outbound.secret_file or $SUPPORTD_SECRET",
-            ),
+            // None configured: the shell reads (or on first start generates) the store's.
+            Ok(None) => out.secret_source = SecretSource::Store,
             Err(mut p) => {
                 p.key = p.key.replace("password", "secret");
                 p.message = p.message.replace("password", "secret");
@@ -700,6 +703,68 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(keys, ["imap", "support"]);
         let e = parse(&GOOD.replace("password = \"secret\"", "")).unwrap_err();
         assert!(e.problems.iter().any(|p| p.key == "imap.password"), "{e}");
+    }
+
+    /// A machine whose only fact is one environment variable.
+    struct Env(&'static str, &'static str);
+
+    impl Facts for Env {
+        fn read(&self, p: &Path) -> std::io::Result<String> {
+            Empty.read(p)
+        }
+        fn exists(&self, p: &Path) -> std::io::Result<()> {
+            Empty.exists(p)
+        }
+        fn is_dir(&self, _: &Path) -> bool {
+            false
+        }
+        fn var(&self, name: &str) -> Option<std::ffi::OsString> {
+            (name == self.0).then(|| self.1.into())
+        }
+    }
+
+    #[test]
+    fn without_a_configured_secret_the_store_provides_one() {
+        // The minimal configuration: [imap], [smtp], [store], [support] address.
+        let minimal = format!("{GOOD}\n[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n");
+        let c = parse(&minimal).unwrap();
+        let out = c.outbound.unwrap();
+        assert_eq!(out.secret_source, SecretSource::Store);
+        // Nothing is signed with an empty key: the shell fills it from the store first.
+        assert!(out.resolved_secret.is_empty());
+        // An empty $SUPPORTD_SECRET is no secret either.
+        let path = Path::new("/etc/supportd/supportd.toml");
+        let c = Config::parse(&minimal, path, &Env(SECRET_ENV, "")).unwrap();
+        assert_eq!(c.outbound.unwrap().secret_source, SecretSource::Store);
+    }
+
+    #[test]
+    fn a_configured_secret_wins_and_says_where_it_came_from() {
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n";
+        let inline = format!("{GOOD}\n{smtp}[outbound]\nsecret = \"0123456789abcdef0123\"\n");
+        let out = parse(&inline).unwrap().outbound.unwrap();
+        assert_eq!(out.secret_source, SecretSource::Inline);
+        assert_eq!(out.resolved_secret, b"0123456789abcdef0123");
+        let path = Path::new("/etc/supportd/supportd.toml");
+        let env = Env(SECRET_ENV, "from-the-environment-0123");
+        let out = Config::parse(&format!("{GOOD}\n{smtp}"), path, &env)
+            .unwrap()
+            .outbound
+            .unwrap();
+        assert_eq!(out.secret_source, SecretSource::Env);
+        assert_eq!(out.resolved_secret, b"from-the-environment-0123");
+        // A named file that cannot be read is an error, never a silent fall back to the store.
+        let file = format!("{GOOD}\n{smtp}[outbound]\nsecret_file = \"outbound-secret\"\n");
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.problems[0].key, "outbound.secret_file", "{e}");
+        for source in [
+            SecretSource::Inline,
+            SecretSource::File("outbound-secret".into()),
+            SecretSource::Env,
+            SecretSource::Store,
+        ] {
+            assert!(!source.describe().is_empty());
+        }
     }
 
     #[test]

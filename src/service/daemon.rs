@@ -22,6 +22,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::Config;
 use crate::io::http;
 use crate::io::store::Store;
+use crate::io::store::secret::Provided;
 use crate::io::systemd;
 use crate::service::control;
 use crate::service::health::Health;
@@ -53,17 +54,20 @@ async fn run_inner(config: Config) -> Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     // Without a handler SIGHUP would kill the daemon; `systemctl reload` sends it.
     let mut hup = signal(SignalKind::hangup())?;
-    let config = Arc::new(config);
+    let mut config = config;
     systemd::status("opening the store");
     let store = Store::open(&config.store.path)
         .with_context(|| format!("cannot open store {}", config.store.path.display()))?;
+    secret_in_use(&store, &mut config)?;
+    let config = Arc::new(config);
     info!(path = %config.store.path.display(), tickets = store.ticket_count(), "store open");
     let (trigger, shutdown) = Trigger::new();
     let settings = Arc::new(Settings::from_config(config.clone())?);
     let (settings_tx, live) = watch::channel(settings);
+    let settings_tx = Arc::new(settings_tx);
     let mut tasks = Tasks::default();
     let (ingest_status, sender_stats) =
-        start_tasks(&config, &store, &live, &shutdown, &mut tasks).await?;
+        start_tasks(&config, &store, &live, &settings_tx, &shutdown, &mut tasks).await?;
 
     systemd::status(&format!(
         "logging in to IMAP {}:{}",
@@ -97,7 +101,7 @@ async fn run_inner(config: Config) -> Result<()> {
                     break;
                 }
             }
-            _ = hup.recv() => reload(&settings_tx),
+            _ = hup.recv() => reload(&settings_tx, &store),
             _ = status_tick.tick() => {
                 let st = ingest_status.lock().unwrap().clone();
                 if !ready && st.connected {
@@ -163,6 +167,7 @@ async fn start_tasks(
     config: &Arc<Config>,
     store: &Store,
     live: &Live,
+    publish: &Arc<watch::Sender<Arc<Settings>>>,
     shutdown: &Shutdown,
     tasks: &mut Tasks,
 ) -> Result<(Arc<Mutex<IngestStatus>>, Option<Arc<Mutex<SendStats>>>)> {
@@ -204,6 +209,7 @@ async fn start_tasks(
     let shared = control::Shared {
         store: store.clone(),
         live: live.clone(),
+        publish: publish.clone(),
         ingest: ingest_status.clone(),
         sender: sender_stats.clone(),
         wake: wake.clone(),
@@ -255,10 +261,10 @@ fn ended_early(name: &'static str, ended: Ended) -> Option<anyhow::Error> {
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
 /// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
 /// session is not touched.
-fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
+fn reload(settings_tx: &watch::Sender<Arc<Settings>>, store: &Store) {
     let current = settings_tx.borrow().clone();
     let path = current.config.path.clone();
-    match current.reload(&path) {
+    match current.reload(&path, store) {
         Ok((new, restart)) => {
             settings_tx.send_replace(Arc::new(new));
             info!(path = %path.display(), "SIGHUP: reloaded agents, customer directory, templates and rules");
@@ -279,6 +285,26 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>) {
             );
         }
     }
+}
+
+/// Fills in the store's signing secret when none is configured (generating it on the first
+/// start) and says which secret is in use, never the secret.
+fn secret_in_use(store: &Store, config: &mut Config) -> Result<()> {
+    let provided = store
+        .complete_secret(config)
+        .context("cannot read the outbound secret from the store")?;
+    if let Some(out) = &config.outbound {
+        let source = out.secret_source.describe();
+        match provided {
+            Provided::Generated => {
+                info!(source = %source, "generated the outbound signing secret (first start)")
+            }
+            Provided::Kept | Provided::Configured => {
+                info!(source = %source, "outbound signing secret")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One `STATUS=` line for `systemctl status`.

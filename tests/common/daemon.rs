@@ -145,7 +145,7 @@ impl Daemon {
         let ready = wait_until(WAIT, async || {
             self.own_log()
                 .lines()
-                .any(|l| l.ends_with("supportd::daemon: ready"))
+                .any(|l| l.ends_with("supportd::service::daemon: ready"))
                 .then_some(())
         })
         .await;

@@ -5,7 +5,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine` | text / u64 |
+//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine`, `outbound_secret` | text / u64 |
 //! | `tickets` | ticket u64 | [`Ticket`] |
 //! | `messages` | ticket u64 ++ seq u32 | [`Message`] |
 //! | `msgid` | Message-ID | ticket u64 ++ seq u32 |
@@ -26,6 +26,7 @@ mod durability;
 mod export;
 mod indexes;
 mod records;
+pub(crate) mod secret;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,7 +143,10 @@ fn u64_of(v: &[u8]) -> u64 {
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        std::fs::create_dir_all(path)?;
+        // Private from the start (customer mail and the generated secret live here), also
+        // outside systemd's StateDirectoryMode=0700.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(path)?;
         durability::remove_torn_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)

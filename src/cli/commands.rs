@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cli::args::{Cli, Cmd, OutboxCmd, QuarantineCmd, TicketCmd};
 use crate::cli::query::{Target, query, reach};
-use crate::cli::{bench, print, sweep_bench};
+use crate::cli::{assets, bench, print, sweep_bench};
 use crate::config::Config;
 use crate::config::sections::LogFormat;
 use crate::desk::report;
@@ -20,6 +20,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.cmd {
         Cmd::CheckConfig => return Ok(check_config(&cli)),
         Cmd::BenchSweep(args) => sweep_bench::run(args.clone())?,
+        Cmd::GenerateAssets { dir } => {
+            for f in assets::generate(dir)? {
+                println!("{}", f.display());
+            }
+        }
         cmd => {
             let config = load(&cli)?;
             with_config(&config, cmd)?;
@@ -59,7 +64,9 @@ fn load(cli: &Cli) -> Result<Config> {
 /// Every subcommand that needs the configuration.
 fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
     match cmd {
-        Cmd::CheckConfig | Cmd::BenchSweep(_) => unreachable!("handled without a configuration"),
+        Cmd::CheckConfig | Cmd::BenchSweep(_) | Cmd::GenerateAssets { .. } => {
+            unreachable!("handled without a configuration")
+        }
         Cmd::Run => {
             init_tracing(config);
             let rt = tokio::runtime::Runtime::new()?;

@@ -251,6 +251,7 @@ impl Validation<'_> {
             imap.password_file.as_deref(),
             IMAP_PASSWORD_ENV,
         ) {
+            Ok(Some(p)) if p.is_empty() => self.problem("imap.password", "must not be empty"),
             Ok(Some(p)) => imap.resolved_password = p,
             Ok(None) => self.problem(
                 "imap.password",
@@ -278,6 +279,7 @@ impl Validation<'_> {
             smtp.password_file.as_deref(),
             SMTP_PASSWORD_ENV,
         ) {
+            Ok(Some(p)) if p.is_empty() => self.problem("smtp.password", "must not be empty"),
             Ok(p) => smtp.resolved_password = p,
             Err(p) => self.problems.push(p),
         }
@@ -703,6 +705,11 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(keys, ["imap", "support"]);
         let e = parse(&GOOD.replace("password = \"secret\"", "")).unwrap_err();
         assert!(e.problems.iter().any(|p| p.key == "imap.password"), "{e}");
+        let e = parse(&GOOD.replace("password = \"secret\"", "password = \"\"")).unwrap_err();
+        assert_eq!(e.problems[0].key, "imap.password", "{e}");
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nusername = \"u\"\npassword = \"\"\n";
+        let e = parse(&format!("{GOOD}\n{smtp}")).unwrap_err();
+        assert_eq!(e.problems[0].key, "smtp.password", "{e}");
     }
 
     /// A machine whose only fact is one environment variable.
@@ -765,6 +772,52 @@ customer_id_patterns = ["no group", "(unclosed"]
         ] {
             assert!(!source.describe().is_empty());
         }
+    }
+
+    /// The Debian package's `/etc/supportd/supportd.toml`: as installed, `check-config` names
+    /// exactly its FILL IN lines; with them filled in (and nothing else) it is valid.
+    #[test]
+    fn the_packaged_conffile_needs_its_fill_in_lines_and_nothing_else() {
+        let shipped = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/debian/supportd.toml"
+        ));
+        let e = parse(shipped).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "imap.host",
+                "imap.username",
+                "imap.password",
+                "smtp.host",
+                "support.address"
+            ],
+            "{e}"
+        );
+        let filled: String = shipped
+            .lines()
+            .map(|l| {
+                if !l.contains("FILL IN") {
+                    return l.to_owned();
+                }
+                let value = match l.split_whitespace().next() {
+                    Some("host") => "mail.example.com",
+                    Some("password") => "the-password",
+                    _ => "support@example.com",
+                };
+                l.replacen("\"\"", &format!("\"{value}\""), 1)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            filled.matches("FILL IN").count(),
+            6,
+            "five values and the header"
+        );
+        let c = parse(&filled).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.store.path, Path::new("/var/lib/supportd/store"));
+        assert_eq!(c.outbound.unwrap().secret_source, SecretSource::Store);
     }
 
     #[test]

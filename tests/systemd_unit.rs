@@ -1,19 +1,27 @@
-//! The shipped unit under a real systemd: a Debian 12 root file system booted with
-//! `systemd-nspawn` (systemd as PID 1; this host's PID 1 need not be systemd), the release
-//! binary and `deploy/supportd.service` installed by running the README's install section line
-//! by line inside it, the configuration pointed at a test Dovecot and SMTP relay on the host's
-//! loopback (the container shares the host's network namespace).
+//! The Debian package under a real systemd: a Debian 12 root file system booted with
+//! `systemd-nspawn` (systemd as PID 1; this host's PID 1 need not be systemd), the package
+//! installed, configured and started by running the README's install section line by line
+//! inside it, the configuration pointed at a test Dovecot and SMTP relay on the host's loopback
+//! (the container shares the host's network namespace); then the README's uninstall lines.
 //!
-//! Checked: `systemctl enable --now` returns with the unit active (Type=notify: only after
+//! Checked: `apt install ./…deb` works offline on a minimal system (its Depends are there),
+//! creates the `supportd` user and `/etc/supportd` (root:supportd 0750, the conffile 0640),
+//! installs the man pages and completions, and neither enables nor starts the unit; the
+//! conffile as installed is refused by `check-config`, naming exactly the values to fill in;
+//! filled in, `systemctl enable --now` returns with the unit active (Type=notify: only after
 //! READY=1); a mail delivered to the support mailbox becomes a ticket, read inside the container
-//! through the control socket, and its acknowledgement reaches the customer's mailbox;
-//! `systemctl reload` is a SIGHUP to the same process; the service outlives `WatchdogSec` without
-//! a restart; `systemctl stop` ends with Result=success; and the journal holds no warning about
-//! the unit, from systemd or from supportd.
+//! through the control socket, and its acknowledgement reaches the customer's mailbox through
+//! the relay with SMTP AUTH; `systemctl reload` is a SIGHUP to the same process; the service
+//! outlives `WatchdogSec` without a restart; `systemctl stop` ends with Result=success; the
+//! journal holds no warning about the unit. `apt remove` stops the service and removes the unit
+//! and the binary but keeps configuration, user and tickets; `apt purge` removes the
+//! configuration, the user, the statoverrides and every unit link, and keeps the ticket store
+//! (the debconf default), owned by root; installing again adopts that store (the ticket is still
+//! there), and a purge with the question answered yes removes it too.
 //!
-//! Inputs, from scripts/test: `SUPPORTD_RELEASE_BIN` (the README installs the release build)
-//! and `SUPPORTD_NSPAWN_ROOTFS` (scripts/systemd-rootfs, a cached debootstrap tree; the
-//! container runs on a throw-away overlay of it, so runs never see each other's state).
+//! Inputs, from scripts/test: `SUPPORTD_DEB` (scripts/package, from the release build) and
+//! `SUPPORTD_NSPAWN_ROOTFS` (scripts/systemd-rootfs, a cached debootstrap tree; the container
+//! runs on a throw-away overlay of it, so runs never see each other's state).
 
 mod common;
 
@@ -33,24 +41,34 @@ const CONFIG: &str = "/etc/supportd/supportd.toml";
 /// Where the container sees the "source checkout" the README's commands run in.
 const CHECKOUT: &str = "/root/supportd";
 const SMTP_USER: &str = "support@example.com";
-/// Differs from the IMAP password, so each secret file is proven to reach its own use.
+/// Differs from the IMAP password, so each password is proven to reach its own use.
 const SMTP_PASSWORD: &str = "smtp-secret-of-the-unit-check";
 const WAIT: Duration = Duration::from_secs(60);
 /// How long past `WatchdogSec` after the start the service must keep running.
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(5);
+/// The values the packaged conffile marks FILL IN, in file order.
+const FILL_IN: [&str; 5] = [
+    "imap.host",
+    "imap.username",
+    "imap.password",
+    "smtp.host",
+    "support.address",
+];
 
 #[tokio::test]
 #[ignore = "boots a Debian 12 container (systemd-nspawn, root); run by scripts/test"]
-async fn shipped_unit_under_systemd() {
-    let release_bin = input_path(
-        "SUPPORTD_RELEASE_BIN",
-        "the release binary (cargo build --release; target/release/supportd)",
+async fn the_package_under_systemd() {
+    let deb = input_path(
+        "SUPPORTD_DEB",
+        "the Debian package (scripts/package; target/debian/supportd_*.deb)",
     );
     let rootfs = input_path(
         "SUPPORTD_NSPAWN_ROOTFS",
         "the Debian 12 root file system printed by scripts/systemd-rootfs",
     );
-    let steps = readme_install_steps();
+    let install = readme_steps("## Installing on a Debian server");
+    let uninstall = readme_steps("**Uninstall:**");
+    check_install_block(&install);
 
     let dovecot = Dovecot::start();
     let smtp = Smtp::start_with(
@@ -60,62 +78,22 @@ async fn shipped_unit_under_systemd() {
             ..Default::default()
         },
     );
-    let checkout = stage_checkout(&release_bin);
+    let checkout = stage_checkout(&deb);
     let mut ct = Container::boot(&rootfs, checkout.path());
 
     // --- install, as the README says ----------------------------------------------------------
-    let mut started_at = None;
-    for step in &steps {
-        match step {
-            Step::Run(line) => {
-                ct.sh(&format!("cd {CHECKOUT} && {line}"), WAIT);
-            }
-            Step::Edit => {
-                let shipped = fs::read_to_string(checkout.path().join("config/supportd.toml"))
-                    .expect("read config/supportd.toml");
-                let edited = configure(&shipped, &dovecot, &smtp);
-                ct.sh_stdin(&format!("cat > {CONFIG}"), edited.as_bytes(), WAIT);
-            }
-            Step::Start(line) => {
-                let t0 = Instant::now();
-                let run = ct.run(
-                    &format!("cd {CHECKOUT} && {line}"),
-                    None,
-                    Duration::from_secs(120),
-                );
-                if !run.ok() {
-                    ct.fail(&format!("`{line}` failed: {run}"));
-                }
-                started_at = Some(t0);
-                eprintln!("`{line}` returned after {:?}", t0.elapsed());
-                // Type=notify: the start job ends, and the unit turns active, only on READY=1.
-                let st = ct.show(&["Type", "ActiveState", "SubState", "MainPID", "StatusText"]);
-                if st["Type"] != "notify" {
-                    ct.fail(&format!("the unit is Type={}, not notify", st["Type"]));
-                }
-                if st["ActiveState"] != "active"
-                    || st["SubState"] != "running"
-                    || st["MainPID"] == "0"
-                {
-                    ct.fail(&format!(
-                        "after `{line}` returned the unit is not running: {st:?}"
-                    ));
-                }
-                if st["StatusText"].is_empty() {
-                    ct.fail("no STATUS= text after the start");
-                }
-            }
-            Step::Skip(_) => {}
-        }
-    }
-    let started_at = started_at.expect("the README's install section starts the unit");
+    let started_at = run_install(&ct, &install, &dovecot, &smtp);
     let first = ct.show(&[
         "MainPID",
         "ExecMainStartTimestampMonotonic",
         "ActiveEnterTimestampMonotonic",
         "WatchdogUSec",
         "NRestarts",
+        "FragmentPath",
     ]);
+    if !first["FragmentPath"].ends_with("/lib/systemd/system/supportd.service") {
+        ct.fail(&format!("the unit is not the package's: {first:?}"));
+    }
     let main_pid = first["MainPID"].clone();
     let watchdog = parse_timespan(&first["WatchdogUSec"])
         .unwrap_or_else(|| ct.fail(&format!("WatchdogUSec: {:?}", first["WatchdogUSec"])));
@@ -152,23 +130,7 @@ async fn shipped_unit_under_systemd() {
     if socket.trim() != "socket supportd 600" {
         ct.fail(&format!("control socket: {socket:?}"));
     }
-    let deadline = Instant::now() + WAIT;
-    let ticket = loop {
-        let out = ct.sh(&format!("supportd --config {CONFIG} tickets --json"), WAIT);
-        let list: serde_json::Value = serde_json::from_str(&out)
-            .unwrap_or_else(|e| ct.fail(&format!("tickets --json is not JSON ({e}): {out}")));
-        let list = list.as_array().cloned().unwrap_or_default();
-        if let Some(t) = list.iter().find(|t| t["subject"] == subject) {
-            if list.len() != 1 {
-                ct.fail(&format!("one mail, {} tickets: {list:?}", list.len()));
-            }
-            break t.clone();
-        }
-        if Instant::now() > deadline {
-            ct.fail(&format!("no ticket for the mail within {WAIT:?}: {out}"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ticket = wait_ticket(&ct, subject).await;
     let id = ticket["id"].as_u64().expect("ticket id");
     if !ticket["requester"]
         .as_str()
@@ -176,46 +138,16 @@ async fn shipped_unit_under_systemd() {
     {
         ct.fail(&format!("ticket requester: {ticket}"));
     }
+    // The secret nobody configured was generated in the store, and status says so.
+    let status = ct.sh(&format!("supportd --config {CONFIG} status --json"), WAIT);
+    if !status.contains("\"source\": \"store\"") {
+        ct.fail(&format!(
+            "status does not name the generated secret: {status}"
+        ));
+    }
 
     // --- its acknowledgement reaches the customer's real mailbox ------------------------------
-    if !dovecot.wait_count("customer", "INBOX", 1, WAIT).await {
-        ct.fail(&format!(
-            "no acknowledgement in the customer's INBOX within {WAIT:?}; relay log:\n{}",
-            smtp.log()
-        ));
-    }
-    let inbox = dovecot.fetch_all("customer", "INBOX").await;
-    if inbox.len() != 1 {
-        ct.fail(&format!(
-            "customer has {} mails, expected one ack",
-            inbox.len()
-        ));
-    }
-    let ack = supportd::mail::parse::parse(&inbox[0].1).expect("parse the ack");
-    let tag = format!("[SUP-{id}]");
-    if !ack.subject.contains(&tag)
-        || !ack.in_reply_to.iter().any(|m| m.contains(&msgid))
-        || ack.from.address != "support@example.com"
-    {
-        ct.fail(&format!(
-            "acknowledgement: subject {:?} (want {tag}), in-reply-to {:?} (want {msgid}), from {:?}",
-            ack.subject, ack.in_reply_to, ack.from
-        ));
-    }
-    let sent = smtp.sent_log();
-    let to_customer: Vec<_> = sent
-        .iter()
-        .filter(|e| {
-            e["rcpts"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|a| a == "customer@example.com"))
-        })
-        .collect();
-    if to_customer.len() != 1 || to_customer[0]["auth_user"] != SMTP_USER {
-        ct.fail(&format!(
-            "relay: want one mail to the customer, sent after AUTH as {SMTP_USER}: {sent:?}"
-        ));
-    }
+    check_acknowledgement(&ct, &dovecot, &smtp, id, &msgid).await;
 
     // --- reload = SIGHUP to the same process ---------------------------------------------------
     let reloaded = "SIGHUP: reloaded";
@@ -289,6 +221,27 @@ async fn shipped_unit_under_systemd() {
             problems.join("\n")
         ));
     }
+
+    // --- uninstall, as the README says --------------------------------------------------------
+    ct.sh("systemctl start supportd", WAIT);
+    run_uninstall(&ct, &uninstall);
+
+    // --- the kept store is adopted by the next installation; a purge answered yes removes it --
+    let started = run_install(&ct, &install, &dovecot, &smtp);
+    eprintln!("installed again, running after {:?}", started.elapsed());
+    let again = wait_ticket(&ct, subject).await;
+    if again["id"].as_u64() != Some(id) {
+        ct.fail(&format!("the kept store lost ticket {id}: {again}"));
+    }
+    ct.sh(
+        "echo 'supportd supportd/purge_store boolean true' | debconf-set-selections",
+        WAIT,
+    );
+    ct.sh("apt-get purge -y supportd", Duration::from_secs(120));
+    if ct.run("test -e /var/lib/supportd", None, WAIT).ok() {
+        ct.fail("purge answered yes, but /var/lib/supportd is still there");
+    }
+    check_purged(&ct);
     ct.poweroff();
 }
 
@@ -305,32 +258,26 @@ fn input_path(var: &str, what: &str) -> PathBuf {
     p
 }
 
-/// What the README's install commands need from a source checkout: the release binary at
-/// `target/release/supportd`, `deploy/` and `config/`.
-fn stage_checkout(release_bin: &Path) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// What the README's install commands need from a source checkout: the package where
+/// `scripts/package` puts it, `target/debian/`.
+fn stage_checkout(deb: &Path) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("supportd-unit-checkout-")
         .tempdir()
         .unwrap();
     let d = dir.path();
     fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::create_dir_all(d.join("target/release")).unwrap();
-    fs::copy(release_bin, d.join("target/release/supportd")).unwrap();
-    fs::create_dir_all(d.join("deploy")).unwrap();
-    fs::copy(
-        src.join("deploy/supportd.service"),
-        d.join("deploy/supportd.service"),
-    )
-    .unwrap();
-    fs::create_dir_all(d.join("config")).unwrap();
-    for f in ["supportd.toml", "customers.toml"] {
-        fs::copy(src.join("config").join(f), d.join("config").join(f)).unwrap();
+    let debian = d.join("target/debian");
+    fs::create_dir_all(&debian).unwrap();
+    fs::copy(deb, debian.join(deb.file_name().unwrap())).unwrap();
+    // apt reads a local package as its sandbox user `_apt`.
+    for p in [d.join("target"), debian.clone()] {
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
     }
     dir
 }
 
-/// One line of the README's install section, and what the check does with it.
+/// One line of a README command block, and what the check does with it.
 #[derive(Debug)]
 enum Step {
     /// Run inside the container, in the checkout; must exit 0.
@@ -339,31 +286,33 @@ enum Step {
     Edit,
     /// `systemctl enable --now supportd`: the start that is checked.
     Start(String),
-    /// Not run: the build (the binary comes from `SUPPORTD_RELEASE_BIN`) and `journalctl -f`
+    /// Not run: `scripts/package` (the package comes from `SUPPORTD_DEB`) and `journalctl -f`
     /// (follows forever).
     Skip(String),
 }
 
-/// The commands of the README's "Installing on a Debian server" block, with the example
-/// passwords replaced by the test servers' ones. Fails if the block lost a line this check
-/// relies on, so the README and the check cannot drift apart silently.
-fn readme_install_steps() -> Vec<Step> {
+impl Step {
+    fn text(&self) -> &str {
+        match self {
+            Step::Run(c) | Step::Start(c) | Step::Skip(c) => c,
+            Step::Edit => "editor",
+        }
+    }
+}
+
+/// The commands of the first ```sh block after `heading` in the README. Comments are
+/// dropped; `apt` gets `-y` (there is no terminal to answer its question).
+fn readme_steps(heading: &str) -> Vec<Step> {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
-        .split("\n## Installing on a Debian server")
+        .split(heading)
         .nth(1)
-        .expect("README has a section '## Installing on a Debian server'");
+        .unwrap_or_else(|| panic!("README has no {heading:?}"));
     let block = section
         .split("```sh\n")
         .nth(1)
         .and_then(|b| b.split("\n```").next())
-        .expect("the install section has a ```sh block");
-    for placeholder in ["'the-imap-password'", "'the-smtp-password'"] {
-        assert!(
-            block.contains(placeholder),
-            "README install block: no {placeholder} to replace with the test server's password:\n{block}"
-        );
-    }
+        .unwrap_or_else(|| panic!("README: no ```sh block after {heading:?}"));
     let mut steps = Vec::new();
     for raw in block.lines() {
         let line = raw.trim();
@@ -371,127 +320,334 @@ fn readme_install_steps() -> Vec<Step> {
             continue;
         }
         let cmd = line.split(" #").next().unwrap().trim();
-        let step = if cmd == "cargo build --release"
-            || cmd.starts_with("journalctl ") && cmd.ends_with(" -f")
-        {
-            Step::Skip(cmd.to_string())
-        } else if cmd.starts_with("editor ") {
-            assert_eq!(cmd, format!("editor {CONFIG}"), "README: the edited file");
-            Step::Edit
-        } else if cmd.starts_with("systemctl enable --now ") || cmd.starts_with("systemctl start ")
-        {
-            Step::Start(cmd.to_string())
-        } else {
-            Step::Run(
-                cmd.replace("'the-imap-password'", &format!("'{PASSWORD}'"))
-                    .replace("'the-smtp-password'", &format!("'{SMTP_PASSWORD}'")),
-            )
-        };
+        let step =
+            if cmd == "scripts/package" || cmd.starts_with("journalctl ") && cmd.ends_with(" -f") {
+                Step::Skip(cmd.to_string())
+            } else if cmd.starts_with("editor ") {
+                assert_eq!(cmd, format!("editor {CONFIG}"), "README: the edited file");
+                Step::Edit
+            } else if cmd.starts_with("systemctl enable --now ") {
+                Step::Start(cmd.to_string())
+            } else if let Some(rest) = cmd.strip_prefix("apt ") {
+                Step::Run(format!("apt -y {rest}"))
+            } else {
+                Step::Run(cmd.to_string())
+            };
         steps.push(step);
     }
-    let has = |want: &str| {
-        steps.iter().any(|s| match s {
-            Step::Run(c) | Step::Start(c) | Step::Skip(c) => c.contains(want),
-            Step::Edit => false,
-        })
-    };
+    steps
+}
+
+/// Fails if the install block lost a line this check relies on, so the README and the check
+/// cannot drift apart silently.
+fn check_install_block(steps: &[Step]) {
+    let all: Vec<&str> = steps.iter().map(Step::text).collect();
+    let has = |want: &str| all.iter().any(|c| c.contains(want));
     for want in [
-        "cargo build --release",
-        "install -m 0755 target/release/supportd /usr/local/bin/supportd",
-        "deploy/supportd.service /etc/systemd/system/supportd.service",
-        "/etc/supportd/imap-password",
-        "/etc/supportd/smtp-password",
-        "/etc/supportd/outbound-secret",
+        "scripts/package",
+        "apt -y install ./target/debian/supportd_",
         "check-config",
     ] {
         assert!(
             has(want),
-            "README install block: no line with {want:?}:\n{block}"
+            "README install block: no line with {want:?}: {all:?}"
         );
     }
     assert_eq!(
         steps.iter().filter(|s| matches!(s, Step::Edit)).count(),
         1,
-        "README install block: one `editor {CONFIG}` line:\n{block}"
+        "README install block: one `editor {CONFIG}`: {all:?}"
     );
     assert_eq!(
         steps.iter().filter(|s| matches!(s, Step::Start(_))).count(),
         1,
-        "README install block: one `systemctl enable --now supportd`:\n{block}"
+        "README install block: one `systemctl enable --now supportd`: {all:?}"
     );
-    steps
 }
 
-/// The operator's edits of the shipped `config/supportd.toml`: the test servers (plain on
-/// loopback), the agents' addresses (mailboxes on the test Dovecot), the customer directory the README installs, and
-/// business hours around the clock so nothing depends on the time of day. Everything else —
-/// the store path, the secret files next to the configuration, the control socket — stays as
-/// shipped.
-fn configure(shipped: &str, dovecot: &Dovecot, smtp: &Smtp) -> String {
-    use toml::{Table, Value};
-    let mut t: Table = toml::from_str(shipped).expect("config/supportd.toml parses");
-    let section = |t: &Table, name: &str| -> Table {
-        t.get(name)
-            .and_then(Value::as_table)
-            .cloned()
-            .unwrap_or_else(|| panic!("config/supportd.toml has no [{name}]"))
-    };
-    let s = |v: &str| Value::String(v.into());
-
-    let mut imap = section(&t, "imap");
-    imap.insert("host".into(), s("127.0.0.1"));
-    imap.insert("port".into(), Value::Integer(dovecot.imap_port.into()));
-    imap.insert("security".into(), s("plain"));
-    assert_eq!(imap.get("password_file"), Some(&s("imap-password")));
-    t.insert("imap".into(), Value::Table(imap));
-
-    let mut out = section(&t, "smtp");
-    out.insert("host".into(), s("127.0.0.1"));
-    out.insert("port".into(), Value::Integer(smtp.port.into()));
-    out.insert("security".into(), s("plain"));
-    assert_eq!(out.get("username"), Some(&s(SMTP_USER)));
-    assert_eq!(out.get("password_file"), Some(&s("smtp-password")));
-    t.insert("smtp".into(), Value::Table(out));
-
-    let mut support = section(&t, "support");
-    support.insert(
-        "customer_directory".into(),
-        s("/etc/supportd/customers.toml"),
-    );
-    t.insert("support".into(), Value::Table(support));
-
-    // The shipped agents keep their names (the on-call rota names them) and get mailboxes.
-    let mut agents = t
-        .get("agents")
-        .and_then(Value::as_array)
-        .cloned()
-        .expect("config/supportd.toml has [[agents]]");
-    let mut plain_agents = ["agent1@example.com", "agent2@example.com"]
-        .into_iter()
-        .cycle();
-    for agent in &mut agents {
-        let agent = agent.as_table_mut().expect("[[agents]] entry");
-        let address = match agent.get("role").and_then(Value::as_str) {
-            Some("tier2") => "tier2@example.com",
-            Some("supervisor") => "supervisor@example.com",
-            _ => plain_agents.next().unwrap(),
-        };
-        agent.insert("addresses".into(), Value::Array(vec![s(address)]));
+/// Runs the install block; checks what the package did before the edit and what `enable
+/// --now` did. Returns when the start was issued.
+fn run_install(ct: &Container, steps: &[Step], dovecot: &Dovecot, smtp: &Smtp) -> Instant {
+    let mut started_at = None;
+    for step in steps {
+        match step {
+            Step::Run(line) => {
+                ct.sh(
+                    &format!("cd {CHECKOUT} && {line}"),
+                    Duration::from_secs(120),
+                );
+                if line.contains(" install ./") {
+                    check_installed(ct);
+                }
+            }
+            Step::Edit => {
+                let installed = ct.sh(&format!("cat {CONFIG}"), WAIT);
+                let edited = configure(&installed, dovecot, smtp);
+                ct.sh_stdin(&format!("cat > {CONFIG}"), edited.as_bytes(), WAIT);
+            }
+            Step::Start(line) => {
+                let t0 = Instant::now();
+                let run = ct.run(
+                    &format!("cd {CHECKOUT} && {line}"),
+                    None,
+                    Duration::from_secs(120),
+                );
+                if !run.ok() {
+                    ct.fail(&format!("`{line}` failed: {run}"));
+                }
+                started_at = Some(t0);
+                eprintln!("`{line}` returned after {:?}", t0.elapsed());
+                // Type=notify: the start job ends, and the unit turns active, only on READY=1.
+                let st = ct.show(&["Type", "ActiveState", "SubState", "MainPID", "StatusText"]);
+                if st["Type"] != "notify" {
+                    ct.fail(&format!("the unit is Type={}, not notify", st["Type"]));
+                }
+                if st["ActiveState"] != "active"
+                    || st["SubState"] != "running"
+                    || st["MainPID"] == "0"
+                {
+                    ct.fail(&format!(
+                        "after `{line}` returned the unit is not running: {st:?}"
+                    ));
+                }
+                if st["StatusText"].is_empty() {
+                    ct.fail("no STATUS= text after the start");
+                }
+            }
+            Step::Skip(_) => {}
+        }
     }
-    t.insert("agents".into(), Value::Array(agents));
+    started_at.expect("the README's install section starts the unit")
+}
 
-    let mut calendar = section(&t, "calendar");
-    let all_day = Value::Array(vec![s("00:00-24:00")]);
-    let hours: Table = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .into_iter()
-        .map(|d| (d.to_string(), all_day.clone()))
+/// Right after `apt install`: the user, the configuration's owner and modes, the
+/// documentation, a unit that is installed but neither enabled nor started, and a conffile
+/// `check-config` refuses until its FILL IN values are there.
+fn check_installed(ct: &Container) {
+    let user = ct.sh("getent passwd supportd", WAIT);
+    let fields: Vec<&str> = user.trim().split(':').collect();
+    if fields.len() != 7 || fields[5] != "/var/lib/supportd" || fields[6] != "/usr/sbin/nologin" {
+        ct.fail(&format!("the supportd user: {user:?}"));
+    }
+    let modes = ct.sh(&format!("stat -c '%U:%G %a' /etc/supportd {CONFIG}"), WAIT);
+    if modes.lines().collect::<Vec<_>>() != ["root:supportd 750", "root:supportd 640"] {
+        ct.fail(&format!("/etc/supportd and its conffile: {modes:?}"));
+    }
+    ct.sh(
+        "test -f /usr/share/man/man1/supportd.1.gz && \
+         test -f /usr/share/man/man1/supportd-ticket-show.1.gz && \
+         test -f /usr/share/bash-completion/completions/supportd && \
+         test -f /usr/share/zsh/vendor-completions/_supportd && \
+         test -f /usr/share/fish/vendor_completions.d/supportd.fish && \
+         test -f /usr/share/doc/supportd/examples/supportd.toml && \
+         test -f /usr/share/supportd/templates/zh/ack.txt && \
+         test -x /usr/bin/supportd",
+        WAIT,
+    );
+    let enabled = ct.run("systemctl is-enabled supportd", None, WAIT);
+    let active = ct.run("systemctl is-active supportd", None, WAIT);
+    if enabled.stdout.trim() != "disabled" || active.stdout.trim() != "inactive" {
+        ct.fail(&format!(
+            "the package must not enable or start the unit: {enabled} / {active}"
+        ));
+    }
+    let check = ct.run("supportd check-config", None, WAIT);
+    let named: Vec<&str> = check
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.trim().split(':').next())
         .collect();
-    calendar.insert("hours".into(), Value::Table(hours));
-    calendar.insert("holidays".into(), Value::Array(vec![]));
-    calendar.insert("makeup_days".into(), Value::Array(vec![]));
-    t.insert("calendar".into(), Value::Table(calendar));
+    if check.status.and_then(|s| s.code()) != Some(2) || named != FILL_IN {
+        ct.fail(&format!(
+            "the conffile as installed should be refused naming {FILL_IN:?}: {check}"
+        ));
+    }
+}
 
-    toml::to_string(&t).unwrap()
+/// The operator's edits of the installed `/etc/supportd/supportd.toml`, line by line as in an
+/// editor: the five FILL IN values, and the commented `security`, `port`, `username` and
+/// `password` lines of the test servers (plain on loopback, SMTP with AUTH). Fails if a line the
+/// edit expects is missing, so the conffile and this check cannot drift apart.
+fn configure(installed: &str, dovecot: &Dovecot, smtp: &Smtp) -> String {
+    let quote = |s: &str| format!("\"{s}\"");
+    let values: HashMap<&str, String> = [
+        ("imap.host", quote("127.0.0.1")),
+        ("imap.username", quote("support")),
+        ("imap.password", quote(PASSWORD)),
+        ("imap.security", quote("plain")),
+        ("imap.port", dovecot.imap_port.to_string()),
+        ("smtp.host", quote("127.0.0.1")),
+        ("smtp.security", quote("plain")),
+        ("smtp.port", smtp.port.to_string()),
+        ("smtp.username", quote(SMTP_USER)),
+        ("smtp.password", quote(SMTP_PASSWORD)),
+        ("support.address", quote("support@example.com")),
+    ]
+    .into_iter()
+    .collect();
+    let mut section = String::new();
+    let mut done = Vec::new();
+    let mut out = String::new();
+    for line in installed.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = name.to_string();
+        }
+        let uncommented = trimmed.strip_prefix('#').unwrap_or(trimmed);
+        let key = uncommented.split('=').next().unwrap_or("").trim();
+        let full = format!("{section}.{key}");
+        let fill = trimmed.contains('=') && (line.contains("FILL IN") || trimmed.starts_with('#'));
+        match values.get(full.as_str()) {
+            Some(v) if fill && !done.contains(&full) => {
+                out.push_str(&format!("{key} = {v}\n"));
+                done.push(full);
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let mut missing: Vec<&&str> = values
+        .keys()
+        .filter(|k| !done.iter().any(|d| d == *k))
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "the installed conffile has no line for {missing:?}:\n{installed}"
+    );
+    out
+}
+
+/// Waits for the one ticket with `subject` (`tickets --json` through the control socket).
+async fn wait_ticket(ct: &Container, subject: &str) -> serde_json::Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = ct.sh(&format!("supportd --config {CONFIG} tickets --json"), WAIT);
+        let list: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| ct.fail(&format!("tickets --json is not JSON ({e}): {out}")));
+        let list = list.as_array().cloned().unwrap_or_default();
+        if let Some(t) = list.iter().find(|t| t["subject"] == subject) {
+            if list.len() != 1 {
+                ct.fail(&format!("one mail, {} tickets: {list:?}", list.len()));
+            }
+            return t.clone();
+        }
+        if Instant::now() > deadline {
+            ct.fail(&format!("no ticket for the mail within {WAIT:?}: {out}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Exactly one acknowledgement in the customer's mailbox, threaded, from the support address,
+/// sent through the relay after AUTH with the configured login.
+async fn check_acknowledgement(
+    ct: &Container,
+    dovecot: &Dovecot,
+    smtp: &Smtp,
+    id: u64,
+    msgid: &str,
+) {
+    if !dovecot.wait_count("customer", "INBOX", 1, WAIT).await {
+        ct.fail(&format!(
+            "no acknowledgement in the customer's INBOX within {WAIT:?}; relay log:\n{}",
+            smtp.log()
+        ));
+    }
+    let inbox = dovecot.fetch_all("customer", "INBOX").await;
+    if inbox.len() != 1 {
+        ct.fail(&format!(
+            "customer has {} mails, expected one ack",
+            inbox.len()
+        ));
+    }
+    let ack = supportd::mail::parse::parse(&inbox[0].1).expect("parse the ack");
+    let tag = format!("[SUP-{id}]");
+    if !ack.subject.contains(&tag)
+        || !ack.in_reply_to.iter().any(|m| m.contains(msgid))
+        || ack.from.address != "support@example.com"
+    {
+        ct.fail(&format!(
+            "acknowledgement: subject {:?} (want {tag}), in-reply-to {:?} (want {msgid}), from {:?}",
+            ack.subject, ack.in_reply_to, ack.from
+        ));
+    }
+    let sent = smtp.sent_log();
+    let to_customer: Vec<_> = sent
+        .iter()
+        .filter(|e| {
+            e["rcpts"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|a| a == "customer@example.com"))
+        })
+        .collect();
+    if to_customer.len() != 1 || to_customer[0]["auth_user"] != SMTP_USER {
+        ct.fail(&format!(
+            "relay: want one mail to the customer, sent after AUTH as {SMTP_USER}: {sent:?}"
+        ));
+    }
+}
+
+/// The README's uninstall block: `apt remove` (with the service running), then `apt purge`
+/// with debconf's default answer; each checked.
+fn run_uninstall(ct: &Container, steps: &[Step]) {
+    let all: Vec<&str> = steps.iter().map(Step::text).collect();
+    assert_eq!(
+        all,
+        ["apt -y remove supportd", "apt -y purge supportd"],
+        "README uninstall block"
+    );
+    ct.sh(all[0], Duration::from_secs(120));
+    // Stopped and gone; configuration, user and tickets stay.
+    let st = ct.show(&["ActiveState", "LoadState"]);
+    if st["ActiveState"] != "inactive"
+        || !["not-found", "masked"].contains(&st["LoadState"].as_str())
+    {
+        ct.fail(&format!(
+            "after `apt remove` the unit is still there: {st:?}"
+        ));
+    }
+    if ct.run("pgrep -x supportd", None, WAIT).ok() {
+        ct.fail("a supportd process survived `apt remove`");
+    }
+    ct.sh(
+        "! test -e /usr/lib/systemd/system/supportd.service && ! test -e /usr/bin/supportd && \
+         test -f /etc/supportd/supportd.toml && getent passwd supportd >/dev/null && \
+         test -d /var/lib/supportd/store",
+        WAIT,
+    );
+    ct.sh(all[1], Duration::from_secs(120));
+    check_purged(ct);
+    // The store stays (debconf's default), handed to root since its user is gone.
+    let kept = ct.sh("stat -c '%U:%G %a' /var/lib/supportd", WAIT);
+    if kept.trim() != "root:root 700" {
+        ct.fail(&format!("the kept store: {kept:?}"));
+    }
+    let owners = ct.sh("find /var/lib/supportd ! -user root | head", WAIT);
+    if !owners.trim().is_empty() {
+        ct.fail(&format!(
+            "files of the deleted user in the kept store:\n{owners}"
+        ));
+    }
+}
+
+/// After a purge: no configuration, user, group, statoverride, unit file or unit link.
+fn check_purged(ct: &Container) {
+    let leftovers = ct.sh(
+        "test -e /etc/supportd && echo /etc/supportd; \
+         getent passwd supportd; getent group supportd; \
+         dpkg-statoverride --list | grep supportd; \
+         find /etc/systemd /usr/lib/systemd/system /var/lib/systemd -name '*supportd*'; \
+         dpkg-query -W -f='${db:Status-Status}\\n' supportd 2>/dev/null | grep -v not-installed; \
+         true",
+        WAIT,
+    );
+    if !leftovers.trim().is_empty() {
+        ct.fail(&format!("left after `apt purge`:\n{leftovers}"));
+    }
 }
 
 /// `30s`, `1min 30s`, `500ms` as `systemctl show` prints them.
@@ -675,6 +831,8 @@ impl Container {
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME=/root",
             "LANG=C.UTF-8",
+            // No terminal: apt and debconf take the defaults (or the preseeded answers).
+            "DEBIAN_FRONTEND=noninteractive",
             "SYSTEMD_PAGER=",
             "SYSTEMD_COLORS=0",
             "/bin/sh",

@@ -8,7 +8,15 @@ use crate::cli::{bench, fuzz, sweep_bench};
 use crate::domain::status::Status;
 
 #[derive(Parser)]
-#[command(version, about = "Turns a support mailbox into a helpdesk")]
+#[command(
+    version,
+    about = "Turns a support mailbox into a helpdesk",
+    long_about = "Turns a support mailbox into a helpdesk: reads the mailbox over IMAP, makes \
+                  every mail a ticket or threads it into one, answers the customer and the \
+                  agents through the SMTP relay, and escalates by SLA. While the daemon runs, \
+                  the other commands ask it over its control socket; otherwise they open the \
+                  store themselves."
+)]
 pub(crate) struct Cli {
     /// Configuration file.
     #[arg(
@@ -86,6 +94,12 @@ pub(crate) enum Cmd {
     /// Run the mail pipeline over mutated corpus mails and report panics and the slowest
     /// input (a development tool; no configuration needed).
     Fuzz(fuzz::Args),
+    /// Write the man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Output directory (`man/` and `completions/` are created in it).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cli::args::{Cli, Cmd, OutboxCmd, QuarantineCmd, TicketCmd};
 use crate::cli::query::{Target, query, reach};
-use crate::cli::{bench, fuzz, print, sweep_bench};
+use crate::cli::{assets, bench, fuzz, print, sweep_bench};
 use crate::config::Config;
 use crate::config::sections::LogFormat;
 use crate::desk::report;
@@ -22,6 +22,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::CheckConfig => return Ok(check_config(&cli)),
         Cmd::BenchSweep(args) => sweep_bench::run(args.clone())?,
         Cmd::Fuzz(args) => return fuzz::run(args.clone()),
+        Cmd::GenerateAssets { dir } => {
+            for f in assets::generate(dir)? {
+                println!("{}", f.display());
+            }
+        }
         cmd => {
             let config = load(&cli)?;
             with_config(&config, cmd)?;
@@ -44,6 +49,10 @@ fn check_config(cli: &Cli) -> ExitCode {
                 c.imap.username,
                 c.store.path.display()
             );
+            match &c.outbound {
+                Some(out) => println!("outbound secret: {}", out.secret_source.describe()),
+                None => println!("outbound mail: off (no [smtp] section)"),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -60,7 +69,7 @@ fn load(cli: &Cli) -> Result<Config> {
 /// Every subcommand that needs the configuration.
 fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
     match cmd {
-        Cmd::CheckConfig | Cmd::BenchSweep(_) | Cmd::Fuzz(_) => {
+        Cmd::CheckConfig | Cmd::BenchSweep(_) | Cmd::Fuzz(_) | Cmd::GenerateAssets { .. } => {
             unreachable!("handled without a configuration")
         }
         Cmd::Run => {

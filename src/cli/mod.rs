@@ -2,6 +2,7 @@
 //! socket or the store, and the benchmarks.
 
 pub(crate) mod args;
+pub(crate) mod assets;
 pub mod bench;
 pub(crate) mod commands;
 pub(crate) mod fuzz;

@@ -290,6 +290,10 @@ pub(crate) fn status(v: &serde_json::Value) {
             .map(|u| format!(", given its id at {u}"))
             .unwrap_or_default()
     );
+    match v["outbound_secret"]["text"].as_str() {
+        Some(text) => println!("secret:      {text}"),
+        None => println!("secret:      none needed (no [smtp]: nothing is sent)"),
+    }
     let i = &v["ingest"];
     if daemon {
         println!(

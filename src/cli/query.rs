@@ -56,6 +56,10 @@ pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value>
         Target::Daemon(v) => return Ok(v),
         Target::Store(s) => *s,
     };
+    // What the daemon would sign with, should the request send mail (`ticket set-status`).
+    let mut config = config.clone();
+    store.complete_secret(&mut config)?;
+    let config = &config;
     let templates = match &config.outbound {
         Some(out)
             if matches!(

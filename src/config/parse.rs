@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::facts::Facts;
 use crate::config::sections::{
-    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
-    SmtpConfig, StoreConfig, SupportConfig,
+    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, SecretSource,
+    Security, SmtpConfig, StoreConfig, SupportConfig,
 };
 use crate::config::strength;
 use crate::config::{Config, ConfigError, same_agent_name};
@@ -316,6 +316,7 @@ impl Validation<'_> {
             imap.password_file.as_deref(),
             IMAP_PASSWORD_ENV,
         ) {
+            Ok(Some(p)) if p.is_empty() => self.problem("imap.password", "must not be empty"),
             Ok(Some(p)) => imap.resolved_password = p,
             Ok(None) => self.problem(
                 "imap.password",
@@ -343,6 +344,7 @@ impl Validation<'_> {
             smtp.password_file.as_deref(),
             SMTP_PASSWORD_ENV,
         ) {
+            Ok(Some(p)) if p.is_empty() => self.problem("smtp.password", "must not be empty"),
             Ok(p) => smtp.resolved_password = p,
             Err(p) => self.problems.push(p),
         }
@@ -372,6 +374,11 @@ impl Validation<'_> {
             outbound = typed(&toml::Value::Table(Default::default()), "outbound").ok();
         }
         let mut out = outbound?;
+        out.secret_source = match (&out.secret, &out.secret_file) {
+            (Some(_), _) => SecretSource::Inline,
+            (None, Some(f)) => SecretSource::File(f.clone()),
+            (None, None) => SecretSource::Env,
+        };
         match self.secret(
             "outbound",
             out.secret.as_deref(),
@@ -389,10 +396,8 @@ impl Validation<'_> {
                     self.problem(key, why)
                 }
             },
-            Ok(None) => self.problem(
-                "outbound.secret",
-                "no secret for signing Message-IDs: set outbound.secret, outbound.secret_file or $SUPPORTD_SECRET",
-            ),
+            // None configured: the shell reads (or on first start generates) the store's.
+            Ok(None) => out.secret_source = SecretSource::Store,
             Err(mut p) => {
                 p.key = p.key.replace("password", "secret");
                 p.message = p.message.replace("password", "secret");
@@ -799,6 +804,119 @@ customer_id_patterns = ["no group", "(unclosed"]
         assert_eq!(keys, ["imap", "support"]);
         let e = parse(&GOOD.replace("password = \"secret\"", "")).unwrap_err();
         assert!(e.problems.iter().any(|p| p.key == "imap.password"), "{e}");
+        let e = parse(&GOOD.replace("password = \"secret\"", "password = \"\"")).unwrap_err();
+        assert_eq!(e.problems[0].key, "imap.password", "{e}");
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\nusername = \"u\"\npassword = \"\"\n";
+        let e = parse(&format!("{GOOD}\n{smtp}")).unwrap_err();
+        assert_eq!(e.problems[0].key, "smtp.password", "{e}");
+    }
+
+    /// A machine whose only fact is one environment variable.
+    struct Env(&'static str, &'static str);
+
+    impl Facts for Env {
+        fn read(&self, p: &Path) -> std::io::Result<String> {
+            Empty.read(p)
+        }
+        fn exists(&self, p: &Path) -> std::io::Result<()> {
+            Empty.exists(p)
+        }
+        fn is_dir(&self, _: &Path) -> bool {
+            false
+        }
+        fn var(&self, name: &str) -> Option<std::ffi::OsString> {
+            (name == self.0).then(|| self.1.into())
+        }
+    }
+
+    #[test]
+    fn without_a_configured_secret_the_store_provides_one() {
+        // The minimal configuration: [imap], [smtp], [store], [support] address.
+        let minimal = format!("{GOOD}\n[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n");
+        let c = parse(&minimal).unwrap();
+        let out = c.outbound.unwrap();
+        assert_eq!(out.secret_source, SecretSource::Store);
+        // Nothing is signed with an empty key: the shell fills it from the store first.
+        assert!(out.resolved_secret.is_empty());
+        // An empty $SUPPORTD_SECRET is no secret either.
+        let path = Path::new("/etc/supportd/supportd.toml");
+        let c = Config::parse(&minimal, path, &Env(SECRET_ENV, "")).unwrap();
+        assert_eq!(c.outbound.unwrap().secret_source, SecretSource::Store);
+    }
+
+    #[test]
+    fn a_configured_secret_wins_and_says_where_it_came_from() {
+        let smtp = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n";
+        let inline = format!("{GOOD}\n{smtp}[outbound]\nsecret = \"0123456789abcdef0123\"\n");
+        let out = parse(&inline).unwrap().outbound.unwrap();
+        assert_eq!(out.secret_source, SecretSource::Inline);
+        assert_eq!(out.resolved_secret, b"0123456789abcdef0123");
+        let path = Path::new("/etc/supportd/supportd.toml");
+        let env = Env(SECRET_ENV, "from-the-environment-0123");
+        let out = Config::parse(&format!("{GOOD}\n{smtp}"), path, &env)
+            .unwrap()
+            .outbound
+            .unwrap();
+        assert_eq!(out.secret_source, SecretSource::Env);
+        assert_eq!(out.resolved_secret, b"from-the-environment-0123");
+        // A named file that cannot be read is an error, never a silent fall back to the store.
+        let file = format!("{GOOD}\n{smtp}[outbound]\nsecret_file = \"outbound-secret\"\n");
+        let e = parse(&file).unwrap_err();
+        assert_eq!(e.problems[0].key, "outbound.secret_file", "{e}");
+        for source in [
+            SecretSource::Inline,
+            SecretSource::File("outbound-secret".into()),
+            SecretSource::Env,
+            SecretSource::Store,
+        ] {
+            assert!(!source.describe().is_empty());
+        }
+    }
+
+    /// The Debian package's `/etc/supportd/supportd.toml`: as installed, `check-config` names
+    /// exactly its FILL IN lines; with them filled in (and nothing else) it is valid.
+    #[test]
+    fn the_packaged_conffile_needs_its_fill_in_lines_and_nothing_else() {
+        let shipped = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/debian/supportd.toml"
+        ));
+        let e = parse(shipped).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "imap.host",
+                "imap.username",
+                "imap.password",
+                "smtp.host",
+                "support.address"
+            ],
+            "{e}"
+        );
+        let filled: String = shipped
+            .lines()
+            .map(|l| {
+                if !l.contains("FILL IN") {
+                    return l.to_owned();
+                }
+                let value = match l.split_whitespace().next() {
+                    Some("host") => "mail.example.com",
+                    Some("password") => "the-password",
+                    _ => "support@example.com",
+                };
+                l.replacen("\"\"", &format!("\"{value}\""), 1)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            filled.matches("FILL IN").count(),
+            6,
+            "five values and the header"
+        );
+        let c = parse(&filled).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.store.path, Path::new("/var/lib/supportd/store"));
+        assert_eq!(c.outbound.unwrap().secret_source, SecretSource::Store);
     }
 
     #[test]

@@ -168,9 +168,13 @@ pub(crate) struct OutboundConfig {
     /// surveys) leave per hour over all recipients; beyond it they wait.
     #[serde(default = "default_max_automatic")]
     pub(crate) max_automatic_per_hour: u64,
-    /// The secret, resolved.
+    /// The secret, resolved. Empty until the shell has read the store's generated one when
+    /// [`SecretSource::Store`] (`Store::complete_secret`); nothing signs before that.
     #[serde(skip)]
     pub(crate) resolved_secret: Vec<u8>,
+    /// Where [`OutboundConfig::resolved_secret`] comes from.
+    #[serde(skip)]
+    pub(crate) secret_source: SecretSource,
     /// The store our ids are signed for; bound by the shell once the store is open.
     #[serde(skip)]
     pub(crate) instance: crate::mail::msgid::Instance,
@@ -178,6 +182,47 @@ pub(crate) struct OutboundConfig {
 
 fn default_max_automatic() -> u64 {
     200
+}
+
+/// Where the Message-ID signing secret comes from: the operator's configuration wins; without
+/// one the daemon generates a secret on first start and keeps it in the store, so a minimal
+/// configuration needs no secret invented by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum SecretSource {
+    /// `outbound.secret` in the configuration file.
+    Inline,
+    /// `outbound.secret_file`, as configured (a relative name is looked up in
+    /// `$CREDENTIALS_DIRECTORY` first).
+    File(PathBuf),
+    /// `$SUPPORTD_SECRET`.
+    Env,
+    /// None configured: generated at first start and kept in the store.
+    #[default]
+    Store,
+}
+
+impl SecretSource {
+    /// What `check-config` and `status` say about it (never the secret itself).
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            SecretSource::Inline => "outbound.secret (in the configuration file)".into(),
+            SecretSource::File(p) => format!("outbound.secret_file {}", p.display()),
+            SecretSource::Env => "$SUPPORTD_SECRET".into(),
+            SecretSource::Store => {
+                "generated on first start, kept in the store (none configured)".into()
+            }
+        }
+    }
+
+    /// The short name in `status --json`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            SecretSource::Inline => "inline",
+            SecretSource::File(_) => "file",
+            SecretSource::Env => "env",
+            SecretSource::Store => "store",
+        }
+    }
 }
 
 fn default_language() -> Language {

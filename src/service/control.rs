@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use tokio::net::{UnixListener, UnixStream};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::io::store::Store;
 use crate::service::metrics::IngestStatus;
 use crate::service::requests::{self, Request};
+use crate::service::settings::Settings;
 use crate::service::shutdown::Shutdown;
 
 /// Largest request line accepted; requests are tiny, so anything bigger is abuse.
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     /// Reloadable settings (configuration, templates).
     pub(crate) live: crate::service::settings::Live,
+    /// Where new settings are published (an import may bring the store's secret).
+    pub(crate) publish: Arc<tokio::sync::watch::Sender<Arc<Settings>>>,
     pub(crate) ingest: Arc<Mutex<IngestStatus>>,
     pub(crate) sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
     /// Wakes the sender.
@@ -121,7 +124,12 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
                 wake: Some(&shared.wake),
             };
             match requests::answer(&shared.store, ctx, &req) {
-                Ok(data) => serde_json::json!({"ok": true, "data": data}),
+                Ok(data) => {
+                    if matches!(req, Request::Import { .. }) {
+                        adopt_store_secret(&shared);
+                    }
+                    serde_json::json!({"ok": true, "data": data})
+                }
                 Err(e) => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
             }
         }
@@ -131,6 +139,21 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     w.write_all(b"\n")?;
     w.flush()?;
     Ok(())
+}
+
+/// After an import: sign with the secret the export brought, if the configuration names none.
+fn adopt_store_secret(shared: &Shared) {
+    let current = shared.publish.borrow().clone();
+    match current.with_store_secret(&shared.store) {
+        Ok(Some(new)) => {
+            shared.publish.send_replace(Arc::new(new));
+            info!("import: signing with the imported store's outbound secret from now on");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "import: cannot read the store's outbound secret")
+        }
+    }
 }
 
 /// Connects to the daemon's socket; `None` when no daemon listens there.

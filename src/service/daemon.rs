@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::io::http;
+use crate::io::store::secret::Provided;
 use crate::io::store::{Store, StoreError};
 use crate::io::systemd;
 use crate::service::control;
@@ -57,8 +58,12 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
     for w in &config.warnings {
         warn!(key = %w.key, "{}", w.message);
     }
+    let mut config = config;
     systemd::status("opening the store");
     let store = open_store(&config.store.path).await?;
+    secret_in_use(&store, &mut config)?;
+    // A generated secret is known only now: hidden from the log like a configured one.
+    secrets.learn(&config);
     let identity = store.identity();
     info!(
         path = %config.store.path.display(),
@@ -66,15 +71,15 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
         instance = %identity.instance_id,
         "store open"
     );
-    let mut config = config;
     config.bind(&identity.instance());
     let config = Arc::new(config);
     let (trigger, shutdown) = Trigger::new();
     let settings = Arc::new(Settings::from_config(config.clone())?);
     let (settings_tx, live) = watch::channel(settings);
+    let settings_tx = Arc::new(settings_tx);
     let mut tasks = Tasks::default();
     let (ingest_status, sender_stats) =
-        start_tasks(&config, &store, &live, &shutdown, &mut tasks).await?;
+        start_tasks(&config, &store, &live, &settings_tx, &shutdown, &mut tasks).await?;
 
     systemd::status(&format!(
         "logging in to IMAP {}:{}",
@@ -109,7 +114,7 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
                     break;
                 }
             }
-            _ = hup.recv() => reload(&settings_tx, &secrets),
+            _ = hup.recv() => reload(&settings_tx, &store, &secrets),
             _ = status_tick.tick() => {
                 if let Some(cause) = store.fault() {
                     if !fault_seen {
@@ -222,6 +227,7 @@ async fn start_tasks(
     config: &Arc<Config>,
     store: &Store,
     live: &Live,
+    publish: &Arc<watch::Sender<Arc<Settings>>>,
     shutdown: &Shutdown,
     tasks: &mut Tasks,
 ) -> Result<(Arc<Mutex<IngestStatus>>, Option<Arc<Mutex<SendStats>>>)> {
@@ -263,6 +269,7 @@ async fn start_tasks(
     let shared = control::Shared {
         store: store.clone(),
         live: live.clone(),
+        publish: publish.clone(),
         ingest: ingest_status.clone(),
         sender: sender_stats.clone(),
         wake: wake.clone(),
@@ -330,10 +337,10 @@ const RECOVERY_PROBE_BYTES: usize = 4 << 20;
 /// SIGHUP: re-read the configuration, customer directory and templates. Only a complete, valid
 /// set replaces the running one; otherwise the old settings stay and the log says why. The IMAP
 /// session is not touched.
-fn reload(settings_tx: &watch::Sender<Arc<Settings>>, secrets: &Secrets) {
+fn reload(settings_tx: &watch::Sender<Arc<Settings>>, store: &Store, secrets: &Secrets) {
     let current = settings_tx.borrow().clone();
     let path = current.config.path.clone();
-    match current.reload(&path) {
+    match current.reload(&path, store) {
         Ok((new, restart)) => {
             secrets.learn(&new.config);
             settings_tx.send_replace(Arc::new(new));
@@ -355,6 +362,26 @@ fn reload(settings_tx: &watch::Sender<Arc<Settings>>, secrets: &Secrets) {
             );
         }
     }
+}
+
+/// Fills in the store's signing secret when none is configured (generating it on the first
+/// start) and says which secret is in use, never the secret.
+fn secret_in_use(store: &Store, config: &mut Config) -> Result<()> {
+    let provided = store
+        .complete_secret(config)
+        .context("cannot read the outbound secret from the store")?;
+    if let Some(out) = &config.outbound {
+        let source = out.secret_source.describe();
+        match provided {
+            Provided::Generated => {
+                info!(source = %source, "generated the outbound signing secret (first start)")
+            }
+            Provided::Kept | Provided::Configured => {
+                info!(source = %source, "outbound signing secret")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One `STATUS=` line for `systemctl status`.

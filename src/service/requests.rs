@@ -137,6 +137,6 @@ pub(crate) fn answer(
             let list: Vec<QuarantineRecord> = store.quarantine_list()?;
             serde_json::to_value(list)?
         }
-        Request::Status => views::status(store, ctx.status)?,
+        Request::Status => views::status(store, ctx.config, ctx.status)?,
     })
 }

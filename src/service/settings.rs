@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::desk::outbound::templates::Templates;
 use crate::domain::customer::Directory;
+use crate::io::store::Store;
 
 /// One consistent set of reloadable settings.
 #[derive(Debug, Clone)]
@@ -45,8 +46,10 @@ impl Settings {
 
     /// Re-reads the configuration file and everything it names. Returns the new settings and
     /// the changes that only take effect after a restart.
-    pub(crate) fn reload(&self, path: &Path) -> Result<(Settings, Vec<String>)> {
+    pub(crate) fn reload(&self, path: &Path, store: &Store) -> Result<(Settings, Vec<String>)> {
         let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // A secret removed from the configuration falls back to the store's, as at start.
+        store.complete_secret(&mut config)?;
         // The store did not change: keep signing for it.
         if let Some(out) = &self.config.outbound {
             config.bind(&out.instance);
@@ -69,6 +72,24 @@ impl Settings {
             restart.push("[control]".to_owned());
         }
         Ok((new, restart))
+    }
+}
+
+impl Settings {
+    /// These settings with the store's secret, if it differs from the one in use: after an
+    /// import brought the exported store's generated secret, so the tickets' reply addresses
+    /// and Message-IDs from before the export still verify.
+    pub(crate) fn with_store_secret(&self, store: &Store) -> Result<Option<Settings>> {
+        let mut config = (*self.config).clone();
+        store.complete_secret(&mut config)?;
+        let secret = |c: &Config| c.outbound.as_ref().map(|o| o.resolved_secret.clone());
+        if secret(&config) == secret(&self.config) {
+            return Ok(None);
+        }
+        Ok(Some(Settings {
+            config: Arc::new(config),
+            ..self.clone()
+        }))
     }
 }
 

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
+use crate::config::sections::SecretSource;
 use crate::domain::message::AttachmentMeta;
 use crate::domain::message::Message;
 use crate::domain::message::ThreadedBy;
@@ -234,9 +236,22 @@ pub(crate) fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<
 /// The `status` answer: the store's counts and, from a running daemon, its live counters.
 pub(crate) fn status(
     store: &Store,
+    config: Option<&Config>,
     live: Option<&serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
     // From the in-memory census: `status` must answer at once, however large the store.
+    // Which signing secret is in use, never the secret (null: no outbound mail, none needed).
+    let secret = config.and_then(|c| c.outbound.as_ref()).map(|o| {
+        let file = match &o.secret_source {
+            SecretSource::File(p) => Some(p.display().to_string()),
+            _ => None,
+        };
+        serde_json::json!({
+            "source": o.secret_source.name(),
+            "file": file,
+            "text": o.secret_source.describe(),
+        })
+    });
     let mut by_status = serde_json::Map::new();
     for (status, counts) in Status::ALL.iter().zip(store.census()) {
         let n: u64 = counts.iter().sum();
@@ -260,5 +275,6 @@ pub(crate) fn status(
             .into_iter()
             .map(|(ticket, why)| serde_json::json!({ "ticket": ticket, "reason": why }))
             .collect::<Vec<_>>(),
+        "outbound_secret": secret,
     }))
 }

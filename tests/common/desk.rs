@@ -34,6 +34,8 @@ pub struct DeskOptions<'a> {
     pub no_relay: bool,
     /// For the Dovecot (e.g. hidden capabilities).
     pub dovecot: DovecotOptions,
+    /// No `outbound.secret`: the daemon generates one and keeps it in the store.
+    pub generated_secret: bool,
 }
 
 /// See the module docs. Dropping it kills the daemon and the servers and removes the temp dirs.
@@ -62,8 +64,13 @@ impl Desk {
             );
         }
         if let Some(smtp) = &smtp {
+            let secret = if opts.generated_secret {
+                String::new()
+            } else {
+                format!("secret = \"{SECRET}\"\n")
+            };
             text.push_str(&format!(
-                "\n{}\n[outbound]\nsecret = \"{SECRET}\"\nretry_initial_secs = 1\n{}\n",
+                "\n{}\n[outbound]\n{secret}retry_initial_secs = 1\n{}\n",
                 smtp_config(smtp),
                 opts.outbound
             ));

@@ -108,6 +108,8 @@ pub async fn run(config: Config, args: Args) -> Result<()> {
     cfg.control.socket = Some(work.join("control.sock"));
     // No SMTP relay: nothing the benchmark does can send mail.
     cfg.smtp = None;
+    // Without a configured secret, the scratch store makes its own, as the daemon's would.
+    Store::open(&cfg.store.path)?.complete_secret(&mut cfg)?;
 
     let mut report = Report::default();
     let mut running = Running::default();

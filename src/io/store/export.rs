@@ -165,6 +165,15 @@ impl Store {
                     .map_err(|e| bad(i + 1, e.to_string()))?,
                 (None, None) => return Err(bad(i + 1, "no value".into())),
             };
+            if rec.tree == "meta"
+                && key == crate::io::store::secret::KEY.as_bytes()
+                && !crate::io::store::secret::is_valid(&value)
+            {
+                return Err(bad(
+                    i + 1,
+                    "meta/outbound_secret is not a 256-bit hex secret".into(),
+                ));
+            }
             self.db.open_tree(&rec.tree)?.insert(key, value)?;
             n += 1;
         }

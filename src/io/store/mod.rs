@@ -5,7 +5,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine`, `next_outbox`; the identity (`instance_id`, `created_at`, `upgraded_at`, `legacy_until`, see [`identity`]) | text / u64 |
+//! | `meta` | `schema_version`, `next_ticket`, `next_quarantine`, `next_outbox`, `outbound_secret` (generated when none is configured, see [`secret`]); the identity (`instance_id`, `created_at`, `upgraded_at`, `legacy_until`, see [`identity`]) | text / u64 |
 //! | `tickets` | ticket u64 | [`Ticket`] |
 //! | `messages` | ticket u64 ++ seq u32 | [`Message`] |
 //! | `msgid` | Message-ID | ticket u64 ++ seq u32 |
@@ -34,6 +34,7 @@ mod identity;
 mod indexes;
 mod permissions;
 mod records;
+pub(crate) mod secret;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

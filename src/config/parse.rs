@@ -847,18 +847,19 @@ customer_id_patterns = ["no group", "(unclosed"]
     #[test]
     fn a_configured_secret_wins_and_says_where_it_came_from() {
         let smtp = "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n";
-        let inline = format!("{GOOD}\n{smtp}[outbound]\nsecret = \"0123456789abcdef0123\"\n");
+        let inline =
+            format!("{GOOD}\n{smtp}[outbound]\nsecret = \"0123456789abcdef0123456789abcdef\"\n");
         let out = parse(&inline).unwrap().outbound.unwrap();
         assert_eq!(out.secret_source, SecretSource::Inline);
-        assert_eq!(out.resolved_secret, b"0123456789abcdef0123");
+        assert_eq!(out.resolved_secret, b"0123456789abcdef0123456789abcdef");
         let path = Path::new("/etc/supportd/supportd.toml");
-        let env = Env(SECRET_ENV, "from-the-environment-0123");
+        let env = Env(SECRET_ENV, "fedcba9876543210fedcba9876543210");
         let out = Config::parse(&format!("{GOOD}\n{smtp}"), path, &env)
             .unwrap()
             .outbound
             .unwrap();
         assert_eq!(out.secret_source, SecretSource::Env);
-        assert_eq!(out.resolved_secret, b"from-the-environment-0123");
+        assert_eq!(out.resolved_secret, b"fedcba9876543210fedcba9876543210");
         // A named file that cannot be read is an error, never a silent fall back to the store.
         let file = format!("{GOOD}\n{smtp}[outbound]\nsecret_file = \"outbound-secret\"\n");
         let e = parse(&file).unwrap_err();

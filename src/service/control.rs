@@ -141,13 +141,16 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     Ok(())
 }
 
-/// After an import: sign with the secret the export brought, if the configuration names none.
+/// After an import: sign for the imported store (its identity) with the secret the export
+/// brought, if the configuration names none.
 fn adopt_store_secret(shared: &Shared) {
     let current = shared.publish.borrow().clone();
     match current.with_store_secret(&shared.store) {
         Ok(Some(new)) => {
             shared.publish.send_replace(Arc::new(new));
-            info!("import: signing with the imported store's outbound secret from now on");
+            info!(
+                "import: signing for the imported store (its identity and outbound secret) from now on"
+            );
         }
         Ok(None) => {}
         Err(e) => {

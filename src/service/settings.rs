@@ -76,14 +76,20 @@ impl Settings {
 }
 
 impl Settings {
-    /// These settings with the store's secret, if it differs from the one in use: after an
+    /// These settings with the store's secret and identity, if they differ from those in use: after an
     /// import brought the exported store's generated secret, so the tickets' reply addresses
     /// and Message-IDs from before the export still verify.
     pub(crate) fn with_store_secret(&self, store: &Store) -> Result<Option<Settings>> {
         let mut config = (*self.config).clone();
         store.complete_secret(&mut config)?;
-        let secret = |c: &Config| c.outbound.as_ref().map(|o| o.resolved_secret.clone());
-        if secret(&config) == secret(&self.config) {
+        // An import brings its store's identity too: sign for that store from now on.
+        config.bind(&store.identity().instance());
+        let signing = |c: &Config| {
+            c.outbound
+                .as_ref()
+                .map(|o| (o.resolved_secret.clone(), o.instance.clone()))
+        };
+        if signing(&config) == signing(&self.config) {
             return Ok(None);
         }
         Ok(Some(Settings {

@@ -191,3 +191,139 @@ async fn a_note_below_the_quote_and_an_out_of_office_reach_nobody() {
     // Both are stored on the ticket, for the agents.
     assert_eq!(t["messages"].as_array().unwrap().len(), 3, "{t}");
 }
+
+/// `n`'s text quoted, with `answer` written below the quoted line holding `after`.
+fn quoted_with_answer_after(n: &Inbound, after: &str, answer: &str) -> String {
+    let mut out = Vec::new();
+    let mut placed = false;
+    for l in n.text.lines() {
+        out.push(format!("> {l}"));
+        if !placed && l.contains(after) {
+            out.push(String::new());
+            out.push(answer.to_owned());
+            out.push(String::new());
+            placed = true;
+        }
+    }
+    assert!(placed, "{after:?} is not in the notification: {}", n.text);
+    out.join("\n")
+}
+
+#[tokio::test]
+async fn an_agents_inline_answer_reaches_the_customer_without_the_notification() {
+    let desk = start_desk();
+    let (_, n) = open_ticket(&desk).await;
+    let fields = notification_fields(&n);
+    let answer = "原因是 PHP 内存上限太低，已经调到 512M，请再试一下。";
+    desk.deliver(&agent_answer(
+        &n,
+        "<a-inline@example.com>",
+        &[],
+        &format!(
+            "On 2026/11/24 10:00, Example Support wrote:\n{}\n\n-- \nAlice",
+            quoted_with_answer_after(&n, "后台登录后显示 502", answer)
+        ),
+    ))
+    .await;
+    let mails = desk.mailbox("customer", 2).await;
+    let relay = &mails[1].text;
+    assert!(relay.contains(answer), "{relay}");
+    assert!(!relay.contains("wrote:"), "{relay}");
+    let raw = String::from_utf8_lossy(&desk.dovecot.fetch_all("customer", "INBOX").await[1].1)
+        .into_owned();
+    for f in &fields {
+        assert!(!raw.contains(f.as_str()), "{f:?} reached the customer");
+    }
+    desk.settle().await;
+    let t = desk.ticket(1);
+    assert_eq!(t["status"], "pending", "{t}");
+    assert!(!t["sla"]["first_response"]["stopped_at"].is_null(), "{t}");
+}
+
+/// A 1×1 PNG.
+const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+#[tokio::test]
+async fn an_agents_attachment_only_answer_sends_the_file_and_one_neutral_line() {
+    let desk = start_desk();
+    let (_, n) = open_ticket(&desk).await;
+    let fields = notification_fields(&n);
+    // iPhone Mail: the phone footer, the whole notification quoted, the screenshot.
+    let body = format!(
+        "--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\
+         Sent from my iPhone\n\n> On 2026/11/24 10:00, Example Support wrote:\n{}\n\n\
+         --b1\nContent-Type: image/png; name=screenshot.png\n\
+         Content-Disposition: inline; filename=screenshot.png\nContent-Transfer-Encoding: base64\n\n\
+         {PNG_BASE64}\n--b1--\n",
+        quoted(&n.text)
+    );
+    desk.deliver(&agent_answer(
+        &n,
+        "<a-attachment@example.com>",
+        &[("Content-Type", "multipart/mixed; boundary=\"b1\"")],
+        &body,
+    ))
+    .await;
+    let mails = desk.mailbox("customer", 2).await;
+    let relay = &mails[1];
+    assert_eq!(relay.text.trim(), "请查收附件。", "{}", relay.text);
+    assert!(
+        relay.attachments.iter().any(|a| a.name == "screenshot.png"),
+        "{:?}",
+        relay.attachments
+    );
+    let raw = String::from_utf8_lossy(&desk.dovecot.fetch_all("customer", "INBOX").await[1].1)
+        .into_owned();
+    for f in &fields {
+        assert!(!raw.contains(f.as_str()), "{f:?} reached the customer");
+    }
+    assert!(
+        !raw.contains("Sent from my iPhone"),
+        "the footer is no answer"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_inside_an_unmarked_copy_is_refused_and_the_agent_told() {
+    let desk = start_desk();
+    let (_, n) = open_ticket(&desk).await;
+    // The notification pasted without quote marks, the answer somewhere in it: nothing can tell
+    // the agent's words from ours, so nothing is sent and nothing changes.
+    let pasted = n
+        .text
+        .lines()
+        .map(|l| {
+            if l.contains("后台登录后显示 502") {
+                format!("{l}\n已经重启了 PHP-FPM。")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    desk.deliver(&agent_answer(
+        &n,
+        "<a-pasted@example.com>",
+        &[],
+        &format!("#status resolved\n\n{pasted}"),
+    ))
+    .await;
+    let agent_mails = desk.mailbox("agent1", 2).await;
+    let notice = &agent_mails[1];
+    assert!(
+        notice.subject.contains("[SUP-1]")
+            && (notice.subject.contains("未发送给客户")
+                || notice.subject.contains("Not sent to the customer")),
+        "{}",
+        notice.subject
+    );
+    desk.wait_processed(2).await;
+    desk.settle().await;
+    assert_eq!(
+        desk.dovecot.count("customer", "INBOX").await,
+        1,
+        "only the ack"
+    );
+    let t = desk.ticket(1);
+    assert_ne!(t["status"], "resolved", "the command was not applied: {t}");
+}

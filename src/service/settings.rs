@@ -76,9 +76,9 @@ impl Settings {
 }
 
 impl Settings {
-    /// These settings with the store's secret and identity, if they differ from those in use: after an
-    /// import brought the exported store's generated secret, so the tickets' reply addresses
-    /// and Message-IDs from before the export still verify.
+    /// These settings with the store's secret and identity, if they differ from those in use:
+    /// after an import brought the exported store's identity and generated secret, so the
+    /// tickets' reply addresses and Message-IDs from before the export still verify.
     pub(crate) fn with_store_secret(&self, store: &Store) -> Result<Option<Settings>> {
         let mut config = (*self.config).clone();
         store.complete_secret(&mut config)?;

@@ -116,12 +116,17 @@ impl Config {
                 .any(|x| x.eq_ignore_ascii_case(&a))
     }
 
-    /// What signs and verifies our Message-IDs and reply addresses (with `[outbound]`).
+    /// What signs and verifies our Message-IDs and reply addresses: `None` without `[outbound]`
+    /// or before the shell has filled in the store's generated secret, because an empty key is
+    /// public (anyone could forge what it verifies).
     pub(crate) fn signer(&self) -> Option<crate::mail::msgid::Signer<'_>> {
-        self.outbound.as_ref().map(|o| crate::mail::msgid::Signer {
-            secret: &o.resolved_secret,
-            instance: &o.instance,
-        })
+        self.outbound
+            .as_ref()
+            .filter(|o| !o.resolved_secret.is_empty())
+            .map(|o| crate::mail::msgid::Signer {
+                secret: &o.resolved_secret,
+                instance: &o.instance,
+            })
     }
 
     /// This configuration signing for the store `instance` (see [`crate::mail::msgid`]).

@@ -228,21 +228,32 @@ pub(crate) fn to_agents(
     body: String,
     cause: &str,
 ) -> Compose {
-    let unbound = msgid::Instance::default();
-    let signer = config.signer().unwrap_or(msgid::Signer {
-        secret: b"",
-        instance: &unbound,
-    });
+    let nonce = msgid::nonce(cause);
+    let (reply_to, message_id) = match config.signer() {
+        Some(signer) => (
+            signer.reply_address(&config.support.address, ticket.id),
+            signer.sign_agent(&config.message_id_domain(), ticket.id, &nonce),
+        ),
+        // No secret, no `[outbound]`: nothing is sent, and an unsigned id proves nothing.
+        None => (
+            config.support.address.clone(),
+            format!(
+                "unsigned.{}.{nonce}@{}",
+                ticket.id,
+                config.message_id_domain()
+            ),
+        ),
+    };
     Compose {
         kind: Kind::AgentNotify,
         ticket: ticket.id,
         from_name: config.support.name.clone(),
         to,
         cc: Vec::new(),
-        reply_to: signer.reply_address(&config.support.address, ticket.id),
+        reply_to,
         subject,
         body,
-        message_id: signer.sign_agent(&config.message_id_domain(), ticket.id, &msgid::nonce(cause)),
+        message_id,
         parent: String::new(),
         references: Vec::new(),
         automatic: true,
@@ -435,4 +446,39 @@ pub(crate) fn compose(config: &Config, c: Compose, now: DateTime<Utc>) -> Outbox
             now,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::testing;
+
+    /// Without a secret (no `[outbound]`, or the store's not yet read) nothing can be signed:
+    /// a mail to agents gets an unsigned id and the plain support address, and no panic.
+    #[test]
+    fn mail_to_agents_without_a_secret_is_unsigned() {
+        let mut config = testing::config();
+        let ticket = testing::p1_ticket(&config, testing::tuesday_10am());
+        let to = vec![Mailbox {
+            name: None,
+            address: "alice@example.com".into(),
+        }];
+        let signed = to_agents(&config, &ticket, to.clone(), "s".into(), "b".into(), "c");
+        assert!(
+            !signed.message_id.starts_with("unsigned."),
+            "{}",
+            signed.message_id
+        );
+        for out in [true, false] {
+            if out {
+                config.outbound.as_mut().unwrap().resolved_secret.clear();
+            } else {
+                config.outbound = None;
+            }
+            assert!(config.signer().is_none());
+            let c = to_agents(&config, &ticket, to.clone(), "s".into(), "b".into(), "c");
+            assert!(c.message_id.starts_with("unsigned."), "{}", c.message_id);
+            assert_eq!(c.reply_to, config.support.address);
+        }
+    }
 }

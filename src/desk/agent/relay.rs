@@ -112,10 +112,33 @@ pub(crate) fn error_reply(
         },
         w.help,
     );
-    let subject = format!(
-        "{} {}: {}",
-        subject::tag(&config.support.tag_prefix, ticket.id),
+    let c = about_their_mail(
+        config,
+        ticket,
+        to,
         w.command_error,
+        body,
+        "error",
+        agent_mail,
+    );
+    compose(config, c, now)
+}
+
+/// A mail to the agent about their mail `agent_mail`, threaded under it: `word` after the
+/// ticket's tag in the subject; `cause` keeps its Message-ID the same when that mail is
+/// handled again.
+fn about_their_mail(
+    config: &Config,
+    ticket: &Ticket,
+    to: Vec<Mailbox>,
+    word: &str,
+    body: String,
+    cause: &str,
+    agent_mail: &Inbound,
+) -> Compose {
+    let subject = format!(
+        "{} {word}: {}",
+        subject::tag(&config.support.tag_prefix, ticket.id),
         agent_mail.subject
     );
     let mut c = to_agents(
@@ -124,12 +147,12 @@ pub(crate) fn error_reply(
         to,
         subject,
         body,
-        &format!("error:{}", agent_mail.message_id),
+        &format!("{cause}:{}", agent_mail.message_id),
     );
     c.kind = Kind::AgentError;
     c.parent = agent_mail.message_id.clone();
     c.references = agent_mail.references.clone();
-    compose(config, c, now)
+    c
 }
 
 /// Tells an agent that their reply did not reach some (or all) of its recipients, and why.
@@ -162,20 +185,7 @@ pub(crate) fn not_sent_notice(
             .join("\n"),
         words(lang).help
     );
-    let mut c = to_agents(
-        config,
-        ticket,
-        to,
-        format!(
-            "{} {subject}: {}",
-            subject::tag(&config.support.tag_prefix, ticket.id),
-            agent_mail.subject
-        ),
-        body,
-        &format!("not-sent:{}", agent_mail.message_id),
-    );
-    c.kind = Kind::AgentError;
-    c.parent = agent_mail.message_id.clone();
+    let c = about_their_mail(config, ticket, to, subject, body, "not-sent", agent_mail);
     compose(config, c, now)
 }
 
@@ -222,22 +232,6 @@ pub(crate) fn unsure_reply(
         "{intro}{sep}{}{sep}{reason}\n\n{}\n\n{}\n",
         w.not_sent_intro, w.resend, w.help
     );
-    let subject = format!(
-        "{} {}: {}",
-        subject::tag(&config.support.tag_prefix, ticket.id),
-        w.not_sent,
-        agent_mail.subject
-    );
-    let mut c = to_agents(
-        config,
-        ticket,
-        to,
-        subject,
-        body,
-        &format!("unsure:{}", agent_mail.message_id),
-    );
-    c.kind = Kind::AgentError;
-    c.parent = agent_mail.message_id.clone();
-    c.references = agent_mail.references.clone();
+    let c = about_their_mail(config, ticket, to, w.not_sent, body, "unsure", agent_mail);
     compose(config, c, now)
 }

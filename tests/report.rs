@@ -58,6 +58,7 @@ impl<'a> Builder<'a> {
             sla: Clocks::start(&config.calendar, &config.sla, p, created),
             escalations: Vec::new(),
             satisfaction: None,
+            queue: String::new(),
         };
         Builder { config, t }
     }

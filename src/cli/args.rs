@@ -41,6 +41,9 @@ pub(crate) enum Cmd {
         /// Only tickets with this status (new, open, pending, resolved, closed).
         #[arg(long)]
         status: Option<Status>,
+        /// Only tickets of this queue (`[[queues]] name`).
+        #[arg(long)]
+        queue: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

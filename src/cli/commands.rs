@@ -99,9 +99,16 @@ fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(bench::run(config.clone(), args.clone()))?;
         }
-        Cmd::Tickets { status, json } => show(
+        Cmd::Tickets {
+            status,
+            queue,
+            json,
+        } => show(
             config,
-            &Request::Tickets { status: *status },
+            &Request::Tickets {
+                status: *status,
+                queue: queue.clone(),
+            },
             *json,
             |list: Vec<_>| {
                 print::tickets(&list);

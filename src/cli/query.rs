@@ -61,13 +61,13 @@ pub(crate) fn query(config: &Config, req: &Request) -> Result<serde_json::Value>
     store.complete_secret(&mut config)?;
     let config = &config;
     let templates = match &config.outbound {
-        Some(out)
+        Some(_)
             if matches!(
                 req,
                 Request::SetStatus { .. } | Request::QuarantineRelease { .. }
             ) =>
         {
-            Some(Templates::load(out.templates_dir.as_deref())?)
+            Templates::load_for(config)?
         }
         _ => None,
     };

@@ -102,6 +102,7 @@ fn ticket(config: &Config, id: u64, due: bool, rng: &mut Rng, now: DateTime<Utc>
         sla: Clocks::start(&config.calendar, &config.sla, priority, created),
         escalations: Vec::new(),
         satisfaction: None,
+        queue: String::new(),
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub(crate) mod facts;
 pub(crate) mod parse;
+pub(crate) mod queues;
 pub mod sample;
 pub mod sections;
 pub(crate) mod strength;
@@ -69,8 +70,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[support]`.
     pub(crate) support: SupportConfig,
-    /// `[[agents]]`.
+    /// `[[agents]]`; in a queue's view ([`Config::in_queue`]) its members, in their roles there.
     pub(crate) agents: Vec<AgentConfig>,
+    /// Every agent of `[[agents]]`, in every view: who is an agent at all.
+    pub(crate) all_agents: Vec<AgentConfig>,
+    /// `[[queues]]`, or the one queue a configuration without them implies; never empty.
+    pub(crate) queues: Vec<sections::Queue>,
     /// `[control]`.
     pub(crate) control: ControlConfig,
     /// `[log]`.
@@ -105,15 +110,17 @@ impl Config {
         })
     }
 
-    /// True when `address` (any case) is one of ours: the support address or an alias.
+    /// True when `address` (any case) is one of ours: the support address, an alias or any
+    /// queue's address.
     pub(crate) fn is_own_address(&self, address: &str) -> bool {
-        let a = address.to_ascii_lowercase();
+        let a = address.to_lowercase();
         self.support.address.eq_ignore_ascii_case(&a)
             || self
                 .support
                 .aliases
                 .iter()
                 .any(|x| x.eq_ignore_ascii_case(&a))
+            || self.queues.iter().any(|q| q.addresses.contains(&a))
     }
 
     /// What signs and verifies our Message-IDs and reply addresses: `None` without `[outbound]`
@@ -178,10 +185,12 @@ impl Config {
         self.agents.iter().find(|a| same_agent_name(&a.name, name))
     }
 
-    /// The agent owning `address`, if any.
+    /// The agent owning `address`, if any, whatever their queues (this queue's first, with
+    /// their role here).
     pub(crate) fn agent_by_address(&self, address: &str) -> Option<&AgentConfig> {
         self.agents
             .iter()
+            .chain(&self.all_agents)
             .find(|ag| ag.addresses.iter().any(|x| x.eq_ignore_ascii_case(address)))
     }
 }

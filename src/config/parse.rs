@@ -5,7 +5,7 @@
 //! section's shape, then each section's meaning ([`Validation`] has one step per section), then
 //! what spans sections (the SLA rota naming agents).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::facts::Facts;
 use crate::config::sections::{
-    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, SecretSource,
-    Security, SmtpConfig, StoreConfig, SupportConfig,
+    AgentConfig, ControlConfig, DEFAULT_QUEUE, HttpConfig, ImapConfig, LogConfig, OutboundConfig,
+    Overrides, Queue, QueueConfig, Role, SecretSource, Security, SmtpConfig, StoreConfig,
+    SupportConfig,
 };
 use crate::config::strength;
 use crate::config::{Config, ConfigError, same_agent_name};
@@ -38,7 +39,7 @@ const MAX_MIME_DEPTH: usize = 500;
 
 const SECTIONS: &[&str] = &[
     "imap", "smtp", "outbound", "store", "support", "agents", "control", "log", "http", "calendar",
-    "sla", "parse",
+    "sla", "parse", "queues",
 ];
 
 impl Config {
@@ -70,6 +71,13 @@ impl Config {
         v.problems.extend(s.sla.check_agents(is_agent, "sla"));
         let parse = s.parse.unwrap_or_default();
         v.parse_limits(&parse);
+        let is_dir = |p: &Path| facts.is_dir(p);
+        let mut queues = validate_queues(s.queues, &s.agents, &is_dir, &v.base, &mut v.problems);
+        if let Some(su) = &support
+            && queues.is_empty()
+        {
+            queues.push(implied_queue(&su.address, &su.aliases, &s.agents));
+        }
         let (problems, warnings) = (v.problems, v.warnings);
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -86,14 +94,16 @@ impl Config {
         if let Some(sock) = control.socket.as_mut() {
             *sock = relative_to(base, sock);
         }
-        Ok(Config {
+        let mut config = Config {
             path: path.to_owned(),
             imap,
             smtp,
             outbound,
             store,
             support,
+            all_agents: s.agents.clone(),
             agents: s.agents,
+            queues,
             control,
             log: s.log.unwrap_or_default(),
             http: s.http,
@@ -101,7 +111,9 @@ impl Config {
             sla: s.sla,
             parse,
             warnings,
-        })
+        };
+        config.complete_queues();
+        Ok(config)
     }
 }
 
@@ -116,6 +128,7 @@ struct Sections {
     log: Option<LogConfig>,
     http: Option<HttpConfig>,
     agents: Vec<AgentConfig>,
+    queues: Vec<QueueConfig>,
     calendar: crate::domain::calendar::Calendar,
     sla: crate::domain::sla::policy::SlaPolicy,
     parse: Option<crate::mail::parse::Limits>,
@@ -204,7 +217,15 @@ impl Validation<'_> {
                 Vec::new()
             }),
         };
+        let queues = match table.get("queues") {
+            None => Vec::new(),
+            Some(v) => typed(v, "queues").unwrap_or_else(|p| {
+                self.problems.push(p);
+                Vec::new()
+            }),
+        };
         Sections {
+            queues,
             imap,
             smtp,
             outbound,
@@ -697,13 +718,169 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn looks_like_address(a: &str) -> bool {
+pub(super) fn looks_like_address(a: &str) -> bool {
     let Some((local, domain)) = a.rsplit_once('@') else {
         return false;
     };
     !local.is_empty()
         && !domain.is_empty()
         && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+}
+
+/// The queue a configuration without `[[queues]]` is.
+fn implied_queue(address: &str, aliases: &[String], agents: &[AgentConfig]) -> Queue {
+    Queue {
+        name: DEFAULT_QUEUE.into(),
+        addresses: std::iter::once(address)
+            .chain(aliases.iter().map(String::as_str))
+            .map(str::to_lowercase)
+            .collect(),
+        members: agents.iter().map(|a| (a.name.clone(), a.role)).collect(),
+        overrides: None,
+    }
+}
+
+/// Validates `[[queues]]`; every problem names its key (`queues[1].addresses[0]`).
+/// `own` are `[support]`'s address and aliases, `base` anchors relative template directories.
+fn validate_queues(
+    queues: Vec<QueueConfig>,
+    agents: &[AgentConfig],
+    is_dir: &dyn Fn(&std::path::Path) -> bool,
+    base: &std::path::Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<Queue> {
+    let mut p = |key: String, message: String| problems.push(Problem { key, message });
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, q) in queues.into_iter().enumerate() {
+        let key = format!("queues[{i}]");
+        let name = q.name.trim();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            p(
+                format!("{key}.name"),
+                format!(
+                    "`{}` is not a queue name (ASCII letters, digits, `-`, `_`)",
+                    q.name
+                ),
+            );
+        } else if let Some(j) = names.insert(name.to_lowercase(), i) {
+            p(
+                format!("{key}.name"),
+                format!("duplicate queue name `{name}` (also queues[{j}])"),
+            );
+        }
+        if q.addresses.is_empty() {
+            p(
+                format!("{key}.addresses"),
+                "needs at least one address".into(),
+            );
+        }
+        let mut addresses = Vec::new();
+        for (j, a) in q.addresses.iter().enumerate() {
+            let k = format!("{key}.addresses[{j}]");
+            let lower = a.trim().to_lowercase();
+            if !looks_like_address(&lower) {
+                p(k, format!("`{a}` is not a mail address"));
+            } else if let Some(other) = owners.get(&lower) {
+                p(k, format!("`{a}` is already an address of queue `{other}`"));
+            } else if let Some(ag) = agents
+                .iter()
+                .find(|ag| ag.addresses.iter().any(|x| x.eq_ignore_ascii_case(&lower)))
+            {
+                p(k, format!("`{a}` is an address of agent `{}`", ag.name));
+            } else {
+                owners.insert(lower.clone(), name.to_owned());
+                addresses.push(lower);
+            }
+        }
+        let mut members: Vec<(String, Role)> = Vec::new();
+        for (field, role, list) in [
+            ("agents", Role::Agent, &q.agents),
+            ("tier2", Role::Tier2, &q.tier2),
+            ("supervisors", Role::Supervisor, &q.supervisors),
+        ] {
+            for (j, n) in list.iter().enumerate() {
+                let k = format!("{key}.{field}[{j}]");
+                match agents.iter().find(|a| same_agent_name(&a.name, n)) {
+                    None => p(k, format!("no agent named `{n}` in [[agents]]")),
+                    Some(a) if members.iter().any(|(m, _)| *m == a.name) => {
+                        p(k, format!("`{n}` is listed twice in this queue"))
+                    }
+                    Some(a) => members.push((a.name.clone(), role)),
+                }
+            }
+        }
+        let sla = q
+            .sla
+            .as_ref()
+            .and_then(|s| match s.build(&format!("{key}.sla")) {
+                Ok(policy) => {
+                    let is_member = |n: &str| members.iter().any(|(m, _)| same_agent_name(m, n));
+                    for pr in policy.check_agents(is_member, &format!("{key}.sla")) {
+                        p(pr.key, format!("{} (not in this queue)", pr.message));
+                    }
+                    Some(policy)
+                }
+                Err(e) => {
+                    for pr in e {
+                        p(pr.key, pr.message);
+                    }
+                    None
+                }
+            });
+        let calendar =
+            q.calendar
+                .as_ref()
+                .and_then(|c| match c.build(&format!("{key}.calendar")) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        for pr in e {
+                            p(pr.key, pr.message);
+                        }
+                        None
+                    }
+                });
+        let templates_dir = q.templates_dir.map(|d| {
+            let d = if d.is_absolute() { d } else { base.join(d) };
+            if !is_dir(&d) {
+                p(
+                    format!("{key}.templates_dir"),
+                    format!("{} is not a directory", d.display()),
+                );
+            }
+            d
+        });
+        if let Some(l) = &q.agents_list
+            && !looks_like_address(l)
+        {
+            p(
+                format!("{key}.agents_list"),
+                format!("`{l}` is not a mail address"),
+            );
+        }
+        out.push(Queue {
+            name: name.to_owned(),
+            addresses,
+            members,
+            overrides: Some(Overrides {
+                display_name: q.display_name,
+                agents_list: q.agents_list,
+                templates_dir,
+                language: q.language,
+                acknowledge: q.acknowledge,
+                default_priority: q.default_priority,
+                sla,
+                calendar,
+            }),
+        });
+    }
+    out
 }
 
 /// Resolves a path given in the config against `base` (the config file's directory).

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::domain::calendar::{Calendar, CalendarConfig};
 use crate::domain::priority::Priority;
+use crate::domain::sla::policy::{SlaConfig, SlaPolicy};
 
 /// How a connection to a mail server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -515,4 +517,77 @@ fn default_priority() -> Priority {
 }
 fn default_role() -> Role {
     Role::Agent
+}
+
+/// The name of the one queue of a configuration without `[[queues]]`.
+pub(crate) const DEFAULT_QUEUE: &str = "default";
+
+/// `[[queues]]` as the operator writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QueueConfig {
+    /// Short name (`#queue billing`, `tickets --queue billing`).
+    pub(crate) name: String,
+    /// The addresses that route to the queue; the first is its From address.
+    pub(crate) addresses: Vec<String>,
+    /// First-line agents (names from `[[agents]]`): round-robin and notifications.
+    #[serde(default)]
+    pub(crate) agents: Vec<String>,
+    /// Second line: the first escalation step.
+    #[serde(default)]
+    pub(crate) tier2: Vec<String>,
+    /// The last escalation step.
+    #[serde(default)]
+    pub(crate) supervisors: Vec<String>,
+    /// Display name on the queue's mail; `support.name` when absent.
+    #[serde(default)]
+    pub(crate) display_name: Option<String>,
+    /// Address told of the queue's unassigned tickets; `support.agents_list` when absent.
+    #[serde(default)]
+    pub(crate) agents_list: Option<String>,
+    /// Templates overriding the built-in ones for this queue; `outbound.templates_dir` when
+    /// absent.
+    #[serde(default)]
+    pub(crate) templates_dir: Option<PathBuf>,
+    /// Language of the queue's mail when the customer's does not tell.
+    #[serde(default)]
+    pub(crate) language: Option<Language>,
+    /// Acknowledge new tickets; `outbound.acknowledge` when absent.
+    #[serde(default)]
+    pub(crate) acknowledge: Option<bool>,
+    /// Priority of a new ticket until classification says otherwise.
+    #[serde(default)]
+    pub(crate) default_priority: Option<Priority>,
+    /// The queue's `[sla]` (targets, rules, on-call rota), replacing the global one whole.
+    #[serde(default)]
+    pub(crate) sla: Option<SlaConfig>,
+    /// The queue's `[calendar]`, replacing the global one whole.
+    #[serde(default)]
+    pub(crate) calendar: Option<CalendarConfig>,
+}
+
+/// A validated queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Queue {
+    pub(crate) name: String,
+    /// Lower-cased; the first is the From address.
+    pub(crate) addresses: Vec<String>,
+    /// Agent names and the role each has in this queue.
+    pub(crate) members: Vec<(String, Role)>,
+    /// `None` for the queue a configuration without `[[queues]]` implies: its view is the
+    /// configuration itself.
+    pub(crate) overrides: Option<Overrides>,
+}
+
+/// What a configured queue sets for itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overrides {
+    pub(crate) display_name: Option<String>,
+    pub(crate) agents_list: Option<String>,
+    pub(crate) templates_dir: Option<PathBuf>,
+    pub(crate) language: Option<Language>,
+    pub(crate) acknowledge: Option<bool>,
+    pub(crate) default_priority: Option<Priority>,
+    pub(crate) sla: Option<SlaPolicy>,
+    pub(crate) calendar: Option<Calendar>,
 }

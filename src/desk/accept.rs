@@ -75,6 +75,8 @@ pub(crate) struct Intake<'a> {
     pub(crate) sent: &'a [String],
     /// The customer is a VIP (directory tier), which raises the priority one level.
     pub(crate) vip: bool,
+    /// The queue a new ticket opens in, as stored ([`Config::stored_queue_name`]).
+    pub(crate) queue: &'a str,
 }
 
 #[cfg(test)]
@@ -95,6 +97,7 @@ impl<'a> Intake<'a> {
             merge_target: None,
             sent: &[],
             vip: false,
+            queue: "",
         }
     }
 }
@@ -242,6 +245,9 @@ pub(crate) fn accept(
         ctx.outgoing.extend(r.outgoing);
         ctx.learned.extend(r.learned);
         extra_tickets = r.extra_tickets;
+        if ticket.queue != before.queue {
+            moved(&mut ctx, &before, &mut ticket);
+        }
     }
     if !reading.created {
         let agent_replied = ctx.outgoing.iter().any(|o| o.kind == Kind::Relay);
@@ -286,6 +292,53 @@ pub(crate) fn accept(
         extra_tickets,
         learned: ctx.learned,
     }
+}
+
+/// `#queue` moved the ticket: its clocks follow the new queue's targets and calendar, its
+/// assignee stays only when they work in the new queue (else round-robin there), and the
+/// customer hears of it only when the promised first response changed.
+fn moved(ctx: &mut Ctx<'_>, before: &Ticket, ticket: &mut Ticket) {
+    let view = ctx.config.in_queue(&ticket.queue);
+    let cfg = &*view;
+    let name = cfg.queue(&ticket.queue).name.clone();
+    ticket.sla = ticket
+        .sla
+        .on_priority_change(&cfg.calendar, &cfg.sla, ticket.priority, ctx.now);
+    if ticket
+        .assignee
+        .as_deref()
+        .is_none_or(|a| cfg.agent_named(a).is_none())
+    {
+        ticket.assignee = assign(cfg, None, ticket.id);
+    }
+    ctx.log(format!(
+        "ticket {} moved to queue {name} (assignee {})",
+        ticket.id,
+        ticket.assignee.as_deref().unwrap_or("none")
+    ));
+    let promised = |t: &Ticket| {
+        t.first_response_at
+            .is_none()
+            .then_some(t.sla.first_response.due_at)
+            .flatten()
+    };
+    let due = promised(ticket);
+    if due.is_none() || due == promised(before) {
+        return;
+    }
+    let (Some(mailer), Some(out)) = (ctx.mailer, &cfg.outbound) else {
+        return;
+    };
+    let draft = Draft {
+        kind: Kind::Moved,
+        ticket,
+        inbound: None,
+        lang: crate::desk::outbound::wording::lang_of_ticket(ticket, out.language),
+        extra: BTreeMap::new(),
+        cause: format!("moved:{}:{name}:{}", ticket.id, ticket.message_count),
+    };
+    let item = mailer.write(cfg, &draft, ctx.now, &mut ctx.effects);
+    ctx.outgoing.push(item);
 }
 
 /// A customer's answer to the satisfaction survey on the finished ticket it names, if the mail
@@ -409,6 +462,7 @@ fn open_or_join(
         ctx.now,
     );
     t.related = related;
+    t.queue = intake.queue.to_owned();
     t.assignee = assign(config, intake.contact, intake.next_id);
     let (priority, rule) = classify(
         &inbound.subject,
@@ -711,6 +765,7 @@ mod tests {
     use super::*;
     use crate::desk::escalate::escalate;
     use crate::desk::testing::{config, config_with, mail, mailer, p1_ticket, tuesday_10am};
+    use crate::domain::priority::Priority;
 
     fn follow_up(config: &Config, t: &Ticket, body: &str, n: u32, now: DateTime<Utc>) -> Accepted {
         let m = mail(
@@ -726,6 +781,91 @@ mod tests {
             ..Intake::new(&m, &matched, "c")
         };
         accept(config, intake, Some(mailer()), now)
+    }
+
+    const QUEUES: &str = r#"
+[[agents]]
+name = "bill"
+addresses = ["bill@example.com"]
+[[queues]]
+name = "support"
+addresses = ["support@example.com"]
+agents = ["alice"]
+[[queues]]
+name = "billing"
+addresses = ["billing@example.com"]
+agents = ["bill"]
+[queues.sla.targets.P3]
+respond = "1h"
+[[queues]]
+name = "abuse"
+addresses = ["abuse@example.com"]
+agents = ["alice", "bill"]
+"#;
+
+    /// Agent `from`'s mail with `body` on ticket `t`, handled with `t`'s queue's view.
+    fn agent_mail(
+        config: &Config,
+        t: &Ticket,
+        from: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Accepted {
+        let m = mail(from, "Re: [SUP-1] site down", body, "a1@example.org");
+        let matched = Match::Tag { ticket: t.id };
+        let view = config.in_queue(&t.queue);
+        let intake = Intake {
+            existing: Some(t.clone()),
+            next_id: 2,
+            agent: config.agent_by_address(from),
+            ..Intake::new(&m, &matched, "c")
+        };
+        accept(&view, intake, Some(mailer()), now)
+    }
+
+    #[test]
+    fn queue_moves_follow_the_new_targets_and_tell_the_customer_only_a_new_promise() {
+        let config = config_with(QUEUES);
+        let t0 = tuesday_10am();
+        let billing = config.in_queue("billing");
+        let mut t = p1_ticket(&billing, t0);
+        t.priority = Priority::P3;
+        t.assignee = Some("bill".into());
+        t.queue = "billing".into();
+        t.sla = Clocks::start(&billing.calendar, &billing.sla, Priority::P3, t0);
+        let due = t.sla.first_response.due_at;
+        // A support agent on a billing ticket: refused, nothing changed or sent to the customer.
+        let a = agent_mail(&config, &t, "alice@example.com", "#status closed", t0);
+        assert_eq!(a.ticket.status, t.status);
+        assert_eq!(
+            kinds(&a),
+            [(Kind::AgentError, vec!["alice@example.com".to_owned()])]
+        );
+        // Bill moves it to support (4h instead of 1h): alice gets it, the customer a notice.
+        let a = agent_mail(&config, &t, "bill@example.com", "#queue Support", t0);
+        assert_eq!(a.ticket.queue, "");
+        assert_eq!(a.ticket.assignee.as_deref(), Some("alice"));
+        assert_ne!(a.ticket.sla.first_response.due_at, due);
+        let moved: Vec<_> = a
+            .outgoing
+            .iter()
+            .filter(|o| o.kind == Kind::Moved)
+            .collect();
+        assert_eq!(moved.len(), 1, "{:?}", kinds(&a));
+        assert_eq!(moved[0].to, ["c@example.org"]);
+        // From support to abuse (the same targets): no notice; alice works there too.
+        let a = agent_mail(&config, &a.ticket, "alice@example.com", "#queue abuse", t0);
+        assert_eq!(a.ticket.queue, "abuse");
+        assert_eq!(a.ticket.assignee.as_deref(), Some("alice"));
+        assert!(
+            a.outgoing.iter().all(|o| o.kind != Kind::Moved),
+            "{:?}",
+            kinds(&a)
+        );
+        // An unknown queue changes nothing and names the known ones.
+        let b = agent_mail(&config, &a.ticket, "alice@example.com", "#queue sales", t0);
+        assert_eq!(b.ticket.queue, "abuse");
+        assert_eq!(kinds(&b)[0].0, Kind::AgentError);
     }
 
     fn kinds(a: &Accepted) -> Vec<(Kind, Vec<String>)> {

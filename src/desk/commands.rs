@@ -44,6 +44,8 @@ pub(crate) enum Command {
     CcAdd(String),
     /// `#cc remove <address>`.
     CcRemove(String),
+    /// `#queue <name>`: move the ticket to that queue.
+    Queue(String),
 }
 
 /// An agent's mail, split into commands, the customer-visible reply and the internal note.
@@ -85,6 +87,14 @@ pub(crate) enum CommandError {
     /// `#cc remove` of an address that cannot be removed.
     #[error("#cc remove: {0}")]
     CcRemove(String),
+    /// `#queue` names no configured queue.
+    #[error("#queue: no queue named `{0}` (known: {1})")]
+    NoSuchQueue(String, String),
+    /// The agent is not an agent of the ticket's queue.
+    #[error(
+        "you are not an agent of queue `{0}`, which this ticket is in: nothing was done and nothing sent to the customer (ask an agent of `{0}`, or have yourself added to its [[queues]] agents)"
+    )]
+    OtherQueue(String),
 }
 
 /// What is wrong with one command line.
@@ -108,9 +118,12 @@ pub(crate) enum LineError {
     /// `#cc` without `add|remove ADDRESS`.
     #[error("#cc needs `add ADDRESS` or `remove ADDRESS`")]
     CcUsage,
+    /// `#queue` alone.
+    #[error("#queue needs a queue name")]
+    QueueWithoutName,
     /// A `#word` that is no command.
     #[error(
-        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer, #cc)"
+        "unknown command `#{0}` (known: #status, #priority, #assign, #note, #escalate, #merge, #customer, #cc, #queue)"
     )]
     Unknown(String),
 }
@@ -190,6 +203,8 @@ fn command(line: &str) -> Result<Command, LineError> {
         ("customer", "") => Err(LineError::CustomerWithoutId),
         ("customer", a) => Ok(Command::Customer(a.to_owned())),
         ("cc", a) => cc_command(a),
+        ("queue", "") => Err(LineError::QueueWithoutName),
+        ("queue", a) => Ok(Command::Queue(a.to_owned())),
         (w, _) => Err(LineError::Unknown(w.to_owned())),
     }
 }
@@ -294,6 +309,8 @@ pub(crate) struct Changes {
     pub(crate) merge_into: Option<u64>,
     /// Addresses now known for a customer ID (an agent's `#customer` vouches for the requester).
     pub(crate) learned: Vec<(String, String)>,
+    /// Moved to this queue (`#queue`), by its configured name.
+    pub(crate) queue: Option<String>,
 }
 
 /// Applies the commands of a valid `parsed` mail by agent `agent` to `t`. Returns an error
@@ -337,6 +354,14 @@ pub(crate) fn apply_commands(
             }
             Command::CcRemove(addr) => {
                 participants::remove(t, addr).map_err(CommandError::CcRemove)?;
+            }
+            Command::Queue(name) => {
+                let q = config.queue_named(name).ok_or_else(|| {
+                    let known: Vec<&str> = config.queues.iter().map(|q| q.name.as_str()).collect();
+                    CommandError::NoSuchQueue(name.clone(), known.join(", "))
+                })?;
+                t.queue = config.stored_queue_name(&q.name);
+                changes.queue = Some(q.name.clone());
             }
         }
     }

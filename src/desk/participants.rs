@@ -45,7 +45,11 @@ pub(crate) fn sendable(address: &str) -> bool {
 /// Why `address` may never be on a ticket, if it may not.
 pub(crate) fn never(config: &Config, address: &str) -> Option<Refused> {
     let a = address.to_lowercase();
-    if config.is_own_address(&a) || msgid::is_reply_address(&config.support.address, &a) {
+    if config.is_own_address(&a)
+        || config
+            .reply_bases()
+            .any(|base| msgid::is_reply_address(base, &a))
+    {
         Some(Refused::Own(a))
     } else if config.agent_by_address(&a).is_some() {
         Some(Refused::Agent(a))

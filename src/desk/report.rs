@@ -350,6 +350,7 @@ mod tests {
             },
             escalations: vec![],
             satisfaction: None,
+            queue: String::new(),
         }
     }
 

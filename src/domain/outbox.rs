@@ -26,6 +26,8 @@ pub enum Kind {
     Escalated,
     /// "Your ticket is resolved; how did we do?"
     Survey,
+    /// Notice that the ticket moved to a queue with another promised response time.
+    Moved,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Closed => "closed",
             Kind::Escalated => "escalated",
             Kind::Survey => "survey",
+            Kind::Moved => "moved",
             Kind::Relay | Kind::AgentNotify | Kind::AgentError => "",
         }
     }
@@ -53,6 +56,7 @@ impl Kind {
                 | Kind::Closed
                 | Kind::Escalated
                 | Kind::Survey
+                | Kind::Moved
         )
     }
 
@@ -66,7 +70,8 @@ impl Kind {
             | Kind::AgentNotify
             | Kind::AgentError
             | Kind::Escalated
-            | Kind::Survey => "auto-generated",
+            | Kind::Survey
+            | Kind::Moved => "auto-generated",
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct Ticket {
     /// The customer's answer to the satisfaction survey (the latest, if they answered twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub satisfaction: Option<Satisfaction>,
+    /// The queue (`[[queues]] name`) it belongs to; empty for the first queue, so a store
+    /// written before queues existed reads unchanged and writes the same records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub queue: String,
 }
 
 /// How an address came to be on a ticket.
@@ -230,6 +234,7 @@ impl Ticket {
             sla: Clocks::default(),
             escalations: Vec::new(),
             satisfaction: None,
+            queue: String::new(),
         }
     }
 

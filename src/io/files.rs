@@ -75,6 +75,24 @@ impl Templates {
         }
         Ok(Templates::with_overrides(&overrides)?)
     }
+
+    /// The templates of `[outbound]` and of every queue with a `templates_dir` of its own.
+    pub(crate) fn load_for(config: &Config) -> Result<Option<Templates>> {
+        let Some(out) = &config.outbound else {
+            return Ok(None);
+        };
+        let mut t = Templates::load(out.templates_dir.as_deref())?;
+        for q in &config.queues {
+            if let Some(dir) = q
+                .overrides
+                .as_ref()
+                .and_then(|o| o.templates_dir.as_deref())
+            {
+                t.add_queue(&q.name, Templates::load(Some(dir))?);
+            }
+        }
+        Ok(Some(t))
+    }
 }
 
 impl Directory {

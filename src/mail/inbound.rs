@@ -121,6 +121,11 @@ pub struct Inbound {
     /// each naming the configuration key where there is one.
     #[serde(default)]
     pub parse_notes: Vec<String>,
+    /// The `Delivered-To` and `X-Original-To` addresses in the delivery fields at the top of
+    /// the mail (see [`crate::mail::parse`]'s `trace`), topmost (added last, by our server)
+    /// first: where the mail was delivered, for routing into a queue.
+    #[serde(default)]
+    pub delivered_to: Vec<String>,
 }
 
 impl MachineFlags {
@@ -196,6 +201,7 @@ impl Inbound {
             charset: None,
             header_charset: None,
             parse_notes: vec![],
+            delivered_to: vec![],
         }
     }
 }

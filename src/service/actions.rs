@@ -74,6 +74,8 @@ pub(crate) fn set_status(
         anyhow::bail!("no ticket {id}");
     };
     let now = Utc::now();
+    let view = config.in_queue(&t.queue);
+    let config = &*view;
     let history = store.rate_histories([t.requester.address.as_str()])?;
     let mailer = templates.map(|templates| Mailer {
         templates,

@@ -230,6 +230,15 @@ pub(crate) fn ingest_parsed(
         );
         return quarantine_whole(store, reason, raw, source);
     }
+    // A follow-up stays in its ticket's queue whatever address it was sent to; a new ticket
+    // goes to the queue of the address the mail was delivered to.
+    let queue = match &existing {
+        Some(t) => config.queue(&t.queue).name.clone(),
+        None => config.route(&inbound).name.clone(),
+    };
+    let stored_queue = config.stored_queue_name(&queue);
+    let view = config.in_queue(&queue);
+    let config = &*view;
     let next_id = store.next_ticket_id()?;
     let history = match env.templates {
         Some(_) => store.rate_histories(
@@ -278,6 +287,7 @@ pub(crate) fn ingest_parsed(
         merge_target: merge_target.as_ref(),
         sent: &sent,
         vip,
+        queue: &stored_queue,
     };
     let mut accepted = accept(config, intake, mailer, now);
     if let Some(original) = reused {

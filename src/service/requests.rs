@@ -22,6 +22,9 @@ pub(crate) enum Request {
     Tickets {
         /// Only this status.
         status: Option<Status>,
+        /// Only this queue.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
     },
     /// One ticket with its messages.
     Ticket { id: u64 },
@@ -100,9 +103,32 @@ pub(crate) fn answer(
             }
             serde_json::json!({ "id": id, "status": status, "changed": changed })
         }
-        Request::Tickets { status } => {
-            let list: Vec<TicketSummary> =
-                store.tickets(*status)?.iter().map(views::summary).collect();
+        Request::Tickets { status, queue } => {
+            let wanted = match (queue, ctx.config) {
+                (Some(q), Some(c)) => match c.queue_named(q) {
+                    Some(q) => Some(q.name.clone()),
+                    None => anyhow::bail!(
+                        "no queue named `{q}` (known: {})",
+                        c.queues
+                            .iter()
+                            .map(|q| q.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+                (q, _) => q.clone(),
+            };
+            let in_queue = |t: &crate::domain::ticket::Ticket| match (&wanted, ctx.config) {
+                (None, _) => true,
+                (Some(q), Some(c)) => c.queue(&t.queue).name == *q,
+                (Some(q), None) => t.queue.eq_ignore_ascii_case(q),
+            };
+            let list: Vec<TicketSummary> = store
+                .tickets(*status)?
+                .iter()
+                .filter(|t| in_queue(t))
+                .map(views::summary)
+                .collect();
             serde_json::to_value(list)?
         }
         Request::Ticket { id } => match views::detail(store, *id)? {

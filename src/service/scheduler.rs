@@ -104,6 +104,9 @@ fn sweep_one(
         let Some(ticket) = store.ticket(id)? else {
             return Ok(0);
         };
+        // The ladder of the ticket's queue: its targets, its tier 2 and supervisors.
+        let view = config.in_queue(&ticket.queue);
+        let config = &*view;
         let history = match templates {
             Some(_) => store.rate_histories([ticket.requester.address.as_str()])?,
             None => HashMap::new(),

@@ -33,10 +33,7 @@ impl Settings {
             Some(p) => Directory::load(p)?,
             None => Directory::default(),
         };
-        let templates = match &config.outbound {
-            Some(out) => Some(Arc::new(Templates::load(out.templates_dir.as_deref())?)),
-            None => None,
-        };
+        let templates = Templates::load_for(&config)?.map(Arc::new);
         Ok(Settings {
             config,
             directory: Arc::new(directory),

@@ -33,6 +33,9 @@ pub(crate) struct TicketSummary {
     pub(crate) updated_at: DateTime<Utc>,
     /// Who opened it, as `Name <address>`.
     pub(crate) requester: String,
+    /// Its queue as stored: empty for the first queue.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) queue: String,
 }
 
 /// One message in `ticket show`.
@@ -98,6 +101,9 @@ pub(crate) struct TicketDetail {
     /// The customer's survey answer.
     #[serde(default)]
     pub(crate) satisfaction: Option<crate::domain::ticket::Satisfaction>,
+    /// Its queue as stored: empty (left out) for the first queue.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) queue: String,
     /// Messages in arrival order.
     pub(crate) messages: Vec<MessageView>,
     /// Mails we sent or decided not to send about this ticket.
@@ -159,6 +165,7 @@ pub(crate) fn summary(t: &Ticket) -> TicketSummary {
         created_at: t.created_at,
         updated_at: t.updated_at,
         requester: t.requester.to_string(),
+        queue: t.queue.clone(),
     }
 }
 
@@ -223,6 +230,7 @@ pub(crate) fn detail(store: &Store, id: u64) -> crate::io::store::Result<Option<
         sla: sla_view(&t.sla, Utc::now()),
         escalations: t.escalations.clone(),
         satisfaction: t.satisfaction.clone(),
+        queue: t.queue.clone(),
         related: t.related,
         messages,
         outgoing: store

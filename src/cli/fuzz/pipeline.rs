@@ -149,5 +149,6 @@ fn intake<'a>(
         contact: None,
         merge_target: None,
         vip: false,
+        queue: "",
     }
 }

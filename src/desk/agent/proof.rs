@@ -48,7 +48,11 @@ pub(crate) fn authenticate(config: &Config, inbound: &Inbound) -> Auth {
         proof,
     };
     for m in inbound.to.iter().chain(&inbound.cc) {
-        if let Some(t) = signer.verify_reply_address(&config.support.address, &m.address) {
+        // Each queue's notifications carry its own address's signed reply address.
+        if let Some(t) = config
+            .reply_bases()
+            .find_map(|base| signer.verify_reply_address(base, &m.address))
+        {
             return agent_ok(Some(t), "signed reply address");
         }
     }

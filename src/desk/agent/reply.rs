@@ -58,6 +58,22 @@ pub(crate) fn apply(
             )));
             return out;
         }
+        // An agent of another queue only: refused, whatever the mail says (an automatic answer
+        // above stays silent, so two robots cannot loop).
+        _ if config.agent_named(&a.name).is_none() => {
+            let queue = config.queue(&ticket.queue).name.clone();
+            out.effects.push(Effect::Log(format!(
+                "agent {} is not an agent of queue {queue}: mail refused, nothing done",
+                a.name
+            )));
+            let parsed = crate::desk::commands::Parsed {
+                errors: vec![CommandError::OtherQueue(queue)],
+                ..Default::default()
+            };
+            out.outgoing
+                .push(error_reply(config, ticket, a, &parsed, inbound, now));
+            return out;
+        }
         Answer::Unsure(why, words) => {
             out.words = Some(words);
             out.effects.push(Effect::Log(format!(

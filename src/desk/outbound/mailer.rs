@@ -35,7 +35,11 @@ impl Mailer<'_> {
             .outbound
             .as_ref()
             .expect("only called with outbound configured");
-        match compose::build(config, out, self.templates, draft, now) {
+        // Each queue writes with its own templates, if it has any.
+        let templates = self
+            .templates
+            .in_queue(&config.queue(&draft.ticket.queue).name);
+        match compose::build(config, out, templates, draft, now) {
             Ok(mut item) => {
                 for r in &item.to {
                     let empty = Vec::new();

@@ -22,7 +22,8 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "progress",
     "closed",
     "escalated",
-    "survey"
+    "survey",
+    "moved"
 );
 
 /// Why a template cannot be used. The messages name the template (`zh/ack`), for the log and for
@@ -46,6 +47,8 @@ pub(crate) enum TemplateError {
 #[derive(Debug, Clone)]
 pub struct Templates {
     env: minijinja::Environment<'static>,
+    /// Each queue with a `templates_dir` of its own: its templates.
+    queues: BTreeMap<String, Templates>,
 }
 
 impl Templates {
@@ -80,7 +83,20 @@ impl Templates {
                     message: e.to_string(),
                 })?;
         }
-        Ok(Templates { env })
+        Ok(Templates {
+            env,
+            queues: BTreeMap::new(),
+        })
+    }
+
+    /// Adds the templates of queue `name` (its own `templates_dir`).
+    pub(crate) fn add_queue(&mut self, name: &str, templates: Templates) {
+        self.queues.insert(name.to_lowercase(), templates);
+    }
+
+    /// The templates queue `name` writes with: its own, else these.
+    pub(crate) fn in_queue(&self, name: &str) -> &Templates {
+        self.queues.get(&name.to_lowercase()).unwrap_or(self)
     }
 
     /// Renders `<lang>/<name>`; the first line must be `Subject: …`, then a blank line, then the

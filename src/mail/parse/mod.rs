@@ -176,6 +176,7 @@ fn parse_message(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         reported_ids: Vec::new(),
         authentication_results: leading_authentication_results(&msg),
         spam_flags: spam_flags(&msg),
+        delivered_to: trace::delivered_to(&msg),
         from,
         raw_sha256,
         size: raw.len() as u64,

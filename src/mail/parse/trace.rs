@@ -49,6 +49,36 @@ pub(super) fn leading_authentication_results(msg: &Message<'_>) -> Vec<String> {
     out
 }
 
+/// Most delivery addresses kept: a mail passes few servers; a hostile one may carry thousands.
+const MAX_DELIVERED_TO: usize = 8;
+
+/// The `Delivered-To`/`X-Original-To` addresses among the leading delivery fields, topmost
+/// first. Only the block our servers write on top counts: the first field that is no trace
+/// field ends it, so such a header written by the sender among their own headers is never
+/// read; one they put above their MTA's `Received` is, but below ours.
+pub(super) fn delivered_to(msg: &Message<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in msg.headers() {
+        let name = h.name.as_str();
+        if !is_leading_trace(name) && !name.eq_ignore_ascii_case("Authentication-Results") {
+            break;
+        }
+        if (name.eq_ignore_ascii_case("Delivered-To") || name.eq_ignore_ascii_case("X-Original-To"))
+            && let Some(v) = value(msg, h)
+        {
+            let a = v
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim();
+            if !a.is_empty() && a.len() <= 320 && out.len() < MAX_DELIVERED_TO {
+                out.push(a.to_lowercase());
+            }
+        }
+    }
+    out
+}
+
 /// The spam filter's verdicts that say spam: `X-Spam-Flag: YES`, `X-Spam-Status: Yes, …`.
 pub(super) fn spam_flags(msg: &Message<'_>) -> Vec<String> {
     let mut out = Vec::new();
@@ -101,6 +131,37 @@ Authentication-Results: mx.example.com; dkim=pass header.d=example.com\nSubject:
 Authentication-Results: mx.example.com; dkim=pass header.d=x.com\n\
 Received: by mx\nFrom: a@x.com\n\nb\n";
         assert_eq!(leading(raw).len(), 2);
+    }
+
+    #[test]
+    fn delivery_addresses_are_read_from_the_top_only() {
+        let parse = |raw: &str| {
+            let raw = raw.replace('\n', "\r\n");
+            let msg = MessageParser::default().parse(raw.as_bytes()).unwrap();
+            delivered_to(&msg)
+        };
+        // Ours first (prepended last), then one further down; one among the sender's own
+        // headers is never read.
+        let raw = "Delivered-To: Billing@Example.com\nX-Original-To: <invoices@example.com>\n\
+Received: by mx\nDelivered-To: support@example.com\n\
+From: a@x.com\nDelivered-To: abuse@example.com\nSubject: x\n\nb\n";
+        assert_eq!(
+            parse(raw),
+            [
+                "billing@example.com",
+                "invoices@example.com",
+                "support@example.com"
+            ]
+        );
+        assert!(parse("From: a@x.com\nDelivered-To: b@example.com\n\nb\n").is_empty());
+        // Thousands of them keep a handful; an empty or absurd value none.
+        let many = "Delivered-To: a@example.com\n".repeat(5000);
+        assert_eq!(parse(&format!("{many}From: a@x.com\n\nb\n")).len(), 8);
+        let long = format!(
+            "Delivered-To: <>\nDelivered-To: {}@x.com\nFrom: a@x.com\n\nb\n",
+            "a".repeat(400)
+        );
+        assert!(parse(&long).is_empty());
     }
 
     #[test]

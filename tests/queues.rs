@@ -213,6 +213,18 @@ async fn mail_routes_by_address_and_each_queue_answers_with_its_team_and_voice()
         .map(|t| t["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids, [1, 4]);
+    // The report has a row per queue, and the totals.
+    let report = cli_json(&desk.config, &["report", "--json"]);
+    let rows: Vec<(&str, u64)> = report["by_queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["tickets"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [("support", 2), ("billing", 2), ("abuse", 0)]);
+    assert_eq!(report["overall"]["tickets"], 4);
+    let text = cli_ok(&desk.config, &["report"]);
+    assert!(text.contains("QUEUE") && text.contains("billing"), "{text}");
 }
 
 #[tokio::test]

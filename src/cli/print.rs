@@ -172,6 +172,9 @@ pub(crate) fn report(r: &Report, tz: chrono_tz::Tz) {
     if !r.by_agent.is_empty() {
         tables.push(report_rows("AGENT", &r.by_agent));
     }
+    if !r.by_queue.is_empty() {
+        tables.push(report_rows("QUEUE", &r.by_queue));
+    }
     // One set of widths for both tables, so their columns line up under each other.
     let widths: Vec<usize> = (0..tables[0][0].len())
         .map(|i| {

@@ -52,6 +52,9 @@ pub(crate) struct Report {
     pub(crate) by_priority: Vec<Group>,
     /// Per assignee by name, [`UNASSIGNED`] last; only agents with tickets.
     pub(crate) by_agent: Vec<Group>,
+    /// Per queue in configuration order, with several queues configured ([`with_queues`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) by_queue: Vec<Group>,
 }
 
 /// The figures of one row.
@@ -160,7 +163,35 @@ pub(crate) fn build(
         overall: group(OVERALL.to_owned(), &counted, now),
         by_priority,
         by_agent,
+        by_queue: Vec::new(),
     }
+}
+
+/// Adds the per-queue rows to `report` (built over `tickets`): one per name of `queues`, in
+/// order, each ticket counted in the queue `queue_of` names (the totals are the overall row).
+pub(crate) fn with_queues(
+    mut report: Report,
+    tickets: &[Ticket],
+    queues: &[&str],
+    queue_of: impl Fn(&Ticket) -> String,
+) -> Report {
+    let counted: Vec<&Ticket> = tickets
+        .iter()
+        .filter(|t| t.merged_into.is_none())
+        .filter(|t| report.since.is_none_or(|s| t.created_at >= s))
+        .collect();
+    report.by_queue = queues
+        .iter()
+        .map(|q| {
+            let rows: Vec<&Ticket> = counted
+                .iter()
+                .copied()
+                .filter(|t| queue_of(t) == *q)
+                .collect();
+            group((*q).to_owned(), &rows, report.as_of)
+        })
+        .collect();
+    report
 }
 
 fn group(name: String, tickets: &[&Ticket], now: DateTime<Utc>) -> Group {

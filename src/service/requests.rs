@@ -136,7 +136,14 @@ pub(crate) fn answer(
             None => anyhow::bail!("no ticket {id}"),
         },
         Request::Report { since } => {
-            let report = crate::desk::report::build(&store.tickets(None)?, *since, Utc::now());
+            let tickets = store.tickets(None)?;
+            let mut report = crate::desk::report::build(&tickets, *since, Utc::now());
+            if let Some(c) = ctx.config.filter(|c| c.queues.len() > 1) {
+                let names: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
+                report = crate::desk::report::with_queues(report, &tickets, &names, |t| {
+                    c.queue(&t.queue).name.clone()
+                });
+            }
             serde_json::to_value(report)?
         }
         Request::QuarantineRelease { id } => {

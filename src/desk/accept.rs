@@ -866,6 +866,26 @@ agents = ["alice", "bill"]
         let b = agent_mail(&config, &a.ticket, "alice@example.com", "#queue sales", t0);
         assert_eq!(b.ticket.queue, "abuse");
         assert_eq!(kinds(&b)[0].0, Kind::AgentError);
+        // Nor may alice merge it into a billing ticket, which she does not work on.
+        let mut other = t.clone();
+        other.id = 7;
+        let m = mail(
+            "alice@example.com",
+            "Re: [SUP-1] site down",
+            "#merge 7",
+            "a9@x",
+        );
+        let matched = Match::Tag { ticket: 1 };
+        let intake = Intake {
+            existing: Some(a.ticket.clone()),
+            next_id: 8,
+            agent: config.agent_by_address("alice@example.com"),
+            merge_target: Some(&other),
+            ..Intake::new(&m, &matched, "c")
+        };
+        let c = accept(&config.in_queue("abuse"), intake, Some(mailer()), t0);
+        assert!(c.extra_tickets.is_empty() && c.ticket.merged_into.is_none());
+        assert_eq!(kinds(&c)[0].0, Kind::AgentError);
     }
 
     fn kinds(a: &Accepted) -> Vec<(Kind, Vec<String>)> {

@@ -90,6 +90,9 @@ pub(crate) enum CommandError {
     /// `#queue` names no configured queue.
     #[error("#queue: no queue named `{0}` (known: {1})")]
     NoSuchQueue(String, String),
+    /// `#merge` into a ticket of a queue the agent does not work in.
+    #[error("#merge: ticket {0} is in queue `{1}`, which you are not an agent of")]
+    MergeOtherQueue(u64, String),
     /// The agent is not an agent of the ticket's queue.
     #[error(
         "you are not an agent of queue `{0}`, which this ticket is in: nothing was done and nothing sent to the customer (ask an agent of `{0}`, or have yourself added to its [[queues]] agents)"

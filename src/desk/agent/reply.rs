@@ -104,6 +104,16 @@ pub(crate) fn apply(
     {
         parsed.errors.push(CommandError::NoMergeTarget(n));
     }
+    // Merging changes the target too: only for an agent who works in its queue.
+    if let (Some(_), Some(target)) = (changes.merge_into, merge_target) {
+        let queue = config.in_queue(&target.queue);
+        if queue.agent_named(&a.name).is_none() {
+            let name = config.queue(&target.queue).name.clone();
+            parsed
+                .errors
+                .push(CommandError::MergeOtherQueue(target.id, name));
+        }
+    }
     if !parsed.errors.is_empty() {
         // Nothing changes but the record of the mail itself.
         let (count, updated) = (ticket.message_count, ticket.updated_at);

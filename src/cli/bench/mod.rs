@@ -165,13 +165,14 @@ fn probe_figures(p: &probe::Probe) -> String {
         String::new()
     };
     format!(
-        "open {} · `tickets` {} · `ticket show` {} · `report` {} · RSS {} after open, {} after \
-         the three ({} before open)",
+        "open {} · `tickets` {} · `ticket show` {} · `report` {} · RSS {} after open ({} once \
+         `malloc_trim` returned what recovery freed), {} after the three ({} before open)",
         ms(p.open),
         ms(p.list),
         ms(p.show),
         ms(p.report),
         mib(p.rss_open_kib as usize * 1024),
+        mib(p.rss_trimmed_kib as usize * 1024),
         mib(p.rss_after_kib as usize * 1024),
         mib(p.rss_base_kib as usize * 1024),
     ) + &burst

@@ -38,6 +38,8 @@ pub(super) struct Probe {
     pub(super) rss_after_kib: u64,
     /// VmRSS of the process before it opened the store (KiB).
     pub(super) rss_base_kib: u64,
+    /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
+    pub(super) rss_trimmed_kib: u64,
     /// Mails of the burst, and VmRSS a second after it (KiB).
     pub(super) burst: usize,
     pub(super) rss_burst_kib: u64,
@@ -70,6 +72,13 @@ fn probe(path: &Path) -> Result<Probe> {
         Store::open_with_cache(path, cache_mib * 1024 * 1024).context("cannot open the store")?;
     let open = t.elapsed();
     let rss_open_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    // What the allocator keeps of the memory recovery freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let rss_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let tickets = store.ticket_count();
     let messages = store.message_count();
 
@@ -113,6 +122,7 @@ fn probe(path: &Path) -> Result<Probe> {
         rss_open_kib,
         rss_after_kib,
         rss_base_kib,
+        rss_trimmed_kib,
         burst,
         rss_burst_kib,
     })

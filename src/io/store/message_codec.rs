@@ -207,6 +207,20 @@ mod tests {
         assert_eq!(decode(&serde_json::to_vec(&v).unwrap(), None).unwrap(), m);
     }
 
+    /// A megabyte of text, of many short lines, in the mail or not: kept right either way.
+    #[test]
+    fn huge_texts() {
+        let body = "line of a long log\r\n".repeat(50_000);
+        let raw = format!("From: a@example.com\r\nSubject: x\r\n\r\n{body}");
+        let mut m = message(raw.as_bytes());
+        m.text = body.replace("\r\n", "\n");
+        m.reply_text = m.text[..1000].to_owned();
+        let v = round_trip(raw.as_bytes(), &m);
+        assert!(v.len() < 4096);
+        m.text.push('!');
+        round_trip(raw.as_bytes(), &m);
+    }
+
     /// A forged or damaged record (ranges outside the mail, across a UTF-8 sequence, of absurd
     /// size, or without the raw mail) is an error naming the message, never a panic.
     #[test]

@@ -360,7 +360,15 @@ impl Store {
             let mut writes = sled::Batch::default();
             for (k, v) in &batch {
                 seen += 1;
-                let m = self.decode_message(v)?;
+                // A record that does not read is left as it was (its ticket shows the error, as
+                // before): one damaged message must not keep the daemon from starting.
+                let m = match self.decode_message(v) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(key = %hex::encode(k), error = %e, "schema 3 upgrade: a message record does not read; left as it is");
+                        continue;
+                    }
+                };
                 let raw = self.raw.get(m.raw_sha256.as_bytes())?;
                 let Some(raw) = raw else { continue };
                 let slim = message_codec::encode(&m, &raw)?;
@@ -1333,6 +1341,11 @@ mod tests {
                 .meta
                 .insert("schema_version", b"2".as_slice())
                 .unwrap();
+            // A damaged record of another ticket: the upgrade leaves it, the store still opens.
+            store
+                .messages
+                .insert(message_key(2, 1), b"{not json".as_slice())
+                .unwrap();
             let mut out = Vec::new();
             store.export(&mut out).unwrap();
             store.db.flush().unwrap();
@@ -1359,6 +1372,11 @@ mod tests {
         // Old store opened by this version.
         let s = Store::open(old.path()).unwrap();
         assert_eq!(s.messages(1).unwrap(), originals);
+        assert!(s.messages(2).is_err());
+        assert_eq!(
+            s.messages.get(message_key(2, 1)).unwrap().as_deref(),
+            Some(b"{not json".as_slice())
+        );
         assert_eq!(
             s.meta.get("schema_version").unwrap().as_deref(),
             Some(SCHEMA_VERSION.to_string().as_bytes())

@@ -29,6 +29,10 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    // The benchmark's fresh-process store probe runs this executable again.
+    if supportd::cli::bench::probe_from_env() {
+        return Ok(());
+    }
     let cli = Cli::parse();
     // From the main thread: Dovecot is tied to the thread that starts it (PR_SET_PDEATHSIG).
     let dovecot = common::Dovecot::start();

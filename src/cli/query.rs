@@ -27,7 +27,7 @@ pub(crate) fn reach(config: &Config, req: &Request) -> Result<Target> {
         if let Some(v) = control::request(&socket, req)? {
             return Ok(Target::Daemon(v));
         }
-        match Store::open(&config.store.path) {
+        match Store::open_with_cache(&config.store.path, config.store.cache_bytes()) {
             Ok(s) => return Ok(Target::Store(Box::new(s))),
             Err(StoreError::Locked(p)) if std::time::Instant::now() >= deadline => bail!(
                 "the store {} is in use by another process, and no daemon answers on {}: \

@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::facts::Facts;
 use crate::config::sections::{
-    AgentConfig, ControlConfig, DEFAULT_QUEUE, HttpConfig, ImapConfig, LogConfig, OutboundConfig,
-    Overrides, Queue, QueueConfig, Role, SecretSource, Security, SmtpConfig, StoreConfig,
-    SupportConfig,
+    AgentConfig, ControlConfig, DEFAULT_QUEUE, HttpConfig, ImapConfig, LogConfig, MAX_CACHE_MIB,
+    OutboundConfig, Overrides, Queue, QueueConfig, Role, SecretSource, Security, SmtpConfig,
+    StoreConfig, SupportConfig,
 };
 use crate::config::strength;
 use crate::config::{Config, ConfigError, same_agent_name};
@@ -452,6 +452,13 @@ impl Validation<'_> {
     fn store(&mut self, mut store: StoreConfig) -> StoreConfig {
         if store.path.as_os_str().is_empty() {
             self.problem("store.path", "must not be empty");
+        }
+        if !(1..=MAX_CACHE_MIB).contains(&store.cache_mib) {
+            let message = format!(
+                "must be between 1 and {MAX_CACHE_MIB} (MiB), not {}",
+                store.cache_mib
+            );
+            self.problem("store.cache_mib", message);
         }
         store.path = relative_to(&self.base, &store.path);
         store
@@ -924,6 +931,7 @@ address = "support@example.com"
         assert_eq!(c.imap.quarantine_mailbox, "Quarantine");
         assert_eq!(c.imap.resolved_password, "secret");
         assert_eq!(c.store.path, Path::new("/etc/supportd/store"));
+        assert_eq!(c.store.cache_mib, 16);
         assert_eq!(c.support.max_message_bytes, 25 * 1024 * 1024);
         assert_eq!(c.support.customer_id_regexes.len(), 2);
         assert_eq!(
@@ -964,6 +972,24 @@ customer_id_patterns = ["no group", "(unclosed"]
             keys.contains(&"support.customer_id_patterns[1]"),
             "{keys:?}"
         );
+    }
+
+    /// A cache of nothing, a negative one, one in the terabytes or one given as text: each is
+    /// refused with the key.
+    #[test]
+    fn store_cache_is_bounded() {
+        let with = |v: &str| GOOD.replacen("[store]\n", &format!("[store]\ncache_mib = {v}\n"), 1);
+        assert_eq!(parse(&with("64")).unwrap().store.cache_mib, 64);
+        for bad in ["0", "-1", "99999999", "\"16\""] {
+            let e = parse(&with(bad)).unwrap_err();
+            assert!(
+                e.problems
+                    .iter()
+                    .any(|p| p.key.starts_with("store.cache_mib")),
+                "{bad}: {:?}",
+                e.problems
+            );
+        }
     }
 
     #[test]

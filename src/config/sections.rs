@@ -247,6 +247,26 @@ fn default_rate_limits() -> Vec<[u64; 2]> {
 pub struct StoreConfig {
     /// Directory of the sled database.
     pub path: PathBuf,
+    /// sled's page cache in MiB: most of the daemon's memory. The hot set of a helpdesk (open
+    /// tickets, today's mail) is small; a bigger cache only keeps old mail in memory.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+}
+
+/// MiB of sled page cache unless `[store] cache_mib` says otherwise.
+pub const DEFAULT_CACHE_MIB: u64 = 16;
+/// Largest accepted `[store] cache_mib` (a typo of a few digits would otherwise take the
+/// machine's memory).
+pub(crate) const MAX_CACHE_MIB: u64 = 16 * 1024;
+fn default_cache_mib() -> u64 {
+    DEFAULT_CACHE_MIB
+}
+
+impl StoreConfig {
+    /// The cache in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_mib.saturating_mul(1024 * 1024)
+    }
 }
 
 /// `[support]`: who we are and how we read mail.

@@ -60,7 +60,7 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
     }
     let mut config = config;
     systemd::status("opening the store");
-    let store = open_store(&config.store.path).await?;
+    let store = open_store(&config.store.path, config.store.cache_bytes()).await?;
     secret_in_use(&store, &mut config)?;
     // A generated secret is known only now: hidden from the log like a configured one.
     secrets.learn(&config);
@@ -197,11 +197,11 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
 const STORE_LOCKED_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens the store, waiting up to [`STORE_LOCKED_WAIT`] while another process holds it.
-async fn open_store(path: &std::path::Path) -> Result<Store> {
+async fn open_store(path: &std::path::Path, cache_bytes: u64) -> Result<Store> {
     let deadline = tokio::time::Instant::now() + STORE_LOCKED_WAIT;
     let mut told = false;
     loop {
-        match Store::open(path) {
+        match Store::open_with_cache(path, cache_bytes) {
             Err(StoreError::Locked(_)) if tokio::time::Instant::now() < deadline => {
                 if !told {
                     warn!(path = %path.display(), wait = ?STORE_LOCKED_WAIT, "the store is in use by another process (a supportd command?); waiting for it");

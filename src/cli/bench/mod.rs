@@ -37,6 +37,7 @@
 mod core;
 mod generator;
 mod peak;
+mod probe;
 mod report;
 mod session;
 
@@ -54,9 +55,11 @@ use crate::io::store::Store;
 use crate::service::ingest::Ingest;
 use crate::service::shutdown::Trigger;
 
-use self::core::{core_run, dir_size};
+use self::core::{core_run, dir_size, fill};
 use self::generator::Generator;
-use self::peak::Peak;
+use self::peak::{Peak, proc_status_kib};
+pub use self::probe::probe_from_env;
+use self::probe::run_probe;
 use self::report::{Report, group, kib, mib, ms, pct, rate, secs};
 use self::session::{
     Durable, Running, STALL, bulk_fetch, check_alive, cleanup, ingest_state, raw_session,
@@ -79,6 +82,18 @@ pub struct Args {
     /// Seed of the mail generator: the same seed gives the same mails.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Also build stores of these many mails through the core step (comma-separated, e.g.
+    /// `1000,100000`) and reopen each in a fresh process: ingest rate, start-up time, the
+    /// latency of `tickets`, `ticket show` and `report`, and RSS, so growth with the store shows.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scale: Vec<usize>,
+    /// After reopening the store of (b)+(c) in a fresh process, ingest this many more mails
+    /// there through the core step and measure that process's idle RSS (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) burst: usize,
+    /// sled cache of the benchmark's stores in MiB, instead of `[store] cache_mib`.
+    #[arg(long)]
+    pub(crate) cache_mib: Option<u64>,
     /// Directory for the temporary stores (default: the system temp dir). fsync speed dominates
     /// ingest, so put it on the file system the real store lives on.
     #[arg(long)]
@@ -105,6 +120,9 @@ pub async fn run(config: Config, args: Args) -> Result<()> {
     cfg.imap.quarantine_mailbox = format!("{prefix}-quarantine");
     cfg.imap.idle = true;
     cfg.store.path = work.join("ingest");
+    if let Some(mib) = args.cache_mib {
+        cfg.store.cache_mib = mib.max(1);
+    }
     cfg.control.socket = Some(work.join("control.sock"));
     // No SMTP relay: nothing the benchmark does can send mail.
     cfg.smtp = None;
@@ -133,6 +151,31 @@ pub async fn run(config: Config, args: Args) -> Result<()> {
         bail!("cleanup incomplete (see above)");
     }
     Ok(())
+}
+
+/// A probe's figures as one table cell.
+fn probe_figures(p: &probe::Probe) -> String {
+    let burst = if p.burst > 0 {
+        format!(
+            "; idle RSS {} a second after a further burst of {} mails",
+            mib(p.rss_burst_kib as usize * 1024),
+            group(p.burst)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "open {} · `tickets` {} · `ticket show` {} · `report` {} · RSS {} after open ({} once \
+         `malloc_trim` returned what recovery freed), {} after the three ({} before open)",
+        ms(p.open),
+        ms(p.list),
+        ms(p.show),
+        ms(p.report),
+        mib(p.rss_open_kib as usize * 1024),
+        mib(p.rss_trimmed_kib as usize * 1024),
+        mib(p.rss_after_kib as usize * 1024),
+        mib(p.rss_base_kib as usize * 1024),
+    ) + &burst
 }
 
 /// Ingest's log goes to stderr at `warn` unless `RUST_LOG` says otherwise (per-mail `info`
@@ -277,7 +320,7 @@ async fn phases(
     // 4. (b) End to end.
     eprintln!("bench: (b) ingesting them");
     let peak = Peak::start();
-    let store = Store::open(&cfg.store.path)
+    let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_bytes())
         .with_context(|| format!("cannot open store {}", cfg.store.path.display()))?;
     let mut ing = Ingest::new(Arc::new(cfg.clone()), store.clone())?;
     let status = ing.status.clone();
@@ -398,6 +441,9 @@ async fn phases(
         report.rows[c_row].3 = peak.end();
     }
     admin.logout().await;
+    // Idle after the burst: ingest waits in IDLE with everything stored.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = proc_status_kib("VmRSS");
 
     eprintln!("bench: stopping ingest");
     let took = running.stop().await?;
@@ -413,6 +459,34 @@ async fn phases(
         group(tickets),
         group(messages)
     ));
+
+    if let Some(kib) = idle_rss {
+        report.row(
+            "e",
+            &format!(
+                "idle RSS after the burst of (b)+(c) ({} mails stored)",
+                group(total)
+            ),
+            format!(
+                "{} (`VmRSS`, ingest idling; includes the {} of generated mails the benchmark \
+                 holds)",
+                mib(kib as usize * 1024),
+                mib(report.held_bytes)
+            ),
+            None,
+        );
+    }
+    let restart = run_probe(&cfg.store.path, cfg.store.cache_mib, args.burst)?;
+    report.row(
+        "e",
+        &format!(
+            "restart: a fresh process opens the store of (b)+(c) ({} tickets, {} messages)",
+            group(restart.tickets),
+            group(restart.messages)
+        ),
+        probe_figures(&restart),
+        None,
+    );
 
     // 6. (d) Core without IMAP.
     eprintln!("bench: (d) parse + thread + store without IMAP");
@@ -443,6 +517,32 @@ async fn phases(
         "d",
         "parse only (`parse::parse`)",
         rate(n, bytes, core.parse),
+        None,
+    );
+    let c = &core.commit;
+    let desk = core
+        .total
+        .saturating_sub(core.parse + c.encode + c.transaction + c.reindex + core.sync);
+    let share = |d: Duration| {
+        format!(
+            "{} ({:.0} %)",
+            secs(d),
+            100.0 * d.as_secs_f64() / core.total.as_secs_f64().max(1e-9)
+        )
+    };
+    report.row(
+        "d",
+        "core profile: where (d)'s time went",
+        format!(
+            "parse {} · desk (thread, accept, render) {} · encode {} · sled transaction {} · \
+             in-memory indexes {} · fsync {}",
+            share(core.parse),
+            share(desk),
+            share(c.encode),
+            share(c.transaction),
+            share(c.reindex),
+            share(core.sync)
+        ),
         None,
     );
     if core.parse_errors > 0 || core.quarantined > 0 || core.duplicates > 0 {
@@ -497,6 +597,73 @@ async fn phases(
         ),
         None,
     );
+    let core_path = work.join("core");
+    crate::io::compact::compact(&core_path)?;
+    report.row(
+        "e",
+        "store after (d), then `supportd compact` (export, import into a fresh store)",
+        format!(
+            "{} on disk ({} per mail, {:.1}× the raw mail)",
+            mib(dir_size(&core_path) as usize),
+            kib(dir_size(&core_path) as usize / n),
+            dir_size(&core_path) as f64 / bytes.max(1) as f64,
+        ),
+        None,
+    );
+    let live: u64 = core.trees.iter().map(|t| t.key_bytes + t.value_bytes).sum();
+    let mut trees = core.trees.clone();
+    trees.sort_by_key(|t| std::cmp::Reverse(t.key_bytes + t.value_bytes));
+    report.row(
+        "e",
+        "store after (d) by tree: live keys + values (the rest of the disk is sled's log)",
+        format!(
+            "{} live of {} on disk: {}; of `messages`, the full texts are {} and the reply \
+             texts {}",
+            mib(live as usize),
+            mib(core.dir_bytes as usize),
+            trees
+                .iter()
+                .filter(|t| t.entries > 0)
+                .map(|t| format!(
+                    "`{}` {} ({} entries)",
+                    t.name,
+                    kib((t.key_bytes + t.value_bytes) as usize),
+                    group(t.entries as usize)
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            kib(core.texts.0 as usize),
+            kib(core.texts.1 as usize),
+        ),
+        None,
+    );
     drop(mails);
+
+    // 8. (f) Scale.
+    for &size in &args.scale {
+        eprintln!("bench: (f) a store of {} mails", group(size));
+        let path = work.join(format!("scale-{size}"));
+        let c = cfg.clone();
+        let p = path.clone();
+        let seed = args.seed;
+        let (took, raw, disk) = tokio::task::spawn_blocking(move || fill(&c, size, seed, &p))
+            .await
+            .context("scale run panicked")??;
+        let probe = run_probe(&path, cfg.store.cache_mib, 0)?;
+        report.row(
+            "f",
+            &format!("store of {} mails written by the core step", group(size)),
+            format!(
+                "{}; {} on disk for {} raw ({:.1}×); reopened: {}",
+                rate(size, raw as usize, took),
+                mib(disk as usize),
+                mib(raw as usize),
+                disk as f64 / raw.max(1) as f64,
+                probe_figures(&probe)
+            ),
+            None,
+        );
+        let _ = std::fs::remove_dir_all(&path);
+    }
     Ok(())
 }

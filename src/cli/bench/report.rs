@@ -54,6 +54,10 @@ impl Report {
             env!("CARGO_PKG_VERSION")
         ));
         self.facts.push(format!(
+            "store: sled page cache {} MiB (`[store] cache_mib`)",
+            cfg.store.cache_mib
+        ));
+        self.facts.push(format!(
             "IMAP server: {}:{} ({})",
             cfg.imap.host,
             cfg.imap_port(),

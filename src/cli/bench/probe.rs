@@ -1,0 +1,148 @@
+//! A store reopened in a fresh process: start-up time, the latency of what operators run every
+//! day (`tickets`, `ticket show`, `report`) and the resident memory of an idle daemon's store,
+//! free of what the benchmark itself holds.
+//!
+//! The benchmark runs its own executable again with [`PROBE_ENV`] naming the store; that process
+//! answers with one JSON line on stdout and exits (see [`probe_from_env`]).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::bench::peak::proc_status_kib;
+use crate::io::store::Store;
+use crate::service::views;
+
+/// Names the store the child process probes.
+pub(super) const PROBE_ENV: &str = "SUPPORTD_BENCH_PROBE";
+/// The `[store] cache_mib` it opens the store with.
+const PROBE_CACHE_ENV: &str = "SUPPORTD_BENCH_PROBE_CACHE_MIB";
+/// How many generated mails it then ingests through the core step, before measuring again.
+const PROBE_BURST_ENV: &str = "SUPPORTD_BENCH_PROBE_BURST";
+
+/// What the probe measured.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Probe {
+    pub(super) tickets: usize,
+    pub(super) messages: usize,
+    /// Store::open: recovery, the migration check and the in-memory indexes.
+    pub(super) open: Duration,
+    pub(super) list: Duration,
+    pub(super) show: Duration,
+    pub(super) report: Duration,
+    /// VmRSS right after open, and after the three commands (KiB).
+    pub(super) rss_open_kib: u64,
+    pub(super) rss_after_kib: u64,
+    /// VmRSS of the process before it opened the store (KiB).
+    pub(super) rss_base_kib: u64,
+    /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
+    pub(super) rss_trimmed_kib: u64,
+    /// Mails of the burst, and VmRSS a second after it (KiB).
+    pub(super) burst: usize,
+    pub(super) rss_burst_kib: u64,
+}
+
+/// When this process was started as a probe: runs it, prints its JSON line, and returns true
+/// (the caller exits). Called first thing by `supportd` and by `examples/bench.rs`.
+pub fn probe_from_env() -> bool {
+    let Some(path) = std::env::var_os(PROBE_ENV) else {
+        return false;
+    };
+    match probe(Path::new(&path)) {
+        Ok(p) => println!("{}", serde_json::to_string(&p).unwrap_or_default()),
+        Err(e) => {
+            eprintln!("bench probe: {e:#}");
+            std::process::exit(1);
+        }
+    }
+    true
+}
+
+fn probe(path: &Path) -> Result<Probe> {
+    let rss_base_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    let t = Instant::now();
+    let cache_mib: u64 = std::env::var(PROBE_CACHE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(crate::config::sections::DEFAULT_CACHE_MIB);
+    let store =
+        Store::open_with_cache(path, cache_mib * 1024 * 1024).context("cannot open the store")?;
+    let open = t.elapsed();
+    let rss_open_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    // What the allocator keeps of the memory recovery freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let rss_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    let tickets = store.ticket_count();
+    let messages = store.message_count();
+
+    let t = Instant::now();
+    let list: Vec<views::TicketSummary> = store.tickets(None)?.iter().map(views::summary).collect();
+    let list_took = t.elapsed();
+    let id = list.len() as u64 / 2 + 1;
+    let t = Instant::now();
+    let detail = views::detail(&store, id)?;
+    let show = t.elapsed();
+    if tickets > 0 && detail.is_none() {
+        bail!("ticket {id} missing");
+    }
+    let t = Instant::now();
+    let report = crate::desk::report::build(&store.tickets(None)?, None, Utc::now());
+    let report_took = t.elapsed();
+    std::hint::black_box((&list, &detail, &report));
+    drop((list, detail, report));
+    let rss_after_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    let burst: usize = std::env::var(PROBE_BURST_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut rss_burst_kib = 0;
+    if burst > 0 {
+        let mut cfg =
+            crate::config::sample::scratch(path, "").map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.store.cache_mib = cache_mib;
+        // Another seed: other Message-IDs than the mails already stored.
+        crate::cli::bench::core::fill_store(&cfg, &store, burst, 0xB0B5)?;
+        std::thread::sleep(Duration::from_secs(1));
+        rss_burst_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    }
+    Ok(Probe {
+        tickets,
+        messages,
+        open,
+        list: list_took,
+        show,
+        report: report_took,
+        rss_open_kib,
+        rss_after_kib,
+        rss_base_kib,
+        rss_trimmed_kib,
+        burst,
+        rss_burst_kib,
+    })
+}
+
+/// Runs the probe in a fresh process of this executable over the (closed) store at `path`.
+pub(super) fn run_probe(path: &Path, cache_mib: u64, burst: usize) -> Result<Probe> {
+    let exe = std::env::current_exe().context("cannot find the benchmark's executable")?;
+    let out = std::process::Command::new(exe)
+        .env(PROBE_ENV, path)
+        .env(PROBE_CACHE_ENV, cache_mib.to_string())
+        .env(PROBE_BURST_ENV, burst.to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run the probe")?;
+    if !out.status.success() {
+        bail!("the probe failed ({})", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("probe said {line:?}"))
+}

@@ -1,0 +1,62 @@
+//! Where the store's time and bytes go, for the benchmark: the cost of each commit step
+//! (counted always: a few clock reads per commit) and the bytes each tree holds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Time spent in [`super::Store::commit_inbound`], by step, since the store was opened.
+#[derive(Debug, Default)]
+pub(crate) struct CommitClock {
+    encode_ns: AtomicU64,
+    transaction_ns: AtomicU64,
+    reindex_ns: AtomicU64,
+}
+
+/// A reading of [`CommitClock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CommitTimes {
+    /// Turning the records into bytes.
+    pub(crate) encode: Duration,
+    /// The sled transaction over the trees a mail writes.
+    pub(crate) transaction: Duration,
+    /// The in-memory due and census indexes.
+    pub(crate) reindex: Duration,
+}
+
+/// Which step of a commit a measured span belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    Encode,
+    Transaction,
+    Reindex,
+}
+
+impl CommitClock {
+    pub(crate) fn add(&self, step: Step, since: Instant) {
+        let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let slot = match step {
+            Step::Encode => &self.encode_ns,
+            Step::Transaction => &self.transaction_ns,
+            Step::Reindex => &self.reindex_ns,
+        };
+        slot.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> CommitTimes {
+        let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        CommitTimes {
+            encode: d(&self.encode_ns),
+            transaction: d(&self.transaction_ns),
+            reindex: d(&self.reindex_ns),
+        }
+    }
+}
+
+/// What one tree holds (live keys and values only: sled's log keeps more on disk).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TreeBytes {
+    pub(crate) name: String,
+    pub(crate) entries: u64,
+    pub(crate) key_bytes: u64,
+    pub(crate) value_bytes: u64,
+}

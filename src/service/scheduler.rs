@@ -104,6 +104,10 @@ fn sweep_one(
         let Some(ticket) = store.ticket(id)? else {
             return Ok(0);
         };
+        #[cfg(test)]
+        if tests::PANIC_ON.load(std::sync::atomic::Ordering::Relaxed) == id {
+            panic!("injected panic for ticket {id}");
+        }
         // The ladder of the ticket's queue: its targets, its tier 2 and supervisors.
         let view = config.in_queue(&ticket.queue);
         let config = &*view;
@@ -245,6 +249,10 @@ mod tests {
     use crate::domain::customer::Directory;
     use crate::service::intake::ingest_raw_with;
 
+    /// The ticket whose SLA step panics (a test-only fault; 0: none). Compiled only into the
+    /// unit tests, so no mail or configuration can reach it.
+    pub(super) static PANIC_ON: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
     #[test]
     fn a_ticket_whose_step_fails_is_skipped_and_the_others_still_fire() {
         let dir = tempfile::tempdir().unwrap();
@@ -274,5 +282,46 @@ mod tests {
         // Out of the due index: the next sweeps do not come back for it.
         assert_eq!(store.due_tickets(later), Vec::<u64>::new());
         assert_eq!(sweep(&config, None, &store, later).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_panic_in_one_tickets_step_skips_it_and_later_tickets_still_escalate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = crate::config::sample::scratch(&path, "").unwrap();
+        let store = Store::open(&path).unwrap();
+        let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        for n in 1..=3 {
+            let raw = format!(
+                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
+                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down, 502 everywhere.\r\n"
+            );
+            let d = Directory::default();
+            ingest_raw_with(&config, &store, &d, None, raw.as_bytes(), None, t0).unwrap();
+        }
+        PANIC_ON.store(2, std::sync::atomic::Ordering::Relaxed);
+        let later = t0 + chrono::Duration::minutes(25);
+        // The tickets before and after the panicking one still get their step.
+        assert_eq!(sweep(&config, None, &store, later).unwrap(), 2);
+        let skipped = skipped();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].0, 2);
+        assert!(
+            skipped[0]
+                .1
+                .contains("panicked: injected panic for ticket 2"),
+            "{skipped:?}"
+        );
+        // Each warning is an agent's mail in the outbox: tickets 1 and 3 have one, 2 none.
+        for (id, n) in [(1, 1), (2, 0), (3, 1)] {
+            let sent = store.outbox_for_ticket(id).unwrap();
+            assert_eq!(sent.len(), n, "ticket {id}: {sent:?}");
+        }
+        // Out of the due index, and the store is still writable (no lock left behind).
+        assert_eq!(store.due_tickets(later), Vec::<u64>::new());
+        assert_eq!(sweep(&config, None, &store, later).unwrap(), 0);
+        PANIC_ON.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }

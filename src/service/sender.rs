@@ -216,6 +216,10 @@ impl Sender {
     /// not keep the mail from the others. A permanent refusal is recorded for its recipient; a
     /// transient one is retried with backoff until `outbound.retry_hours`.
     async fn attempt_inner(&self, mut item: OutboxItem) -> Result<bool> {
+        #[cfg(test)]
+        if tests::PANIC_ON.load(std::sync::atomic::Ordering::Relaxed) == item.id {
+            panic!("injected panic for outbox item {}", item.id);
+        }
         let remaining = item.remaining();
         if remaining.is_empty() {
             item.state = if item.delivered.is_empty() {
@@ -311,5 +315,69 @@ impl Sender {
         self.store.outbox_update(&item)?;
         self.store.sync().await?;
         Ok(matches!(item.state, State::Sent { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::customer::Directory;
+    use crate::service::intake::ingest_raw_with;
+
+    /// The outbox item whose attempt panics (a test-only fault; 0: none). Compiled only into
+    /// the unit tests, so no mail or configuration can reach it.
+    pub(super) static PANIC_ON: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    #[tokio::test]
+    async fn a_panic_sending_one_item_marks_it_dead_and_the_next_items_are_still_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let mut config = crate::config::sample::scratch(&path, "").unwrap();
+        // Nothing listens on port 1: every real attempt fails as a transient refusal.
+        if let Some(smtp) = config.smtp.as_mut() {
+            smtp.port = Some(1);
+        }
+        let store = Store::open(&path).unwrap();
+        let templates = crate::desk::outbound::templates::Templates::load(None).unwrap();
+        for n in 1..=2 {
+            let raw = format!(
+                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
+                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down.\r\n"
+            );
+            let d = Directory::default();
+            ingest_raw_with(
+                &config,
+                &store,
+                &d,
+                Some(&templates),
+                raw.as_bytes(),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        }
+        let items = store.outbox_list().unwrap();
+        assert!(items.len() >= 2, "{items:?}");
+        let first = items.iter().map(|i| i.id).min().unwrap();
+        PANIC_ON.store(first, std::sync::atomic::Ordering::Relaxed);
+        let sender = Sender::new(Arc::new(config), store.clone(), Arc::default()).unwrap();
+        let (_trigger, shutdown) = crate::service::shutdown::Trigger::new();
+        sender.deliver_due(&shutdown).await.unwrap();
+        PANIC_ON.store(0, std::sync::atomic::Ordering::Relaxed);
+        for item in store.outbox_list().unwrap() {
+            if item.id == first {
+                let State::Dead { reason } = &item.state else {
+                    panic!("the panicking item is not dead: {item:?}");
+                };
+                assert!(
+                    reason.contains("internal error while sending (a bug): injected panic"),
+                    "{reason}"
+                );
+            } else {
+                assert_eq!(item.attempts, 1, "tried once: {item:?}");
+                assert!(!matches!(item.state, State::Dead { .. }), "{item:?}");
+            }
+        }
+        assert_eq!(sender.stats.lock().unwrap().dead, 1);
     }
 }

@@ -59,6 +59,10 @@ pub(crate) struct Args {
     /// Print progress every this many seconds (0: never).
     #[arg(long, default_value_t = 60)]
     progress: u64,
+    /// Instead of fuzzing, run these files (saved findings) through the pipeline once each and
+    /// print the CPU time of every stage.
+    #[arg(long, num_args = 1..)]
+    replay: Vec<PathBuf>,
 }
 
 /// Panicking inputs kept per job (each can be megabytes).
@@ -86,6 +90,9 @@ struct Found {
 
 /// Runs the fuzzer and prints its report.
 pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
+    if !args.replay.is_empty() {
+        return replay(&args.replay, Duration::from_millis(args.hang_ms));
+    }
     let corpus = Arc::new(load_corpus(&args.corpus)?);
     let desk = Arc::new(Desk::new()?);
     std::panic::set_hook(Box::new(|info| {
@@ -206,8 +213,9 @@ fn job(
         let (input, kind) = mutate::mutate(&mut rng, base, other, limits.max_input);
         PANIC.with(|p| p.borrow_mut().take());
         let t = thread_cpu();
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::run(desk, &input)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline::run(desk, &input, &mut |_| ())
+        }));
         let took = thread_cpu().saturating_sub(t);
         let panicked = PANIC.with(|p| p.borrow_mut().take());
         let failure = match (result, panicked) {
@@ -289,6 +297,48 @@ fn report(found: &Found, secs: f64, save: Option<&Path>) -> Result<()> {
         eprintln!("fuzz: inputs saved in {}", dir.display());
     }
     Ok(())
+}
+
+/// Each file through the pipeline once, with the CPU time of each stage; exits 1 when one
+/// panics or takes more than `hang` in all.
+fn replay(files: &[PathBuf], hang: Duration) -> Result<std::process::ExitCode> {
+    let desk = Desk::new()?;
+    let mut failed = false;
+    for path in files {
+        let input =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let started = thread_cpu();
+        let mut last = started;
+        let mut stages = Vec::new();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pipeline::run(&desk, &input, &mut |name| {
+                let now = thread_cpu();
+                stages.push((name, now.saturating_sub(last)));
+                last = now;
+            })
+        }));
+        let total = thread_cpu().saturating_sub(started);
+        let outcome = match result {
+            Ok(Reached::Accepted) => "accepted",
+            Ok(Reached::Rejected) => "rejected by the parser",
+            Ok(Reached::ParserCrashed) | Err(_) => "PANIC",
+        };
+        failed |= outcome == "PANIC" || total > hang;
+        println!(
+            "{}: {} bytes, {outcome}, {:.1} ms CPU",
+            path.display(),
+            input.len(),
+            total.as_secs_f64() * 1000.0
+        );
+        for (name, t) in stages {
+            println!("  {name}: {:.1} ms", t.as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 /// Every file below `dirs`, read whole.

@@ -270,9 +270,7 @@ fn splice_headers(rng: &mut Rng, data: Vec<u8>, other: &[u8]) -> Vec<u8> {
             1
         };
         let at = rng.below(mine.len() + 1);
-        for _ in 0..copies {
-            mine.insert(at, f.clone());
-        }
+        mine.splice(at..at, std::iter::repeat_n(f, copies));
     }
     let mut out: Vec<u8> = mine.concat();
     out.extend_from_slice(b"\r\n");

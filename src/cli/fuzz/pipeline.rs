@@ -54,16 +54,20 @@ pub(crate) enum Reached {
 }
 
 /// Runs `raw` through the pipeline. Panics are the caller's to catch: every one is a bug.
-pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
+/// `stage` is told the name of each stage as it ends (`--replay` times them).
+pub(crate) fn run(desk: &Desk, raw: &[u8], stage: &mut dyn FnMut(&'static str)) -> Reached {
     let config = &desk.config;
     let _ = parse::header_summary(raw);
+    stage("header summary");
     let inbound = match parse::parse_with(raw, &config.parse) {
         Ok(m) => m,
         Err(ParseError::Internal) => return Reached::ParserCrashed,
         Err(_) => return Reached::Rejected,
     };
+    stage("parse (with its quote split)");
     let prefix = &config.support.tag_prefix;
     let _ = quote::strip(&inbound.text);
+    stage("quote strip");
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, prefix));
     let tag = subject::find_tag(&inbound.subject, prefix);
     let identity = customer::resolve(
@@ -74,6 +78,7 @@ pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
         &inbound.reply_text,
         &inbound.from.address,
     );
+    stage("subject and customer");
     if let Some(signer) = config.signer() {
         for id in threading::reference_ids(&inbound)
             .into_iter()
@@ -85,6 +90,7 @@ pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
     }
     let _ = authenticate(config, &inbound);
     let _ = read_agent_mail(&inbound);
+    stage("references, agent proof and commands");
     let history = HashMap::new();
     let mailer = Mailer {
         templates: &desk.templates,
@@ -103,6 +109,7 @@ pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
         Some(mailer),
         desk.now,
     );
+    stage("accept: new ticket");
     let mut ticket = opened.ticket;
     if ticket.normalized_subject.is_empty() {
         ticket.normalized_subject = normalized;
@@ -117,6 +124,7 @@ pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
         Some(mailer),
         later,
     );
+    stage("accept: follow-up");
     // An agent answers with the same text (commands, relay to the customer).
     let agent = config.agents.first();
     let matched = threading::decide(&inbound, &candidates, true, window, later);
@@ -126,6 +134,7 @@ pub(crate) fn run(desk: &Desk, raw: &[u8]) -> Reached {
         Some(mailer),
         later + Duration::minutes(5),
     );
+    stage("accept: agent reply");
     Reached::Accepted
 }
 
@@ -150,5 +159,117 @@ fn intake<'a>(
         merge_target: None,
         vip: false,
         queue: "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plain mail with `body` (CRLF lines) and `head` extra header fields.
+    fn mail(head: &str, content_type: &str, body: &str) -> Vec<u8> {
+        format!(
+            "From: Zhang <zhang@customer.example>\r\nTo: support@example.com\r\n\
+             Subject: help\r\nDate: Tue, 24 Nov 2026 10:00:00 +0800\r\n\
+             Message-ID: <h@customer.example>\r\n{head}MIME-Version: 1.0\r\n\
+             Content-Type: {content_type}\r\n\r\n{body}"
+        )
+        .into_bytes()
+    }
+
+    /// The shapes of the nine fuzz hangs (1.5–2.6 MB inputs, up to 13.3 s of CPU each), at
+    /// 256 KiB: each made a body of hundreds of thousands of short lines, and every mail the
+    /// desk composed from it went through lettre's quadratic LF-to-CRLF insertion.
+    fn hangs() -> Vec<(&'static str, Vec<u8>)> {
+        const SIZE: usize = 256 << 10;
+        let rep = |s: &str| s.repeat(SIZE / s.len());
+        let text = "text/plain; charset=utf-8";
+        vec![
+            (
+                "\\t\\r\\n repeated",
+                mail("", text, &format!("hi\r\n{}bye\r\n", rep("\t\r\n"))),
+            ),
+            (
+                "-----Original Message----- repeated",
+                mail(
+                    "",
+                    text,
+                    &format!("hi\r\n{}", rep("\r\n-----Original Message-----\r\n")),
+                ),
+            ),
+            (
+                "在 … 写道： repeated",
+                mail(
+                    "",
+                    text,
+                    &format!("hi\r\n{}", rep("\r\n在 2026年11月24日，张三 写道：\r\n")),
+                ),
+            ),
+            (
+                "=\\r\\n soft breaks, not QP",
+                mail("", text, &format!("hi{}x\r\n", rep("=\r\n"))),
+            ),
+            (
+                "=\\r\\n soft breaks, QP",
+                mail(
+                    "Content-Transfer-Encoding: quoted-printable\r\n",
+                    text,
+                    &format!("hi{}x\r\n", rep("=\r\n")),
+                ),
+            ),
+            (
+                "folded empty header lines",
+                mail(&format!("X-A: a{}\r\n", rep("\r\n\t")), text, "hi\r\n"),
+            ),
+            (
+                "Received: lines in the body",
+                mail(
+                    "",
+                    text,
+                    &format!(
+                        "hi{}",
+                        rep("\r\nReceived: from x by y; Tue, 24 Nov 2026 10:00:00 +0800")
+                    ),
+                ),
+            ),
+            (
+                "> > > quoted lines",
+                mail("", text, &format!("answer\r\n{}", rep("\r\n> > > quoted"))),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_shapes_of_the_fuzz_hangs_go_through_the_whole_desk() {
+        let desk = Desk::new().unwrap();
+        for (name, raw) in hangs() {
+            assert_eq!(run(&desk, &raw, &mut |_| ()), Reached::Accepted, "{name}");
+            let m = parse::parse_with(&raw, &desk.config.parse).unwrap();
+            assert!(
+                m.text.starts_with("hi") || m.text.starts_with("answer"),
+                "{name}"
+            );
+            assert!(!m.reply_text.trim().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_digest_nested_1600_deep_and_37000_received_fields_are_refused_by_budget() {
+        let desk = Desk::new().unwrap();
+        let nested = "\r\n--b\r\nContent-Type: multipart/digest; boundary=b\r\n\r\n".repeat(1600);
+        let digest = mail(
+            "",
+            "multipart/digest; boundary=b",
+            &format!("{nested}\r\n--b--\r\n"),
+        );
+        let received = "Received: from x by y; Tue, 24 Nov 2026 10:00:00 +0800\r\n".repeat(37_000);
+        let received = mail(&received, "text/plain", "hi\r\n");
+        for raw in [digest, received] {
+            assert_eq!(run(&desk, &raw, &mut |_| ()), Reached::Rejected);
+            assert!(matches!(
+                parse::parse_with(&raw, &desk.config.parse),
+                Err(ParseError::OverBudget(_))
+            ));
+        }
     }
 }

@@ -411,11 +411,12 @@ pub(crate) fn compose(
             value,
         ));
     }
+    let body = crlf_line_endings(&c.body);
     let message = if c.attachments.is_empty() {
-        builder.header(ContentType::TEXT_PLAIN).body(c.body)
+        builder.header(ContentType::TEXT_PLAIN).body(body)
     } else {
         use lettre::message::{Attachment, MultiPart, SinglePart};
-        let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(c.body));
+        let mut mp = MultiPart::mixed().singlepart(SinglePart::plain(body));
         for (name, ctype, data) in c.attachments {
             let ct = ContentType::parse(&ctype)
                 .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
@@ -450,6 +451,22 @@ pub(crate) fn compose(
         delivered: Vec::new(),
         refused: Vec::new(),
     })
+}
+
+/// `text` with every line ending CRLF. lettre does the same, but by one `String::insert` per
+/// bare LF, which is quadratic: a quoted mail of a million short lines took seconds per mail it
+/// composed. Given CRLF already, lettre finds nothing to insert.
+fn crlf_line_endings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous = '\0';
+    for c in text.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -524,6 +541,22 @@ mod tests {
         assert_eq!(parsed.cc.len(), 50);
         assert_eq!(parsed.cc[7].name.as_deref(), Some("同事 Number 7"));
         assert_eq!(parsed.to[0].name.as_deref(), Some("张三"));
+    }
+
+    /// Fuzz finding: `\t\r\n` repeated 700,000 times (a 2 MB mail of blank lines) cost 8.7 s
+    /// per composed mail in lettre's LF-to-CRLF insertion. The body keeps every line, CRLF.
+    #[test]
+    fn a_body_of_a_million_lines_is_composed_line_for_line() {
+        let mut c = relay_to(vec![], "p@x", vec![]);
+        c.body = "\t\n".repeat(1_000_000) + "end\r\nx\n\n";
+        let item = compose(&config(), c, tuesday_10am()).unwrap();
+        let body = item.raw.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            !body.replace("\r\n", "").contains('\n'),
+            "only CRLF line ends"
+        );
+        assert_eq!(body.matches("\r\n").count(), 1_000_003);
+        assert_eq!(crlf_line_endings("a\nb\r\n\n"), "a\r\nb\r\n\r\n");
     }
 
     #[test]

@@ -19,15 +19,18 @@ pub(crate) fn language(inbound: &Inbound, default: Language) -> Language {
     if han >= 2 { Language::Zh } else { default }
 }
 
+// Word boundaries are ASCII ones (`(?-u:\b)`): the engine's fast matcher cannot do Unicode
+// ones on Chinese text, and next to Han characters, which Unicode counts as a word, only the
+// ASCII kind finds `返回404了` or `访问example.com没反应`.
 static ERROR_MSG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(error|exception|fatal|traceback|denied|refused|timed? ?out|warning:|\b[45]\d\d\b|错误|报错|异常|提示|代码)",
+        r"(?i)(error|exception|fatal|traceback|denied|refused|timed? ?out|warning:|(?-u:\b)[45]\d\d(?-u:\b)|错误|报错|异常|提示|代码)",
     )
     .expect("valid regex")
 });
 static STARTED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(since|started|began|yesterday|today|this morning|last night|ago\b|\b\d{1,2}:\d{2}\b|\b\d{1,2}\s*(am|pm)\b|\d{4}-\d{1,2}-\d{1,2}|今天|昨天|前天|早上|上午|中午|下午|晚上|凌晨|刚才|开始|\d+\s*点|\d+月\d+日)",
+        r"(?i)(since|started|began|yesterday|today|this morning|last night|ago(?-u:\b)|(?-u:\b)\d{1,2}:\d{2}(?-u:\b)|(?-u:\b)\d{1,2}\s*(am|pm)(?-u:\b)|\d{4}-\d{1,2}-\d{1,2}|今天|昨天|前天|早上|上午|中午|下午|晚上|凌晨|刚才|开始|\d+\s*点|\d+月\d+日)",
     )
     .expect("valid regex")
 });
@@ -41,7 +44,7 @@ static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[^\s@<>]+@[^\s@<>]+").expect("valid regex"));
 static URL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(https?://\S+|\b[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.(com|net|org|cn|io|co|info|biz|top|xyz|site|online|shop|vip|cc|me|tv|app|dev|hk|tw|jp|uk|de)\b)",
+        r"(?i)(https?://\S+|(?-u:\b)[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.(com|net|org|cn|io|co|info|biz|top|xyz|site|online|shop|vip|cc|me|tv|app|dev|hk|tw|jp|uk|de)(?-u:\b))",
     )
     .expect("valid regex")
 });
@@ -57,13 +60,22 @@ pub(crate) const CHECKLIST: [&str; 6] = [
     "customer_id",
 ];
 
+/// How much of the subject and of the reply text the checklist reads: what a customer says
+/// about their problem is at the start, and the patterns' word boundaries make the regex engine
+/// fall back to its slow matcher, which on a megabyte of text costs a good part of a second.
+const MAX_CHECKED_BYTES: usize = 64 * 1024;
+
 /// Which checklist items the mail does not already answer. `customer_identified` is false when
 /// the customer ID fell back to the sender address.
 pub(crate) fn missing_information(
     inbound: &Inbound,
     customer_identified: bool,
 ) -> Vec<&'static str> {
-    let text = format!("{}\n{}", inbound.subject, inbound.reply_text);
+    let text = format!(
+        "{}\n{}",
+        &inbound.subject[..inbound.subject.floor_char_boundary(MAX_CHECKED_BYTES)],
+        &inbound.reply_text[..inbound.reply_text.floor_char_boundary(MAX_CHECKED_BYTES)]
+    );
     let without_addresses = EMAIL.replace_all(&text, " ");
     let mut missing = Vec::new();
     if !ERROR_MSG.is_match(&text) {
@@ -200,6 +212,15 @@ mod tests {
             missing_information(&m, false),
             ["screenshots", "customer_id"]
         );
+        // Next to Han characters, with no space: ASCII word boundaries.
+        let m = inbound("求助", "网站返回404了，访问example.com没反应，昨天重启过");
+        assert_eq!(
+            missing_information(&m, false),
+            ["screenshots", "customer_id"]
+        );
+        // Only the start of a huge mail is read (what the customer says comes first).
+        let m = inbound("help", &("x ".repeat(40_000) + "error"));
+        assert!(missing_information(&m, true).contains(&"error_message"));
     }
 
     #[test]

@@ -44,15 +44,20 @@ pub(crate) fn lines(text: &str) -> Vec<Line> {
         text.contains("&nbsp;") || text.lines().any(|l| l.trim_start().starts_with("&gt;"));
     text.lines()
         .map(|raw| {
-            let mut s = raw.replace('\u{a0}', " ").replace("&nbsp;", " ");
+            let mut s = if raw.contains('\u{a0}') || raw.contains("&nbsp;") {
+                raw.replace('\u{a0}', " ").replace("&nbsp;", " ")
+            } else {
+                raw.to_owned()
+            };
             if escaped {
                 s = unescape(&s);
             }
             let (depth, content) = markers(&s);
+            let content = content.trim_end().to_owned();
             Line {
                 depth,
-                content: content.trim_end().to_owned(),
-                text: s.clone(),
+                content,
+                text: s,
             }
         })
         .collect()

@@ -236,7 +236,11 @@ pub(crate) fn header_field(s: &str) -> Option<bool> {
 pub(crate) fn is_attribution(s: &str) -> bool {
     static IPV4: LazyLock<Regex> = LazyLock::new(|| regex(r"\d{1,3}(?:\.\d{1,3}){3}"));
     let s = s.trim();
-    if s.chars().count() > MAX_ATTRIBUTION || !DATED.is_match(&IPV4.replace_all(s, "")) {
+    // Every form ends in a colon: most lines are refused before a regex runs.
+    if !s.ends_with([':', '：'])
+        || s.chars().count() > MAX_ATTRIBUTION
+        || !DATED.is_match(&IPV4.replace_all(s, ""))
+    {
         return false;
     }
     VERB_LAST.is_match(s) || LEAD_WORD.is_match(s) || MUTT.is_match(s) || ADDRESS_COLON.is_match(s)
@@ -246,7 +250,9 @@ pub(crate) fn is_attribution(s: &str) -> bool {
 /// attribution, the second ends like one, and together they are one.
 pub(crate) fn is_wrapped_attribution(first: &str, second: &str) -> bool {
     let first = first.trim_end();
-    !first.is_empty()
+    // Each ending below needs a colon last (cheap, so it goes first).
+    second.trim_end().ends_with([':', '：'])
+        && !first.is_empty()
         && !first.ends_with(SENTENCE_END)
         && !VERB_LAST.is_match(first)
         && !complete_attribution(second)

@@ -203,6 +203,22 @@ impl Store {
         )
     }
 
+    /// [`Store::open`] for tests that reopen a store they just dropped: sled's background
+    /// threads can hold the directory's lock for a moment after the `Db` is gone (seen as
+    /// `Locked` under load), as the daemon's own start waits out a CLI-held store.
+    #[cfg(test)]
+    pub(crate) fn reopen(path: &Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Store::open(path) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                r => return r.unwrap(),
+            }
+        }
+    }
+
     /// Opens (creating if needed) the store at `path` with `cache_bytes` of sled page cache
     /// (`[store] cache_mib`).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store> {
@@ -1256,19 +1272,19 @@ mod tests {
     fn identity_on_creation_and_upgrade() {
         let dir = tempfile::tempdir().unwrap();
         let id1 = {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::reopen(dir.path());
             let id = store.identity();
             assert_eq!(id.instance_id.len(), 32);
             assert!(id.created_at.is_some() && id.legacy_until.is_none());
             id
         };
-        let again = Store::open(dir.path()).unwrap().identity();
+        let again = Store::reopen(dir.path()).identity();
         assert_eq!(again, id1, "stable across opens");
 
         // Rewrite it the way schema 1 left a store: no identity, three tickets issued.
         let old = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(old.path()).unwrap();
+            let store = Store::reopen(old.path());
             for k in ["instance_id", "created_at", "upgraded_at", "legacy_until"] {
                 store.meta.remove(k).unwrap();
             }
@@ -1282,7 +1298,7 @@ mod tests {
                 .unwrap();
             store.db.flush().unwrap();
         }
-        let store = Store::open(old.path()).unwrap();
+        let store = Store::reopen(old.path());
         let up = store.identity();
         assert_eq!(up.legacy_until, Some(3));
         assert!(up.upgraded_at.is_some() && up.created_at.is_none());
@@ -1296,7 +1312,7 @@ mod tests {
         assert_eq!(signer.verify(&legacy), crate::mail::msgid::Verdict::Ours(3));
         drop(store);
         // Upgraded once: reopening changes nothing.
-        assert_eq!(Store::open(old.path()).unwrap().identity(), up);
+        assert_eq!(Store::reopen(old.path()).identity(), up);
         let fresh = id1.instance();
         let fresh_signer = crate::mail::msgid::Signer {
             secret: b"k",
@@ -1319,7 +1335,7 @@ mod tests {
         let old = tempfile::tempdir().unwrap();
         let mut originals = Vec::new();
         let old_export = {
-            let store = Store::open(old.path()).unwrap();
+            let store = Store::reopen(old.path());
             for (i, (_, raw)) in crate::fixtures::files("tests/mail").iter().enumerate() {
                 let inbound = crate::mail::parse::parse(raw).unwrap();
                 let seq = i as u32 + 1;
@@ -1363,14 +1379,14 @@ mod tests {
 
         // Old export → new store.
         let imported = tempfile::tempdir().unwrap();
-        let s = Store::open(imported.path()).unwrap();
+        let s = Store::reopen(imported.path());
         s.import(old_export.as_bytes()).unwrap();
         assert_eq!(s.messages(1).unwrap(), originals);
         assert!(stored_bytes(&s) < before);
         drop(s);
 
         // Old store opened by this version.
-        let s = Store::open(old.path()).unwrap();
+        let s = Store::reopen(old.path());
         assert_eq!(s.messages(1).unwrap(), originals);
         assert!(s.messages(2).is_err());
         assert_eq!(
@@ -1391,14 +1407,14 @@ mod tests {
         }
         drop(s);
         // Migrated once: opening again rewrites nothing and reads the same.
-        let s = Store::open(old.path()).unwrap();
+        let s = Store::reopen(old.path());
         assert_eq!(s.messages(1).unwrap(), originals);
 
         // New → new: the same export again.
         let mut first = Vec::new();
         s.export(&mut first).unwrap();
         let again = tempfile::tempdir().unwrap();
-        let n = Store::open(again.path()).unwrap();
+        let n = Store::reopen(again.path());
         n.import(first.as_slice()).unwrap();
         assert_eq!(n.messages(1).unwrap(), originals);
         let mut second = Vec::new();
@@ -1415,12 +1431,12 @@ mod tests {
     fn a_torn_snapshot_file_does_not_stop_the_store_from_opening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::reopen(dir.path());
             store.meta.insert("probe", b"kept".as_slice()).unwrap();
             store.db.flush().unwrap();
         }
         std::fs::write(dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"), b"torn").unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         assert_eq!(
             store.meta.get("probe").unwrap().as_deref(),
             Some(b"kept".as_slice())

@@ -113,22 +113,19 @@ mod tests {
         let path = dir.path().join("store");
         let mut c = store_config(&path);
         let first = {
-            let store = Store::open(&path).unwrap();
+            let store = Store::reopen(&path);
             assert_eq!(store.complete_secret(&mut c).unwrap(), Provided::Generated);
             c.outbound.as_ref().unwrap().resolved_secret.clone()
         };
         assert!(is_valid(&first), "{first:?}");
         let mut again = store_config(&path);
-        let store = Store::open(&path).unwrap();
+        let store = Store::reopen(&path);
         assert_eq!(store.complete_secret(&mut again).unwrap(), Provided::Kept);
         assert_eq!(again.outbound.unwrap().resolved_secret, first);
         // A second store gets its own 256 bits.
         let other = dir.path().join("other");
         let mut c2 = store_config(&other);
-        Store::open(&other)
-            .unwrap()
-            .complete_secret(&mut c2)
-            .unwrap();
+        Store::reopen(&other).complete_secret(&mut c2).unwrap();
         assert_ne!(c2.outbound.unwrap().resolved_secret, first);
         // The new store directory is private.
         use std::os::unix::fs::PermissionsExt;

@@ -4,13 +4,15 @@
 //! Each task writes only its own [`IngestStatus`]; a failing account never touches another's,
 //! so status, `/healthz` and `/metrics` can name exactly the one that is broken.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
 use crate::config::Config;
 use crate::config::queues::IngestAccount;
-use crate::service::metrics::IngestStatus;
+
+use crate::service::metrics::{IngestStatus, label};
 
 /// One account's live status.
 #[derive(Debug, Clone)]
@@ -128,5 +130,65 @@ impl IngestStatuses {
                 })
             })
             .collect()
+    }
+}
+
+/// The per-account series, labelled `account="user@host/mailbox"` and `queues="a,b"`; the
+/// unlabelled series of [`crate::service::metrics::render`] stay the sums over all accounts.
+pub(crate) fn render_metrics(out: &mut String, accounts: &[(&AccountStatus, IngestStatus)]) {
+    type Value = fn(&IngestStatus) -> f64;
+    let series: [(&str, &str, &str, Value); 6] = [
+        (
+            "supportd_account_connected",
+            "gauge",
+            "1 while the account's IMAP session is logged in.",
+            |s| f64::from(u8::from(s.connected)),
+        ),
+        (
+            "supportd_account_mails_stored_total",
+            "counter",
+            "Mails from the account stored on a ticket since start.",
+            |s| s.stored as f64,
+        ),
+        (
+            "supportd_account_mails_duplicate_total",
+            "counter",
+            "Re-delivered mails of the account ignored since start.",
+            |s| s.duplicates as f64,
+        ),
+        (
+            "supportd_account_mails_quarantined_total",
+            "counter",
+            "Mails of the account quarantined since start.",
+            |s| s.quarantined as f64,
+        ),
+        (
+            "supportd_account_reconnects_total",
+            "counter",
+            "The account's IMAP sessions that ended in an error since start.",
+            |s| s.reconnects as f64,
+        ),
+        (
+            "supportd_account_last_sync_timestamp_seconds",
+            "gauge",
+            "Unix time of the account's last full mailbox sync (0 before the first).",
+            |s| {
+                s.last_sync
+                    .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0)
+            },
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (a, s) in accounts {
+            let _ = writeln!(
+                out,
+                "{name}{{account=\"{}\",queues=\"{}\"}} {}",
+                label(&a.name),
+                label(&a.queues.join(",")),
+                value(s)
+            );
+        }
     }
 }

@@ -260,7 +260,7 @@ impl Health {
         let store = self.store.clone();
         let gauges = tokio::task::spawn_blocking(move || StoreGauges::read(&store)).await??;
         let mut text = metrics::render(&st, sent.as_ref(), &gauges);
-        metrics::render_accounts(&mut text, &accounts);
+        crate::service::accounts::render_metrics(&mut text, &accounts);
         Ok(text)
     }
 

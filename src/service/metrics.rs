@@ -242,73 +242,10 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// A label value in the text format: `\`, `"` and newlines escaped.
-fn label(v: &str) -> String {
+pub(crate) fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// The per-account series, labelled `account="user@host/mailbox"` and `queues="a,b"`; the
-/// unlabelled series of [`render`] stay the sums over all accounts.
-pub(crate) fn render_accounts(
-    out: &mut String,
-    accounts: &[(&crate::service::accounts::AccountStatus, IngestStatus)],
-) {
-    type Value = fn(&IngestStatus) -> f64;
-    let series: [(&str, &str, &str, Value); 6] = [
-        (
-            "supportd_account_connected",
-            "gauge",
-            "1 while the account's IMAP session is logged in.",
-            |s| f64::from(u8::from(s.connected)),
-        ),
-        (
-            "supportd_account_mails_stored_total",
-            "counter",
-            "Mails from the account stored on a ticket since start.",
-            |s| s.stored as f64,
-        ),
-        (
-            "supportd_account_mails_duplicate_total",
-            "counter",
-            "Re-delivered mails of the account ignored since start.",
-            |s| s.duplicates as f64,
-        ),
-        (
-            "supportd_account_mails_quarantined_total",
-            "counter",
-            "Mails of the account quarantined since start.",
-            |s| s.quarantined as f64,
-        ),
-        (
-            "supportd_account_reconnects_total",
-            "counter",
-            "The account's IMAP sessions that ended in an error since start.",
-            |s| s.reconnects as f64,
-        ),
-        (
-            "supportd_account_last_sync_timestamp_seconds",
-            "gauge",
-            "Unix time of the account's last full mailbox sync (0 before the first).",
-            |s| {
-                s.last_sync
-                    .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0)
-            },
-        ),
-    ];
-    for (name, kind, help, value) in series {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (a, s) in accounts {
-            let _ = writeln!(
-                out,
-                "{name}{{account=\"{}\",queues=\"{}\"}} {}",
-                label(&a.name),
-                label(&a.queues.join(",")),
-                value(s)
-            );
-        }
-    }
 }
 
 /// The Prometheus text exposition of the daemon's counters and gauges.

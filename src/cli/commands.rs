@@ -49,6 +49,12 @@ fn check_config(cli: &Cli) -> ExitCode {
                 c.imap.username,
                 c.store.path.display()
             );
+            let accounts = c.ingest_accounts();
+            if accounts.len() > 1 {
+                for a in &accounts {
+                    println!("ingest: {} (queues {})", a.name, a.queues.join(", "));
+                }
+            }
             match &c.outbound {
                 Some(out) => println!("outbound secret: {}", out.secret_source.describe()),
                 None => println!("outbound mail: off (no [smtp] section)"),

@@ -320,6 +320,36 @@ pub(crate) fn status(v: &serde_json::Value) {
         if let Some(e) = i["last_error"].as_str() {
             println!("last error:  {e}");
         }
+        let accounts = i["accounts"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        if accounts.len() > 1 {
+            for a in accounts {
+                let queues: Vec<&str> = a["queues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|q| q.as_str())
+                    .collect();
+                let state = if a["connected"].as_bool() == Some(true) {
+                    "connected".to_owned()
+                } else {
+                    format!(
+                        "DOWN: {}{}",
+                        a["last_error"].as_str().unwrap_or("not connected yet"),
+                        a["retry_in_seconds"]
+                            .as_u64()
+                            .map(|r| format!(" (retry within {r} s)"))
+                            .unwrap_or_default()
+                    )
+                };
+                println!(
+                    "account:     {} (queues {}): {state}, last sync {}, {} stored",
+                    a["account"].as_str().unwrap_or("?"),
+                    queues.join(", "),
+                    a["last_sync"].as_str().unwrap_or("never"),
+                    a["stored"]
+                );
+            }
+        }
         for m in i["stuck"].as_array().into_iter().flatten() {
             println!(
                 "stuck mail:  UID {} {}: {}",

@@ -24,8 +24,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::sections::{
-    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, Security,
-    SmtpConfig, StoreConfig, SupportConfig,
+    AgentConfig, ControlConfig, HttpConfig, ImapConfig, LogConfig, OutboundConfig, SmtpConfig,
+    StoreConfig, SupportConfig,
 };
 use crate::domain::calendar::Calendar;
 use crate::domain::problem::Problem;
@@ -104,10 +104,7 @@ impl Config {
 
     /// IMAP port, defaulted by security mode.
     pub(crate) fn imap_port(&self) -> u16 {
-        self.imap.port.unwrap_or(match self.imap.security {
-            Security::Tls => 993,
-            _ => 143,
-        })
+        self.imap.port()
     }
 
     /// True when `address` (any case) is one of ours: the support address, an alias or any
@@ -164,16 +161,16 @@ impl Config {
             })
     }
 
-    /// How long the inbox may go unsynced before `/healthz` complains (see
-    /// [`HttpConfig::sync_max_age_secs`]).
-    pub(crate) fn sync_max_age_secs(&self) -> u64 {
+    /// How long the mailbox of `account` may go unsynced before `/healthz` complains (see
+    /// [`HttpConfig::sync_max_age_secs`]; else from its own IDLE and polling).
+    pub(crate) fn sync_max_age_of(&self, account: &ImapConfig) -> u64 {
         if let Some(s) = self.http.as_ref().and_then(|h| h.sync_max_age_secs) {
             return s;
         }
-        let cycle = if self.imap.idle {
-            self.imap.idle_renew_secs.max(self.imap.poll_interval_secs)
+        let cycle = if account.idle {
+            account.idle_renew_secs.max(account.poll_interval_secs)
         } else {
-            self.imap.poll_interval_secs
+            account.poll_interval_secs
         };
         cycle.saturating_mul(2).saturating_add(60)
     }

@@ -60,7 +60,7 @@ impl Config {
             facts,
         };
         v.private_file("(file)", path);
-        let s = v.sections(&table);
+        let mut s = v.sections(&table);
         let imap = s.imap.map(|i| v.imap(i));
         let smtp = s.smtp.map(|c| v.smtp(c));
         let outbound = v.outbound(&table, s.outbound, smtp.is_some());
@@ -71,8 +71,17 @@ impl Config {
         v.problems.extend(s.sla.check_agents(is_agent, "sla"));
         let parse = s.parse.unwrap_or_default();
         v.parse_limits(&parse);
+        let own = s
+            .queues
+            .iter_mut()
+            .map(|q| (q.mailbox.take(), q.imap.take()))
+            .collect();
+        let accounts = v.queue_accounts(own, imap.as_ref());
         let is_dir = |p: &Path| facts.is_dir(p);
         let mut queues = validate_queues(s.queues, &s.agents, &is_dir, &v.base, &mut v.problems);
+        for (q, account) in queues.iter_mut().zip(accounts) {
+            q.account = account;
+        }
         if let Some(su) = &support
             && queues.is_empty()
         {
@@ -292,20 +301,26 @@ impl Validation<'_> {
         }
     }
 
-    fn imap(&mut self, mut imap: ImapConfig) -> ImapConfig {
+    fn imap(&mut self, imap: ImapConfig) -> ImapConfig {
+        self.imap_at("imap", imap, Some(IMAP_PASSWORD_ENV))
+    }
+
+    /// Validates an IMAP account written at `key` (`imap`, `queues[1].imap`); only the global
+    /// one may take its password from the environment (`env`).
+    fn imap_at(&mut self, key: &str, mut imap: ImapConfig, env: Option<&str>) -> ImapConfig {
         check_endpoint(
-            "imap",
+            key,
             &imap.host,
             imap.security,
             imap.timeout_secs,
             &mut self.problems,
         );
-        for (key, name) in [
-            ("imap.mailbox", &imap.mailbox),
-            ("imap.processed_mailbox", &imap.processed_mailbox),
-            ("imap.quarantine_mailbox", &imap.quarantine_mailbox),
+        for (k, name) in [
+            ("mailbox", &imap.mailbox),
+            ("processed_mailbox", &imap.processed_mailbox),
+            ("quarantine_mailbox", &imap.quarantine_mailbox),
         ] {
-            check_mailbox(key, name, &mut self.problems);
+            check_mailbox(&format!("{key}.{k}"), name, &mut self.problems);
         }
         let names = [
             &imap.mailbox,
@@ -314,40 +329,125 @@ impl Validation<'_> {
         ];
         if names.iter().collect::<BTreeSet<_>>().len() != names.len() {
             self.problem(
-                "imap.processed_mailbox",
+                format!("{key}.processed_mailbox"),
                 "mailbox, processed_mailbox and quarantine_mailbox must all differ",
             );
         }
         if imap.username.trim().is_empty() {
-            self.problem("imap.username", "must not be empty");
+            self.problem(format!("{key}.username"), "must not be empty");
         }
         if imap.poll_interval_secs == 0 {
-            self.problem("imap.poll_interval_secs", "must be at least 1");
+            self.problem(format!("{key}.poll_interval_secs"), "must be at least 1");
         }
         if !(10..=29 * 60).contains(&imap.idle_renew_secs) {
             self.problem(
-                "imap.idle_renew_secs",
+                format!("{key}.idle_renew_secs"),
                 "must be between 10 and 1740 (servers drop IDLE after 30 minutes)",
             );
         }
-        self.ca_file("imap.ca_file", &mut imap.ca_file);
+        self.ca_file(&format!("{key}.ca_file"), &mut imap.ca_file);
         match self.secret(
-            "imap",
+            key,
             imap.password.as_deref(),
             imap.password_file.as_deref(),
-            IMAP_PASSWORD_ENV,
+            env.unwrap_or(""),
         ) {
-            Ok(Some(p)) if p.is_empty() => self.problem("imap.password", "must not be empty"),
+            Ok(Some(p)) if p.is_empty() => {
+                self.problem(format!("{key}.password"), "must not be empty")
+            }
             Ok(Some(p)) => imap.resolved_password = p,
-            Ok(None) => self.problem(
-                "imap.password",
-                format!(
-                    "no password: set imap.password, imap.password_file or ${IMAP_PASSWORD_ENV}"
-                ),
-            ),
+            Ok(None) => {
+                let or_env = env.map(|e| format!(" or ${e}")).unwrap_or_default();
+                self.problem(
+                    format!("{key}.password"),
+                    format!(
+                        "no password: set {key}.password{}{key}.password_file{or_env}",
+                        if env.is_some() { ", " } else { " or " }
+                    ),
+                )
+            }
             Err(p) => self.problems.push(p),
         }
         imap
+    }
+
+    /// The account of each queue with a mailbox or an account of its own (`None` for the
+    /// others, which ingest with `[imap]`): `queues[i].mailbox` is a folder of `[imap]`'s
+    /// account, `[queues.imap]` an account of its own, validated like `[imap]`.
+    fn queue_accounts(
+        &mut self,
+        own: Vec<(Option<String>, Option<ImapConfig>)>,
+        global: Option<&ImapConfig>,
+    ) -> Vec<Option<ImapConfig>> {
+        let mut out = Vec::new();
+        for (i, (mailbox, account)) in own.into_iter().enumerate() {
+            let key = format!("queues[{i}]");
+            out.push(match (mailbox, account) {
+                (None, None) => None,
+                (Some(_), Some(_)) => {
+                    self.problem(
+                        format!("{key}.mailbox"),
+                        format!(
+                            "this queue has an IMAP account of its own: set {key}.imap.mailbox instead"
+                        ),
+                    );
+                    None
+                }
+                (None, Some(a)) => Some(self.imap_at(&format!("{key}.imap"), a, None)),
+                (Some(m), None) => global.map(|g| {
+                    let k = format!("{key}.mailbox");
+                    check_mailbox(&k, &m, &mut self.problems);
+                    if m == g.processed_mailbox || m == g.quarantine_mailbox {
+                        self.problem(
+                            &k,
+                            format!(
+                                "`{m}` is imap.processed_mailbox or imap.quarantine_mailbox, where handled mail goes"
+                            ),
+                        );
+                    }
+                    ImapConfig {
+                        mailbox: m,
+                        ..g.clone()
+                    }
+                }),
+            });
+        }
+        // One account and mailbox is fetched by one task (the queues naming it share it): two
+        // spellings of it that disagree would leave one of them silently unused.
+        let same = |a: &ImapConfig, b: &ImapConfig| {
+            a.host.eq_ignore_ascii_case(&b.host)
+                && a.port() == b.port()
+                && a.username == b.username
+                && a.mailbox == b.mailbox
+        };
+        let differs = |a: &ImapConfig, b: &ImapConfig| {
+            a.resolved_password != b.resolved_password
+                || a.security != b.security
+                || a.processed_mailbox != b.processed_mailbox
+                || a.quarantine_mailbox != b.quarantine_mailbox
+        };
+        for (i, a) in out.iter().enumerate() {
+            let Some(a) = a else { continue };
+            let earlier = global.map(|g| ("imap".to_owned(), g)).into_iter().chain(
+                out[..i]
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, b)| b.as_ref().map(|b| (format!("queues[{j}].imap"), b))),
+            );
+            for (key, b) in earlier {
+                if same(a, b) && differs(a, b) {
+                    self.problem(
+                        format!("queues[{i}].imap"),
+                        format!(
+                            "the same account and mailbox as {key} ({}@{}/{}) with a different password, security or processed/quarantine mailbox; queues sharing a mailbox share its settings",
+                            a.username, a.host, a.mailbox
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        out
     }
 
     fn smtp(&mut self, mut smtp: SmtpConfig) -> SmtpConfig {
@@ -744,6 +844,7 @@ fn implied_queue(address: &str, aliases: &[String], agents: &[AgentConfig]) -> Q
             .collect(),
         members: agents.iter().map(|a| (a.name.clone(), a.role)).collect(),
         overrides: None,
+        account: None,
     }
 }
 
@@ -875,6 +976,7 @@ fn validate_queues(
             name: name.to_owned(),
             addresses,
             members,
+            account: None,
             overrides: Some(Overrides {
                 display_name: q.display_name,
                 agents_list: q.agents_list,

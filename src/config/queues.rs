@@ -17,7 +17,28 @@
 use std::borrow::Cow;
 
 use crate::config::Config;
-use crate::config::sections::{AgentConfig, Queue};
+use crate::config::sections::{AgentConfig, ImapConfig, Queue};
+
+/// One account and mailbox ingested by its own task.
+#[derive(Debug, Clone)]
+pub(crate) struct IngestAccount {
+    /// `user@host/mailbox`: how status, `/healthz` and `/metrics` name it (never the password).
+    pub(crate) name: String,
+    /// The key of its UID state in the store.
+    pub(crate) state_key: String,
+    pub(crate) imap: ImapConfig,
+    /// The queues fetching their mail here (for the operator).
+    pub(crate) queues: Vec<String>,
+    /// The queues new tickets from here go to ([`Config::route_within`]); empty for `[imap]`'s
+    /// mailbox, which routes by address.
+    pub(crate) route_queues: Vec<String>,
+}
+
+impl IngestAccount {
+    fn describe(a: &ImapConfig) -> String {
+        format!("{}@{}/{}", a.username, a.host, a.mailbox)
+    }
+}
 use crate::mail::inbound::Inbound;
 
 /// Lower-cased `address` without a `+detail` in its local part (`billing+t1-x@` routes as
@@ -75,6 +96,69 @@ impl Config {
                     .find_map(|m| find(&m.address))
             })
             .unwrap_or(&self.queues[0])
+    }
+
+    /// [`Config::route`] for a mail fetched from the mailbox of `queues` (see
+    /// [`Config::ingest_accounts`]): the server filed it there, which is the stronger fact, so it
+    /// goes to the first of them its addresses name, else to the first of them. Without
+    /// `queues` (`[imap]`'s mailbox) it routes by address among all queues.
+    pub(crate) fn route_within(&self, inbound: &Inbound, queues: &[String]) -> &Queue {
+        let routed = self.route(inbound);
+        if queues.is_empty() || queues.iter().any(|q| q.eq_ignore_ascii_case(&routed.name)) {
+            return routed;
+        }
+        self.queue(&queues[0])
+    }
+
+    /// Every distinct account and mailbox to ingest, `[imap]`'s first: one task, connection and
+    /// health each. Queues naming the same account and mailbox share one (their mail is fetched
+    /// once); one naming `[imap]`'s own mailbox joins it (and routes by address like it).
+    pub(crate) fn ingest_accounts(&self) -> Vec<IngestAccount> {
+        let global = IngestAccount {
+            name: IngestAccount::describe(&self.imap),
+            state_key: self.imap.mailbox.clone(),
+            imap: self.imap.clone(),
+            queues: Vec::new(),
+            route_queues: Vec::new(),
+        };
+        let mut out = vec![global];
+        for q in &self.queues {
+            let Some(a) = &q.account else {
+                out[0].queues.push(q.name.clone());
+                continue;
+            };
+            let same = |b: &ImapConfig| {
+                b.host.eq_ignore_ascii_case(&a.host)
+                    && b.port() == a.port()
+                    && b.username == a.username
+                    && b.mailbox == a.mailbox
+            };
+            match out.iter().position(|x| same(&x.imap)) {
+                Some(0) => out[0].queues.push(q.name.clone()),
+                Some(i) => {
+                    out[i].queues.push(q.name.clone());
+                    out[i].route_queues.push(q.name.clone());
+                }
+                None => {
+                    let on_global = a.host.eq_ignore_ascii_case(&self.imap.host)
+                        && a.port() == self.imap.port()
+                        && a.username == self.imap.username;
+                    out.push(IngestAccount {
+                        name: IngestAccount::describe(a),
+                        // `[imap]`'s folders keep their key, so existing stores read as before.
+                        state_key: if on_global {
+                            a.mailbox.clone()
+                        } else {
+                            format!("{}@{}:{}/{}", a.username, a.host, a.port(), a.mailbox)
+                        },
+                        imap: a.clone(),
+                        queues: vec![q.name.clone()],
+                        route_queues: vec![q.name.clone()],
+                    })
+                }
+            }
+        }
+        out
     }
 
     /// The stored name of the queue `name` for a ticket: empty for the first queue, so tickets
@@ -285,6 +369,174 @@ default_priority = "P4"
         assert_eq!(c.stored_queue_name("BILLING"), "billing");
         // A ticket of a queue no longer configured belongs to the first.
         assert_eq!(c.queue("gone").name, "support");
+    }
+
+    const ACCOUNTS: &str = r#"
+[[agents]]
+name = "bill"
+addresses = ["bill@example.com"]
+[[queues]]
+name = "support"
+addresses = ["support@example.com"]
+[[queues]]
+name = "abuse"
+addresses = ["abuse@example.com"]
+mailbox = "Abuse"
+[[queues]]
+name = "billing"
+addresses = ["billing@example.com"]
+[queues.imap]
+host = "imap.example.com"
+security = "tls"
+username = "billing"
+password = "b-secret"
+[[queues]]
+name = "invoices"
+addresses = ["invoices@example.com"]
+[queues.imap]
+host = "IMAP.example.com"
+port = 993
+username = "billing"
+password = "b-secret"
+[[queues]]
+name = "old"
+addresses = ["old@example.com"]
+mailbox = "INBOX"
+"#;
+
+    #[test]
+    fn each_distinct_account_and_mailbox_is_ingested_once() {
+        let c = scratch(std::path::Path::new("/tmp/x"), ACCOUNTS).unwrap();
+        let a = c.ingest_accounts();
+        let names: Vec<_> = a.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(a[0].imap.mailbox, c.imap.mailbox);
+        // `[imap]`'s own mailbox routes by address, whoever else names it.
+        assert_eq!(a[0].queues, ["support", "old"]);
+        assert!(a[0].route_queues.is_empty());
+        assert_eq!(a[0].state_key, c.imap.mailbox);
+        assert_eq!(a[1].imap.mailbox, "Abuse");
+        assert_eq!(a[1].state_key, "Abuse");
+        assert_eq!(a[1].route_queues, ["abuse"]);
+        assert_eq!(a[2].queues, ["billing", "invoices"]);
+        assert_eq!(a[2].state_key, "billing@imap.example.com:993/INBOX");
+        assert!(!a[2].name.contains("b-secret"));
+        // The mailbox is the stronger fact; among its queues the address decides.
+        let q = |m: &Inbound, within: &[String]| c.route_within(m, within).name.clone();
+        let billing = &a[2].route_queues;
+        assert_eq!(q(&to(&["support@example.com"], &[]), billing), "billing");
+        assert_eq!(q(&to(&["invoices@example.com"], &[]), billing), "invoices");
+        assert_eq!(q(&to(&["abuse@example.com"], &[]), &[]), "abuse");
+    }
+
+    #[test]
+    fn account_mistakes_name_their_key() {
+        let p = problems(
+            r#"
+[[queues]]
+name = "a"
+addresses = ["a@example.com"]
+mailbox = "X"
+[queues.imap]
+host = "imap.example.com"
+username = "a"
+password = "p"
+[[queues]]
+name = "b"
+addresses = ["b@example.com"]
+[queues.imap]
+host = "imap.example.com"
+security = "plain"
+username = ""
+password_file = "/nonexistent/pw"
+[[queues]]
+name = "c"
+addresses = ["c@example.com"]
+[queues.imap]
+host = "imap.example.com"
+username = "c"
+[[queues]]
+name = "d"
+addresses = ["d@example.com"]
+mailbox = "Processed"
+[[queues]]
+name = "e"
+addresses = ["e@example.com"]
+[queues.imap]
+host = "imap.example.com"
+username = "c"
+password = "other"
+[[queues]]
+name = "f"
+addresses = ["f@example.com"]
+[queues.imap]
+host = "imap.example.com"
+username = "f"
+password = "f"
+colour = "red"
+"#,
+        );
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["queues[5].imap.colour"], "{p:?}");
+        let p = problems(
+            &ACCOUNTS.replace("mailbox = \"Abuse\"", "mailbox = \"Abuse\"\n[queues.imap]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"")
+                .replace("port = 993\nusername = \"billing\"\npassword = \"b-secret\"", "port = 993\nusername = \"billing\"\npassword = \"other\""),
+        );
+        let has = |k: &str, m: &str| p.iter().any(|(pk, pm)| pk == k && pm.contains(m));
+        assert!(
+            has("queues[1].mailbox", "queues[1].imap.mailbox instead"),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                "queues[3].imap",
+                "same account and mailbox as queues[2].imap"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            !p.iter()
+                .any(|(_, m)| m.contains("b-secret") || m.contains("other")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn account_fields_are_validated_like_imap() {
+        let p = problems(
+            r#"
+[[queues]]
+name = "b"
+addresses = ["b@example.com"]
+[queues.imap]
+host = "imap.example.com"
+security = "plain"
+username = ""
+password_file = "/nonexistent/pw"
+[[queues]]
+name = "c"
+addresses = ["c@example.com"]
+[queues.imap]
+host = "imap.example.com"
+username = "c"
+[[queues]]
+name = "d"
+addresses = ["d@example.com"]
+mailbox = "Processed"
+"#,
+        );
+        let has = |k: &str, m: &str| p.iter().any(|(pk, pm)| pk == k && pm.contains(m));
+        assert!(has("queues[0].imap.security", "loopback"), "{p:?}");
+        assert!(has("queues[0].imap.username", "must not be empty"), "{p:?}");
+        assert!(has("queues[0].imap.password_file", "cannot read"), "{p:?}");
+        assert!(
+            has(
+                "queues[1].imap.password",
+                "set queues[1].imap.password or queues[1].imap.password_file"
+            ),
+            "{p:?}"
+        );
+        assert!(has("queues[2].mailbox", "processed_mailbox"), "{p:?}");
     }
 
     #[test]

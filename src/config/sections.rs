@@ -73,6 +73,16 @@ pub(crate) struct ImapConfig {
     pub(crate) resolved_password: String,
 }
 
+impl ImapConfig {
+    /// Port, defaulted by security mode.
+    pub(crate) fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 993,
+            _ => 143,
+        })
+    }
+}
+
 /// `[smtp]`: the outgoing relay (used by the outbound path).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -584,6 +594,12 @@ pub(crate) struct QueueConfig {
     /// The queue's `[calendar]`, replacing the global one whole.
     #[serde(default)]
     pub(crate) calendar: Option<CalendarConfig>,
+    /// A folder of `[imap]`'s account holding this queue's mail (the server files it there).
+    #[serde(default)]
+    pub(crate) mailbox: Option<String>,
+    /// An IMAP account of the queue's own, in `[imap]`'s shape.
+    #[serde(default)]
+    pub(crate) imap: Option<ImapConfig>,
 }
 
 /// A validated queue.
@@ -597,6 +613,9 @@ pub(crate) struct Queue {
     /// `None` for the queue a configuration without `[[queues]]` implies: its view is the
     /// configuration itself.
     pub(crate) overrides: Option<Overrides>,
+    /// The account and mailbox the queue's mail is fetched from when not `[imap]`'s mailbox
+    /// (complete: a `mailbox` of `[imap]`'s account is `[imap]` with that mailbox).
+    pub(crate) account: Option<ImapConfig>,
 }
 
 /// What a configured queue sets for itself.

@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::config::Config;
+use crate::config::sections::ImapConfig;
 use crate::config::sections::Security;
 
 /// Keyword set on processed mail when the server can neither MOVE nor UID EXPUNGE.
@@ -172,10 +172,9 @@ pub(crate) struct Imap {
 
 impl Imap {
     /// Connects, secures and logs in as configured.
-    pub(crate) async fn connect(config: &Config) -> Result<Imap> {
-        let c = &config.imap;
+    pub(crate) async fn connect(c: &ImapConfig) -> Result<Imap> {
         let limit = Duration::from_secs(c.timeout_secs);
-        let port = config.imap_port();
+        let port = c.port();
         let tcp = timed(
             limit,
             "connect",

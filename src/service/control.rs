@@ -14,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use crate::io::store::Store;
-use crate::service::metrics::IngestStatus;
+use crate::service::accounts::IngestStatuses;
 use crate::service::requests::{self, Request};
 use crate::service::settings::Settings;
 use crate::service::shutdown::Shutdown;
@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) live: crate::service::settings::Live,
     /// Where new settings are published (an import may bring the store's secret).
     pub(crate) publish: Arc<tokio::sync::watch::Sender<Arc<Settings>>>,
-    pub(crate) ingest: Arc<Mutex<IngestStatus>>,
+    pub(crate) ingest: IngestStatuses,
     pub(crate) sender: Option<Arc<Mutex<crate::service::metrics::SendStats>>>,
     /// Wakes the sender.
     pub(crate) wake: Arc<tokio::sync::Notify>,
@@ -111,7 +111,8 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
             Err(e) => serde_json::json!({"ok": false, "error": format!("export failed: {e}")}),
         },
         Ok(req) => {
-            let mut st = serde_json::to_value(shared.ingest.lock().unwrap().clone())?;
+            let mut st = serde_json::to_value(shared.ingest.total())?;
+            st["accounts"] = shared.ingest.json();
             if let Some(s) = &shared.sender {
                 st["outbox"] = serde_json::to_value(s.lock().unwrap().clone())?;
             }

@@ -24,10 +24,11 @@ use crate::io::http;
 use crate::io::store::secret::Provided;
 use crate::io::store::{Store, StoreError};
 use crate::io::systemd;
+use crate::service::accounts::IngestStatuses;
 use crate::service::control;
 use crate::service::health::Health;
 use crate::service::ingest::Ingest;
-use crate::service::metrics::{IngestStatus, SendStats};
+use crate::service::metrics::SendStats;
 use crate::service::redact::Secrets;
 use crate::service::scheduler;
 use crate::service::sender::Sender;
@@ -130,10 +131,10 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
                     }
                     continue;
                 }
-                let st = ingest_status.lock().unwrap().clone();
-                if !ready && st.connected {
+                let st = ingest_status.total();
+                if !ready && ingest_status.any_connected() {
                     ready = true;
-                    let text = status_text(&st, sender_stats.as_ref());
+                    let text = status_text(&ingest_status, sender_stats.as_ref());
                     systemd::ready(&text);
                     status.sent(text);
                     info!("ready");
@@ -143,7 +144,7 @@ async fn run_inner(config: Config, secrets: Secrets) -> Result<()> {
                     );
                     watchdog_tick.reset_immediately();
                 } else if ready {
-                    status.set(status_text(&st, sender_stats.as_ref()));
+                    status.set(status_text(&ingest_status, sender_stats.as_ref()));
                 } else if let Some(e) = &st.last_error {
                     status.set(format!("waiting for IMAP login: {e}"));
                 }
@@ -230,15 +231,25 @@ async fn start_tasks(
     publish: &Arc<watch::Sender<Arc<Settings>>>,
     shutdown: &Shutdown,
     tasks: &mut Tasks,
-) -> Result<(Arc<Mutex<IngestStatus>>, Option<Arc<Mutex<SendStats>>>)> {
+) -> Result<(IngestStatuses, Option<Arc<Mutex<SendStats>>>)> {
     let wake = Arc::new(tokio::sync::Notify::new());
-    let mut ingest = Ingest::with_settings(live.clone(), store.clone());
-    ingest.wake_outbox(wake.clone());
+    // One task per distinct account and mailbox: a failing one only backs off itself.
+    let accounts = config.ingest_accounts();
+    let ingest_status = IngestStatuses::new(config, &accounts);
+    let ingests: Vec<Ingest> = accounts
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut ingest = Ingest::with_settings(live.clone(), store.clone()).for_account(a);
+            ingest.status = ingest_status.slot(i);
+            ingest.wake_outbox(wake.clone());
+            ingest
+        })
+        .collect();
     let sender = match &config.smtp {
         Some(_) => Some(Sender::new(config.clone(), store.clone(), wake.clone())?),
         None => None,
     };
-    let ingest_status = ingest.status.clone();
     let sender_stats = sender.as_ref().map(|s| s.stats.clone());
     if let Some(h) = &config.http {
         let listener = http::bind(h.listen).await?;
@@ -292,7 +303,13 @@ async fn start_tasks(
         scheduler.await;
         Ok(())
     });
-    tasks.spawn(INGEST, ingest.run(shutdown.clone()));
+    for ingest in ingests {
+        let name = ingest.account_name().to_owned();
+        let run = ingest.run(shutdown.clone());
+        tasks.spawn(INGEST, async move {
+            run.await.with_context(|| format!("account {name}"))
+        });
+    }
     Ok((ingest_status, sender_stats))
 }
 
@@ -386,11 +403,28 @@ fn secret_in_use(store: &Store, config: &mut Config) -> Result<()> {
 
 /// One `STATUS=` line for `systemctl status`.
 fn status_text(
-    st: &IngestStatus,
+    accounts: &IngestStatuses,
     sender: Option<&Arc<Mutex<crate::service::metrics::SendStats>>>,
 ) -> String {
+    let st = accounts.total();
+    let each = accounts.each();
+    let down: Vec<_> = each.iter().filter(|(_, s)| !s.connected).collect();
     let imap = if st.connected {
         if st.idle { "IMAP idle" } else { "IMAP polling" }.to_owned()
+    } else if accounts.several() && down.len() < each.len() {
+        format!(
+            "IMAP: {} of {} accounts down ({})",
+            down.len(),
+            each.len(),
+            down.iter()
+                .map(|(a, s)| format!(
+                    "{}: {}",
+                    a.name,
+                    s.last_error.as_deref().unwrap_or("disconnected")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     } else {
         format!(
             "IMAP reconnecting ({})",

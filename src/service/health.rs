@@ -4,7 +4,9 @@
 //! non-loopback address unless `http.allow_remote = true`, as neither endpoint authenticates.
 //!
 //! What `/healthz` judges, each failing check adding one line to `reasons`:
-//! - **IMAP**: a session is logged in ([`IngestStatus::connected`]);
+//! - **IMAP**: a session is logged in, for each ingested account and mailbox on its own
+//!   ([`crate::service::metrics::IngestStatus::connected`]): one failing account is a 503
+//!   naming it, while the daemon goes on ingesting the others;
 //! - **sync age**: the inbox was fully synced within [`Config::sync_max_age_secs`] (an idle
 //!   mailbox is re-synced at least once per IDLE renewal or poll);
 //! - **outbox**: the oldest pending mail is younger than `http.outbox_max_age_secs`;
@@ -30,7 +32,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::io::http::Reply;
 use crate::io::store::Store;
-use crate::service::metrics::{self, IngestStatus, SendStats, StoreGauges, age_secs};
+use crate::service::accounts::IngestStatuses;
+use crate::service::metrics::{self, SendStats, StoreGauges, age_secs};
 use crate::service::shutdown::Shutdown;
 
 /// How often the store's directory is checked for writability.
@@ -49,7 +52,7 @@ struct StoreCheck {
 pub(crate) struct Health {
     config: Arc<Config>,
     store: Store,
-    ingest: Arc<Mutex<IngestStatus>>,
+    ingest: IngestStatuses,
     sender: Option<Arc<Mutex<SendStats>>>,
     store_check: Mutex<StoreCheck>,
     started: Instant,
@@ -69,7 +72,7 @@ impl Health {
     pub(crate) fn new(
         config: Arc<Config>,
         store: Store,
-        ingest: Arc<Mutex<IngestStatus>>,
+        ingest: IngestStatuses,
         sender: Option<Arc<Mutex<SendStats>>>,
     ) -> Arc<Health> {
         Arc::new(Health {
@@ -115,7 +118,8 @@ impl Health {
 
     /// Computes the `/healthz` verdict.
     pub(crate) async fn verdict(&self) -> Verdict {
-        let st = self.ingest.lock().unwrap().clone();
+        let st = self.ingest.total();
+        let each = self.ingest.each();
         let store = self.store.clone();
         let depth = tokio::task::spawn_blocking(move || store.outbox_depth())
             .await
@@ -130,24 +134,43 @@ impl Health {
                 "store failed: {cause} (the daemon restarts once its directory is writable again)"
             ));
         }
-        if !st.connected {
-            reasons.push(match &st.last_error {
-                Some(e) => format!("IMAP not connected: {e}"),
-                None => "IMAP not connected yet".to_owned(),
-            });
+        // Every account is judged on its own: one broken account makes the daemon unhealthy
+        // (an operator must be paged) while the others go on ingesting.
+        let several = self.ingest.several();
+        for (a, s) in &each {
+            let max_sync = a.max_sync_secs;
+            let what = if several {
+                format!("IMAP account {} (queues {})", a.name, a.queues.join(", "))
+            } else {
+                "IMAP".to_owned()
+            };
+            let inbox = if several {
+                format!("mailbox of {}", a.name)
+            } else {
+                "inbox".to_owned()
+            };
+            if !s.connected {
+                let retry = s
+                    .retry_in_secs
+                    .map(|r| format!(" (next attempt within {r} s)"))
+                    .unwrap_or_default();
+                reasons.push(match &s.last_error {
+                    Some(e) => format!("{what} not connected: {e}{retry}"),
+                    None => format!("{what} not connected yet"),
+                });
+            }
+            match s.last_sync.map(|t| age_secs(now - t)) {
+                Some(age) if age > max_sync as f64 => reasons.push(format!(
+                    "{inbox} last synced {age:.0} s ago (limit {max_sync} s)"
+                )),
+                None if self.started.elapsed().as_secs() > max_sync => reasons.push(format!(
+                    "{inbox} not synced since start {} s ago",
+                    self.started.elapsed().as_secs()
+                )),
+                _ => {}
+            }
         }
         let sync_age = st.last_sync.map(|t| age_secs(now - t));
-        let max_sync = self.config.sync_max_age_secs();
-        match sync_age {
-            Some(age) if age > max_sync as f64 => reasons.push(format!(
-                "inbox last synced {age:.0} s ago (limit {max_sync} s)"
-            )),
-            None if self.started.elapsed().as_secs() > max_sync => reasons.push(format!(
-                "inbox not synced since start {} s ago",
-                self.started.elapsed().as_secs()
-            )),
-            _ => {}
-        }
         let max_outbox = self
             .config
             .http
@@ -201,6 +224,8 @@ impl Health {
                 "reconnects": st.reconnects,
                 "last_error": st.last_error,
             },
+            // One entry per ingested account and mailbox, `[imap]`'s first.
+            "accounts": self.ingest.json(),
             "last_sync": st.last_sync,
             "last_sync_age_seconds": sync_age,
             "outbox": {
@@ -229,11 +254,14 @@ impl Health {
 
     /// Renders `/metrics`.
     pub(crate) async fn metrics(&self) -> Result<String> {
-        let st = self.ingest.lock().unwrap().clone();
+        let st = self.ingest.total();
+        let accounts = self.ingest.each();
         let sent = self.sender.as_ref().map(|s| s.lock().unwrap().clone());
         let store = self.store.clone();
         let gauges = tokio::task::spawn_blocking(move || StoreGauges::read(&store)).await??;
-        Ok(metrics::render(&st, sent.as_ref(), &gauges))
+        let mut text = metrics::render(&st, sent.as_ref(), &gauges);
+        crate::service::accounts::render_metrics(&mut text, &accounts);
+        Ok(text)
     }
 
     /// The answer for `path`: `/healthz` (200 or 503 with the verdict) or `/metrics`.

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Config;
+use crate::config::queues::IngestAccount;
 use crate::domain::message::Source;
 use crate::io::imap::{self, Imap, Woken};
 use crate::io::store::{Store, StoreError, UidState};
@@ -38,6 +39,8 @@ pub(crate) const MAX_ATTEMPTS: u32 = 3;
 pub(crate) struct Ingest {
     /// Connection settings, fixed for the life of the process.
     config: Arc<Config>,
+    /// The account and mailbox this task ingests.
+    account: IngestAccount,
     /// Reloadable settings (SIGHUP), read once per mail.
     live: Live,
     store: Store,
@@ -73,8 +76,10 @@ impl Ingest {
     /// Prepares ingest reading reloadable settings from `live`.
     pub(crate) fn with_settings(live: Live, store: Store) -> Ingest {
         let config = live.borrow().config.clone();
+        let account = config.ingest_accounts().remove(0);
         Ingest {
             config,
+            account,
             live,
             store,
             outbox_wake: None,
@@ -85,6 +90,17 @@ impl Ingest {
             status: Arc::default(),
             durable: None,
         }
+    }
+
+    /// Ingests `account` instead of `[imap]`'s mailbox.
+    pub(crate) fn for_account(mut self, account: IngestAccount) -> Ingest {
+        self.account = account;
+        self
+    }
+
+    /// How status and logs name the account.
+    pub(crate) fn account_name(&self) -> &str {
+        &self.account.name
     }
 
     /// Wakes the outbox sender after each durable batch, so acknowledgements go out at once.
@@ -139,7 +155,8 @@ impl Ingest {
                     if progressed || started.elapsed() > Duration::from_secs(120) {
                         backoff = Duration::from_secs(1);
                     }
-                    warn!(error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
+                    self.status.lock().unwrap().retry_in_secs = Some(backoff.as_secs());
+                    warn!(account = %self.account.name, error = %format!("{e:#}"), retry_in = ?backoff, "IMAP session ended; reconnecting");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         () = shutdown.recv() => return Ok(()),
@@ -151,22 +168,23 @@ impl Ingest {
     }
 
     async fn session(&mut self, shutdown: &mut Shutdown) -> Result<()> {
-        let cfg = self.config.clone();
-        let mut imap = Imap::connect(&cfg).await?;
+        let acc = self.account.imap.clone();
+        let mut imap = Imap::connect(&acc).await?;
         info!(
-            host = %cfg.imap.host,
-            user = %cfg.imap.username,
+            account = %self.account.name,
+            host = %acc.host,
+            user = %acc.username,
             idle = imap.caps.idle,
             r#move = imap.caps.mv,
             uidplus = imap.caps.uidplus,
             "IMAP logged in"
         );
-        imap.ensure_mailbox(&cfg.imap.mailbox).await?;
-        imap.ensure_mailbox(&cfg.imap.processed_mailbox).await?;
-        imap.ensure_mailbox(&cfg.imap.quarantine_mailbox).await?;
-        let sel = imap.select(&cfg.imap.mailbox).await?;
-        let mailbox = cfg.imap.mailbox.clone();
-        match self.store.uid_state(&mailbox)? {
+        imap.ensure_mailbox(&acc.mailbox).await?;
+        imap.ensure_mailbox(&acc.processed_mailbox).await?;
+        imap.ensure_mailbox(&acc.quarantine_mailbox).await?;
+        let sel = imap.select(&acc.mailbox).await?;
+        let mailbox = acc.mailbox.clone();
+        match self.store.uid_state(&self.account.state_key)? {
             Some(s) if s.uidvalidity != sel.uidvalidity => warn!(
                 mailbox,
                 old = s.uidvalidity,
@@ -175,10 +193,11 @@ impl Ingest {
             ),
             _ => {}
         }
-        let use_idle = imap.caps.idle && cfg.imap.idle;
+        let use_idle = imap.caps.idle && acc.idle;
         {
             let mut st = self.status.lock().unwrap();
             st.connected = true;
+            st.retry_in_secs = None;
             st.idle = use_idle;
             st.last_error = None;
         }
@@ -204,7 +223,7 @@ impl Ingest {
                 return Ok(());
             }
             if use_idle {
-                let renew = Duration::from_secs(cfg.imap.idle_renew_secs);
+                let renew = Duration::from_secs(acc.idle_renew_secs);
                 let (back, woken) = imap.idle(renew, shutdown.recv()).await?;
                 imap = back;
                 debug!(?woken, "IDLE ended");
@@ -214,7 +233,7 @@ impl Ingest {
                 }
             } else {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(cfg.imap.poll_interval_secs)) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(acc.poll_interval_secs)) => {}
                     () = shutdown.recv() => {
                         imap.logout().await;
                         return Ok(());
@@ -282,7 +301,7 @@ impl Ingest {
         seen: Instant,
         shutdown: &Shutdown,
     ) -> Result<()> {
-        let cfg = self.config.clone();
+        let acc = self.account.imap.clone();
         let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
         let mut done = Vec::new();
         let mut quarantined = Vec::new();
@@ -291,7 +310,7 @@ impl Ingest {
         let mut names = HashMap::new();
         for meta in chunk {
             let source = Source {
-                mailbox: cfg.imap.mailbox.clone(),
+                mailbox: acc.mailbox.clone(),
                 uidvalidity,
                 uid: meta.uid,
             };
@@ -366,10 +385,10 @@ impl Ingest {
         if let Some(n) = &self.outbox_wake {
             n.notify_one();
         }
-        let processed = (&cfg.imap.processed_mailbox, imap::DONE_KEYWORD);
+        let processed = (&acc.processed_mailbox, imap::DONE_KEYWORD);
         self.move_out(imap, uidvalidity, &done, processed, &names)
             .await?;
-        let quarantine = (&cfg.imap.quarantine_mailbox, imap::QUARANTINE_KEYWORD);
+        let quarantine = (&acc.quarantine_mailbox, imap::QUARANTINE_KEYWORD);
         self.move_out(imap, uidvalidity, &quarantined, quarantine, &names)
             .await?;
         // Only a flag (index data) for mail the server cannot read: a MOVE would make it
@@ -377,7 +396,7 @@ impl Ingest {
         imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
         if let Some(last) = chunk.last() {
             self.store.set_uid_state(
-                &cfg.imap.mailbox,
+                &self.account.state_key,
                 UidState {
                     uidvalidity,
                     last_uid: last.uid,
@@ -707,6 +726,7 @@ impl Ingest {
             }
         };
         let store = self.store.clone();
+        let route_queues = self.account.route_queues.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
@@ -715,6 +735,7 @@ impl Ingest {
                 store: &store,
                 directory: &s.directory,
                 templates: s.templates.as_deref(),
+                mailbox_queues: &route_queues,
             };
             ingest_caught(&env, &raw, parsed, source, now)
         })

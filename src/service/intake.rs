@@ -78,6 +78,7 @@ pub fn ingest_raw_with(
         store,
         directory,
         templates,
+        mailbox_queues: &[],
     };
     let parsed = parse_mail(raw, &env.config.parse);
     ingest_parsed(&env, raw, parsed, source, now, false)
@@ -91,6 +92,9 @@ pub(crate) struct IntakeEnv<'a> {
     pub(crate) directory: &'a Directory,
     /// Without them (no `[outbound]`) nothing is written to anyone.
     pub(crate) templates: Option<&'a Templates>,
+    /// The queues of the mailbox the mail was fetched from ([`Config::route_within`]); empty
+    /// for `[imap]`'s mailbox and mail not from IMAP.
+    pub(crate) mailbox_queues: &'a [String],
 }
 
 /// Domain of the ids given to a different mail that reuses a stored mail's Message-ID.
@@ -234,7 +238,10 @@ pub(crate) fn ingest_parsed(
     // goes to the queue of the address the mail was delivered to.
     let queue = match &existing {
         Some(t) => config.queue(&t.queue).name.clone(),
-        None => config.route(&inbound).name.clone(),
+        None => config
+            .route_within(&inbound, env.mailbox_queues)
+            .name
+            .clone(),
     };
     let stored_queue = config.stored_queue_name(&queue);
     let view = config.in_queue(&queue);
@@ -349,6 +356,7 @@ pub(crate) fn release_quarantined(
         store,
         directory,
         templates,
+        mailbox_queues: &[],
     };
     let parsed = parse_mail(&raw, &env.config.parse);
     let outcome = ingest_parsed(&env, &raw, parsed, rec.source.clone(), now, true)?;

@@ -35,6 +35,9 @@ pub(crate) struct IngestStatus {
     pub(crate) reconnects: u64,
     /// Last connection error.
     pub(crate) last_error: Option<String>,
+    /// While disconnected: the wait before the next login attempt (doubles per failure, up to
+    /// 60 s).
+    pub(crate) retry_in_secs: Option<u64>,
     /// Whether the server offered IDLE and we use it.
     pub(crate) idle: bool,
     /// Mails handled and stored whose MOVE out of the inbox kept failing (newest last).
@@ -236,6 +239,13 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     let _ = writeln!(out, "{name} {value}");
+}
+
+/// A label value in the text format: `\`, `"` and newlines escaped.
+pub(crate) fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The Prometheus text exposition of the daemon's counters and gauges.

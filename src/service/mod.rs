@@ -2,6 +2,7 @@
 //! control socket, health), how they start, are supervised and stop, and the use cases they run
 //! (a mail arrives, a CLI request comes in), each turning a desk decision into durable state.
 
+pub(crate) mod accounts;
 pub(crate) mod actions;
 pub(crate) mod control;
 pub(crate) mod daemon;

@@ -41,6 +41,10 @@ impl Secrets {
             config.imap.resolved_password.clone(),
             Some(config.imap.username.as_str()),
         )];
+        // Every queue's own account too: its password is as secret as `[imap]`'s.
+        for a in config.queues.iter().filter_map(|q| q.account.as_ref()) {
+            raw.push((a.resolved_password.clone(), Some(a.username.as_str())));
+        }
         if let Some(smtp) = &config.smtp
             && let Some(p) = &smtp.resolved_password
         {
@@ -191,6 +195,19 @@ mod tests {
             assert!(!out.contains("7f3a"), "{line} -> {out}");
         }
         assert_eq!(&*s.redact(b"nothing to hide"), b"nothing to hide");
+    }
+
+    #[test]
+    fn a_queue_account_password_is_hidden_like_imap_s() {
+        let config = crate::config::sample::scratch(
+            std::path::Path::new("/tmp/store"),
+            "[[queues]]\nname = \"b\"\naddresses = [\"b@example.com\"]\n[queues.imap]\nhost = \"imap.example.com\"\nusername = \"billing\"\npassword = \"queue-pw-9d2e\"\n",
+        )
+        .unwrap();
+        let s = Secrets::default();
+        s.learn(&config);
+        let out = s.redact(b"a1 LOGIN \"billing\" \"queue-pw-9d2e\"");
+        assert!(!String::from_utf8_lossy(&out).contains("9d2e"), "{out:?}");
     }
 
     #[test]

@@ -59,6 +59,16 @@ impl Settings {
         if !same(format!("{:?}", old.imap), format!("{:?}", c.imap)) {
             restart.push("[imap]".to_owned());
         }
+        let accounts = |c: &Config| {
+            c.ingest_accounts()
+                .into_iter()
+                .skip(1)
+                .map(|a| format!("{:?} {:?}", a.imap, a.route_queues))
+                .collect::<Vec<_>>()
+        };
+        if accounts(old) != accounts(c) {
+            restart.push("the queues' mailboxes and IMAP accounts".to_owned());
+        }
         if !same(format!("{:?}", old.smtp), format!("{:?}", c.smtp)) {
             restart.push("[smtp]".to_owned());
         }

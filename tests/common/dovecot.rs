@@ -30,6 +30,9 @@ pub const USERS: &[&str] = &[
     "agent2",
     "supervisor",
     "tier2",
+    // Queues with an IMAP account of their own (tests/accounts.rs).
+    "billing",
+    "sales",
 ];
 
 /// Password of every user in [`USERS`].

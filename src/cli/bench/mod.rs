@@ -225,7 +225,7 @@ async fn phases(
         cfg.imap_port()
     );
     let peak = Peak::start();
-    let mut imap = Imap::connect(cfg)
+    let mut imap = Imap::connect(&cfg.imap)
         .await
         .context("cannot connect to the IMAP server")?;
     report.caps = Some(imap.caps);
@@ -369,7 +369,7 @@ async fn phases(
         let extra = generator.take(m);
         // Let ingest finish its last pass and enter IDLE.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let mut imap = Imap::connect(cfg).await?;
+        let mut imap = Imap::connect(&cfg.imap).await?;
         let start = tokio::time::Instant::now();
         let mut appended = Vec::with_capacity(m);
         let mut append_times = Vec::with_capacity(m);

@@ -201,7 +201,7 @@ pub(super) type RawSession = Imap;
 
 /// A second session for the benchmark's own bookkeeping (STATUS, DELETE, bulk FETCH).
 pub(super) async fn raw_session(config: &Config) -> Result<RawSession> {
-    Imap::connect(config).await
+    Imap::connect(&config.imap).await
 }
 
 pub(super) async fn status_messages(

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 use supportd::mail::inbound::Inbound;
-use supportd::mail::parse::parse;
 
 fn start(support: &str, outbound: &str, extra: &str) -> Desk {
     Desk::start(DeskOptions {
@@ -24,23 +23,12 @@ fn start(support: &str, outbound: &str, extra: &str) -> Desk {
 }
 
 /// Every mail in `user`'s inbox, parsed, with its raw bytes.
-async fn all_raw(desk: &Desk, user: &str) -> Vec<(Vec<u8>, Inbound)> {
-    if desk.dovecot.count(user, "INBOX").await == 0 {
-        return Vec::new();
-    }
-    desk.dovecot
-        .fetch_all(user, "INBOX")
+async fn all(desk: &Desk, user: &str) -> Vec<Inbound> {
+    desk.inbox_now(user)
         .await
         .into_iter()
-        .map(|(_, raw, _)| {
-            let p = parse(&raw).unwrap();
-            (raw, p)
-        })
+        .map(|m| m.1)
         .collect()
-}
-
-async fn all(desk: &Desk, user: &str) -> Vec<Inbound> {
-    all_raw(desk, user).await.into_iter().map(|m| m.1).collect()
 }
 
 /// Waits for a mail in `user`'s inbox that `pred` accepts.
@@ -594,7 +582,7 @@ async fn long_ids_bounces_and_relays_leave_the_acknowledgements_alone() {
 async fn find_raw(desk: &Desk, user: &str, pred: impl Fn(&Inbound) -> bool) -> (Vec<u8>, Inbound) {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(m) = all_raw(desk, user).await.into_iter().find(|m| pred(&m.1)) {
+        if let Some(m) = desk.inbox_now(user).await.into_iter().find(|m| pred(&m.1)) {
             return m;
         }
         assert!(Instant::now() < deadline, "nothing found\n{}", desk.log());

@@ -253,8 +253,9 @@ mod tests {
     /// unit tests, so no mail or configuration can reach it.
     pub(super) static PANIC_ON: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-    #[test]
-    fn a_ticket_whose_step_fails_is_skipped_and_the_others_still_fire() {
+    /// A scratch store with `n` new "site down" tickets (P1: a warning due 25 min later),
+    /// opened at a fixed Tuesday 10:00 so no calendar or clock decides the outcome.
+    fn site_down_tickets(n: u32) -> (tempfile::TempDir, Config, Store, DateTime<Utc>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         let config = crate::config::sample::scratch(&path, "").unwrap();
@@ -262,7 +263,7 @@ mod tests {
         let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
             .unwrap()
             .with_timezone(&Utc);
-        for n in 1..=2 {
+        for n in 1..=n {
             let raw = format!(
                 "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
                  Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down, 502 everywhere.\r\n"
@@ -270,6 +271,12 @@ mod tests {
             let d = Directory::default();
             ingest_raw_with(&config, &store, &d, None, raw.as_bytes(), None, t0).unwrap();
         }
+        (dir, config, store, t0)
+    }
+
+    #[test]
+    fn a_ticket_whose_step_fails_is_skipped_and_the_others_still_fire() {
+        let (_dir, config, store, t0) = site_down_tickets(2);
         assert_eq!(store.due_len(), 2);
         store.corrupt_ticket(1);
         let later = t0 + chrono::Duration::minutes(25);
@@ -286,21 +293,7 @@ mod tests {
 
     #[test]
     fn a_panic_in_one_tickets_step_skips_it_and_later_tickets_still_escalate() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store");
-        let config = crate::config::sample::scratch(&path, "").unwrap();
-        let store = Store::open(&path).unwrap();
-        let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+08:00")
-            .unwrap()
-            .with_timezone(&Utc);
-        for n in 1..=3 {
-            let raw = format!(
-                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
-                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down, 502 everywhere.\r\n"
-            );
-            let d = Directory::default();
-            ingest_raw_with(&config, &store, &d, None, raw.as_bytes(), None, t0).unwrap();
-        }
+        let (_dir, config, store, t0) = site_down_tickets(3);
         PANIC_ON.store(2, std::sync::atomic::Ordering::Relaxed);
         let later = t0 + chrono::Duration::minutes(25);
         // The tickets before and after the panicking one still get their step.

@@ -188,19 +188,7 @@ impl Desk {
     /// Waits until `user`'s INBOX holds exactly `n` mails and returns them, raw and parsed.
     pub async fn inbox(&self, user: &str, n: usize) -> Vec<(Vec<u8>, Inbound)> {
         let ok = self.dovecot.wait_count(user, "INBOX", n, WAIT).await;
-        let mails: Vec<_> = if self.dovecot.count(user, "INBOX").await == 0 {
-            Vec::new()
-        } else {
-            self.dovecot
-                .fetch_all(user, "INBOX")
-                .await
-                .into_iter()
-                .map(|(_, raw, _)| {
-                    let p = parse(&raw).unwrap();
-                    (raw, p)
-                })
-                .collect()
-        };
+        let mails = self.inbox_now(user).await;
         assert!(
             ok,
             "{user} should have {n} mails, has {}: {:?}\n{}",
@@ -209,6 +197,22 @@ impl Desk {
             self.log()
         );
         mails
+    }
+
+    /// `user`'s INBOX as it is now, raw and parsed, without waiting.
+    pub async fn inbox_now(&self, user: &str) -> Vec<(Vec<u8>, Inbound)> {
+        if self.dovecot.count(user, "INBOX").await == 0 {
+            return Vec::new();
+        }
+        self.dovecot
+            .fetch_all(user, "INBOX")
+            .await
+            .into_iter()
+            .map(|(_, raw, _)| {
+                let p = parse(&raw).unwrap();
+                (raw, p)
+            })
+            .collect()
     }
 
     /// [`Desk::inbox`], parsed only.

@@ -266,6 +266,37 @@ async fn each_account_is_ingested_on_its_own_and_a_broken_one_is_named_by_health
         3.0
     );
     assert_eq!(sample(&m, "supportd_mails_stored_total", &[]), 5.0);
+    // Tickets by queue as the store holds them (the first queue's are stored without a name),
+    // and every acknowledgement sent so far counted for its ticket's queue.
+    let mut sent = 0.0;
+    for q in ["support", "abuse", "billing", "invoices", "sales"] {
+        let want = tickets
+            .iter()
+            .filter(|t| {
+                t["queue"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("support")
+                    == q
+            })
+            .count();
+        let label = format!("queue=\"{q}\"");
+        assert_eq!(
+            sample(&m, "supportd_queue_tickets", &[&label]),
+            want as f64,
+            "{q}: {m}"
+        );
+        sent += sample(&m, "supportd_queue_outbox_sent_total", &[&label]);
+    }
+    assert!(
+        sample(
+            &m,
+            "supportd_queue_outbox_sent_total",
+            &["queue=\"billing\""]
+        ) >= 1.0,
+        "{m}"
+    );
+    assert_eq!(sent, sample(&m, "supportd_outbox_sent_total", &[]), "{m}");
 
     // A follow-up of the default queue's ticket that lands in billing's mailbox stays in its
     // ticket's queue (the mailbox only decides for new tickets).

@@ -7,7 +7,7 @@
 //! - **IMAP**: a session is logged in, for each ingested account and mailbox on its own
 //!   ([`crate::service::metrics::IngestStatus::connected`]): one failing account is a 503
 //!   naming it, while the daemon goes on ingesting the others;
-//! - **sync age**: the inbox was fully synced within [`Config::sync_max_age_secs`] (an idle
+//! - **sync age**: the inbox was fully synced within [`Config::sync_max_age_of`] (an idle
 //!   mailbox is re-synced at least once per IDLE renewal or poll);
 //! - **outbox**: the oldest pending mail is younger than `http.outbox_max_age_secs`;
 //! - **store**: a background check every [`STORE_CHECK_EVERY`] creates, writes, fsyncs, reads
@@ -260,6 +260,7 @@ impl Health {
         let store = self.store.clone();
         let gauges = tokio::task::spawn_blocking(move || StoreGauges::read(&store)).await??;
         let mut text = metrics::render(&st, sent.as_ref(), &gauges);
+        metrics::render_queues(&mut text, &self.config, &gauges);
         crate::service::accounts::render_metrics(&mut text, &accounts);
         Ok(text)
     }

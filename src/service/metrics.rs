@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
+use crate::config::Config;
 use crate::domain::priority::Priority;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
@@ -190,6 +191,9 @@ impl Escalations {
         };
         for e in after.escalations.iter().skip(skip) {
             self.record(e.level as usize);
+            by_queue(&after.queue, |c| {
+                c.escalations[(e.level as usize).clamp(1, ESCALATION_LEVELS) - 1] += 1
+            });
         }
     }
 
@@ -201,11 +205,125 @@ impl Escalations {
 /// Escalation counters: the SLA scheduler, agents' `#escalate` and customers' requests.
 pub(crate) static ESCALATIONS: Escalations =
     Escalations([const { AtomicU64::new(0) }; ESCALATION_LEVELS]);
+/// What `/metrics` counts per queue since start, besides the tickets (which the store counts).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct QueueCounters {
+    pub(crate) escalations: [u64; ESCALATION_LEVELS],
+    pub(crate) sent: u64,
+    pub(crate) failures: u64,
+    pub(crate) dead: u64,
+}
+
+/// Per queue name as stored on the tickets (empty: the first queue). Bounded by the queues the
+/// store's tickets name, not by mail.
+static QUEUES: Mutex<std::collections::BTreeMap<String, QueueCounters>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Counts something for the queue stored as `queue` on its ticket.
+pub(crate) fn by_queue(queue: &str, count: impl FnOnce(&mut QueueCounters)) {
+    let mut all = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    match all.get_mut(queue) {
+        Some(c) => count(c),
+        None => count(all.entry(queue.to_owned()).or_default()),
+    }
+}
+
+/// The per-queue series of `/metrics`, labelled with the configured queue names: a ticket's
+/// stored name (empty, or a queue no longer configured) is read as [`Config::queue`] reads it,
+/// so a queue's series sum what belongs to it.
+pub(crate) fn render_queues(out: &mut String, config: &Config, g: &StoreGauges) {
+    use std::collections::BTreeMap;
+    let name = |stored: &str| config.queue(stored).name.clone();
+    let mut tickets: BTreeMap<String, [[u64; 4]; 5]> = config
+        .queues
+        .iter()
+        .map(|q| (q.name.clone(), [[0; 4]; 5]))
+        .collect();
+    for (stored, counts) in &g.tickets_by_queue {
+        let t = tickets.entry(name(stored)).or_default();
+        for (row, add) in t.iter_mut().zip(counts) {
+            for (v, a) in row.iter_mut().zip(add) {
+                *v += a;
+            }
+        }
+    }
+    let mut counters: BTreeMap<String, QueueCounters> = config
+        .queues
+        .iter()
+        .map(|q| (q.name.clone(), QueueCounters::default()))
+        .collect();
+    for (stored, c) in QUEUES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let t = counters.entry(name(stored)).or_default();
+        for (v, a) in t.escalations.iter_mut().zip(c.escalations) {
+            *v += a;
+        }
+        t.sent += c.sent;
+        t.failures += c.failures;
+        t.dead += c.dead;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP supportd_queue_tickets Tickets in the store by queue, status and priority.\n# TYPE supportd_queue_tickets gauge"
+    );
+    for (q, counts) in &tickets {
+        for (si, s) in Status::ALL.iter().enumerate() {
+            for (pi, p) in Priority::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "supportd_queue_tickets{{queue=\"{}\",status=\"{s}\",priority=\"{p}\"}} {}",
+                    label(q),
+                    counts[si][pi]
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP supportd_queue_escalations_total Tickets escalated since start, by queue and level.\n# TYPE supportd_queue_escalations_total counter"
+    );
+    for (q, c) in &counters {
+        for (i, n) in c.escalations.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "supportd_queue_escalations_total{{queue=\"{}\",level=\"{}\"}} {n}",
+                label(q),
+                i + 1
+            );
+        }
+    }
+    type Series = (&'static str, &'static str, fn(&QueueCounters) -> u64);
+    let series: [Series; 3] = [
+        (
+            "supportd_queue_outbox_sent_total",
+            "Mails of the queue's tickets accepted by the SMTP server since start.",
+            |c| c.sent,
+        ),
+        (
+            "supportd_queue_outbox_failures_total",
+            "Failed delivery attempts of the queue's mails since start.",
+            |c| c.failures,
+        ),
+        (
+            "supportd_queue_outbox_dead_total",
+            "Mails of the queue's tickets given up on since start.",
+            |c| c.dead,
+        ),
+    ];
+    for (metric, help, value) in series {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for (q, c) in &counters {
+            let _ = writeln!(out, "{metric}{{queue=\"{}\"}} {}", label(q), value(c));
+        }
+    }
+}
+
 /// Gauges computed from the store at scrape time.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct StoreGauges {
     /// Tickets per (status, priority), indexed like [`Status::ALL`] × P1..P4.
     pub(crate) tickets: [[u64; 4]; 5],
+    /// The same per queue name as stored on the tickets.
+    pub(crate) tickets_by_queue: Vec<(String, [[u64; 4]; 5])>,
     /// Quarantine records kept.
     pub(crate) quarantine: u64,
     /// Pending outbox items.
@@ -222,6 +340,7 @@ impl StoreGauges {
         let (depth, oldest) = store.outbox_depth().context("cannot read the outbox")?;
         Ok(StoreGauges {
             tickets: store.census(),
+            tickets_by_queue: store.census_by_queue(),
             quarantine: store.quarantine_count() as u64,
             outbox_depth: depth as u64,
             outbox_oldest_age: oldest.map(|t| age_secs(Utc::now() - t)),
@@ -412,6 +531,56 @@ mod tests {
         assert!(out.contains("x_count 4\n"), "{out}");
         assert!(out.contains("x_sum 2000.203"), "{out}");
         assert_eq!(h.count(), 4);
+    }
+
+    #[test]
+    fn queue_series_sum_what_belongs_to_each_configured_queue() {
+        let config = crate::config::sample::scratch(
+            std::path::Path::new("/nonexistent"),
+            "[[agents]]\nname = \"bob\"\naddresses = [\"bob@example.com\"]\n\
+             [[queues]]\nname = \"support\"\naddresses = [\"support@example.com\"]\nagents = [\"bob\"]\n\
+             [[queues]]\nname = \"billing\"\naddresses = [\"billing@example.com\"]\nagents = [\"bob\"]\n",
+        )
+        .unwrap();
+        let mut first = [[0; 4]; 5];
+        first[0][2] = 2;
+        let mut billing = [[0; 4]; 5];
+        billing[0][2] = 1;
+        let mut gone = [[0; 4]; 5];
+        gone[0][2] = 4;
+        let g = StoreGauges {
+            // "" is the first queue; a queue no longer configured counts as the first too.
+            tickets_by_queue: vec![
+                (String::new(), first),
+                ("billing".into(), billing),
+                ("removed".into(), gone),
+            ],
+            ..StoreGauges::default()
+        };
+        by_queue("billing", |c| c.sent += 3);
+        let mut out = String::new();
+        render_queues(&mut out, &config, &g);
+        assert!(
+            out.contains(
+                "supportd_queue_tickets{queue=\"support\",status=\"new\",priority=\"P3\"} 6\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "supportd_queue_tickets{queue=\"billing\",status=\"new\",priority=\"P3\"} 1\n"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("removed"), "{out}");
+        assert!(
+            out.contains("supportd_queue_outbox_sent_total{queue=\"billing\"} 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("supportd_queue_escalations_total{queue=\"support\",level=\"1\"} 0\n"),
+            "{out}"
+        );
     }
 
     #[test]

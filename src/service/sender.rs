@@ -22,7 +22,7 @@ use crate::domain::outbox::State;
 use crate::domain::outbox::{OutboxItem, backoff};
 use crate::io::smtp;
 use crate::io::store::Store;
-use crate::service::metrics::SendStats;
+use crate::service::metrics::{QueueCounters, SendStats, by_queue};
 use crate::service::shutdown::Shutdown;
 
 /// The sender task.
@@ -161,6 +161,23 @@ impl Sender {
         }
     }
 
+    /// Adds `counted` to the queue of ticket `ticket` (`/metrics` by queue); a ticket that cannot
+    /// be read counts for the first queue.
+    fn count_for_queue(&self, ticket: u64, counted: QueueCounters) {
+        let queue = self
+            .store
+            .ticket(ticket)
+            .ok()
+            .flatten()
+            .map(|t| t.queue)
+            .unwrap_or_default();
+        by_queue(&queue, |c| {
+            c.sent += counted.sent;
+            c.failures += counted.failures;
+            c.dead += counted.dead;
+        });
+    }
+
     /// Sends `item` to `rcpts` in one SMTP transaction.
     async fn send(&self, item: &OutboxItem, rcpts: &[String]) -> Result<(), (bool, String)> {
         let envelope = smtp::envelope(item, rcpts).map_err(|e| (true, e))?;
@@ -204,6 +221,13 @@ impl Sender {
                     reason: format!("internal error while sending (a bug): {why}"),
                 };
                 self.stats.lock().unwrap().dead += 1;
+                self.count_for_queue(
+                    item.ticket,
+                    QueueCounters {
+                        dead: 1,
+                        ..QueueCounters::default()
+                    },
+                );
                 self.store.outbox_update(&item)?;
                 self.store.sync().await?;
                 Ok(false)
@@ -268,6 +292,7 @@ impl Sender {
             }
         }
         let now = Utc::now();
+        let mut counted = QueueCounters::default();
         {
             let mut st = self.stats.lock().unwrap();
             if transient.is_empty() {
@@ -277,9 +302,12 @@ impl Sender {
                     item.state = State::Dead { reason };
                     st.dead += 1;
                     st.failures += 1;
+                    counted.dead += 1;
+                    counted.failures += 1;
                 } else {
                     item.state = State::Sent { at: now };
                     st.sent += 1;
+                    counted.sent += 1;
                     info!(to = ?item.delivered, message_id = %item.message_id, "sent");
                 }
                 if refused_now > 0 {
@@ -294,6 +322,7 @@ impl Sender {
                 let retry = chrono::Duration::hours(out.map_or(72, |o| o.retry_hours) as i64);
                 item.last_error = Some(err.clone());
                 st.failures += 1;
+                counted.failures += 1;
                 st.last_error = Some(err.clone());
                 if now - item.due_since() >= retry {
                     item.state = State::Dead {
@@ -304,6 +333,7 @@ impl Sender {
                         ),
                     };
                     st.dead += 1;
+                    counted.dead += 1;
                     warn!(error = %err, "retry period over; marked dead");
                 } else {
                     let initial = out.map_or(30, |o| o.retry_initial_secs);
@@ -312,6 +342,7 @@ impl Sender {
                 }
             }
         }
+        self.count_for_queue(item.ticket, counted);
         self.store.outbox_update(&item)?;
         self.store.sync().await?;
         Ok(matches!(item.state, State::Sent { .. }))

@@ -486,6 +486,16 @@ impl Store {
         self.census.lock().unwrap_or_else(|e| e.into_inner()).counts
     }
 
+    /// [`Store::census`] per queue, by the queue name as stored on the tickets (empty: the first
+    /// queue; a name no longer configured is the first queue's too, which the caller decides).
+    pub(crate) fn census_by_queue(&self) -> Vec<(String, [[u64; 4]; 5])> {
+        self.census
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .queues
+            .clone()
+    }
+
     /// Numbers of the tickets that are new, open or pending, from memory: a walk over active
     /// tickets then reads one ticket at a time instead of holding them all.
     pub fn active_ticket_ids(&self) -> Vec<u64> {

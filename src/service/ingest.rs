@@ -303,6 +303,9 @@ impl Ingest {
     ) -> Result<()> {
         let acc = self.account.imap.clone();
         let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
+        // The batch's mails go to sled in one transaction, written by the `sync` below (which
+        // comes before any MOVE); an early return settles them when the guard drops.
+        let staged = self.store.open_batch();
         let mut done = Vec::new();
         let mut quarantined = Vec::new();
         let mut unreadable = Vec::new();
@@ -375,6 +378,7 @@ impl Ingest {
         }
         // Durable first, then tell the server: a crash in between only re-delivers.
         self.store.sync().await?;
+        drop(staged);
         crate::service::metrics::INGEST_LATENCY.observe_n(
             seen.elapsed().as_secs_f64(),
             (done.len() + quarantined.len()) as u64,

@@ -197,7 +197,8 @@ pub(crate) fn ingest_parsed(
         Ok(m) => m,
         Err(reason) => return quarantine_whole(store, reason, raw, source),
     };
-    let _writer = store.write_lock();
+    // Not `write_lock`: intake reads through an open ingest batch and stages into it.
+    let _writer = store.intake_lock();
     let (dup, reused) = redelivery(store, &mut inbound)?;
     if let Some(dup) = dup {
         return Ok(dup);
@@ -582,3 +583,7 @@ fn follow_merges(store: &Store, mut t: Ticket) -> Result<Ticket> {
     }
     Ok(t)
 }
+
+#[cfg(test)]
+#[path = "intake_batch.rs"]
+mod batch_tests;

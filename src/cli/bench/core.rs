@@ -72,6 +72,8 @@ pub(super) fn core_run(cfg: &Config, mails: &[Mail], path: &Path) -> Result<Core
         texts: (0, 0),
     };
     let t = Instant::now();
+    // As ingest does: each batch's mails are written in one transaction by its sync.
+    let batch = store.open_batch();
     for (i, m) in mails.iter().enumerate() {
         let outcome = intake::ingest_raw_with(
             cfg,
@@ -95,6 +97,7 @@ pub(super) fn core_run(cfg: &Config, mails: &[Mail], path: &Path) -> Result<Core
             core.syncs += 1;
         }
     }
+    drop(batch);
     core.total = t.elapsed();
     core.commit = store.commit_times();
     core.trees = store.tree_bytes()?;
@@ -149,6 +152,7 @@ pub(super) fn fill_store(
     while done < n {
         let chunk = generator.take((n - done).min(BATCH * 64));
         for part in chunk.chunks(BATCH) {
+            let _batch = store.open_batch();
             for m in part {
                 raw_bytes += m.raw.len() as u64;
                 intake::ingest_raw_with(
@@ -166,4 +170,31 @@ pub(super) fn fill_store(
         done += chunk.len();
     }
     Ok((t.elapsed(), raw_bytes))
+}
+
+/// Only phase (d), without IMAP, for profiling (`examples/core.rs`, e.g. under `perf record`):
+/// `n` generated mails through the core step into a fresh store under `dir`; one line of
+/// figures.
+pub fn core_only(cfg: &Config, n: usize, seed: u64, dir: &Path) -> Result<String> {
+    let mails = crate::cli::bench::generator::Generator::new(seed, &cfg.support.address, n).take(n);
+    let core = core_run(cfg, &mails, &dir.join("core"))?;
+    let c = &core.commit;
+    let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    Ok(format!(
+        "core {n} mails in {:.2} s = {:.0} mails/s (created {}, joined {}, dup {}, quarantined {}); \
+         parse-only {:.0} mails/s; encode {:.2} s, transaction {:.2} s, reindex {:.2} s, \
+         fsync {:.2} s in {}",
+        core.total.as_secs_f64(),
+        rate(core.total),
+        core.created,
+        core.joined,
+        core.duplicates,
+        core.quarantined,
+        rate(core.parse),
+        c.encode.as_secs_f64(),
+        c.transaction.as_secs_f64(),
+        c.reindex.as_secs_f64(),
+        core.sync.as_secs_f64(),
+        core.syncs
+    ))
 }

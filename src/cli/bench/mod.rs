@@ -55,6 +55,7 @@ use crate::io::store::Store;
 use crate::service::ingest::Ingest;
 use crate::service::shutdown::Trigger;
 
+pub use self::core::core_only;
 use self::core::{core_run, dir_size, fill};
 use self::generator::Generator;
 use self::peak::{Peak, proc_status_kib};

@@ -33,6 +33,7 @@ mod export;
 mod identity;
 mod indexes;
 mod message_codec;
+mod pending;
 mod permissions;
 mod records;
 pub(crate) mod secret;
@@ -43,6 +44,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::accept::Accepted;
@@ -54,6 +56,7 @@ use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
 pub(crate) use crate::io::store::identity::Identity;
 use crate::io::store::indexes::{Census, DueIndex, next_due};
+use crate::io::store::pending::{Kv, Pending, Staged, T, TREES, TxKv};
 pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, Released, UidState};
 use crate::io::store::stats::{CommitClock, Step};
@@ -156,6 +159,10 @@ pub struct Store {
     fault: Arc<std::sync::Mutex<Option<String>>>,
     /// Where commits spend their time (read by the benchmark).
     clock: Arc<CommitClock>,
+    /// The writes of open ingest batches not yet in sled ([`pending`]).
+    pending: Arc<std::sync::Mutex<Pending>>,
+    /// Open batches ([`Store::open_batch`]); while any is open, inbound mail is staged.
+    batches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn ticket_key(id: u64) -> [u8; 8] {
@@ -272,6 +279,8 @@ impl Store {
             blobs_synced: Arc::default(),
             fault: Arc::default(),
             clock: Arc::default(),
+            pending: Arc::default(),
+            batches: Arc::default(),
         };
         store.migrate()?;
         if store.meta.get(OUTBOX_TICKET_INDEX)?.is_none() {
@@ -420,14 +429,13 @@ impl Store {
     /// The customer ID `address` was learned for, if any.
     pub(crate) fn learned_customer(&self, address: &str) -> Result<Option<String>> {
         Ok(self
-            .learned
-            .get(address.to_lowercase().as_bytes())?
+            .read(T::Learned, address.to_lowercase().as_bytes())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// The message stored at a position (`None` for position 0, our own outgoing mail).
     pub(crate) fn message_at(&self, ticket: u64, seq: u32) -> Result<Option<Message>> {
-        Ok(match self.messages.get(message_key(ticket, seq))? {
+        Ok(match self.read(T::Messages, &message_key(ticket, seq))? {
             Some(v) => Some(self.decode_message(&v)?),
             None => None,
         })
@@ -441,7 +449,7 @@ impl Store {
                 raw_sha256: String,
             }
             let h: Hash = serde_json::from_slice(v)?;
-            self.raw.get(h.raw_sha256.as_bytes())?
+            self.read(T::Raw, h.raw_sha256.as_bytes())?
         } else {
             None
         };
@@ -582,6 +590,10 @@ impl Store {
         // sled in its error state may never finish a flush: fail at once.
         self.faulted()?;
         let r = async {
+            let store = self.clone();
+            tokio::task::spawn_blocking(move || store.settle())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
             self.db.flush_async().await?;
             let path = self.path.clone();
             let synced = self.blobs_synced.clone();
@@ -598,9 +610,8 @@ impl Store {
     pub fn sync_blocking(&self) -> Result<()> {
         self.faulted()?;
         let r = self
-            .db
-            .flush()
-            .map_err(StoreError::from)
+            .settle()
+            .and_then(|_| Ok(self.db.flush()?))
             .and_then(|_| Ok(fsync_files(&self.path, &self.blobs_synced)?));
         self.watch(r)
     }
@@ -636,7 +647,7 @@ impl Store {
 
     /// The ticket and position a Message-ID is stored under.
     pub(crate) fn message_location(&self, message_id: &str) -> Result<Option<(u64, u32)>> {
-        Ok(self.msgid.get(message_id.as_bytes())?.map(|v| {
+        Ok(self.read(T::Msgid, message_id.as_bytes())?.map(|v| {
             let t = u64_of(&v[..8.min(v.len())]);
             let s = if v.len() >= 12 {
                 u32::from_be_bytes([v[8], v[9], v[10], v[11]])
@@ -649,7 +660,7 @@ impl Store {
 
     /// One ticket.
     pub fn ticket(&self, id: u64) -> Result<Option<Ticket>> {
-        Ok(match self.tickets.get(ticket_key(id))? {
+        Ok(match self.read(T::Tickets, &ticket_key(id))? {
             Some(v) => Some(serde_json::from_slice(&v)?),
             None => None,
         })
@@ -697,7 +708,7 @@ impl Store {
         if normalized.is_empty() {
             return Ok(None);
         }
-        match self.subjects.get(subject_key(customer, normalized))? {
+        match self.read(T::Subjects, &subject_key(customer, normalized))? {
             Some(v) => self.ticket(u64_of(&v)),
             None => Ok(None),
         }
@@ -706,40 +717,88 @@ impl Store {
     /// The number the next new ticket will get.
     pub(crate) fn next_ticket_id(&self) -> Result<u64> {
         Ok(self
-            .meta
-            .get("next_ticket")?
+            .read(T::Meta, b"next_ticket")?
             .map(|v| u64_of(&v))
             .unwrap_or(1))
     }
 
     /// Takes the writer lock: every read-modify-write of a ticket (ingest, agent commands, status
     /// changes from the CLI) holds it, so two writers never overwrite each other's change.
+    /// An open batch's writes are settled first, so the holder reads and overwrites what is
+    /// in sled.
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = self.settle() {
+            // The store is faulted now (see `watch`); the holder's own write fails with it.
+            tracing::error!(error = %e, "cannot write an ingest batch");
+        }
+        guard
+    }
+
+    /// [`Store::write_lock`] for intake, which reads through an open batch
+    /// ([`Store::commit_inbound`] stages into it) and so leaves it open.
+    pub(crate) fn intake_lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stores one accepted mail atomically: message, raw bytes, Message-ID index, ticket, subject
     /// index, (for a new ticket) the ticket counter, and the outgoing mails it caused. Not
-    /// durable until [`Store::sync`].
+    /// durable until [`Store::sync`]. While a batch is open ([`Store::open_batch`]) the mail is
+    /// checked and staged into it instead of written in a transaction of its own ([`pending`]):
+    /// a mail that fails (a duplicate, a taken ticket number) leaves nothing in the batch.
     pub(crate) fn commit_inbound(&self, accepted: &Accepted, raw: &[u8]) -> Result<()> {
         let started = std::time::Instant::now();
-        let ticket_json = serde_json::to_vec(&accepted.ticket)?;
-        let message_json = message_codec::encode(&accepted.message, raw)?;
-        let extra: Vec<(u64, Vec<u8>)> = accepted
-            .extra_tickets
-            .iter()
-            .map(|t| Ok((t.id, serde_json::to_vec(t)?)))
-            .collect::<std::result::Result<_, serde_json::Error>>()?;
-        let t = &accepted.ticket;
-        let m = &accepted.message;
-        let mkey = message_key(t.id, m.seq);
-        let skeys = [
-            subject_key(&t.customer, &t.normalized_subject),
-            subject_key(&t.requester.address, &t.normalized_subject),
-        ];
+        let enc = Encoded {
+            ticket: serde_json::to_vec(&accepted.ticket)?,
+            message: message_codec::encode(&accepted.message, raw)?,
+            extra: accepted
+                .extra_tickets
+                .iter()
+                .map(|t| Ok((t, serde_json::to_vec(t)?)))
+                .collect::<std::result::Result<_, serde_json::Error>>()?,
+        };
         self.clock.add(Step::Encode, started);
         let started = std::time::Instant::now();
-        let res = (
+        let res = if self.batches.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let staged = Staged::new(self.written_trees(), &pending);
+            match put_inbound(&staged, accepted, raw, &enc) {
+                Ok(()) => {
+                    let writes = staged.into_writes();
+                    pending.merge(writes);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.transact(|kv| put_inbound(kv, accepted, raw, &enc))
+        };
+        self.clock.add(Step::Transaction, started);
+        res?;
+        let started = std::time::Instant::now();
+        let mut all = vec![&accepted.ticket];
+        all.extend(accepted.extra_tickets.iter());
+        self.reindex(&all);
+        self.clock.add(Step::Reindex, started);
+        Ok(())
+    }
+
+    /// Saves a changed ticket together with the mails the change causes, atomically.
+    pub fn commit_ticket(&self, ticket: &Ticket, outgoing: &[OutboxItem]) -> Result<()> {
+        let json = serde_json::to_vec(ticket)?;
+        // Over what is in sled, not under an open batch's writes.
+        self.settle()?;
+        self.transact(|kv| {
+            put_ticket(kv, ticket, &json)?;
+            enqueue(kv, outgoing)
+        })?;
+        self.reindex(&[ticket]);
+        Ok(())
+    }
+
+    /// The trees [`Store::commit_inbound`] and [`Store::commit_ticket`] write, in [`T`] order.
+    fn written_trees(&self) -> [&sled::Tree; TREES] {
+        [
             &self.meta,
             &self.tickets,
             &self.messages,
@@ -751,114 +810,90 @@ impl Store {
             &self.outbox_ticket,
             &self.ratelog,
             &self.learned,
-        )
-            .transaction(
-                |(
-                    meta,
-                    tickets,
-                    messages,
-                    msgid,
-                    rawt,
-                    subjects,
-                    outbox,
-                    pending,
-                    by_ticket,
-                    ratelog,
-                    learned,
-                )| {
-                    if msgid.get(m.message_id.as_bytes())?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Duplicate(
-                            m.message_id.clone(),
-                        )));
-                    }
-                    if accepted.created {
-                        let next = meta.get("next_ticket")?.map(|v| u64_of(&v)).unwrap_or(1);
-                        if next != t.id || tickets.get(ticket_key(t.id))?.is_some() {
-                            return Err(ConflictableTransactionError::Abort(StoreError::Conflict(
-                                t.id,
-                            )));
-                        }
-                        meta.insert("next_ticket", &(t.id + 1).to_be_bytes())?;
-                    }
-                    tickets.insert(&ticket_key(t.id), ticket_json.as_slice())?;
-                    for (id, json) in &extra {
-                        tickets.insert(&ticket_key(*id), json.as_slice())?;
-                    }
-                    messages.insert(&mkey, message_json.as_slice())?;
-                    msgid.insert(m.message_id.as_bytes(), &mkey)?;
-                    if rawt.get(m.raw_sha256.as_bytes())?.is_none() {
-                        rawt.insert(m.raw_sha256.as_bytes(), raw)?;
-                    }
-                    if !t.normalized_subject.is_empty() {
-                        for k in &skeys {
-                            subjects.insert(k.as_slice(), &ticket_key(t.id))?;
-                        }
-                    }
-                    for (address, customer) in &accepted.learned {
-                        learned.insert(address.to_lowercase().as_bytes(), customer.as_bytes())?;
-                    }
-                    let queue = Queue {
-                        meta,
-                        msgid,
-                        outbox,
-                        pending,
-                        by_ticket,
-                        ratelog,
-                    };
-                    enqueue_tx(&queue, &accepted.outgoing)?;
-                    Ok(())
-                },
-            );
-        self.clock.add(Step::Transaction, started);
+        ]
+    }
+
+    /// One sled transaction over the written trees.
+    fn transact<R>(
+        &self,
+        f: impl Fn(&TxKv<'_>) -> std::result::Result<R, ConflictableTransactionError<StoreError>>,
+    ) -> Result<R> {
+        let [a, b, c, d, e, g, h, i, j, k, l] = self.written_trees();
+        let res = (a, b, c, d, e, g, h, i, j, k, l).transaction(
+            |(a, b, c, d, e, g, h, i, j, k, l): &(
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+            )| f(&TxKv([a, b, c, d, e, g, h, i, j, k, l])),
+        );
         match res {
-            Ok(()) => {
-                let started = std::time::Instant::now();
-                let mut all = vec![&accepted.ticket];
-                all.extend(accepted.extra_tickets.iter());
-                self.reindex(&all);
-                self.clock.add(Step::Reindex, started);
-                Ok(())
-            }
+            Ok(r) => Ok(r),
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
         }
     }
 
-    /// Saves a changed ticket together with the mails the change causes, atomically.
-    pub fn commit_ticket(&self, ticket: &Ticket, outgoing: &[OutboxItem]) -> Result<()> {
-        let json = serde_json::to_vec(ticket)?;
-        let res = (
-            &self.meta,
-            &self.tickets,
-            &self.msgid,
-            &self.outbox,
-            &self.outbox_pending,
-            &self.outbox_ticket,
-            &self.ratelog,
-        )
-            .transaction(
-                |(meta, tickets, msgid, outbox, pending, by_ticket, ratelog)| {
-                    tickets.insert(&ticket_key(ticket.id), json.as_slice())?;
-                    let queue = Queue {
-                        meta,
-                        msgid,
-                        outbox,
-                        pending,
-                        by_ticket,
-                        ratelog,
-                    };
-                    enqueue_tx(&queue, outgoing)?;
-                    Ok(())
-                },
-            );
-        match res {
-            Ok(()) => {
-                self.reindex(&[ticket]);
-                Ok(())
-            }
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => self.watch(Err(e.into())),
+    /// A point read of a written tree that sees an open batch's writes.
+    fn read(&self, t: T, key: &[u8]) -> Result<Option<sled::IVec>> {
+        // Held over the sled read: `settle` moves the writes from the overlay into sled under
+        // it, so a reader sees them in one place or the other.
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !pending.is_empty()
+            && let Some(v) = pending.get(t, key)
+        {
+            return Ok(Some(v));
         }
+        Ok(self.written_trees()[t as usize].get(key)?)
+    }
+
+    /// Opens an ingest batch: until the returned guard is dropped, inbound mail is staged
+    /// ([`pending`]) and written in one transaction by [`Store::sync`] (or anything else that
+    /// settles). Dropping the guard settles what is left.
+    pub(crate) fn open_batch(&self) -> Batch {
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Batch {
+            store: self.clone(),
+        }
+    }
+
+    /// Writes the open batches' staged mails to sled in one transaction (not yet durable).
+    pub(crate) fn settle(&self) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // Taken out first: after a failed write (a faulted store) nothing is written twice.
+        let writes = pending.take();
+        self.transact(|kv| {
+            for ((t, k), v) in &writes {
+                kv.put(*t, k, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Drops the staged mails, as a crash before the batch's sync does.
+    #[cfg(test)]
+    pub(crate) fn pending_lost_for_test(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Mails staged in open batches and not yet in sled.
+    #[cfg(test)]
+    pub(crate) fn staged_mails(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).mails
     }
 
     /// The fingerprint of the SLA settings the open tickets' clocks were last computed with
@@ -891,7 +926,7 @@ impl Store {
     /// Times of automatic mails already sent to `recipient`.
     pub(crate) fn rate_history(&self, recipient: &str) -> Result<Vec<DateTime<Utc>>> {
         Ok(
-            match self.ratelog.get(recipient.to_lowercase().as_bytes())? {
+            match self.read(T::Ratelog, recipient.to_lowercase().as_bytes())? {
                 Some(v) => serde_json::from_slice(&v)?,
                 None => Vec::new(),
             },
@@ -944,6 +979,8 @@ impl Store {
         struct TicketOnly {
             ticket: u64,
         }
+        // A scan: it sees an open batch's items only once they are in sled.
+        self.settle()?;
         let mut out = Vec::new();
         for kv in self.outbox.iter().rev().take(scan) {
             let (_, v) = kv?;
@@ -1215,62 +1252,136 @@ impl Store {
     }
 }
 
-/// Inserts outgoing mails inside a transaction: assigns ids, indexes their Message-IDs (so a reply
-/// threads) and records the send in the recipients' rate history.
-/// The trees an enqueue writes, inside a transaction.
-struct Queue<'t> {
-    meta: &'t sled::transaction::TransactionalTree,
-    msgid: &'t sled::transaction::TransactionalTree,
-    outbox: &'t sled::transaction::TransactionalTree,
-    pending: &'t sled::transaction::TransactionalTree,
-    by_ticket: &'t sled::transaction::TransactionalTree,
-    ratelog: &'t sled::transaction::TransactionalTree,
+/// An accepted mail's records as bytes, encoded once before any transaction (which may retry).
+struct Encoded<'a> {
+    ticket: Vec<u8>,
+    message: Vec<u8>,
+    extra: Vec<(&'a Ticket, Vec<u8>)>,
 }
 
-fn enqueue_tx(
-    q: &Queue<'_>,
-    items: &[OutboxItem],
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    let Queue {
-        meta,
-        msgid,
-        outbox,
-        pending,
-        by_ticket,
-        ratelog,
-    } = q;
-    let abort = |e: serde_json::Error| ConflictableTransactionError::Abort(StoreError::Corrupt(e));
+/// What one accepted mail writes, checked first: its Message-ID must be new and, for a new
+/// ticket, its number the next one.
+fn put_inbound<K: Kv>(
+    kv: &K,
+    accepted: &Accepted,
+    raw: &[u8],
+    enc: &Encoded<'_>,
+) -> std::result::Result<(), K::Err> {
+    let t = &accepted.ticket;
+    let m = &accepted.message;
+    if kv.get(T::Msgid, m.message_id.as_bytes())?.is_some() {
+        return Err(K::abort(StoreError::Duplicate(m.message_id.clone())));
+    }
+    if accepted.created {
+        let next = kv
+            .get(T::Meta, b"next_ticket")?
+            .map(|v| u64_of(&v))
+            .unwrap_or(1);
+        if next != t.id || kv.get(T::Tickets, &ticket_key(t.id))?.is_some() {
+            return Err(K::abort(StoreError::Conflict(t.id)));
+        }
+        kv.put(T::Meta, b"next_ticket", &(t.id + 1).to_be_bytes())?;
+    }
+    put_ticket(kv, t, &enc.ticket)?;
+    for (extra, json) in &enc.extra {
+        put_ticket(kv, extra, json)?;
+    }
+    let mkey = message_key(t.id, m.seq);
+    kv.put(T::Messages, &mkey, &enc.message)?;
+    kv.put(T::Msgid, m.message_id.as_bytes(), &mkey)?;
+    if kv.get(T::Raw, m.raw_sha256.as_bytes())?.is_none() {
+        kv.put(T::Raw, m.raw_sha256.as_bytes(), raw)?;
+    }
+    if !t.normalized_subject.is_empty() {
+        for k in [
+            subject_key(&t.customer, &t.normalized_subject),
+            subject_key(&t.requester.address, &t.normalized_subject),
+        ] {
+            kv.put(T::Subjects, &k, &ticket_key(t.id))?;
+        }
+    }
+    for (address, customer) in &accepted.learned {
+        kv.put(
+            T::Learned,
+            address.to_lowercase().as_bytes(),
+            customer.as_bytes(),
+        )?;
+    }
+    enqueue(kv, &accepted.outgoing)
+}
+
+/// The one place a ticket record is written (`json` is `ticket` encoded).
+fn put_ticket<K: Kv>(kv: &K, ticket: &Ticket, json: &[u8]) -> std::result::Result<(), K::Err> {
+    kv.put(T::Tickets, &ticket_key(ticket.id), json)
+}
+
+/// Queues `items`: numbered from the outbox counter, indexed by ticket and Message-ID, pending
+/// ones counted against their recipients' rate caps.
+fn enqueue<K: Kv>(kv: &K, items: &[OutboxItem]) -> std::result::Result<(), K::Err> {
+    let corrupt = |e: serde_json::Error| K::abort(StoreError::Corrupt(e));
     for item in items {
-        let id = meta.get("next_outbox")?.map(|v| u64_of(&v)).unwrap_or(1);
-        meta.insert("next_outbox", &(id + 1).to_be_bytes())?;
+        let id = kv
+            .get(T::Meta, b"next_outbox")?
+            .map(|v| u64_of(&v))
+            .unwrap_or(1);
+        kv.put(T::Meta, b"next_outbox", &(id + 1).to_be_bytes())?;
         let mut item = item.clone();
         item.id = id;
         let key = ticket_key(id);
-        outbox.insert(&key, serde_json::to_vec(&item).map_err(abort)?)?;
-        by_ticket.insert(&outbox_ticket_key(item.ticket, id), &[])?;
-        msgid.insert(item.message_id.as_bytes(), &message_key(item.ticket, 0))?;
+        kv.put(
+            T::Outbox,
+            &key,
+            &serde_json::to_vec(&item).map_err(corrupt)?,
+        )?;
+        kv.put(T::OutboxTicket, &outbox_ticket_key(item.ticket, id), &[])?;
+        kv.put(
+            T::Msgid,
+            item.message_id.as_bytes(),
+            &message_key(item.ticket, 0),
+        )?;
         if item.state == State::Pending {
-            pending.insert(&key, &[])?;
+            kv.put(T::OutboxPending, &key, &[])?;
         }
         // Only automatic mail to customers counts against their caps: an agent's relayed
         // reply is human mail, and mail to agents is ours.
         if item.state == State::Pending && item.kind.is_automatic_to_customer() {
             for r in &item.to {
                 let k = r.to_lowercase();
-                let mut h: Vec<DateTime<Utc>> = match ratelog.get(k.as_bytes())? {
-                    Some(v) => serde_json::from_slice(&v).map_err(abort)?,
+                let mut h: Vec<DateTime<Utc>> = match kv.get(T::Ratelog, k.as_bytes())? {
+                    Some(v) => serde_json::from_slice(&v).map_err(corrupt)?,
                     None => Vec::new(),
                 };
                 h.push(item.created_at);
                 // Bounded: a week of history is more than any sensible window.
                 let since = item.created_at - chrono::Duration::days(7);
                 h.retain(|t| *t > since);
-                ratelog.insert(k.as_bytes(), serde_json::to_vec(&h).map_err(abort)?)?;
+                kv.put(
+                    T::Ratelog,
+                    k.as_bytes(),
+                    &serde_json::to_vec(&h).map_err(corrupt)?,
+                )?;
             }
         }
     }
     Ok(())
 }
+
+/// An open ingest batch ([`Store::open_batch`]).
+pub(crate) struct Batch {
+    store: Store,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        self.store
+            .batches
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = self.store.settle() {
+            tracing::error!(error = %e, "cannot write an ingest batch");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

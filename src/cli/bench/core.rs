@@ -182,8 +182,8 @@ pub fn core_only(cfg: &Config, n: usize, seed: u64, dir: &Path) -> Result<String
     let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     Ok(format!(
         "core {n} mails in {:.2} s = {:.0} mails/s (created {}, joined {}, dup {}, quarantined {}); \
-         parse-only {:.0} mails/s; encode {:.2} s, transaction {:.2} s, reindex {:.2} s, \
-         fsync {:.2} s in {}",
+         parse-only {:.0} mails/s; encode {:.2} s, checks and staging {:.2} s, batch \
+         transactions {:.2} s, reindex {:.2} s, sync (with the batch transactions) {:.2} s in {}",
         core.total.as_secs_f64(),
         rate(core.total),
         core.created,
@@ -193,6 +193,7 @@ pub fn core_only(cfg: &Config, n: usize, seed: u64, dir: &Path) -> Result<String
         rate(core.parse),
         c.encode.as_secs_f64(),
         c.transaction.as_secs_f64(),
+        c.settle.as_secs_f64(),
         c.reindex.as_secs_f64(),
         core.sync.as_secs_f64(),
         core.syncs

@@ -521,6 +521,8 @@ async fn phases(
         None,
     );
     let c = &core.commit;
+    // The sync writes the batch's staged mails (settle) before it fsyncs.
+    let fsync = core.sync.saturating_sub(c.settle);
     let desk = core
         .total
         .saturating_sub(core.parse + c.encode + c.transaction + c.reindex + core.sync);
@@ -535,14 +537,15 @@ async fn phases(
         "d",
         "core profile: where (d)'s time went",
         format!(
-            "parse {} · desk (thread, accept, render) {} · encode {} · sled transaction {} · \
-             in-memory indexes {} · fsync {}",
+            "parse {} · desk (thread, accept, render) {} · encode {} · checks and staging {} · \
+             one sled transaction per batch {} · in-memory indexes {} · fsync {}",
             share(core.parse),
             share(desk),
             share(c.encode),
             share(c.transaction),
+            share(c.settle),
             share(c.reindex),
-            share(core.sync)
+            share(fsync)
         ),
         None,
     );

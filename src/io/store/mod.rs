@@ -873,12 +873,15 @@ impl Store {
         }
         // Taken out first: after a failed write (a faulted store) nothing is written twice.
         let writes = pending.take();
-        self.transact(|kv| {
+        let started = std::time::Instant::now();
+        let r = self.transact(|kv| {
             for ((t, k), v) in &writes {
                 kv.put(*t, k, v)?;
             }
             Ok(())
-        })
+        });
+        self.clock.add(Step::Settle, started);
+        r
     }
 
     /// Drops the staged mails, as a crash before the batch's sync does.

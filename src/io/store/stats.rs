@@ -10,6 +10,7 @@ pub(crate) struct CommitClock {
     encode_ns: AtomicU64,
     transaction_ns: AtomicU64,
     reindex_ns: AtomicU64,
+    settle_ns: AtomicU64,
 }
 
 /// A reading of [`CommitClock`].
@@ -17,8 +18,11 @@ pub(crate) struct CommitClock {
 pub(crate) struct CommitTimes {
     /// Turning the records into bytes.
     pub(crate) encode: Duration,
-    /// The sled transaction over the trees a mail writes.
+    /// The sled transaction over the trees a mail writes, or (in an open batch) checking and
+    /// staging its writes.
     pub(crate) transaction: Duration,
+    /// Writing open batches' staged mails, one sled transaction per batch (part of the sync).
+    pub(crate) settle: Duration,
     /// The in-memory due and census indexes.
     pub(crate) reindex: Duration,
 }
@@ -29,6 +33,7 @@ pub(crate) enum Step {
     Encode,
     Transaction,
     Reindex,
+    Settle,
 }
 
 impl CommitClock {
@@ -38,6 +43,7 @@ impl CommitClock {
             Step::Encode => &self.encode_ns,
             Step::Transaction => &self.transaction_ns,
             Step::Reindex => &self.reindex_ns,
+            Step::Settle => &self.settle_ns,
         };
         slot.fetch_add(ns, Ordering::Relaxed);
     }
@@ -48,6 +54,7 @@ impl CommitClock {
             encode: d(&self.encode_ns),
             transaction: d(&self.transaction_ns),
             reindex: d(&self.reindex_ns),
+            settle: d(&self.settle_ns),
         }
     }
 }

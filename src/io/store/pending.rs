@@ -97,7 +97,7 @@ impl Pending {
 }
 
 /// One mail's writes on top of sled and the batch's earlier writes, added to the batch only by
-/// [`Staged::merge`] (after every check passed).
+/// [`Pending::merge`] (after every check passed).
 pub(super) struct Staged<'a> {
     pub(super) trees: [&'a sled::Tree; TREES],
     pub(super) pending: &'a Pending,

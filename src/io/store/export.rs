@@ -71,7 +71,12 @@ impl Store {
                     Some(Err(e)) => {
                         // Kept as it is stored: the export is still complete, and the
                         // record reads as damaged after an import as it does here.
-                        tracing::warn!(tree = name, key = %hex::encode(&k), error = %e, "export: a record does not decode; written as stored");
+                        tracing::warn!(
+                            tree = name,
+                            key = %hex::encode(&k),
+                            error = %e,
+                            "export: a record does not decode; written as stored"
+                        );
                         std::borrow::Cow::Borrowed(stored.as_ref())
                     }
                 };

@@ -2,7 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::io::store::value_codec::{self, Kind};
 use crate::io::store::{EXPORT_END_KEY as END_KEY, Result, SCHEMA_VERSION, Store, StoreError};
+
+/// The trees whose values the store keeps compressed; an export holds them plain.
+fn compressed(tree: &str) -> Option<Kind> {
+    match tree {
+        "raw" => Some(Kind::Raw),
+        "tickets" => Some(Kind::Ticket),
+        "messages" => Some(Kind::Message),
+        _ => None,
+    }
+}
 
 /// Every tree, in export order; values of the first group are JSON records.
 const JSON_TREES: &[&str] = &[
@@ -32,7 +43,9 @@ struct ExportLine {
     key: String,
     /// The value when it is a JSON record (readable, greppable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    json: Option<serde_json::Value>,
+    /// Written as stored, not re-ordered through a map: an import stores the same bytes, so
+    /// the records compress as they did (the dictionaries know our field order).
+    json: Option<Box<serde_json::value::RawValue>>,
     /// The value as base64 otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     b64: Option<String>,
@@ -51,9 +64,32 @@ impl Store {
         for name in JSON_TREES.iter().chain(BINARY_TREES) {
             let tree = self.db.open_tree(name)?;
             for kv in tree.iter() {
-                let (k, v) = kv?;
+                let (k, stored) = kv?;
+                let v = match compressed(name).map(|kind| value_codec::decode(kind, &stored)) {
+                    None => std::borrow::Cow::Borrowed(stored.as_ref()),
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => {
+                        // Kept as it is stored: the export is still complete, and the
+                        // record reads as damaged after an import as it does here.
+                        tracing::warn!(
+                            tree = name,
+                            key = %hex::encode(&k),
+                            error = %e,
+                            "export: a record does not decode; written as stored"
+                        );
+                        std::borrow::Cow::Borrowed(stored.as_ref())
+                    }
+                };
                 let json_value = if JSON_TREES.contains(name) {
-                    serde_json::from_slice::<serde_json::Value>(&v).ok()
+                    // A stored record is compact JSON; one with a line break between its tokens
+                    // (never written so) would break the line, so it is written re-encoded.
+                    match serde_json::from_slice::<Box<serde_json::value::RawValue>>(&v) {
+                        Ok(raw) if !v.contains(&b'\n') && !v.contains(&b'\r') => Some(raw),
+                        Ok(_) => serde_json::from_slice::<serde_json::Value>(&v)
+                            .ok()
+                            .and_then(|j| serde_json::value::to_raw_value(&j).ok()),
+                        Err(_) => None,
+                    }
                 } else {
                     None
                 };
@@ -159,11 +195,15 @@ impl Store {
             }
             let key = hex::decode(&rec.key).map_err(|e| bad(i + 1, e.to_string()))?;
             let value = match (rec.json, rec.b64) {
-                (Some(j), _) => serde_json::to_vec(&j)?,
+                (Some(j), _) => j.get().as_bytes().to_vec(),
                 (None, Some(b)) => base64::engine::general_purpose::STANDARD
                     .decode(b)
                     .map_err(|e| bad(i + 1, e.to_string()))?,
                 (None, None) => return Err(bad(i + 1, "no value".into())),
+            };
+            let value = match compressed(&rec.tree) {
+                Some(kind) => value_codec::encode(kind, &value),
+                None => value,
             };
             if rec.tree == "meta"
                 && key == crate::io::store::secret::KEY.as_bytes()

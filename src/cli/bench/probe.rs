@@ -45,6 +45,10 @@ pub(super) struct Probe {
     pub(super) list_resolved: Duration,
     pub(super) resolved: usize,
     pub(super) show: Duration,
+    /// `ticket show` of the same ticket again after `tickets` and `report` of all tickets
+    /// pulled the store through the cache.
+    #[serde(default)]
+    pub(super) show_after: Duration,
     /// `report --since` a period holding the newest [`PERIOD`] tickets, and how many it counted.
     pub(super) report: Duration,
     pub(super) reported: usize,
@@ -53,6 +57,9 @@ pub(super) struct Probe {
     /// VmRSS right after open, and after the three commands (KiB).
     pub(super) rss_open_kib: u64,
     pub(super) rss_after_kib: u64,
+    /// VmRSS after the commands once `malloc_trim` returned what they freed (KiB).
+    #[serde(default)]
+    pub(super) rss_after_trimmed_kib: u64,
     /// VmRSS of the process before it opened the store (KiB).
     pub(super) rss_base_kib: u64,
     /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
@@ -117,16 +124,19 @@ fn probe(path: &Path) -> Result<Probe> {
     let open = t.elapsed();
     let rss_open_kib = proc_status_kib("VmRSS").unwrap_or(0);
     // What the allocator keeps of the memory recovery freed.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    trim();
     let rss_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let tickets = store.ticket_count();
     let messages = store.message_count();
 
     // As the control socket answers them (`service::requests`).
+    let id = tickets as u64 / 2 + 1;
+    let t = Instant::now();
+    let detail = views::detail(&store, id)?;
+    let show = t.elapsed();
+    if tickets > 0 && detail.is_none() {
+        bail!("ticket {id} missing");
+    }
     let t = Instant::now();
     let list: Vec<views::TicketSummary> = store
         .tickets_with(&ACTIVE, None)?
@@ -141,13 +151,6 @@ fn probe(path: &Path) -> Result<Probe> {
         .map(views::summary)
         .collect();
     let list_resolved = t.elapsed();
-    let id = tickets as u64 / 2 + 1;
-    let t = Instant::now();
-    let detail = views::detail(&store, id)?;
-    let show = t.elapsed();
-    if tickets > 0 && detail.is_none() {
-        bail!("ticket {id} missing");
-    }
     let since = store
         .ticket((tickets as u64).saturating_sub(PERIOD - 1).max(1))?
         .map(|t| t.created_at);
@@ -161,10 +164,15 @@ fn probe(path: &Path) -> Result<Probe> {
     let t = Instant::now();
     let report_all = crate::desk::report::build(&store.tickets(None)?, None, Utc::now());
     let report_all_took = t.elapsed();
+    let t = Instant::now();
+    std::hint::black_box(views::detail(&store, id)?);
+    let show_after = t.elapsed();
     std::hint::black_box((&list, &resolved, &detail, &report, &report_all));
     let (listed, resolved_n, reported) = (list.len(), resolved.len(), period.len());
     drop((list, resolved, detail, report, report_all, period));
     let rss_after_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    trim();
+    let rss_after_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let burst: usize = std::env::var(PROBE_BURST_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -188,11 +196,13 @@ fn probe(path: &Path) -> Result<Probe> {
         list_resolved,
         resolved: resolved_n,
         show,
+        show_after,
         report: report_took,
         reported,
         report_all: report_all_took,
         rss_open_kib,
         rss_after_kib,
+        rss_after_trimmed_kib,
         rss_base_kib,
         rss_trimmed_kib,
         burst,
@@ -200,6 +210,15 @@ fn probe(path: &Path) -> Result<Probe> {
         sled_open: Duration::ZERO,
         rss_sled_kib: 0,
     })
+}
+
+/// Returns the allocator's free heap pages to the OS.
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn cache_mib() -> u64 {

@@ -490,6 +490,6 @@ async fn a_reply_to_a_closed_ticket_is_filed_and_the_customer_told_when_policy_i
     let t = desk.ticket(1);
     assert_eq!(t["status"], "closed", "filed, not reopened");
     assert_eq!(t["messages"].as_array().unwrap().len(), 3);
-    let list = cli_json(&desk.config, &["tickets", "--json"]);
+    let list = cli_json(&desk.config, &["tickets", "--all", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "no new ticket: {list:#}");
 }

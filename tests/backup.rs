@@ -8,7 +8,7 @@ use common::*;
 use serde_json::Value;
 
 fn snapshot(config: &Path) -> Vec<Value> {
-    let list = cli_json(config, &["tickets", "--json"]);
+    let list = cli_json(config, &["tickets", "--all", "--json"]);
     let mut all = vec![
         list.clone(),
         cli_json(config, &["outbox", "list", "--json"]),
@@ -91,7 +91,7 @@ async fn export_wipe_import_round_trips_exactly() {
     ))
     .await;
     desk.wait_processed(6).await;
-    let list = cli_json(&config, &["tickets", "--json"]);
+    let list = cli_json(&config, &["tickets", "--all", "--json"]);
     assert_eq!(
         list.as_array().unwrap().len(),
         6,

@@ -127,7 +127,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     assert_eq!(dovecot.count("support", "Quarantine").await, 0);
 
     // Every mail is a message exactly once; every Message-ID is on exactly one ticket.
-    let tickets = cli_json(&config, &["tickets", "--json"]);
+    let tickets = cli_json(&config, &["tickets", "--all", "--json"]);
     let mut ticket_of: HashMap<String, u64> = HashMap::new();
     let mut total = 0;
     for t in tickets.as_array().unwrap() {
@@ -163,4 +163,22 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         .collect();
     ids.sort();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+
+    // The ticket indexes are written in the tickets' transactions: after every SIGKILL (the
+    // last one too) they agree with a full read of the store.
+    let mut daemon = daemon;
+    daemon.kill();
+    let deadline = Instant::now() + WAIT;
+    let store = loop {
+        match supportd::io::store::Store::open(&dir.path().join("store")) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("reopening: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(store.index_difference().unwrap(), None);
+    assert_eq!(store.ticket_count(), ids.len());
 }

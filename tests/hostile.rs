@@ -601,7 +601,7 @@ async fn a_full_disk_is_reported_then_cleared_by_a_restart_and_every_mail_is_sto
         "{}",
         daemon.log()
     );
-    let tickets = cli_json(&config, &["tickets", "--json"]);
+    let tickets = cli_json(&config, &["tickets", "--all", "--json"]);
     let tickets = tickets.as_array().unwrap();
     assert_eq!(tickets.len(), raws.len() + 1, "{tickets:#?}");
     assert!(tickets.iter().all(|t| t["messages"] == 1), "{tickets:#?}");

@@ -205,7 +205,10 @@ async fn mail_routes_by_address_and_each_queue_answers_with_its_team_and_voice()
     desk.settle().await;
     assert_eq!(queue_of(&desk, 1), "billing");
     assert_eq!(desk.ticket(1)["messages"].as_array().unwrap().len(), 3);
-    let billing = cli_json(&desk.config, &["tickets", "--queue", "billing", "--json"]);
+    let billing = cli_json(
+        &desk.config,
+        &["tickets", "--all", "--queue", "billing", "--json"],
+    );
     let ids: Vec<u64> = billing
         .as_array()
         .unwrap()
@@ -366,6 +369,9 @@ async fn a_single_queue_store_upgrades_to_queues_unchanged() {
     assert_eq!(desk.ticket(1)["messages"].as_array().unwrap().len(), 2);
     assert!(desk.ticket(1).get("queue").is_none());
     assert_eq!(queue_of(&desk, 2), "billing");
-    let support = cli_json(&desk.config, &["tickets", "--queue", "support", "--json"]);
+    let support = cli_json(
+        &desk.config,
+        &["tickets", "--all", "--queue", "support", "--json"],
+    );
     assert_eq!(support.as_array().unwrap().len(), 1, "{support}");
 }

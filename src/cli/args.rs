@@ -36,11 +36,15 @@ pub(crate) enum Cmd {
     Run,
     /// Validate the configuration and list every problem.
     CheckConfig,
-    /// List tickets.
+    /// List the tickets still being worked on (new, open, pending), or those of `--status`, or
+    /// `--all`.
     Tickets {
         /// Only tickets with this status (new, open, pending, resolved, closed).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         status: Option<Status>,
+        /// Every ticket, resolved and closed ones too (reads the whole store).
+        #[arg(long)]
+        all: bool,
         /// Only tickets of this queue (`[[queues]] name`).
         #[arg(long)]
         queue: Option<String>,

@@ -107,6 +107,7 @@ fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
         }
         Cmd::Tickets {
             status,
+            all,
             queue,
             json,
         } => show(
@@ -114,6 +115,7 @@ fn with_config(config: &Config, cmd: &Cmd) -> Result<()> {
             &Request::Tickets {
                 status: *status,
                 queue: queue.clone(),
+                all: *all,
             },
             *json,
             |list: Vec<_>| {

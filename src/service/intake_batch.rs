@@ -107,6 +107,9 @@ fn mails_of_one_batch_see_each_other() {
     assert_eq!(store.messages(1).unwrap().len(), 2);
     assert_eq!(store.messages(2).unwrap().len(), 1);
     assert_eq!(store.next_ticket_id().unwrap(), 3);
+    // The ticket indexes were written in the batch's transaction, the reply's ticket once.
+    assert_eq!(store.index_difference().unwrap(), None);
+    assert_eq!(store.message_count(), 3);
     // Each new ticket's acknowledgement is in the outbox once, numbered in order.
     let ids: Vec<u64> = store.outbox_list().unwrap().iter().map(|i| i.id).collect();
     let mut sorted = ids.clone();

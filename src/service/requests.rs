@@ -14,17 +14,23 @@ use crate::service::actions;
 use crate::service::intake::Outcome;
 use crate::service::views::{self, OutboxView, TicketSummary};
 
+/// What `tickets` lists by default: the tickets someone still has to work on.
+pub(crate) const ACTIVE: [Status; 3] = [Status::New, Status::Open, Status::Pending];
+
 /// A request to the daemon (or answered locally).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub(crate) enum Request {
     /// List tickets.
     Tickets {
-        /// Only this status.
+        /// Only this status (neither this nor `all`: the active tickets, new, open and pending).
         status: Option<Status>,
         /// Only this queue.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         queue: Option<String>,
+        /// Every ticket, whatever its status.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
     },
     /// One ticket with its messages.
     Ticket { id: u64 },
@@ -103,7 +109,7 @@ pub(crate) fn answer(
             }
             serde_json::json!({ "id": id, "status": status, "changed": changed })
         }
-        Request::Tickets { status, queue } => {
+        Request::Tickets { status, queue, all } => {
             let wanted = match (queue, ctx.config) {
                 (Some(q), Some(c)) => match c.queue_named(q) {
                     Some(q) => Some(q.name.clone()),
@@ -118,17 +124,33 @@ pub(crate) fn answer(
                 },
                 (q, _) => q.clone(),
             };
-            let in_queue = |t: &crate::domain::ticket::Ticket| match (&wanted, ctx.config) {
+            let in_queue = |name: &str| match (&wanted, ctx.config) {
                 (None, _) => true,
-                (Some(q), Some(c)) => c.queue(&t.queue).name == *q,
-                (Some(q), None) => t.queue.eq_ignore_ascii_case(q),
+                (Some(q), Some(c)) => c.queue(name).name == *q,
+                (Some(q), None) => name.eq_ignore_ascii_case(q),
             };
-            let list: Vec<TicketSummary> = store
-                .tickets(*status)?
-                .iter()
-                .filter(|t| in_queue(t))
-                .map(views::summary)
-                .collect();
+            // The stored queue names that are the wanted queue (a removed queue's tickets count
+            // in the first), so only their tickets are read.
+            let queues: Option<Vec<String>> = match wanted {
+                None => None,
+                Some(_) => Some(
+                    store
+                        .stored_queue_names()?
+                        .into_iter()
+                        .filter(|n| in_queue(n))
+                        .collect(),
+                ),
+            };
+            let tickets = match (status, all) {
+                (Some(s), _) => store.tickets_with(&[*s], queues.as_deref())?,
+                (None, true) => store
+                    .tickets(None)?
+                    .into_iter()
+                    .filter(|t| in_queue(&t.queue))
+                    .collect(),
+                (None, false) => store.tickets_with(&ACTIVE, queues.as_deref())?,
+            };
+            let list: Vec<TicketSummary> = tickets.iter().map(views::summary).collect();
             serde_json::to_value(list)?
         }
         Request::Ticket { id } => match views::detail(store, *id)? {
@@ -136,7 +158,11 @@ pub(crate) fn answer(
             None => anyhow::bail!("no ticket {id}"),
         },
         Request::Report { since } => {
-            let tickets = store.tickets(None)?;
+            // A period reads only its tickets (through the store's index by creation time).
+            let tickets = match since {
+                Some(s) => store.tickets_created_since(*s)?,
+                None => store.tickets(None)?,
+            };
             let mut report = crate::desk::report::build(&tickets, *since, Utc::now());
             if let Some(c) = ctx.config.filter(|c| c.queues.len() > 1) {
                 let names: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();

@@ -143,7 +143,7 @@ fn sweep_one(
 /// skips the walk. Not yet durable: the caller syncs.
 pub fn reapply(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize> {
     let mut changed = 0;
-    for id in store.active_ticket_ids() {
+    for id in store.active_ticket_ids()? {
         // One ticket at a time (never all of them in memory), under the lock ingest takes too.
         let _w = store.write_lock();
         let Some(mut t) = store.ticket(id)? else {

@@ -247,7 +247,7 @@ pub(crate) fn status(
     config: Option<&Config>,
     live: Option<&serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
-    // From the in-memory census: `status` must answer at once, however large the store.
+    // From the counts in the store's index: `status` must answer at once, however large the store.
     // Which signing secret is in use, never the secret (null: no outbound mail, none needed).
     let secret = config.and_then(|c| c.outbound.as_ref()).map(|o| {
         let file = match &o.secret_source {

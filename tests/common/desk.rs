@@ -227,7 +227,7 @@ impl Desk {
 
     /// `tickets --json`.
     pub fn tickets(&self) -> Vec<Value> {
-        self.list(&["tickets", "--json"])
+        self.list(&["tickets", "--all", "--json"])
     }
 
     /// `outbox list --json`.

@@ -166,16 +166,29 @@ fn probe_figures(p: &probe::Probe) -> String {
         String::new()
     };
     format!(
-        "open {} · `tickets` {} · `ticket show` {} · `report` {} · RSS {} after open ({} once \
-         `malloc_trim` returned what recovery freed), {} after the three ({} before open)",
+        "open {} · `tickets` {} ({} active) · `tickets --status resolved` {} ({}) · `ticket \
+         show` {} ({} after the two below) · `report --since` {} ({} tickets) · `report` of all {} · RSS {} after open \
+         ({} once `malloc_trim` returned what recovery freed), {} after the five ({} trimmed; \
+         {} before open)",
         ms(p.open),
         ms(p.list),
+        group(p.listed),
+        ms(p.list_resolved),
+        group(p.resolved),
         ms(p.show),
+        ms(p.show_after),
         ms(p.report),
+        group(p.reported),
+        ms(p.report_all),
         mib(p.rss_open_kib as usize * 1024),
         mib(p.rss_trimmed_kib as usize * 1024),
         mib(p.rss_after_kib as usize * 1024),
+        mib(p.rss_after_trimmed_kib as usize * 1024),
         mib(p.rss_base_kib as usize * 1024),
+    ) + &format!(
+        "; sled alone opens it in {} to {} RSS",
+        ms(p.sled_open),
+        mib(p.rss_sled_kib as usize * 1024)
     ) + &burst
 }
 

@@ -13,15 +13,23 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::bench::peak::proc_status_kib;
+use crate::domain::status::Status;
 use crate::io::store::Store;
+use crate::service::requests::ACTIVE;
 use crate::service::views;
 
 /// Names the store the child process probes.
 pub(super) const PROBE_ENV: &str = "SUPPORTD_BENCH_PROBE";
 /// The `[store] cache_mib` it opens the store with.
 const PROBE_CACHE_ENV: &str = "SUPPORTD_BENCH_PROBE_CACHE_MIB";
+/// Set: the child only opens the store with sled alone (no records read, no indexes) and
+/// reports the time and VmRSS.
+const PROBE_SLED_ENV: &str = "SUPPORTD_BENCH_PROBE_SLED_ONLY";
 /// How many generated mails it then ingests through the core step, before measuring again.
 const PROBE_BURST_ENV: &str = "SUPPORTD_BENCH_PROBE_BURST";
+
+/// Tickets in the period `report --since` is measured over.
+pub(super) const PERIOD: u64 = 1_000;
 
 /// What the probe measured.
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,12 +38,28 @@ pub(super) struct Probe {
     pub(super) messages: usize,
     /// Store::open: recovery, the migration check and the in-memory indexes.
     pub(super) open: Duration,
+    /// `tickets` (the active ones) and how many it listed.
     pub(super) list: Duration,
+    pub(super) listed: usize,
+    /// `tickets --status resolved` and how many it listed.
+    pub(super) list_resolved: Duration,
+    pub(super) resolved: usize,
     pub(super) show: Duration,
+    /// `ticket show` of the same ticket again after `tickets` and `report` of all tickets
+    /// pulled the store through the cache.
+    #[serde(default)]
+    pub(super) show_after: Duration,
+    /// `report --since` a period holding the newest [`PERIOD`] tickets, and how many it counted.
     pub(super) report: Duration,
+    pub(super) reported: usize,
+    /// `report` over every ticket.
+    pub(super) report_all: Duration,
     /// VmRSS right after open, and after the three commands (KiB).
     pub(super) rss_open_kib: u64,
     pub(super) rss_after_kib: u64,
+    /// VmRSS after the commands once `malloc_trim` returned what they freed (KiB).
+    #[serde(default)]
+    pub(super) rss_after_trimmed_kib: u64,
     /// VmRSS of the process before it opened the store (KiB).
     pub(super) rss_base_kib: u64,
     /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
@@ -43,6 +67,18 @@ pub(super) struct Probe {
     /// Mails of the burst, and VmRSS a second after it (KiB).
     pub(super) burst: usize,
     pub(super) rss_burst_kib: u64,
+    /// The same store opened by sled alone in another fresh process: time and VmRSS (KiB).
+    #[serde(default)]
+    pub(super) sled_open: Duration,
+    #[serde(default)]
+    pub(super) rss_sled_kib: u64,
+}
+
+/// What sled alone costs to open the store.
+#[derive(Debug, Serialize, Deserialize)]
+struct SledOnly {
+    open: Duration,
+    rss_kib: u64,
 }
 
 /// When this process was started as a probe: runs it, prints its JSON line, and returns true
@@ -51,6 +87,24 @@ pub fn probe_from_env() -> bool {
     let Some(path) = std::env::var_os(PROBE_ENV) else {
         return false;
     };
+    if std::env::var_os(PROBE_SLED_ENV).is_some() {
+        let t = Instant::now();
+        match crate::io::store::open_sled_only(Path::new(&path), cache_mib() * 1024 * 1024) {
+            Ok(db) => {
+                let s = SledOnly {
+                    open: t.elapsed(),
+                    rss_kib: proc_status_kib("VmRSS").unwrap_or(0),
+                };
+                std::hint::black_box(&db);
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            }
+            Err(e) => {
+                eprintln!("bench probe: {e}");
+                std::process::exit(1);
+            }
+        }
+        return true;
+    }
     match probe(Path::new(&path)) {
         Ok(p) => println!("{}", serde_json::to_string(&p).unwrap_or_default()),
         Err(e) => {
@@ -64,28 +118,19 @@ pub fn probe_from_env() -> bool {
 fn probe(path: &Path) -> Result<Probe> {
     let rss_base_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let t = Instant::now();
-    let cache_mib: u64 = std::env::var(PROBE_CACHE_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(crate::config::sections::DEFAULT_CACHE_MIB);
+    let cache_mib = cache_mib();
     let store =
         Store::open_with_cache(path, cache_mib * 1024 * 1024).context("cannot open the store")?;
     let open = t.elapsed();
     let rss_open_kib = proc_status_kib("VmRSS").unwrap_or(0);
     // What the allocator keeps of the memory recovery freed.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    trim();
     let rss_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let tickets = store.ticket_count();
     let messages = store.message_count();
 
-    let t = Instant::now();
-    let list: Vec<views::TicketSummary> = store.tickets(None)?.iter().map(views::summary).collect();
-    let list_took = t.elapsed();
-    let id = list.len() as u64 / 2 + 1;
+    // As the control socket answers them (`service::requests`).
+    let id = tickets as u64 / 2 + 1;
     let t = Instant::now();
     let detail = views::detail(&store, id)?;
     let show = t.elapsed();
@@ -93,11 +138,41 @@ fn probe(path: &Path) -> Result<Probe> {
         bail!("ticket {id} missing");
     }
     let t = Instant::now();
-    let report = crate::desk::report::build(&store.tickets(None)?, None, Utc::now());
+    let list: Vec<views::TicketSummary> = store
+        .tickets_with(&ACTIVE, None)?
+        .iter()
+        .map(views::summary)
+        .collect();
+    let list_took = t.elapsed();
+    let t = Instant::now();
+    let resolved: Vec<views::TicketSummary> = store
+        .tickets_with(&[Status::Resolved], None)?
+        .iter()
+        .map(views::summary)
+        .collect();
+    let list_resolved = t.elapsed();
+    let since = store
+        .ticket((tickets as u64).saturating_sub(PERIOD - 1).max(1))?
+        .map(|t| t.created_at);
+    let t = Instant::now();
+    let period = match since {
+        Some(s) => store.tickets_created_since(s)?,
+        None => Vec::new(),
+    };
+    let report = crate::desk::report::build(&period, since, Utc::now());
     let report_took = t.elapsed();
-    std::hint::black_box((&list, &detail, &report));
-    drop((list, detail, report));
+    let t = Instant::now();
+    let report_all = crate::desk::report::build(&store.tickets(None)?, None, Utc::now());
+    let report_all_took = t.elapsed();
+    let t = Instant::now();
+    std::hint::black_box(views::detail(&store, id)?);
+    let show_after = t.elapsed();
+    std::hint::black_box((&list, &resolved, &detail, &report, &report_all));
+    let (listed, resolved_n, reported) = (list.len(), resolved.len(), period.len());
+    drop((list, resolved, detail, report, report_all, period));
     let rss_after_kib = proc_status_kib("VmRSS").unwrap_or(0);
+    trim();
+    let rss_after_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let burst: usize = std::env::var(PROBE_BURST_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -117,21 +192,62 @@ fn probe(path: &Path) -> Result<Probe> {
         messages,
         open,
         list: list_took,
+        listed,
+        list_resolved,
+        resolved: resolved_n,
         show,
+        show_after,
         report: report_took,
+        reported,
+        report_all: report_all_took,
         rss_open_kib,
         rss_after_kib,
+        rss_after_trimmed_kib,
         rss_base_kib,
         rss_trimmed_kib,
         burst,
         rss_burst_kib,
+        sled_open: Duration::ZERO,
+        rss_sled_kib: 0,
     })
+}
+
+/// Returns the allocator's free heap pages to the OS.
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn cache_mib() -> u64 {
+    std::env::var(PROBE_CACHE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(crate::config::sections::DEFAULT_CACHE_MIB)
 }
 
 /// Runs the probe in a fresh process of this executable over the (closed) store at `path`.
 pub(super) fn run_probe(path: &Path, cache_mib: u64, burst: usize) -> Result<Probe> {
+    let sled: SledOnly = run_child(path, cache_mib, 0, true)?;
+    let mut p: Probe = run_child(path, cache_mib, burst, false)?;
+    (p.sled_open, p.rss_sled_kib) = (sled.open, sled.rss_kib);
+    Ok(p)
+}
+
+fn run_child<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    cache_mib: u64,
+    burst: usize,
+    sled_only: bool,
+) -> Result<T> {
     let exe = std::env::current_exe().context("cannot find the benchmark's executable")?;
-    let out = std::process::Command::new(exe)
+    let mut cmd = std::process::Command::new(exe);
+    if sled_only {
+        cmd.env(PROBE_SLED_ENV, "1");
+    }
+    let out = cmd
         .env(PROBE_ENV, path)
         .env(PROBE_CACHE_ENV, cache_mib.to_string())
         .env(PROBE_BURST_ENV, burst.to_string())

@@ -220,6 +220,8 @@ impl Store {
         self.migrate()?;
         // Older exports have no `outbox_ticket`; rebuilt either way so it matches the outbox.
         self.rebuild_outbox_ticket()?;
+        // Derived, never exported: built from the imported tickets whatever the export's schema.
+        self.rebuild_index()?;
         self.sync_blocking()?;
         self.rebuild_due()?;
         Ok(n)

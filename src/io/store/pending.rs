@@ -40,10 +40,11 @@ pub(super) enum T {
     OutboxTicket,
     Ratelog,
     Learned,
+    Index,
 }
 
 /// Number of [`T`]s.
-pub(super) const TREES: usize = 11;
+pub(super) const TREES: usize = 12;
 
 /// Reads and writes of the written trees, inside a sled transaction ([`TxKv`]) or staged into an
 /// open batch ([`Staged`]): the one description of what a mail writes serves both.
@@ -51,6 +52,7 @@ pub(super) trait Kv {
     type Err;
     fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, Self::Err>;
     fn put(&self, t: T, key: &[u8], value: &[u8]) -> std::result::Result<(), Self::Err>;
+    fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), Self::Err>;
     fn abort(e: StoreError) -> Self::Err;
 }
 
@@ -66,6 +68,10 @@ impl Kv for TxKv<'_> {
         self.0[t as usize].insert(key, value)?;
         Ok(())
     }
+    fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), Self::Err> {
+        self.0[t as usize].remove(key)?;
+        Ok(())
+    }
     fn abort(e: StoreError) -> Self::Err {
         ConflictableTransactionError::Abort(e)
     }
@@ -74,13 +80,15 @@ impl Kv for TxKv<'_> {
 /// The writes of an open batch not yet in sled.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    writes: BTreeMap<(T, Vec<u8>), IVec>,
+    /// `None`: removed.
+    writes: BTreeMap<(T, Vec<u8>), Option<IVec>>,
     /// Mails in `writes` (for the log and tests).
     pub(super) mails: usize,
 }
 
 impl Pending {
-    pub(super) fn get(&self, t: T, key: &[u8]) -> Option<IVec> {
+    /// What the batch wrote under `key`: `Some(None)` if it removed it, `None` if nothing.
+    pub(super) fn get(&self, t: T, key: &[u8]) -> Option<Option<IVec>> {
         // A tuple key cannot be looked up by borrowed parts; the key is short.
         self.writes.get(&(t, key.to_vec())).cloned()
     }
@@ -90,7 +98,7 @@ impl Pending {
     }
 
     /// Takes every write out, in tree and key order.
-    pub(super) fn take(&mut self) -> BTreeMap<(T, Vec<u8>), IVec> {
+    pub(super) fn take(&mut self) -> BTreeMap<(T, Vec<u8>), Option<IVec>> {
         self.mails = 0;
         std::mem::take(&mut self.writes)
     }
@@ -101,7 +109,7 @@ impl Pending {
 pub(super) struct Staged<'a> {
     pub(super) trees: [&'a sled::Tree; TREES],
     pub(super) pending: &'a Pending,
-    local: RefCell<BTreeMap<(T, Vec<u8>), IVec>>,
+    local: RefCell<BTreeMap<(T, Vec<u8>), Option<IVec>>>,
 }
 
 impl<'a> Staged<'a> {
@@ -114,14 +122,14 @@ impl<'a> Staged<'a> {
     }
 
     /// The staged writes, to add to the batch.
-    pub(super) fn into_writes(self) -> BTreeMap<(T, Vec<u8>), IVec> {
+    pub(super) fn into_writes(self) -> BTreeMap<(T, Vec<u8>), Option<IVec>> {
         self.local.into_inner()
     }
 }
 
 impl Pending {
     /// Adds one mail's staged writes.
-    pub(super) fn merge(&mut self, writes: BTreeMap<(T, Vec<u8>), IVec>) {
+    pub(super) fn merge(&mut self, writes: BTreeMap<(T, Vec<u8>), Option<IVec>>) {
         self.writes.extend(writes);
         self.mails += 1;
     }
@@ -131,17 +139,21 @@ impl Kv for Staged<'_> {
     type Err = StoreError;
     fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, StoreError> {
         if let Some(v) = self.local.borrow().get(&(t, key.to_vec())) {
-            return Ok(Some(v.clone()));
+            return Ok(v.clone());
         }
         if let Some(v) = self.pending.get(t, key) {
-            return Ok(Some(v));
+            return Ok(v);
         }
         Ok(self.trees[t as usize].get(key)?)
     }
     fn put(&self, t: T, key: &[u8], value: &[u8]) -> std::result::Result<(), StoreError> {
         self.local
             .borrow_mut()
-            .insert((t, key.to_vec()), IVec::from(value));
+            .insert((t, key.to_vec()), Some(IVec::from(value)));
+        Ok(())
+    }
+    fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), StoreError> {
+        self.local.borrow_mut().insert((t, key.to_vec()), None);
         Ok(())
     }
     fn abort(e: StoreError) -> StoreError {

@@ -36,6 +36,7 @@
 
 mod core;
 mod generator;
+mod hostile;
 mod peak;
 mod probe;
 mod report;
@@ -99,6 +100,10 @@ pub struct Args {
     /// ingest, so put it on the file system the real store lives on.
     #[arg(long)]
     pub(crate) tmp_dir: Option<PathBuf>,
+    /// Instead of the phases above: each hostile mail of issue 14 through the real ingest loop,
+    /// then a normal mail (outcome, CPU, the next mail's delay, peak RSS, store growth).
+    #[arg(long)]
+    pub(crate) hostile: bool,
 }
 
 /// Runs the benchmark and prints its report (a markdown table) on stdout; progress goes to
@@ -133,7 +138,13 @@ pub async fn run(config: Config, args: Args) -> Result<()> {
     let mut report = Report::default();
     let mut running = Running::default();
     let outcome = tokio::select! {
-        r = phases(&cfg, &args, &work, &mut running, &mut report) => r,
+        r = async {
+            if args.hostile {
+                hostile::hostile_phase(&cfg, &work, &mut running, &mut report).await
+            } else {
+                phases(&cfg, &args, &work, &mut running, &mut report).await
+            }
+        } => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     eprintln!("bench: cleaning up");

@@ -129,10 +129,12 @@ pub(super) async fn cleanup(cfg: &Config, work: &Path, running: &mut Running) ->
     if let Err(e) = running.stop().await {
         problems.push(format!("{e:#}"));
     }
+    let staging = super::hostile::staging_mailbox(cfg);
     let mailboxes = [
         &cfg.imap.mailbox,
         &cfg.imap.processed_mailbox,
         &cfg.imap.quarantine_mailbox,
+        &staging,
     ];
     match raw_session(cfg).await {
         Ok(mut s) => {

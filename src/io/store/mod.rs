@@ -47,7 +47,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::TransactionalTree;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::desk::accept::Accepted;
@@ -59,7 +58,7 @@ use crate::domain::ticket::Ticket;
 use crate::io::store::durability::fsync_files;
 pub(crate) use crate::io::store::identity::Identity;
 use crate::io::store::indexes::{DueIndex, next_due};
-use crate::io::store::pending::{Kv, Pending, Staged, T, TREES, TxKv};
+use crate::io::store::pending::{Kv, Pending, Staged, T, TREES, TxKv, TxTrees};
 pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, Released, UidState};
 use crate::io::store::stats::{CommitClock, Step};
@@ -1044,20 +1043,9 @@ impl Store {
     ) -> Result<R> {
         let [a, b, c, d, e, g, h, i, j, k, l, m] = self.written_trees();
         let res = (a, b, c, d, e, g, h, i, j, k, l, m).transaction(
-            |(a, b, c, d, e, g, h, i, j, k, l, m): &(
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-            )| f(&TxKv([a, b, c, d, e, g, h, i, j, k, l, m])),
+            |(a, b, c, d, e, g, h, i, j, k, l, m): &TxTrees| {
+                f(&TxKv([a, b, c, d, e, g, h, i, j, k, l, m]))
+            },
         );
         match res {
             Ok(r) => Ok(r),

@@ -43,6 +43,22 @@ pub(super) enum T {
     Index,
 }
 
+/// The written trees as sled's `Transactional` (implemented for tuples) hands them out.
+pub(super) type TxTrees = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
 /// Number of [`T`]s.
 pub(super) const TREES: usize = 12;
 
@@ -77,11 +93,14 @@ impl Kv for TxKv<'_> {
     }
 }
 
+/// Writes by tree and key, in that order; `None` removes.
+pub(super) type Writes = BTreeMap<(T, Vec<u8>), Option<IVec>>;
+
 /// The writes of an open batch not yet in sled.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     /// `None`: removed.
-    writes: BTreeMap<(T, Vec<u8>), Option<IVec>>,
+    writes: Writes,
     /// Mails in `writes` (for the log and tests).
     pub(super) mails: usize,
 }
@@ -98,7 +117,7 @@ impl Pending {
     }
 
     /// Takes every write out, in tree and key order.
-    pub(super) fn take(&mut self) -> BTreeMap<(T, Vec<u8>), Option<IVec>> {
+    pub(super) fn take(&mut self) -> Writes {
         self.mails = 0;
         std::mem::take(&mut self.writes)
     }
@@ -109,7 +128,7 @@ impl Pending {
 pub(super) struct Staged<'a> {
     pub(super) trees: [&'a sled::Tree; TREES],
     pub(super) pending: &'a Pending,
-    local: RefCell<BTreeMap<(T, Vec<u8>), Option<IVec>>>,
+    local: RefCell<Writes>,
 }
 
 impl<'a> Staged<'a> {
@@ -122,14 +141,14 @@ impl<'a> Staged<'a> {
     }
 
     /// The staged writes, to add to the batch.
-    pub(super) fn into_writes(self) -> BTreeMap<(T, Vec<u8>), Option<IVec>> {
+    pub(super) fn into_writes(self) -> Writes {
         self.local.into_inner()
     }
 }
 
 impl Pending {
     /// Adds one mail's staged writes.
-    pub(super) fn merge(&mut self, writes: BTreeMap<(T, Vec<u8>), Option<IVec>>) {
+    pub(super) fn merge(&mut self, writes: Writes) {
         self.writes.extend(writes);
         self.mails += 1;
     }

@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 use super::core::dir_size;
 use super::peak::{Peak, proc_status_kib};
 use super::report::{Report, group, kib, mib, ms, secs};
-use super::session::{Durable, Running, STALL, check_alive, ingest_state, raw_session, wait_moved};
+use super::session::{
+    Durable, Running, STALL, check_alive, ingest_state, raw_session, staging_mailbox, wait_moved,
+};
 use crate::config::Config;
 use crate::io::imap::{Imap, timed};
 use crate::io::store::Store;
@@ -434,11 +436,6 @@ pub(super) async fn hostile_phase(
         group(store.quarantine_count()),
     ));
     Ok(())
-}
-
-/// Where a case's mails wait before they are moved into the inbox together.
-pub(super) fn staging_mailbox(cfg: &Config) -> String {
-    format!("{}-staging", cfg.imap.mailbox)
 }
 
 #[cfg(test)]

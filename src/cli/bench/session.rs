@@ -129,7 +129,7 @@ pub(super) async fn cleanup(cfg: &Config, work: &Path, running: &mut Running) ->
     if let Err(e) = running.stop().await {
         problems.push(format!("{e:#}"));
     }
-    let staging = super::hostile::staging_mailbox(cfg);
+    let staging = staging_mailbox(cfg);
     let mailboxes = [
         &cfg.imap.mailbox,
         &cfg.imap.processed_mailbox,
@@ -159,6 +159,11 @@ pub(super) async fn cleanup(cfg: &Config, work: &Path, running: &mut Running) ->
         problems.push(format!("cannot remove {}: {e}", work.display()));
     }
     problems
+}
+
+/// Where `bench --hostile` gathers a case's mails before moving them into the inbox together.
+pub(super) fn staging_mailbox(cfg: &Config) -> String {
+    format!("{}-staging", cfg.imap.mailbox)
 }
 
 /// When each Message-ID became durable, as reported by [`crate::service::ingest::Ingest::on_durable`].

@@ -568,6 +568,7 @@ impl Store {
             &self.index,
             &self.tickets,
             &self.messages,
+            &|k, v| ticket_of(k, v).map_err(|e| e.to_string()),
         )?)
     }
 
@@ -579,6 +580,7 @@ impl Store {
             &self.index,
             &self.tickets,
             &self.messages,
+            &|k, v| ticket_of(k, v).map_err(|e| e.to_string()),
         )?)
     }
 
@@ -1482,7 +1484,7 @@ struct Encoded<'a> {
 
 /// What one accepted mail writes, checked first: its Message-ID must be new and, for a new
 /// ticket, its number the next one.
-fn put_inbound<K: Kv>(
+fn put_inbound<K: Kv<StoreError>>(
     kv: &K,
     accepted: &Accepted,
     enc: &Encoded<'_>,
@@ -1532,14 +1534,18 @@ fn put_inbound<K: Kv>(
 }
 
 /// The one place a ticket record is written (`json` is `ticket` encoded), with its index entries.
-fn put_ticket<K: Kv>(kv: &K, ticket: &Ticket, json: &[u8]) -> std::result::Result<(), K::Err> {
+fn put_ticket<K: Kv<StoreError>>(
+    kv: &K,
+    ticket: &Ticket,
+    json: &[u8],
+) -> std::result::Result<(), K::Err> {
     kv.put(T::Tickets, &ticket_key(ticket.id), json)?;
     ticket_index::commit_tx(kv, [ticket], 0)
 }
 
 /// Queues `items`: numbered from the outbox counter, indexed by ticket and Message-ID, pending
 /// ones counted against their recipients' rate caps.
-fn enqueue<K: Kv>(kv: &K, items: &[OutboxItem]) -> std::result::Result<(), K::Err> {
+fn enqueue<K: Kv<StoreError>>(kv: &K, items: &[OutboxItem]) -> std::result::Result<(), K::Err> {
     let corrupt = |e: serde_json::Error| K::abort(StoreError::Corrupt(e));
     for item in items {
         let id = kv

@@ -23,8 +23,6 @@ use std::collections::BTreeMap;
 use sled::IVec;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::StoreError;
-
 /// The trees an inbound mail or a ticket change writes, in [`super::Store::written_trees`]
 /// order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,20 +61,21 @@ pub(super) type TxTrees = (
 pub(super) const TREES: usize = 12;
 
 /// Reads and writes of the written trees, inside a sled transaction ([`TxKv`]) or staged into an
-/// open batch ([`Staged`]): the one description of what a mail writes serves both.
-pub(super) trait Kv {
+/// open batch ([`Staged`]): the one description of what a mail writes serves both. `A` is why
+/// a write is refused (the store's error; generic so this file needs nothing of its parent).
+pub(super) trait Kv<A> {
     type Err;
     fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, Self::Err>;
     fn put(&self, t: T, key: &[u8], value: &[u8]) -> std::result::Result<(), Self::Err>;
     fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), Self::Err>;
-    fn abort(e: StoreError) -> Self::Err;
+    fn abort(e: A) -> Self::Err;
 }
 
 /// The written trees inside one sled transaction.
 pub(super) struct TxKv<'t>(pub(super) [&'t TransactionalTree; TREES]);
 
-impl Kv for TxKv<'_> {
-    type Err = ConflictableTransactionError<StoreError>;
+impl<A> Kv<A> for TxKv<'_> {
+    type Err = ConflictableTransactionError<A>;
     fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, Self::Err> {
         Ok(self.0[t as usize].get(key)?)
     }
@@ -88,7 +87,7 @@ impl Kv for TxKv<'_> {
         self.0[t as usize].remove(key)?;
         Ok(())
     }
-    fn abort(e: StoreError) -> Self::Err {
+    fn abort(e: A) -> Self::Err {
         ConflictableTransactionError::Abort(e)
     }
 }
@@ -154,9 +153,9 @@ impl Pending {
     }
 }
 
-impl Kv for Staged<'_> {
-    type Err = StoreError;
-    fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, StoreError> {
+impl<A: From<sled::Error>> Kv<A> for Staged<'_> {
+    type Err = A;
+    fn get(&self, t: T, key: &[u8]) -> std::result::Result<Option<IVec>, A> {
         if let Some(v) = self.local.borrow().get(&(t, key.to_vec())) {
             return Ok(v.clone());
         }
@@ -165,17 +164,17 @@ impl Kv for Staged<'_> {
         }
         Ok(self.trees[t as usize].get(key)?)
     }
-    fn put(&self, t: T, key: &[u8], value: &[u8]) -> std::result::Result<(), StoreError> {
+    fn put(&self, t: T, key: &[u8], value: &[u8]) -> std::result::Result<(), A> {
         self.local
             .borrow_mut()
             .insert((t, key.to_vec()), Some(IVec::from(value)));
         Ok(())
     }
-    fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), StoreError> {
+    fn remove(&self, t: T, key: &[u8]) -> std::result::Result<(), A> {
         self.local.borrow_mut().insert((t, key.to_vec()), None);
         Ok(())
     }
-    fn abort(e: StoreError) -> StoreError {
+    fn abort(e: A) -> A {
         e
     }
 }

@@ -10,24 +10,21 @@
 //! (`VmHWM`, reset per case) and the store's growth on disk.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use tokio::sync::mpsc;
 
 use super::core::dir_size;
 use super::peak::{Peak, proc_status_kib};
 use super::report::{Report, group, kib, mib, ms, secs};
 use super::session::{
-    Durable, Running, STALL, check_alive, ingest_state, raw_session, staging_mailbox, wait_moved,
+    Running, STALL, check_alive, ingest_state, prepare_ingest, raw_session, staging_mailbox,
+    wait_moved,
 };
 use crate::config::Config;
 use crate::io::imap::{Imap, timed};
 use crate::io::store::Store;
-use crate::service::ingest::Ingest;
 use crate::service::parse_budget;
-use crate::service::shutdown::Trigger;
 
 /// The bounds issue 14 sets for every hostile mail.
 const MAX_CPU_PER_MAIL: Duration = Duration::from_secs(2);
@@ -302,16 +299,7 @@ pub(super) async fn hostile_phase(
     }
     let mut admin = raw_session(cfg).await?;
 
-    let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_bytes())
-        .with_context(|| format!("cannot open store {}", cfg.store.path.display()))?;
-    let mut ing = Ingest::new(Arc::new(cfg.clone()), store.clone())?;
-    let status = ing.status.clone();
-    let durable = Durable::default();
-    let (tx, rx) = mpsc::unbounded_channel();
-    ing.on_durable(tx);
-    tokio::spawn(durable.clone().collect(rx));
-    let (stop_tx, stop_rx) = Trigger::new();
-    running.ingest = Some((stop_tx, tokio::spawn(ing.run(stop_rx))));
+    let (store, status, durable) = running.start(prepare_ingest(cfg)?);
 
     let limit = Duration::from_secs(600);
     let mut handled = 0;

@@ -43,18 +43,14 @@ mod report;
 mod session;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use chrono::Utc;
-use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::io::imap::Imap;
 use crate::io::store::Store;
-use crate::service::ingest::Ingest;
-use crate::service::shutdown::Trigger;
 
 pub use self::core::core_only;
 use self::core::{core_run, dir_size, fill};
@@ -64,7 +60,7 @@ pub use self::probe::probe_from_env;
 use self::probe::run_probe;
 use self::report::{Report, group, kib, mib, ms, pct, rate, secs};
 use self::session::{
-    Durable, Running, STALL, bulk_fetch, check_alive, cleanup, ingest_state, raw_session,
+    Running, STALL, bulk_fetch, check_alive, cleanup, ingest_state, prepare_ingest, raw_session,
     wait_moved,
 };
 
@@ -345,17 +341,9 @@ async fn phases(
     // 4. (b) End to end.
     eprintln!("bench: (b) ingesting them");
     let peak = Peak::start();
-    let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_bytes())
-        .with_context(|| format!("cannot open store {}", cfg.store.path.display()))?;
-    let mut ing = Ingest::new(Arc::new(cfg.clone()), store.clone())?;
-    let status = ing.status.clone();
-    let durable = Durable::default();
-    let (tx, rx) = mpsc::unbounded_channel();
-    ing.on_durable(tx);
-    tokio::spawn(durable.clone().collect(rx));
-    let (stop_tx, stop_rx) = Trigger::new();
+    let prepared = prepare_ingest(cfg)?;
     let t0 = Instant::now();
-    running.ingest = Some((stop_tx, tokio::spawn(ing.run(stop_rx))));
+    let (store, status, durable) = running.start(prepared);
     let counts = wait_moved(&mut admin, cfg, n, running, &status).await?;
     let moved = t0.elapsed();
     let ids: Vec<&str> = mails.iter().map(|m| m.id.as_str()).collect();

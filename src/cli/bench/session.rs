@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::io::imap::{Imap, timed};
+use crate::io::store::Store;
+use crate::service::ingest::Ingest;
 use crate::service::metrics::IngestStatus;
 use crate::service::shutdown::Trigger;
 
@@ -28,7 +30,44 @@ pub(super) struct Running {
     pub(super) ingest: Option<(Trigger, JoinHandle<Result<()>>)>,
 }
 
+/// The real ingest loop on the store of `cfg`, ready to start ([`Running::start`]), telling
+/// `durable` when each batch is fsynced.
+pub(super) struct Prepared {
+    pub(super) store: Store,
+    pub(super) status: Arc<Mutex<IngestStatus>>,
+    pub(super) durable: Durable,
+    ingest: Ingest,
+}
+
+/// Opens the store of `cfg` and builds its ingest loop (not started: what is timed starts later).
+pub(super) fn prepare_ingest(cfg: &Config) -> Result<Prepared> {
+    let store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_bytes())
+        .with_context(|| format!("cannot open store {}", cfg.store.path.display()))?;
+    let mut ingest = Ingest::new(Arc::new(cfg.clone()), store.clone())?;
+    let status = ingest.status.clone();
+    let durable = Durable::default();
+    let (tx, rx) = mpsc::unbounded_channel();
+    ingest.on_durable(tx);
+    tokio::spawn(durable.clone().collect(rx));
+    Ok(Prepared {
+        store,
+        status,
+        durable,
+        ingest,
+    })
+}
+
 impl Running {
+    /// Starts the ingest loop of `prepared`; returns its store, status and durability record.
+    pub(super) fn start(
+        &mut self,
+        prepared: Prepared,
+    ) -> (Store, Arc<Mutex<IngestStatus>>, Durable) {
+        let (stop_tx, stop_rx) = Trigger::new();
+        self.ingest = Some((stop_tx, tokio::spawn(prepared.ingest.run(stop_rx))));
+        (prepared.store, prepared.status, prepared.durable)
+    }
+
     /// Signals shutdown and waits for ingest; returns how long it took to stop.
     pub(super) async fn stop(&mut self) -> Result<Duration> {
         let Some((tx, mut handle)) = self.ingest.take() else {

@@ -431,41 +431,22 @@ impl Store {
     /// so a crash halfway only means it runs again; made durable every 1,000 messages.
     fn slim_messages(&self) -> Result<()> {
         let t = std::time::Instant::now();
-        let (mut seen, mut rewritten) = (0u64, 0u64);
-        let mut from: Vec<u8> = Vec::new();
-        loop {
-            let batch: Vec<(sled::IVec, sled::IVec)> = self
-                .messages
-                .range(from.clone()..)
-                .take(1000)
-                .collect::<std::result::Result<_, _>>()?;
-            let Some((last, _)) = batch.last() else { break };
-            from = last.to_vec();
-            from.push(0);
-            let mut writes = sled::Batch::default();
-            for (k, v) in &batch {
-                seen += 1;
-                // A record that does not read is left as it was (its ticket shows the error, as
-                // before): one damaged message must not keep the daemon from starting.
-                let m = match self.decode_message(k, v) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(key = %hex::encode(k), error = %e, "schema 3 upgrade: a message record does not read; left as it is");
-                        continue;
-                    }
-                };
-                let Some(raw) = self.raw_mail(&m.raw_sha256)? else {
-                    continue;
-                };
-                let slim = value_codec::encode(Kind::Message, &message_codec::encode(&m, &raw)?);
-                if slim.len() < v.len() {
-                    writes.insert(k.clone(), slim);
-                    rewritten += 1;
+        let (seen, rewritten) = self.rewrite_tree(&self.messages, |k, v| {
+            // A record that does not read is left as it was (its ticket shows the error, as
+            // before): one damaged message must not keep the daemon from starting.
+            let m = match self.decode_message(k, v) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(key = %hex::encode(k), error = %e, "schema 3 upgrade: a message record does not read; left as it is");
+                    return Ok(None);
                 }
-            }
-            self.messages.apply_batch(writes)?;
-            self.sync_blocking()?;
-        }
+            };
+            let Some(raw) = self.raw_mail(&m.raw_sha256)? else {
+                return Ok(None);
+            };
+            let slim = value_codec::encode(Kind::Message, &message_codec::encode(&m, &raw)?);
+            Ok((slim.len() < v.len()).then_some(slim))
+        })?;
         if seen > 0 {
             tracing::info!(
                 path = %self.path.display(),
@@ -477,6 +458,38 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// A migration's pass over `tree`: `new` says what a value becomes (`None`: kept), applied
+    /// and made durable every 1,000 values, so a step that is idempotent survives a crash
+    /// halfway by running again. Returns the values seen and rewritten.
+    fn rewrite_tree(
+        &self,
+        tree: &sled::Tree,
+        mut new: impl FnMut(&[u8], &[u8]) -> Result<Option<Vec<u8>>>,
+    ) -> Result<(u64, u64)> {
+        let (mut seen, mut rewritten) = (0u64, 0u64);
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let batch: Vec<(sled::IVec, sled::IVec)> = tree
+                .range(from.clone()..)
+                .take(1000)
+                .collect::<std::result::Result<_, _>>()?;
+            let Some((last, _)) = batch.last() else { break };
+            from = last.to_vec();
+            from.push(0);
+            let mut writes = sled::Batch::default();
+            for (k, v) in &batch {
+                seen += 1;
+                if let Some(n) = new(k, v)? {
+                    writes.insert(k.clone(), n);
+                    rewritten += 1;
+                }
+            }
+            tree.apply_batch(writes)?;
+            self.sync_blocking()?;
+        }
+        Ok((seen, rewritten))
     }
 
     /// The raw mail stored under its SHA-256 (hex).
@@ -500,37 +513,19 @@ impl Store {
             _ => &self.messages,
         };
         let t = std::time::Instant::now();
-        let (mut seen, mut rewritten) = (0u64, 0u64);
-        let mut from: Vec<u8> = Vec::new();
-        loop {
-            let batch: Vec<(sled::IVec, sled::IVec)> = tree
-                .range(from.clone()..)
-                .take(1000)
-                .collect::<std::result::Result<_, _>>()?;
-            let Some((last, _)) = batch.last() else { break };
-            from = last.to_vec();
-            from.push(0);
-            let mut writes = sled::Batch::default();
-            for (k, v) in &batch {
-                seen += 1;
-                let is_plain = match kind {
-                    Kind::Raw => {
-                        hex::encode(sha2::Sha256::digest(v)).as_bytes() == k.as_ref()
-                            || value_codec::decode(kind, v).is_err()
-                    }
-                    _ => {
-                        !value_codec::is_encoded(v)
-                            && serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok()
-                    }
-                };
-                if is_plain {
-                    writes.insert(k.clone(), value_codec::encode(kind, v));
-                    rewritten += 1;
+        let (seen, rewritten) = self.rewrite_tree(tree, |k, v| {
+            let is_plain = match kind {
+                Kind::Raw => {
+                    hex::encode(sha2::Sha256::digest(v)).as_bytes() == k
+                        || value_codec::decode(kind, v).is_err()
                 }
-            }
-            tree.apply_batch(writes)?;
-            self.sync_blocking()?;
-        }
+                _ => {
+                    !value_codec::is_encoded(v)
+                        && serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok()
+                }
+            };
+            Ok(is_plain.then(|| value_codec::encode(kind, v)))
+        })?;
         if seen > 0 {
             tracing::info!(
                 tree = name,

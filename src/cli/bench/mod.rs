@@ -15,10 +15,11 @@
 //! 3. (a) FETCHes them back the way ingest does (an index FETCH, then sizes and headers, then
 //!    bodies, one FETCH per batch of 64) and, for comparison, one body FETCH per mail (ingest's
 //!    fallback after a failed batch) and one bulk `UID FETCH 1:* BODY.PEEK[]`;
-//! 4. (b) runs the real [`Ingest`] loop until the inbox is empty and every mail is in the
-//!    processed mailbox (appended → durable ticket → moved);
+//! 4. (b) runs the real [`Ingest`](crate::service::ingest::Ingest) loop until the inbox is
+//!    empty and every mail is in the processed mailbox (appended → durable ticket → moved);
 //! 5. (c) with ingest idling, APPENDs `--latency-mails` more mails one at a time and measures
-//!    APPEND completion → batch fsynced ([`Ingest::on_durable`]);
+//!    APPEND completion → batch fsynced
+//!    ([`Ingest::on_durable`](crate::service::ingest::Ingest::on_durable));
 //! 6. (d) runs the core step ([`crate::service::intake::ingest_raw_with`]: parse, thread, store) over the same
 //!    mails without IMAP into a fresh store, fsyncing every 64 mails like production batches,
 //!    plus a parse-only pass;

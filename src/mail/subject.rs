@@ -44,7 +44,15 @@ pub(crate) fn normalize(subject: &str) -> String {
 
 /// Collapse every run of whitespace (including folding CR/LF and tabs) to one space, and trim.
 pub(crate) fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    // One pass into one buffer: this runs on every raw header value, up to the header budget.
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Find the ticket number of a `[<prefix>-<digits>]` tag anywhere in `subject`.

@@ -104,7 +104,7 @@ fn only_footers(text: &str) -> bool {
     lines::lines(text)
         .iter()
         .filter(|l| !l.is_blank())
-        .all(|l| l.depth == 0 && is_client_footer(&l.content))
+        .all(|l| l.depth == 0 && is_client_footer(l.content()))
 }
 
 #[cfg(test)]

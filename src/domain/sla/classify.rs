@@ -16,6 +16,10 @@ static DECLARED: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// How much of the reply text the rules read. A customer states the problem at the top; a
+/// pasted multi-megabyte log must not cost one regex pass per rule.
+const RULE_TEXT: usize = 64 * 1024;
+
 /// Words that, right before an urgency word, negate it (`不紧急`, `not urgent`).
 const NEGATIONS: [&str; 7] = ["不", "非", "无需", "无须", "not", "non", "no"];
 
@@ -29,7 +33,8 @@ const NEGATIONS: [&str; 7] = ["不", "非", "无需", "无须", "not", "non", "n
 /// 3. `default` (the shell passes `support.default_priority`) when nothing matched.
 /// 4. A VIP customer's result is raised one level (P1 stays P1), after the ceiling.
 ///
-/// Pass the reply text without quoted history as `body`, so old quotes do not classify.
+/// Pass the reply text without quoted history as `body`, so old quotes do not classify; the
+/// rules read its first [`RULE_TEXT`] bytes.
 pub(crate) fn classify(
     subject: &str,
     body: &str,
@@ -37,6 +42,7 @@ pub(crate) fn classify(
     default: Priority,
     sla: &SlaPolicy,
 ) -> (Priority, String) {
+    let body = &body[..body.floor_char_boundary(RULE_TEXT)];
     let mut best: Option<(Priority, String)> = None;
     for rule in &sla.rules {
         let hit = match rule.field {

@@ -50,11 +50,17 @@ fn is_plain_ascii(bytes: &[u8]) -> bool {
     bytes.is_ascii() && !bytes.contains(&0x1b)
 }
 
+/// How much of an undeclared text the detector reads.
+const DETECT_PREFIX: usize = 64 * 1024;
+
 /// chardetng's guess for `bytes`, given the sender's top-level domain (`cn`, `jp`, ...) when
 /// known. ISO-2022-JP is allowed: it is mail's Japanese charset.
 pub(super) fn detect(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
-    detector.feed(bytes, true);
+    // A prefix decides as well as the whole (chardetng supports it: `last` stays false when
+    // the text goes on), and a multi-megabyte part no longer costs a detector pass per byte.
+    let prefix = &bytes[..bytes.len().min(DETECT_PREFIX)];
+    detector.feed(prefix, prefix.len() == bytes.len());
     detector.guess(tld_hint(tld).as_deref(), Utf8Detection::Allow)
 }
 

@@ -132,11 +132,11 @@ fn effective_depths(lines: &[Line]) -> Vec<usize> {
 /// mid-sentence, or (Outlook, after a bare `>>>>>` marker) is only markers and `line` is one
 /// unbroken token.
 fn pushed_out(above: &Line, line: &Line, first: bool) -> bool {
-    let stops = above.content.trim_end().ends_with([
+    let stops = above.content().trim_end().ends_with([
         '.', ';', ':', '!', '?', '{', '}', '。', '；', '：', '！', '？', ',', '，',
     ]);
     let long = above.width() >= WRAP_WIDTH && !stops;
-    let bare_marker = first && above.is_empty_quote() && !line.content.trim().contains(' ');
+    let bare_marker = first && above.is_empty_quote() && !line.content().trim().contains(' ');
     long || bare_marker
 }
 
@@ -159,7 +159,7 @@ fn boundary(lines: &[Line], depth: &[usize]) -> Option<Cut> {
         if !unquoted(i) || lines[i].is_blank() {
             continue;
         }
-        let s = lines[i].content.as_str();
+        let s = lines[i].content();
         let mut cut = None;
         let titled_block = || {
             is_title(s) && next_nonblank(i + 1, 4).is_some_and(|j| header_block(lines, depth, j))
@@ -205,15 +205,15 @@ fn boundary(lines: &[Line], depth: &[usize]) -> Option<Cut> {
 fn next_attribution_half(lines: &[Line], depth: &[usize], i: usize) -> bool {
     i + 1 < lines.len()
         && depth[i + 1] == 0
-        && is_wrapped_attribution(&lines[i].content, &lines[i + 1].content)
+        && is_wrapped_attribution(lines[i].content(), lines[i + 1].content())
 }
 
 /// A `From` field at `i` with another header field a few lines under it.
 fn header_block(lines: &[Line], depth: &[usize], i: usize) -> bool {
     depth[i] == 0
-        && header_field(&lines[i].content) == Some(true)
+        && header_field(lines[i].content()) == Some(true)
         && (i + 1..lines.len().min(i + 1 + FIELD_LOOKAHEAD))
-            .any(|j| depth[j] == 0 && header_field(&lines[j].content) == Some(false))
+            .any(|j| depth[j] == 0 && header_field(lines[j].content()) == Some(false))
 }
 
 /// The first field of the header block whose `From` is at `i`: GMX and Outlook for Mac put
@@ -223,7 +223,7 @@ fn first_field(lines: &[Line], depth: &[usize], i: usize) -> usize {
     while first > 0
         && i - first < FIELD_LOOKAHEAD
         && depth[first - 1] == 0
-        && header_field(&lines[first - 1].content) == Some(false)
+        && header_field(lines[first - 1].content()) == Some(false)
     {
         first -= 1;
     }
@@ -235,7 +235,7 @@ fn first_field(lines: &[Line], depth: &[usize], i: usize) -> usize {
 fn pasted(lines: &[Line], i: usize) -> bool {
     let above = lines[..i].iter().rev().take(2).find(|l| !l.is_blank());
     above.is_some_and(|l| {
-        let s = l.content.trim_end();
+        let s = l.content().trim_end();
         (s.ends_with(':') || s.ends_with('：'))
             && !is_attribution(s)
             && !is_separator(s)
@@ -251,7 +251,7 @@ fn forwarded(lines: &[Line], i: usize) -> bool {
         .rev()
         .take(3)
         .find(|l| !l.is_blank())
-        .is_some_and(|l| is_forward_separator(&l.content))
+        .is_some_and(|l| is_forward_separator(l.content()))
 }
 
 /// The first line of the history a header block at `i` opens: a rule, a table border or Lotus'
@@ -268,10 +268,10 @@ fn rule_above(lines: &[Line], depth: &[usize], i: usize) -> usize {
         if l.is_blank() {
             continue;
         }
-        if is_rule(&l.content)
-            || is_lotus_title(&l.content)
-            || is_title(&l.content)
-            || is_titled_rule(&l.content)
+        if is_rule(l.content())
+            || is_lotus_title(l.content())
+            || is_title(l.content())
+            || is_titled_rule(l.content())
         {
             start = j;
         } else {
@@ -386,7 +386,7 @@ fn blocks(lines: &[Line], depth: &[usize]) -> Vec<Block> {
             }),
         }
     }
-    out.retain(|b| !b.quoted || (b.start..b.end).any(|i| !is_blank(&lines[i].content)));
+    out.retain(|b| !b.quoted || (b.start..b.end).any(|i| !is_blank(lines[i].content())));
     merge(out)
 }
 
@@ -416,13 +416,13 @@ fn attach_attributions(lines: &[Line], blocks: &mut Vec<Block>) {
             continue;
         }
         let last = text.end - 1;
-        let s = lines[last].content.trim_end();
+        let s = lines[last].content().trim_end();
         let last_quote = b + 1 == blocks.len();
         let introduces = last_quote
             && (s.ends_with(':') || s.ends_with('：'))
             && s.chars().count() <= 200
             && header_field(s).is_none();
-        let cut = if last > text.start && is_wrapped_attribution(&lines[last - 1].content, s) {
+        let cut = if last > text.start && is_wrapped_attribution(lines[last - 1].content(), s) {
             Some(last - 1)
         } else if is_attribution(s) || introduces {
             Some(last)
@@ -452,10 +452,10 @@ fn quoted_own_text(lines: &[Line], depth: &[usize], blocks: &[Block]) -> Option<
     };
     let at = attribution.start;
     let reads = if attribution.end - at == 1 {
-        is_attribution(&lines[at].content)
+        is_attribution(lines[at].content())
     } else {
         attribution.end - at == 2
-            && is_wrapped_attribution(&lines[at].content, &lines[at + 1].content)
+            && is_wrapped_attribution(lines[at].content(), lines[at + 1].content())
     };
     (own.quoted && !attribution.quoted && reads).then(|| render(lines, depth, own.start, own.end))
 }
@@ -471,10 +471,10 @@ fn closing_block(lines: &[Line], block: Block) -> bool {
         return false;
     };
     let signature = first.text.trim_end() == "--";
-    let sign_off = is_closing(&first.content);
+    let sign_off = is_closing(first.content());
     signature
         || (sign_off && words.len() <= 4)
-        || (sign_off && words.iter().any(|l| is_disclaimer(&l.content)))
+        || (sign_off && words.iter().any(|l| is_disclaimer(l.content())))
         || disclaimer_block(lines, block)
 }
 
@@ -484,11 +484,11 @@ fn disclaimer_block(lines: &[Line], block: Block) -> bool {
         .iter()
         .filter(|l| !l.is_blank())
         .collect();
-    words.iter().any(|l| is_disclaimer(&l.content))
+    words.iter().any(|l| is_disclaimer(l.content()))
         && words.iter().all(|l| {
-            is_disclaimer(&l.content)
-                || is_rule(&l.content)
-                || (l.content.chars().count() < 20 && !is_closing(&l.content))
+            is_disclaimer(l.content())
+                || is_rule(l.content())
+                || (l.content().chars().count() < 20 && !is_closing(l.content()))
         })
 }
 
@@ -497,14 +497,15 @@ fn disclaimer_block(lines: &[Line], block: Block) -> bool {
 fn context(lines: &[Line], depth: &[usize], block: Block) -> Option<(usize, String)> {
     let mut start = block.start;
     for i in (block.start..block.end).rev() {
-        if is_blank(&lines[i].content) && (i + 1..block.end).any(|j| !is_blank(&lines[j].content)) {
+        if is_blank(lines[i].content()) && (i + 1..block.end).any(|j| !is_blank(lines[j].content()))
+        {
             start = i + 1;
             break;
         }
     }
     let keep: Vec<usize> = (start..block.end)
         .filter(|&i| {
-            let s = lines[i].content.as_str();
+            let s = lines[i].content();
             !is_blank(s) && !is_attribution(s) && !is_separator(s) && header_field(s).is_none()
         })
         .collect();
@@ -523,7 +524,7 @@ fn quoted_text(line: &Line, depth: usize) -> String {
     if line.depth > 0 {
         line.text.clone()
     } else {
-        format!("{} {}", ">".repeat(depth.max(1)), line.content.trim())
+        format!("{} {}", ">".repeat(depth.max(1)), line.content().trim())
     }
 }
 
@@ -532,7 +533,9 @@ fn render(lines: &[Line], depth: &[usize], start: usize, end: usize) -> String {
     lines[start..end]
         .iter()
         .zip(&depth[start..end])
-        .filter(|(l, _)| l.is_blank() || !l.content.chars().all(|c| c == '|' || c.is_whitespace()))
+        .filter(|(l, _)| {
+            l.is_blank() || !l.content().chars().all(|c| c == '|' || c.is_whitespace())
+        })
         .map(|(l, &d)| {
             if d > 0 {
                 quoted_text(l, d)

@@ -55,7 +55,7 @@ impl Sent {
             budget -= allotment.min(text.len());
             let text = prefix(text, allotment);
             let lines = lines(text);
-            let squeezed: Vec<String> = lines.iter().map(|l| squeeze(&l.content)).collect();
+            let squeezed: Vec<String> = lines.iter().map(|l| squeeze(l.content())).collect();
             let whole: String = squeezed.concat();
             sent.lines
                 .extend(squeezed.into_iter().filter(|l| !l.is_empty()));
@@ -112,7 +112,7 @@ pub(crate) fn remove_copies(new_text: &str, sent: &Sent, keep_context: bool) -> 
         if line.is_blank() {
             continue;
         }
-        let from_sent = sent.holds(&line.content);
+        let from_sent = sent.holds(line.content());
         if line.depth > 0 {
             keep[i] = (keep_context || !from_sent) && !line.is_empty_quote();
             continue;
@@ -120,7 +120,7 @@ pub(crate) fn remove_copies(new_text: &str, sent: &Sent, keep_context: bool) -> 
         if from_sent {
             run.push(i);
             counted += 1;
-        } else if sent.holds_short_line(&line.content) {
+        } else if sent.holds_short_line(line.content()) {
             // Too short to tell (`你好，`): it neither starts nor ends a copy, but goes with one.
             run.push(i);
         } else {
@@ -134,7 +134,7 @@ pub(crate) fn remove_copies(new_text: &str, sent: &Sent, keep_context: bool) -> 
                 keep[j] = false;
             }
         }
-        if sent.holds_line(&line.content) && !is_closing(&line.content) {
+        if sent.holds_line(line.content()) && !is_closing(line.content()) {
             keep[i] = false;
         }
     }
@@ -163,9 +163,9 @@ pub(crate) fn insertions(history: &[String], sent: &Sent) -> Vec<String> {
         .iter()
         .take(MAX_LINES)
         .flat_map(|h| lines(h))
-        .filter(|l| checkable(&l.content))
+        .filter(|l| checkable(l.content()))
         .collect();
-    let ours: Vec<bool> = words.iter().map(|l| sent.holds(&l.content)).collect();
+    let ours: Vec<bool> = words.iter().map(|l| sent.holds(l.content())).collect();
     let count = ours.iter().filter(|o| **o).count();
     let (Some(first), Some(last)) = (ours.iter().position(|o| *o), ours.iter().rposition(|o| *o))
     else {
@@ -176,7 +176,7 @@ pub(crate) fn insertions(history: &[String], sent: &Sent) -> Vec<String> {
     }
     (first..=last)
         .filter(|&i| !ours[i])
-        .map(|i| words[i].content.clone())
+        .map(|i| words[i].content().to_owned())
         .collect()
 }
 

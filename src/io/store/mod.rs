@@ -1674,29 +1674,12 @@ mod tests {
     /// into an identical export.
     #[test]
     fn schema_2_store_migrates_and_exports_round_trip() {
-        use crate::domain::message::ThreadedBy;
-        let now = Utc::now();
         let old = tempfile::tempdir().unwrap();
-        let mut originals = Vec::new();
+        let originals;
         let old_export = {
             let store = Store::reopen(old.path());
-            for (i, (_, raw)) in crate::fixtures::files("tests/mail").iter().enumerate() {
-                let inbound = crate::mail::parse::parse(raw).unwrap();
-                let seq = i as u32 + 1;
-                let m = Message::received(&inbound, 1, seq, ThreadedBy::New, None, now);
-                // The schema-2 writer.
-                let key = message_key(1, seq);
-                store
-                    .messages
-                    .insert(key, serde_json::to_vec(&m).unwrap())
-                    .unwrap();
-                store
-                    .raw
-                    .insert(m.raw_sha256.as_bytes(), raw.as_slice())
-                    .unwrap();
-                store.msgid.insert(m.message_id.as_bytes(), &key).unwrap();
-                originals.push(m);
-            }
+            // The schema-2 writer: messages as plain JSON.
+            originals = write_old_messages(&store, |m, _| serde_json::to_vec(m).unwrap()).0;
             store
                 .meta
                 .insert("schema_version", b"2".as_slice())
@@ -1769,6 +1752,33 @@ mod tests {
         );
     }
 
+    /// Writes every mail of `tests/mail` into ticket 1 as an older schema did: each message
+    /// record as `encode` makes it, the raw mail verbatim, the Message-ID index; returns the
+    /// messages and raw mails in order.
+    fn write_old_messages(
+        store: &Store,
+        encode: impl Fn(&Message, &[u8]) -> Vec<u8>,
+    ) -> (Vec<Message>, Vec<Vec<u8>>) {
+        use crate::domain::message::ThreadedBy;
+        let now = Utc::now();
+        let mut out = (Vec::new(), Vec::new());
+        for (i, (_, raw)) in crate::fixtures::files("tests/mail").iter().enumerate() {
+            let inbound = crate::mail::parse::parse(raw).unwrap();
+            let seq = i as u32 + 1;
+            let m = Message::received(&inbound, 1, seq, ThreadedBy::New, None, now);
+            let key = message_key(1, seq);
+            store.messages.insert(key, encode(&m, raw)).unwrap();
+            store
+                .raw
+                .insert(m.raw_sha256.as_bytes(), raw.as_slice())
+                .unwrap();
+            store.msgid.insert(m.message_id.as_bytes(), &key).unwrap();
+            out.0.push(m);
+            out.1.push(raw.clone());
+        }
+        out
+    }
+
     /// A ticket as schema 3 wrote one (the benchmark's, Chinese subject and all).
     fn schema_3_ticket(id: u64) -> Ticket {
         let json = r#"{"id":1,"status":"new","priority":"P2","customer":"user472@hooli100.example.cn","subject":"发票开具问题 #319906","normalized_subject":"发票开具问题 #319906","requester":{"name":"李娜","address":"user472@hooli100.example.cn"},"participants":[{"address":"user472@hooli100.example.cn","how":"requester","at":"2026-12-01T18:43:10.999836573Z"}],"message_count":9,"created_at":"2026-12-01T18:43:10.999836573Z","updated_at":"2026-12-01T18:43:12.433402211Z","last_customer_message_id":"6b0f153e.000722.9f6136be@hooli100.example.cn","related":null,"assignee":"alice","first_response_at":null,"resolved_at":null,"merged_into":null,"escalation":0,"priority_rule":"rule broken-zh matched \"无法登录\"","sla":{"first_response":{"cycle":1,"started_at":"2026-12-01T18:43:10.999836573Z","due_at":"2026-12-01T19:43:10.999836573Z","stopped_at":null,"paused_since":null,"paused_secs":0,"paused_business_secs":0,"schedule":{"warning":"2026-12-01T19:31:10.999836573Z","breach":"2026-12-01T19:43:10.999836573Z","supervisor":"2026-12-01T20:13:10.999836573Z"},"fired":[]},"update":{"cycle":0,"started_at":null,"due_at":null,"stopped_at":null,"paused_since":null,"paused_secs":0,"paused_business_secs":0,"schedule":{},"fired":[]},"resolution":{"cycle":1,"started_at":"2026-12-01T18:43:10.999836573Z","due_at":"2026-12-02T02:43:10.999836573Z","stopped_at":null,"paused_since":null,"paused_secs":0,"paused_business_secs":0,"schedule":{"warning":"2026-12-02T01:07:10.999836573Z","breach":"2026-12-02T02:43:10.999836573Z","supervisor":"2026-12-02T03:13:10.999836573Z"},"fired":[]}}}"#;
@@ -1783,11 +1793,8 @@ mod tests {
     /// the readable one and imports into a store that exports the same again.
     #[test]
     fn schema_3_store_migrates_compressed_and_exports_round_trip() {
-        use crate::domain::message::ThreadedBy;
-        let now = Utc::now();
         let old = tempfile::tempdir().unwrap();
-        let mut originals = Vec::new();
-        let mut raws = Vec::new();
+        let (originals, raws);
         let tickets: Vec<Ticket> = (1..=3).map(schema_3_ticket).collect();
         let plain_bytes;
         {
@@ -1798,24 +1805,9 @@ mod tests {
                     .insert(ticket_key(t.id), serde_json::to_vec(t).unwrap())
                     .unwrap();
             }
-            for (i, (_, raw)) in crate::fixtures::files("tests/mail").iter().enumerate() {
-                let inbound = crate::mail::parse::parse(raw).unwrap();
-                let seq = i as u32 + 1;
-                let m = Message::received(&inbound, 1, seq, ThreadedBy::New, None, now);
-                // The schema-3 writer.
-                let key = message_key(1, seq);
-                store
-                    .messages
-                    .insert(key, message_codec::encode(&m, raw).unwrap())
-                    .unwrap();
-                store
-                    .raw
-                    .insert(m.raw_sha256.as_bytes(), raw.as_slice())
-                    .unwrap();
-                store.msgid.insert(m.message_id.as_bytes(), &key).unwrap();
-                originals.push(m);
-                raws.push(raw.clone());
-            }
+            // The schema-3 writer: messages in the message codec, uncompressed.
+            (originals, raws) =
+                write_old_messages(&store, |m, raw| message_codec::encode(m, raw).unwrap());
             store
                 .meta
                 .insert("schema_version", b"3".as_slice())

@@ -2,7 +2,7 @@
 //! nightly, which CI must not need).
 //!
 //! ```text
-//! supportd fuzz --inputs 10000000 --jobs 2 --save fuzz-out     # the documented long run
+//! supportd fuzz --inputs 10000000 --jobs 2 --max-input 65536 --save fuzz-out   # the documented long run
 //! supportd fuzz --inputs 2000 --max-input 65536               # the CI smoke (tests/fuzz.rs)
 //! ```
 //!

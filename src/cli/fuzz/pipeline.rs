@@ -253,6 +253,22 @@ mod tests {
         }
     }
 
+    /// Found by the long run: a digest whose parts mail-parser links into a cycle (part 1's
+    /// children are its parent, itself and 245 more). It ran for hours; each part is now walked
+    /// once and the mail is a ticket like any other.
+    #[test]
+    fn a_digest_whose_parts_form_a_cycle_is_walked_once() {
+        let desk = Desk::new().unwrap();
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz-found/digest-shared-parts.eml"
+        ))
+        .unwrap();
+        assert_eq!(run(&desk, &raw, &mut |_| ()), Reached::Accepted);
+        let m = parse::parse_with(&raw, &desk.config.parse).unwrap();
+        assert!(m.attachments.len() < 300, "{}", m.attachments.len());
+    }
+
     #[test]
     fn a_digest_nested_1600_deep_and_37000_received_fields_are_refused_by_budget() {
         let desk = Desk::new().unwrap();

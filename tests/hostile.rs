@@ -609,3 +609,34 @@ async fn a_full_disk_is_reported_then_cleared_by_a_restart_and_every_mail_is_sto
     drop(daemon);
     drop(fs);
 }
+
+/// Fuzz finding (`tests/fuzz-found/digest-shared-parts.eml`): a 42 KB digest whose parts
+/// mail-parser links into a cycle cost hours of CPU to walk. Through the real server it is a
+/// ticket like any mail, and the next mail follows. Its customer is the sender mail-parser
+/// reports, `cc@dd.or` from inside the digest, not the top header's `aperson@dom.ain`: the
+/// parser's part table for this mail is broken, and a From is no proof of anything anyway.
+#[tokio::test]
+async fn the_digest_whose_parts_form_a_cycle_is_handled_and_the_next_mail_follows() {
+    let desk = desk("", "");
+    let digest = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fuzz-found/digest-shared-parts.eml"
+    ))
+    .unwrap();
+    desk.deliver(&digest).await;
+    desk.deliver(&plain(1)).await;
+    desk.settle().await;
+    let tickets: Vec<(Value, Value)> = desk
+        .tickets()
+        .into_iter()
+        .map(|t| (t["customer"].clone(), t["subject"].clone()))
+        .collect();
+    assert_eq!(
+        tickets,
+        [
+            ("cc@dd.or".into(), "".into()),
+            ("c1@customer.example".into(), "question 1".into())
+        ]
+    );
+    assert!(desk.quarantine().is_empty());
+}

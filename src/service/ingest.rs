@@ -25,7 +25,7 @@ use crate::io::imap::{self, Imap, Woken};
 use crate::io::store::{Store, StoreError, UidState};
 use crate::mail::parse;
 use crate::service::intake::{IntakeEnv, Outcome, ingest_caught, parse_mail, store_quarantined};
-use crate::service::metrics::{IngestStatus, StuckMail};
+use crate::service::metrics::{IngestStatus, Phase, StuckMail};
 use crate::service::parse_budget::{self, Parsed};
 use crate::service::settings::{Live, Settings};
 use crate::service::shutdown::Shutdown;
@@ -253,7 +253,9 @@ impl Ingest {
         from: u32,
         shutdown: &Shutdown,
     ) -> Result<(u32, usize)> {
+        let t = Instant::now();
         let mut metas = imap.fetch_index(from).await?;
+        self.spent(Phase::Index, t);
         // "Arrival" is when ingest first sees the mail (IMAP INTERNALDATE has only seconds).
         let seen = Instant::now();
         let next = metas
@@ -274,9 +276,11 @@ impl Ingest {
             let end = (at + BATCH).min(metas.len());
             // Headers per batch, so a large backlog never sits in memory whole; the batch ends
             // early when its headers fill half the fetch budget.
+            let t = Instant::now();
             let n = self
                 .fetch_batch_headers(imap, uidvalidity, &mut metas[at..end])
                 .await?;
+            self.spent(Phase::Headers, t);
             self.batch(imap, uidvalidity, &metas[at..at + n], seen, shutdown)
                 .await?;
             for m in &mut metas[at..at + n] {
@@ -302,7 +306,10 @@ impl Ingest {
         shutdown: &Shutdown,
     ) -> Result<()> {
         let acc = self.account.imap.clone();
+        let t = Instant::now();
         let mut bodies = self.prefetch_bodies(imap, uidvalidity, chunk).await?;
+        self.spent(Phase::Bodies, t);
+        let t = Instant::now();
         // The batch's mails go to sled in one transaction, written by the `sync` below (which
         // comes before any MOVE); an early return settles them when the guard drops.
         let staged = self.store.open_batch();
@@ -376,9 +383,12 @@ impl Ingest {
                 break;
             }
         }
+        self.spent(Phase::Handle, t);
         // Durable first, then tell the server: a crash in between only re-delivers.
+        let t = Instant::now();
         self.store.sync().await?;
         drop(staged);
+        self.spent(Phase::Sync, t);
         crate::service::metrics::INGEST_LATENCY.observe_n(
             seen.elapsed().as_secs_f64(),
             (done.len() + quarantined.len()) as u64,
@@ -389,6 +399,7 @@ impl Ingest {
         if let Some(n) = &self.outbox_wake {
             n.notify_one();
         }
+        let t = Instant::now();
         let processed = (&acc.processed_mailbox, imap::DONE_KEYWORD);
         self.move_out(imap, uidvalidity, &done, processed, &names)
             .await?;
@@ -398,6 +409,7 @@ impl Ingest {
         // Only a flag (index data) for mail the server cannot read: a MOVE would make it
         // read the mail again, and the scan skips flagged mail.
         imap.mark(&unreadable, imap::QUARANTINE_KEYWORD).await?;
+        self.spent(Phase::Move, t);
         if let Some(last) = chunk.last() {
             self.store.set_uid_state(
                 &self.account.state_key,
@@ -417,6 +429,10 @@ impl Ingest {
             ))));
         }
         Ok(())
+    }
+
+    fn spent(&self, phase: Phase, since: Instant) {
+        self.status.lock().unwrap().phases.add(phase, since);
     }
 
     /// Takes `uids` (all durably handled) out of the inbox into `dest`. A refused MOVE does not
@@ -716,7 +732,10 @@ impl Ingest {
         let budget = Duration::from_millis(s.config.support.max_parse_cpu_ms);
         let limits = s.config.parse.clone();
         let parse = move |raw: &[u8]| parse_mail(raw, &limits);
-        let parsed = match parse_budget::parse_within(raw.clone(), budget, parse).await? {
+        let t = Instant::now();
+        let parsed = parse_budget::parse_within(raw.clone(), budget, parse).await;
+        self.spent(Phase::Parse, t);
+        let parsed = match parsed? {
             Parsed::Done(parsed) => parsed,
             Parsed::OverBudget => {
                 warn!(

@@ -45,6 +45,58 @@ pub(crate) struct IngestStatus {
     pub(crate) stuck: Vec<StuckMail>,
     /// Given-up parses (over `support.max_parse_cpu_ms`) whose thread still runs.
     pub(crate) abandoned_parses: usize,
+    /// Where ingest's time went since start, so a slow backlog can be blamed on the server or
+    /// on us (the benchmark's profile of end-to-end ingest reads it).
+    pub(crate) phases: IngestPhases,
+}
+
+/// Wall time ingest spent in each step since start, in microseconds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct IngestPhases {
+    /// `UID FETCH <from>:* (UID FLAGS RFC822.SIZE)`: what is in the inbox.
+    pub(crate) index_us: u64,
+    /// The partial FETCH of each batch's headers.
+    pub(crate) headers_us: u64,
+    /// The batched FETCH of bodies.
+    pub(crate) bodies_us: u64,
+    /// Each mail's parse (on its own thread, under the CPU budget), waited for.
+    pub(crate) parse_us: u64,
+    /// Handling each mail, its parse included: the desk and staging, and fetching a body the
+    /// batch left out.
+    pub(crate) handle_us: u64,
+    /// Writing the batch to the store and its fsync.
+    pub(crate) sync_us: u64,
+    /// MOVEs (or flags) out of the inbox.
+    pub(crate) move_us: u64,
+}
+
+/// One of [`IngestPhases`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase {
+    Index,
+    Headers,
+    Bodies,
+    Parse,
+    Handle,
+    Sync,
+    Move,
+}
+
+impl IngestPhases {
+    /// Adds the time since `since` to `phase`.
+    pub(crate) fn add(&mut self, phase: Phase, since: std::time::Instant) {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let slot = match phase {
+            Phase::Index => &mut self.index_us,
+            Phase::Headers => &mut self.headers_us,
+            Phase::Bodies => &mut self.bodies_us,
+            Phase::Parse => &mut self.parse_us,
+            Phase::Handle => &mut self.handle_us,
+            Phase::Sync => &mut self.sync_us,
+            Phase::Move => &mut self.move_us,
+        };
+        *slot = slot.saturating_add(us);
+    }
 }
 
 /// A mail left in the inbox because the server refused to move it.

@@ -363,6 +363,13 @@ async fn phases(
         format!("{}{durable_note}", rate(n, bytes, moved)),
         peak.end(),
     );
+    let phases = status.lock().unwrap().phases.clone();
+    report.row(
+        "b",
+        "end-to-end profile: where (b)'s time went (ingest's own clock)",
+        ingest_profile(&phases, moved),
+        None,
+    );
     if counts.quarantine > 0 {
         report.notes.push(format!(
             "(b) {} of {} mails were quarantined instead of stored.",
@@ -683,4 +690,29 @@ async fn phases(
         let _ = std::fs::remove_dir_all(&path);
     }
     Ok(())
+}
+
+/// (b)'s wall time by ingest step, as shares of `total` (the rest is ingest waiting for mail
+/// or between passes).
+fn ingest_profile(p: &crate::service::metrics::IngestPhases, total: Duration) -> String {
+    let share = |us: u64| {
+        let d = Duration::from_micros(us);
+        format!(
+            "{} ({:.0} %)",
+            secs(d),
+            100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
+        )
+    };
+    let rest = p.handle_us.saturating_sub(p.parse_us);
+    format!(
+        "inbox index {} · header FETCH {} · body FETCH {} · parse (own thread, waited for) {} · \
+         desk and staging {} · batch write and fsync {} · MOVE {}",
+        share(p.index_us),
+        share(p.headers_us),
+        share(p.bodies_us),
+        share(p.parse_us),
+        share(rest),
+        share(p.sync_us),
+        share(p.move_us)
+    )
 }

@@ -13,14 +13,18 @@
 //! slowest input with its CPU time (saved too), counts inputs over `--hang-ms` of CPU as hangs,
 //! and exits non-zero after any panic or hang. A panic the parser catches itself
 //! (`ParseError::Internal`) counts as one: it is a bug all the same.
+//!
+//! An input that never finishes would otherwise be found only in the stuck process's memory
+//! (the first long run's hang was dug out with gdb): a watch saves any input a job has been on
+//! for [`STUCK`] as `stuck-<job>.eml` while the run goes on.
 
 mod mutate;
 mod pipeline;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -68,6 +72,23 @@ pub(crate) struct Args {
 /// Panicking inputs kept per job (each can be megabytes).
 const KEPT_PANICS: usize = 50;
 
+/// Wall time on one input after which the watch saves it: far over the CPU bound of a hang,
+/// so a loaded machine does not trip it.
+const STUCK: Duration = Duration::from_secs(60);
+
+/// Since when a job has been on which input.
+type OnInput = (Instant, Arc<Vec<u8>>);
+
+/// What every job shares with the thread that reports progress.
+#[derive(Default)]
+struct Shared {
+    done: AtomicU64,
+    panics: AtomicU64,
+    hangs: AtomicU64,
+    /// Per job: since when it has been on which input.
+    current: Vec<Mutex<Option<OnInput>>>,
+}
+
 thread_local! {
     /// The message of the last panic on this thread (set by the hook, even when caught).
     static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -83,8 +104,8 @@ struct Found {
     panics: Vec<(String, Vec<u8>)>,
     /// Inputs over the hang bound; the first [`KEPT_PANICS`] kept.
     hang_count: u64,
-    hangs: Vec<(Duration, Vec<u8>)>,
-    slowest: Option<(Duration, Kind, Vec<u8>)>,
+    hangs: Vec<(Duration, Arc<Vec<u8>>)>,
+    slowest: Option<(Duration, Kind, Arc<Vec<u8>>)>,
     by_kind: std::collections::BTreeMap<Kind, (u64, Duration)>,
 }
 
@@ -112,9 +133,11 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     }));
     let started = Instant::now();
     let deadline = args.seconds.map(|s| started + Duration::from_secs(s));
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let jobs = args.jobs.max(1);
+    let shared = Arc::new(Shared {
+        current: (0..jobs).map(|_| Mutex::new(None)).collect(),
+        ..Default::default()
+    });
     let hang = Duration::from_millis(args.hang_ms);
     let max_input = args.max_input.max(1);
     eprintln!(
@@ -125,8 +148,7 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     );
     let handles: Vec<_> = (0..jobs)
         .map(|j| {
-            let (corpus, desk, done, stop) =
-                (corpus.clone(), desk.clone(), done.clone(), stop.clone());
+            let (corpus, desk, shared) = (corpus.clone(), desk.clone(), shared.clone());
             let share = args.inputs / jobs + u64::from(j < args.inputs % jobs);
             let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(j);
             std::thread::Builder::new()
@@ -139,21 +161,28 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
                         hang,
                         max_input,
                     };
-                    job(&corpus, &desk, seed, &limits, &done, &stop)
+                    job(&corpus, &desk, seed, &limits, &shared, j as usize)
                 })
         })
         .collect::<std::io::Result<_>>()?;
     let progress = (args.progress > 0).then(|| Duration::from_secs(args.progress));
     let mut last = Instant::now();
+    let mut saved_stuck: Vec<Option<Instant>> = vec![None; shared.current.len()];
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(200));
+        watch_stuck(&shared, &mut saved_stuck, args.save.as_deref());
         if let Some(every) = progress
             && last.elapsed() >= every
         {
             last = Instant::now();
-            let n = done.load(Ordering::Relaxed);
+            let n = shared.done.load(Ordering::Relaxed);
             let secs = started.elapsed().as_secs_f64();
-            eprintln!("fuzz: {n} inputs in {secs:.0} s ({:.0}/s)", n as f64 / secs);
+            eprintln!(
+                "fuzz: {n} inputs in {secs:.0} s ({:.0}/s), {} panics, {} hangs",
+                n as f64 / secs,
+                shared.panics.load(Ordering::Relaxed),
+                shared.hangs.load(Ordering::Relaxed)
+            );
         }
     }
     let mut all = Found::default();
@@ -183,6 +212,32 @@ pub(crate) fn run(args: Args) -> Result<std::process::ExitCode> {
     })
 }
 
+/// Saves (once) each input a job has been on for longer than [`STUCK`].
+fn watch_stuck(shared: &Shared, saved: &mut [Option<Instant>], dir: Option<&Path>) {
+    for (j, slot) in shared.current.iter().enumerate() {
+        let Some((since, input)) = slot.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            continue;
+        };
+        if since.elapsed() < STUCK || saved[j] == Some(since) {
+            continue;
+        }
+        saved[j] = Some(since);
+        let mut line = format!(
+            "fuzz: job {j} has been on one input ({} bytes) for {:.0} s",
+            input.len(),
+            since.elapsed().as_secs_f64()
+        );
+        if let Some(dir) = dir {
+            let path = dir.join(format!("stuck-{j}.eml"));
+            match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &*input)) {
+                Ok(()) => line.push_str(&format!(", saved as {}", path.display())),
+                Err(e) => line.push_str(&format!(", not saved: {e}")),
+            }
+        }
+        eprintln!("{line}");
+    }
+}
+
 /// How much one job runs, and what counts as a hang.
 struct Limits {
     inputs: u64,
@@ -196,27 +251,29 @@ fn job(
     desk: &Desk,
     seed: u64,
     limits: &Limits,
-    done: &AtomicU64,
-    stop: &AtomicBool,
+    shared: &Shared,
+    me: usize,
 ) -> Found {
     let (inputs, deadline) = (limits.inputs, limits.deadline);
     let mut rng = Rng::new(seed);
     let mut found = Found::default();
     for i in 0..inputs {
-        if i % 64 == 0
-            && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d))
-        {
+        if i % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         let base = &corpus[rng.below(corpus.len())];
         let other = &corpus[rng.below(corpus.len())];
         let (input, kind) = mutate::mutate(&mut rng, base, other, limits.max_input);
+        let input = Arc::new(input);
+        let slot = &shared.current[me];
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), input.clone()));
         PANIC.with(|p| p.borrow_mut().take());
         let t = thread_cpu();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pipeline::run(desk, &input, &mut |_| ())
         }));
         let took = thread_cpu().saturating_sub(t);
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let panicked = PANIC.with(|p| p.borrow_mut().take());
         let failure = match (result, panicked) {
             (Ok(Reached::Accepted), None) => {
@@ -231,12 +288,14 @@ fn job(
         };
         if let Some(msg) = failure {
             found.panic_count += 1;
+            shared.panics.fetch_add(1, Ordering::Relaxed);
             if found.panics.len() < KEPT_PANICS {
-                found.panics.push((msg, input.clone()));
+                found.panics.push((msg, input.to_vec()));
             }
         }
         if took > limits.hang {
             found.hang_count += 1;
+            shared.hangs.fetch_add(1, Ordering::Relaxed);
             if found.hangs.len() < KEPT_PANICS {
                 found.hangs.push((took, input.clone()));
             }
@@ -248,7 +307,7 @@ fn job(
             found.slowest = Some((took, kind, input));
         }
         found.inputs += 1;
-        done.fetch_add(1, Ordering::Relaxed);
+        shared.done.fetch_add(1, Ordering::Relaxed);
     }
     found
 }
@@ -289,10 +348,10 @@ fn report(found: &Found, secs: f64, save: Option<&Path>) -> Result<()> {
             std::fs::write(dir.join(format!("panic-{i}.txt")), msg)?;
         }
         for (i, (_, input)) in found.hangs.iter().enumerate() {
-            std::fs::write(dir.join(format!("hang-{i}.eml")), input)?;
+            std::fs::write(dir.join(format!("hang-{i}.eml")), input.as_slice())?;
         }
         if let Some((_, _, input)) = &found.slowest {
-            std::fs::write(dir.join("slowest.eml"), input)?;
+            std::fs::write(dir.join("slowest.eml"), input.as_slice())?;
         }
         eprintln!("fuzz: inputs saved in {}", dir.display());
     }
@@ -371,4 +430,32 @@ fn thread_cpu() -> Duration {
     // SAFETY: a valid out pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_a_job_is_stuck_on_is_saved_once_while_the_run_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let since = Instant::now().checked_sub(STUCK * 2).unwrap();
+        let shared = Shared {
+            current: vec![
+                Mutex::new(None),
+                Mutex::new(Some((since, Arc::new(b"stuck".to_vec())))),
+                Mutex::new(Some((Instant::now(), Arc::new(b"fresh".to_vec())))),
+            ],
+            ..Default::default()
+        };
+        let mut saved = vec![None; 3];
+        watch_stuck(&shared, &mut saved, Some(dir.path()));
+        let stuck = dir.path().join("stuck-1.eml");
+        assert_eq!(std::fs::read(&stuck).unwrap(), b"stuck");
+        assert!(!dir.path().join("stuck-2.eml").exists());
+        // The same input is not written again on the next look.
+        std::fs::remove_file(&stuck).unwrap();
+        watch_stuck(&shared, &mut saved, Some(dir.path()));
+        assert!(!stuck.exists());
+    }
 }

@@ -32,6 +32,9 @@ use crate::service::shutdown::Shutdown;
 
 /// Messages handled between two fsyncs + MOVEs; bounds the work redone after a crash.
 const BATCH: usize = 64;
+/// Mails of a batch whose parse runs ahead of the one being handled: the parse (a thread of its
+/// own) then overlaps the desk and staging of the mail before it, instead of following it.
+const PARSE_AHEAD: usize = 2;
 /// Download attempts before a UID is given up on and quarantined.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
@@ -313,24 +316,41 @@ impl Ingest {
         // The batch's mails go to sled in one transaction, written by the `sync` below (which
         // comes before any MOVE); an early return settles them when the guard drops.
         let staged = self.store.open_batch();
+        let summaries: Vec<_> = chunk
+            .iter()
+            .map(|m| parse::header_summary(&m.header))
+            .collect();
+        let ahead = self.parse_candidates(chunk, &summaries, &bodies)?;
+        let mut started: HashMap<u32, ParseTask> = HashMap::new();
+        let mut next_ahead = 0;
         let mut done = Vec::new();
         let mut quarantined = Vec::new();
         let mut unreadable = Vec::new();
         let mut ids = Vec::new();
         let mut names = HashMap::new();
-        for meta in chunk {
+        for (i, meta) in chunk.iter().enumerate() {
+            // Keep PARSE_AHEAD parses running beyond this mail's own.
+            while next_ahead < ahead.len() && ahead[next_ahead] <= i + PARSE_AHEAD {
+                let uid = chunk[ahead[next_ahead]].uid;
+                if let Some(raw) = bodies.get(&uid) {
+                    started.insert(uid, self.start_parse(raw.clone()));
+                }
+                next_ahead += 1;
+            }
             let source = Source {
                 mailbox: acc.mailbox.clone(),
                 uidvalidity,
                 uid: meta.uid,
             };
-            let summary = parse::header_summary(&meta.header);
+            let summary = &summaries[i];
             let span = info_span!(
                 "mail",
                 uid = meta.uid,
                 message_id = summary.message_id.as_deref().unwrap_or("-")
             );
-            let prefetched = bodies.remove(&meta.uid);
+            let prefetched = bodies
+                .remove(&meta.uid)
+                .map(|raw| (raw, started.remove(&meta.uid)));
             let key = (uidvalidity, meta.uid);
             let gave_up = |n: Option<&u32>| n.copied().unwrap_or(0) >= MAX_ATTEMPTS;
             let outcome = if gave_up(self.header_attempts.get(&key)) {
@@ -346,7 +366,7 @@ impl Ingest {
             } else {
                 let unread_body = gave_up(self.attempts.get(&key));
                 let outcome = self
-                    .handle(imap, meta, &summary, source, prefetched)
+                    .handle(imap, meta, summary, source, prefetched)
                     .instrument(span.clone())
                     .await?;
                 if unread_body && matches!(outcome, Outcome::Quarantined { .. }) {
@@ -574,7 +594,7 @@ impl Ingest {
         imap: &mut Imap,
         uidvalidity: u32,
         chunk: &[imap::Meta],
-    ) -> Result<HashMap<u32, Vec<u8>>> {
+    ) -> Result<HashMap<u32, Arc<Vec<u8>>>> {
         if !self.bulk_ok {
             return Ok(HashMap::new());
         }
@@ -593,7 +613,11 @@ impl Ingest {
             .map(|m| m.uid)
             .collect();
         let result = imap.fetch_bodies(&uids).await;
-        self.batch_outcome(result)
+        let bodies = self.batch_outcome(result)?;
+        Ok(bodies
+            .into_iter()
+            .map(|(uid, b)| (uid, Arc::new(b)))
+            .collect())
     }
 
     /// A batched FETCH's result; its failure switches to one mail at a time until a pass
@@ -613,7 +637,7 @@ impl Ingest {
         meta: &imap::Meta,
         summary: &parse::HeaderSummary,
         source: Source,
-        prefetched: Option<Vec<u8>>,
+        prefetched: Option<(Arc<Vec<u8>>, Option<ParseTask>)>,
     ) -> Result<Outcome> {
         let cfg = self.config.clone();
         if let Some(id) = &summary.message_id {
@@ -662,9 +686,12 @@ impl Ingest {
             let reason = format!("download failed {MAX_ATTEMPTS} times; only the header was kept");
             return self.quarantine(reason, summary, meta.size, &meta.header, true, source);
         }
-        let fetched = match prefetched {
-            Some(raw) => Ok(Some(raw)),
-            None => imap.fetch_body(meta.uid).await,
+        let (fetched, parse) = match prefetched {
+            Some((raw, parse)) => (Ok(Some(raw)), parse),
+            None => (
+                imap.fetch_body(meta.uid).await.map(|r| r.map(Arc::new)),
+                None,
+            ),
         };
         let raw = match fetched {
             Ok(Some(raw)) => raw,
@@ -688,7 +715,48 @@ impl Ingest {
             );
             return self.quarantine(reason, summary, raw.len() as u64, &raw, false, source);
         }
-        self.ingest_raw(raw, Some(source), Utc::now()).await
+        self.ingest_raw(raw, parse, Some(source), Utc::now()).await
+    }
+
+    /// Which of `chunk` (by index) get their parse started ahead: those with a body and a
+    /// Message-ID neither stored nor quarantined nor seen earlier in the batch, as `handle`
+    /// would find them. A re-delivered mail, even a hostile one, is thus never parsed ahead
+    /// only to be found a duplicate.
+    fn parse_candidates(
+        &self,
+        chunk: &[imap::Meta],
+        summaries: &[parse::HeaderSummary],
+        bodies: &HashMap<u32, Arc<Vec<u8>>>,
+    ) -> Result<Vec<usize>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (i, (meta, summary)) in chunk.iter().zip(summaries).enumerate() {
+            if !bodies.contains_key(&meta.uid) {
+                continue;
+            }
+            if let Some(id) = &summary.message_id
+                && (!seen.insert(id.as_str())
+                    || self.store.message_location(id)?.is_some()
+                    || self.store.quarantined_by_message_id(id)?.is_some())
+            {
+                continue;
+            }
+            out.push(i);
+        }
+        Ok(out)
+    }
+
+    /// Starts parsing `raw` under the CPU budget of the current settings; the parse runs
+    /// whether or not the task is awaited.
+    fn start_parse(&self, raw: Arc<Vec<u8>>) -> ParseTask {
+        let s = self.live.borrow().clone();
+        let budget = Duration::from_millis(s.config.support.max_parse_cpu_ms);
+        let limits = s.config.parse.clone();
+        let parse = move |raw: &[u8]| parse_mail(raw, &limits);
+        ParseTask {
+            budget,
+            handle: tokio::spawn(parse_budget::parse_within(raw, budget, parse)),
+        }
     }
 
     /// [`store_quarantined`] for a mail of the inbox.
@@ -721,21 +789,21 @@ impl Ingest {
     /// Parses, threads and stores one raw mail (not yet durable: the caller syncs). The parse
     /// runs under the CPU budget (`support.max_parse_cpu_ms`, see [`parse_budget`]), the rest
     /// on the blocking pool: the store's writer lock and sled's I/O never hold up the runtime.
-    pub(crate) async fn ingest_raw(
+    /// `parse` is its parse if [`Ingest::start_parse`] already started it.
+    async fn ingest_raw(
         &self,
-        raw: Vec<u8>,
+        raw: Arc<Vec<u8>>,
+        parse: Option<ParseTask>,
         source: Option<Source>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
         let s = self.live.borrow().clone();
-        let raw = Arc::new(raw);
-        let budget = Duration::from_millis(s.config.support.max_parse_cpu_ms);
-        let limits = s.config.parse.clone();
-        let parse = move |raw: &[u8]| parse_mail(raw, &limits);
+        let task = parse.unwrap_or_else(|| self.start_parse(raw.clone()));
+        let budget = task.budget;
         let t = Instant::now();
-        let parsed = parse_budget::parse_within(raw.clone(), budget, parse).await;
+        let parsed = task.handle.await.context("the parse task failed");
         self.spent(Phase::Parse, t);
-        let parsed = match parsed? {
+        let parsed = match parsed?? {
             Parsed::Done(parsed) => parsed,
             Parsed::OverBudget => {
                 warn!(
@@ -751,7 +819,8 @@ impl Ingest {
         let store = self.store.clone();
         let route_queues = self.account.route_queues.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let status = self.status.clone();
+        let desk = move || {
             let _g = span.enter();
             let env = IntakeEnv {
                 config: &s.config,
@@ -760,10 +829,19 @@ impl Ingest {
                 templates: s.templates.as_deref(),
                 mailbox_queues: &route_queues,
             };
-            ingest_caught(&env, &raw, parsed, source, now)
-        })
-        .await?
+            let t = Instant::now();
+            let outcome = ingest_caught(&env, &raw, parsed, source, now);
+            status.lock().unwrap().phases.add(Phase::Desk, t);
+            outcome
+        };
+        tokio::task::spawn_blocking(desk).await?
     }
+}
+
+/// A parse started by [`Ingest::start_parse`].
+struct ParseTask {
+    budget: Duration,
+    handle: tokio::task::JoinHandle<Result<Parsed>>,
 }
 
 /// Ingest cannot go on in this process (given-up parses pile up): the daemon stops with this

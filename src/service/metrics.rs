@@ -61,8 +61,10 @@ pub(crate) struct IngestPhases {
     pub(crate) bodies_us: u64,
     /// Each mail's parse (on its own thread, under the CPU budget), waited for.
     pub(crate) parse_us: u64,
-    /// Handling each mail, its parse included: the desk and staging, and fetching a body the
-    /// batch left out.
+    /// The desk and staging of each mail themselves (on the blocking pool).
+    pub(crate) desk_us: u64,
+    /// Handling each mail, its parse and desk included: also the duplicate checks, the hops
+    /// to the parser thread and the blocking pool, and fetching a body the batch left out.
     pub(crate) handle_us: u64,
     /// Writing the batch to the store and its fsync.
     pub(crate) sync_us: u64,
@@ -77,6 +79,7 @@ pub(crate) enum Phase {
     Headers,
     Bodies,
     Parse,
+    Desk,
     Handle,
     Sync,
     Move,
@@ -91,6 +94,7 @@ impl IngestPhases {
             Phase::Headers => &mut self.headers_us,
             Phase::Bodies => &mut self.bodies_us,
             Phase::Parse => &mut self.parse_us,
+            Phase::Desk => &mut self.desk_us,
             Phase::Handle => &mut self.handle_us,
             Phase::Sync => &mut self.sync_us,
             Phase::Move => &mut self.move_us,

@@ -703,14 +703,16 @@ fn ingest_profile(p: &crate::service::metrics::IngestPhases, total: Duration) ->
             100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
         )
     };
-    let rest = p.handle_us.saturating_sub(p.parse_us);
+    let rest = p.handle_us.saturating_sub(p.parse_us + p.desk_us);
     format!(
         "inbox index {} · header FETCH {} · body FETCH {} · parse (own thread, waited for) {} · \
-         desk and staging {} · batch write and fsync {} · MOVE {}",
+         desk and staging {} · duplicate checks and hand-overs {} · batch write and fsync {} · \
+         MOVE {}",
         share(p.index_us),
         share(p.headers_us),
         share(p.bodies_us),
         share(p.parse_us),
+        share(p.desk_us),
         share(rest),
         share(p.sync_us),
         share(p.move_us)

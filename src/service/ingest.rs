@@ -852,3 +852,88 @@ pub(crate) struct Wedged(pub(crate) String);
 
 /// How many stuck mails `status` lists (the oldest are dropped).
 const MAX_STUCK_SHOWN: usize = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(n: u32, id: &str) -> Vec<u8> {
+        format!(
+            "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
+             Message-ID: <{id}>\r\n\r\nOur whole site is down ({n}).\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn meta(uid: u32, raw: &[u8]) -> imap::Meta {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        imap::Meta {
+            uid,
+            size: raw.len() as u64,
+            flags: Vec::new(),
+            header: raw[..end].to_vec(),
+            header_cut: false,
+        }
+    }
+
+    /// A parse started ahead is one `handle` would run: not for a mail stored or quarantined
+    /// under its Message-ID before (a re-delivered hostile mail would burn its whole CPU budget
+    /// again), nor for the second copy in a batch, nor for a mail without a downloaded body.
+    #[test]
+    fn only_mails_that_handle_would_parse_are_parsed_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = Arc::new(crate::config::sample::scratch(&path, "").unwrap());
+        let store = Store::open(&path).unwrap();
+        let stored = raw(1, "stored@example.org");
+        crate::service::intake::ingest_raw_with(
+            &config,
+            &store,
+            &crate::domain::customer::Directory::default(),
+            None,
+            &stored,
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        let hostile = raw(2, "hostile@example.org");
+        let summary = parse::header_summary(&meta(0, &hostile).header);
+        store_quarantined(
+            &store,
+            "over the budget".into(),
+            &summary,
+            hostile.len() as u64,
+            &hostile,
+            false,
+            None,
+        )
+        .unwrap();
+        let ingest = Ingest::new(config, store).unwrap();
+        let mails = [
+            raw(3, "new@example.org"),
+            stored,
+            hostile,
+            raw(3, "new@example.org"),
+            raw(4, "unfetched@example.org"),
+            b"From: c5@example.org\r\nSubject: no id\r\n\r\nhi\r\n".to_vec(),
+        ];
+        let chunk: Vec<imap::Meta> = (0u32..)
+            .zip(&mails)
+            .map(|(uid, m)| meta(uid + 10, m))
+            .collect();
+        let summaries: Vec<_> = chunk
+            .iter()
+            .map(|m| parse::header_summary(&m.header))
+            .collect();
+        let bodies: HashMap<u32, Arc<Vec<u8>>> = chunk
+            .iter()
+            .zip(&mails)
+            .filter(|(m, _)| m.uid != 14)
+            .map(|(m, raw)| (m.uid, Arc::new(raw.clone())))
+            .collect();
+        let ahead = ingest
+            .parse_candidates(&chunk, &summaries, &bodies)
+            .unwrap();
+        assert_eq!(ahead, [0, 5]);
+    }
+}

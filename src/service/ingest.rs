@@ -718,9 +718,9 @@ impl Ingest {
         self.ingest_raw(raw, parse, Some(source), Utc::now()).await
     }
 
-    /// Which of `chunk` (by index) get their parse started ahead: those with a body and a
-    /// Message-ID neither stored nor quarantined nor seen earlier in the batch, as `handle`
-    /// would find them. A re-delivered mail, even a hostile one, is thus never parsed ahead
+    /// Which of `chunk` (by index) get their parse started ahead: those with a body within
+    /// `support.max_message_bytes` and a Message-ID neither stored nor quarantined nor seen
+    /// earlier in the batch, as `handle` would find them. A re-delivered mail, even a hostile one, is thus never parsed ahead
     /// only to be found a duplicate.
     fn parse_candidates(
         &self,
@@ -728,10 +728,12 @@ impl Ingest {
         summaries: &[parse::HeaderSummary],
         bodies: &HashMap<u32, Arc<Vec<u8>>>,
     ) -> Result<Vec<usize>> {
+        let max = self.config.support.max_message_bytes;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for (i, (meta, summary)) in chunk.iter().zip(summaries).enumerate() {
-            if !bodies.contains_key(&meta.uid) {
+            // A body larger than the server said is quarantined unparsed.
+            if bodies.get(&meta.uid).is_none_or(|b| b.len() as u64 > max) {
                 continue;
             }
             if let Some(id) = &summary.message_id

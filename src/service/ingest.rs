@@ -640,29 +640,8 @@ impl Ingest {
         prefetched: Option<(Arc<Vec<u8>>, Option<ParseTask>)>,
     ) -> Result<Outcome> {
         let cfg = self.config.clone();
-        if let Some(id) = &summary.message_id {
-            // Known by its header alone only when the header says it is the same mail; a
-            // different mail under a reused Message-ID is downloaded and stored on its own.
-            if let Some((ticket, seq)) = self.store.message_location(id)?
-                && self.store.message_at(ticket, seq)?.is_none_or(|m| {
-                    Some(&m.from.address) == summary.from.as_ref()
-                        && Some(&m.subject) == summary.subject.as_ref()
-                })
-            {
-                return Ok(Outcome::Duplicate {
-                    ticket: Some(ticket),
-                });
-            }
-            if let Some(rec) = self.store.quarantined_by_message_id(id)?
-                && rec.released.is_none()
-                && rec.from == summary.from
-                && rec.subject == summary.subject
-            {
-                return Ok(Outcome::Quarantined {
-                    id: rec.id,
-                    reason: "quarantined before".into(),
-                });
-            }
+        if let Some(outcome) = self.known_by_header(summary)? {
+            return Ok(outcome);
         }
         if meta.header_cut {
             let limit = cfg.support.max_header_bytes;
@@ -718,10 +697,42 @@ impl Ingest {
         self.ingest_raw(raw, parse, Some(source), Utc::now()).await
     }
 
+    /// What became of this mail before, when its header says it is one already stored or
+    /// quarantined: then it is not downloaded or parsed again.
+    fn known_by_header(&self, summary: &parse::HeaderSummary) -> Result<Option<Outcome>> {
+        let Some(id) = &summary.message_id else {
+            return Ok(None);
+        };
+        // Known by its header alone only when the header says it is the same mail; a
+        // different mail under a reused Message-ID is downloaded and stored on its own.
+        if let Some((ticket, seq)) = self.store.message_location(id)?
+            && self.store.message_at(ticket, seq)?.is_none_or(|m| {
+                Some(&m.from.address) == summary.from.as_ref()
+                    && Some(&m.subject) == summary.subject.as_ref()
+            })
+        {
+            return Ok(Some(Outcome::Duplicate {
+                ticket: Some(ticket),
+            }));
+        }
+        if let Some(rec) = self.store.quarantined_by_message_id(id)?
+            && rec.released.is_none()
+            && rec.from == summary.from
+            && rec.subject == summary.subject
+        {
+            return Ok(Some(Outcome::Quarantined {
+                id: rec.id,
+                reason: "quarantined before".into(),
+            }));
+        }
+        Ok(None)
+    }
+
     /// Which of `chunk` (by index) get their parse started ahead: those with a body within
-    /// `support.max_message_bytes` and a Message-ID neither stored nor quarantined nor seen
-    /// earlier in the batch, as `handle` would find them. A re-delivered mail, even a hostile one, is thus never parsed ahead
-    /// only to be found a duplicate.
+    /// `support.max_message_bytes`, not [known by their header](Ingest::known_by_header), and
+    /// whose Message-ID is not seen earlier in the batch, as `handle` will find them. A
+    /// re-delivered mail, even a hostile one, is thus never parsed ahead only to be found a
+    /// duplicate.
     fn parse_candidates(
         &self,
         chunk: &[imap::Meta],
@@ -737,10 +748,11 @@ impl Ingest {
                 continue;
             }
             if let Some(id) = &summary.message_id
-                && (!seen.insert(id.as_str())
-                    || self.store.message_location(id)?.is_some()
-                    || self.store.quarantined_by_message_id(id)?.is_some())
+                && !seen.insert(id.as_str())
             {
+                continue;
+            }
+            if self.known_by_header(summary)?.is_some() {
                 continue;
             }
             out.push(i);

@@ -546,13 +546,7 @@ async fn phases(
     let desk = core
         .total
         .saturating_sub(core.parse + c.encode + c.transaction + c.reindex + core.sync);
-    let share = |d: Duration| {
-        format!(
-            "{} ({:.0} %)",
-            secs(d),
-            100.0 * d.as_secs_f64() / core.total.as_secs_f64().max(1e-9)
-        )
-    };
+    let share = |d: Duration| share_of(d, core.total);
     report.row(
         "d",
         "core profile: where (d)'s time went",
@@ -695,14 +689,7 @@ async fn phases(
 /// (b)'s wall time by ingest step, as shares of `total` (the rest is ingest waiting for mail
 /// or between passes).
 fn ingest_profile(p: &crate::service::metrics::IngestPhases, total: Duration) -> String {
-    let share = |us: u64| {
-        let d = Duration::from_micros(us);
-        format!(
-            "{} ({:.0} %)",
-            secs(d),
-            100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
-        )
-    };
+    let share = |us: u64| share_of(Duration::from_micros(us), total);
     let rest = p.handle_us.saturating_sub(p.parse_us + p.desk_us);
     format!(
         "inbox index {} · header FETCH {} · body FETCH {} · parse (own thread, waited for) {} · \
@@ -716,5 +703,14 @@ fn ingest_profile(p: &crate::service::metrics::IngestPhases, total: Duration) ->
         share(rest),
         share(p.sync_us),
         share(p.move_us)
+    )
+}
+
+/// `d` with its share of `total`, for the profiles.
+fn share_of(d: Duration, total: Duration) -> String {
+    format!(
+        "{} ({:.0} %)",
+        secs(d),
+        100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
     )
 }

@@ -64,7 +64,7 @@ fn escalations_fire_once_each_across_restarts() {
             "{out:?}"
         );
         assert_eq!(store.ticket(1).unwrap().unwrap().priority.to_string(), "P1");
-        assert_eq!(store.due_len(), 1);
+        assert_eq!(store.due_len().unwrap(), 1);
         assert_eq!(
             sweep(&config, None, &store, t0 + Duration::minutes(10)).unwrap(),
             0
@@ -81,7 +81,7 @@ fn escalations_fire_once_each_across_restarts() {
     }
     // Restart: the due index is rebuilt from the stored clocks.
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.due_len(), 1);
+    assert_eq!(store.due_len().unwrap(), 1);
     assert_eq!(
         sweep(&config, None, &store, t0 + Duration::minutes(31)).unwrap(),
         1
@@ -115,7 +115,7 @@ fn escalations_fire_once_each_across_restarts() {
         t0 + Duration::minutes(70),
     );
     store.commit_ticket(&t, &[]).unwrap();
-    assert_eq!(store.due_len(), 0);
+    assert_eq!(store.due_len().unwrap(), 0);
     // The census behind /metrics moved the ticket from new to resolved, and agrees after a
     // reopen that rebuilds it from the tickets.
     let resolved = supportd::domain::status::Status::ALL

@@ -4,6 +4,7 @@
 
 pub(crate) mod compact;
 pub(crate) mod files;
+pub(crate) mod heap;
 pub(crate) mod http;
 pub(crate) mod imap;
 pub(crate) mod smtp;

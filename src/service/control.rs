@@ -143,12 +143,8 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     // An answer over many tickets (`tickets --all`, `report` without `--since`) frees what it
     // read on this blocking thread's malloc arena, which glibc keeps: the benchmark measured
     // 44 of the 157 MiB such answers added at 100k tickets returned by a trim (the rest is
-    // sled's pages read for them). Costs a walk of the free lists, once per request.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    // sled's pages read for them). Once per request.
+    crate::io::heap::release_free_memory();
     Ok(())
 }
 

@@ -214,12 +214,19 @@ pub(crate) fn ingest_parsed(
         &inbound.from.address,
     );
     let mut candidates = Candidates::default();
-    let agent = sender_agent(config, store, &inbound, &mut candidates)?;
-    find_candidates(config, store, &inbound, &identity.customer, &mut candidates)?;
+    let mut reads = Reads::new(store);
+    let agent = sender_agent(config, &mut reads, &inbound, &mut candidates)?;
+    find_candidates(
+        config,
+        &mut reads,
+        &inbound,
+        &identity.customer,
+        &mut candidates,
+    )?;
     let window = chrono::Duration::days(sup.thread_window_days as i64);
     let matched = threading::decide(&inbound, &candidates, agent.is_some(), window, now);
     let existing = match matched.ticket() {
-        Some(id) => store.ticket(id)?,
+        Some(id) => reads.ticket(id)?,
         None => None,
     };
     if existing.is_none()
@@ -271,7 +278,7 @@ pub(crate) fn ingest_parsed(
         && (sup.trusted_authserv_id.is_none()
             || from_authentication(sup.trusted_authserv_id.as_deref(), &inbound).passed());
     let merge_target = match agent {
-        Some(_) => merge_target(store, &inbound)?,
+        Some(_) => merge_target(&mut reads, &inbound)?,
         None => None,
     };
     // What an agent's answer must not pass on: the mails we sent the agents about the ticket.
@@ -388,7 +395,7 @@ pub(crate) fn parse_mail(raw: &[u8], limits: &parse::Limits) -> Result<Inbound, 
 /// customer's.
 fn sender_agent<'c>(
     config: &'c Config,
-    store: &Store,
+    reads: &mut Reads<'_>,
     inbound: &Inbound,
     candidates: &mut Candidates,
 ) -> Result<Option<&'c AgentConfig>> {
@@ -400,7 +407,7 @@ fn sender_agent<'c>(
         } => {
             debug!(agent = %name, proof, "authenticated agent mail");
             if let Some(t) = ticket
-                && let Some(ticket) = store.ticket(t)?
+                && let Some(ticket) = reads.ticket(t)?
             {
                 candidates.signed = Some((format!("agent proof for ticket {t}"), ticket));
             }
@@ -428,7 +435,7 @@ const MAX_REFERENCES: usize = 100;
 /// on in.
 fn find_candidates(
     config: &Config,
-    store: &Store,
+    reads: &mut Reads<'_>,
     inbound: &Inbound,
     customer: &str,
     candidates: &mut Candidates,
@@ -446,7 +453,7 @@ fn find_candidates(
         }
         match signer.map(|s| s.verify(id)) {
             Some(msgid::Verdict::Ours(t)) => {
-                if let Some(ticket) = store.ticket(t)? {
+                if let Some(ticket) = reads.ticket(t)? {
                     candidates.signed = Some((id.to_owned(), ticket));
                 }
                 continue;
@@ -469,19 +476,20 @@ fn find_candidates(
             _ => {}
         }
         if candidates.referenced.is_none()
-            && let Some((t, _)) = store.message_location(id)?
-            && let Some(ticket) = store.ticket(t)?
+            && let Some((t, _)) = reads.store.message_location(id)?
+            && let Some(ticket) = reads.ticket(t)?
         {
             candidates.referenced = Some((id.to_owned(), ticket));
         }
     }
     candidates.tag = subject::find_tag(&inbound.subject, &sup.tag_prefix);
     if let Some(n) = candidates.tag {
-        candidates.tagged = store.ticket(n)?;
+        candidates.tagged = reads.ticket(n)?;
     }
     let normalized = subject::normalize(&subject::strip_tag(&inbound.subject, &sup.tag_prefix));
     for key in [inbound.from.address.as_str(), customer] {
-        if let Some(t) = store.ticket_by_subject(key, &normalized)?
+        if let Some(n) = reads.store.ticket_id_by_subject(key, &normalized)?
+            && let Some(t) = reads.ticket(n)?
             && !candidates.same_subject.iter().any(|c| c.id == t.id)
         {
             candidates.same_subject.push(t);
@@ -490,15 +498,15 @@ fn find_candidates(
     // Mail for a merged ticket goes to the ticket it was merged into.
     for slot in [&mut candidates.signed, &mut candidates.referenced] {
         if let Some((id, t)) = slot.take() {
-            *slot = Some((id, follow_merges(store, t)?));
+            *slot = Some((id, follow_merges(reads, t)?));
         }
     }
     if let Some(t) = candidates.tagged.take() {
-        candidates.tagged = Some(follow_merges(store, t)?);
+        candidates.tagged = Some(follow_merges(reads, t)?);
     }
     let same = std::mem::take(&mut candidates.same_subject);
     for t in same {
-        let t = follow_merges(store, t)?;
+        let t = follow_merges(reads, t)?;
         if !candidates.same_subject.iter().any(|c| c.id == t.id) {
             candidates.same_subject.push(t);
         }
@@ -507,7 +515,7 @@ fn find_candidates(
 }
 
 /// The ticket an agent's `#merge N` names, if it exists.
-fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
+fn merge_target(reads: &mut Reads<'_>, inbound: &Inbound) -> Result<Option<Ticket>> {
     let n = read_agent_mail(inbound)
         .commands
         .iter()
@@ -515,7 +523,7 @@ fn merge_target(store: &Store, inbound: &Inbound) -> Result<Option<Ticket>> {
             Command::Merge(n) => Some(*n),
             _ => None,
         });
-    Ok(n.map(|n| store.ticket(n)).transpose()?.flatten())
+    Ok(n.map(|n| reads.ticket(n)).transpose()?.flatten())
 }
 
 /// Quarantines the whole raw mail with `reason`, described by what its header says.
@@ -569,11 +577,11 @@ pub(crate) fn store_quarantined(
 }
 
 /// Follows `merged_into` links to the ticket that lives on.
-fn follow_merges(store: &Store, mut t: Ticket) -> Result<Ticket> {
+fn follow_merges(reads: &mut Reads<'_>, mut t: Ticket) -> Result<Ticket> {
     for _ in 0..16 {
         match t
             .merged_into
-            .map(|n| store.ticket(n))
+            .map(|n| reads.ticket(n))
             .transpose()?
             .flatten()
         {
@@ -582,6 +590,36 @@ fn follow_merges(store: &Store, mut t: Ticket) -> Result<Ticket> {
         }
     }
     Ok(t)
+}
+
+/// The tickets one mail's intake has read, by number. Threading meets the ticket a reply
+/// belongs to through its proof, its references, its tag and its subject, and then takes it as
+/// the ticket the mail joins; each read from the store decodes the record again (a zstd frame
+/// and its JSON), a copy from here does not. All reads are under the intake lock, so a copy
+/// is what the store holds.
+struct Reads<'s> {
+    store: &'s Store,
+    /// At most one entry per ticket looked at: bounded by [`MAX_REFERENCES`] and the few other
+    /// candidates.
+    seen: Vec<(u64, Option<Ticket>)>,
+}
+
+impl<'s> Reads<'s> {
+    fn new(store: &'s Store) -> Reads<'s> {
+        Reads {
+            store,
+            seen: Vec::new(),
+        }
+    }
+
+    fn ticket(&mut self, id: u64) -> Result<Option<Ticket>> {
+        if let Some((_, t)) = self.seen.iter().find(|(n, _)| *n == id) {
+            return Ok(t.clone());
+        }
+        let t = self.store.ticket(id)?;
+        self.seen.push((id, t.clone()));
+        Ok(t)
+    }
 }
 
 #[cfg(test)]

@@ -196,3 +196,53 @@ fn a_batch_lost_before_its_sync_is_ingested_again() {
     assert_eq!(store.ticket_count(), 3);
     assert_eq!(store.next_ticket_id().unwrap(), 4);
 }
+
+/// The SLA due index is read from sled, so a ticket staged in an open batch is due only once
+/// the batch is written; the scheduler, woken for it while it was staged, is woken once more
+/// then, and a ticket the sweep gave up on stays out until its next write.
+#[test]
+fn a_staged_ticket_falls_due_when_its_batch_is_written() {
+    let f = Fixture::new();
+    let store = Store::open(&f.path).unwrap();
+    let woken = |store: &Store| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(1), store.due_sooner())
+                .await
+                .is_ok()
+        })
+    };
+    assert_eq!(store.next_due_at(), None);
+    let batch = store.open_batch();
+    f.ingest(&store, &mail("1", ""));
+    assert!(woken(&store), "the staging wakes the scheduler");
+    assert!(!woken(&store), "once");
+    assert_eq!(store.next_due_at(), None, "not in sled yet");
+    store.sync_blocking().unwrap();
+    assert!(woken(&store), "the batch's write wakes it again");
+    let due = store.ticket(1).unwrap().unwrap().sla.next_due();
+    assert!(due.is_some());
+    // The index keeps microseconds.
+    let micros = |d: Option<chrono::DateTime<Utc>>| d.map(|d| d.timestamp_micros());
+    assert_eq!(micros(store.next_due_at()), micros(due));
+    let late = due.unwrap() + chrono::Duration::days(365);
+    assert_eq!(store.due_tickets(late).unwrap(), vec![1]);
+    assert_eq!(store.due_len().unwrap(), 1);
+    drop(batch);
+
+    store.forget_due(1);
+    assert_eq!(store.next_due_at(), None);
+    assert_eq!(store.due_tickets(late).unwrap(), Vec::<u64>::new());
+    assert_eq!(store.due_len().unwrap(), 0);
+    // A later ticket is the earliest now; the skipped one is passed over, not a stop.
+    f.ingest(&store, &mail("2", ""));
+    assert_eq!(store.due_tickets(late).unwrap(), vec![2]);
+    // Its next write puts ticket 1 back.
+    let reply = b"From: c1@example.org\r\nTo: support@example.com\r\nSubject: Re: site 1 down\r\n\
+        Message-ID: <m1r@example.org>\r\nIn-Reply-To: <m1@example.org>\r\n\r\nStill down.\r\n";
+    f.ingest(&store, reply);
+    assert_eq!(store.due_tickets(late).unwrap(), vec![1, 2]);
+}

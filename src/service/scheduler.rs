@@ -48,7 +48,7 @@ pub fn sweep(
 ) -> Result<usize> {
     let config = &*crate::service::identity::bound(config, store);
     let mut mails = 0;
-    for id in store.due_tickets(now) {
+    for id in store.due_tickets(now)? {
         let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             sweep_one(config, templates, store, id, now)
         }));
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn a_ticket_whose_step_fails_is_skipped_and_the_others_still_fire() {
         let (_dir, config, store, t0) = site_down_tickets(2);
-        assert_eq!(store.due_len(), 2);
+        assert_eq!(store.due_len().unwrap(), 2);
         store.corrupt_ticket(1);
         let later = t0 + chrono::Duration::minutes(25);
         // Ticket 1 cannot be read; ticket 2's warning still goes out.
@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(skipped[0].0, 1);
         assert!(skipped[0].1.contains("corrupt"), "{skipped:?}");
         // Out of the due index: the next sweeps do not come back for it.
-        assert_eq!(store.due_tickets(later), Vec::<u64>::new());
+        assert_eq!(store.due_tickets(later).unwrap(), Vec::<u64>::new());
         assert_eq!(sweep(&config, None, &store, later).unwrap(), 0);
     }
 
@@ -313,7 +313,7 @@ mod tests {
             assert_eq!(sent.len(), n, "ticket {id}: {sent:?}");
         }
         // Out of the due index, and the store is still writable (no lock left behind).
-        assert_eq!(store.due_tickets(later), Vec::<u64>::new());
+        assert_eq!(store.due_tickets(later).unwrap(), Vec::<u64>::new());
         assert_eq!(sweep(&config, None, &store, later).unwrap(), 0);
         PANIC_ON.store(0, std::sync::atomic::Ordering::Relaxed);
     }

@@ -220,15 +220,6 @@ fn process_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Returns freed heap to the system, so a case's peak starts from what is really live.
-fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// What became of one mail, read back from the store.
 fn outcome(store: &Store, id: &str) -> Result<String> {
     if let Some((ticket, seq)) = store.message_location(id)? {
@@ -318,7 +309,7 @@ pub(super) async fn hostile_phase(
         imap.append(&staging, &normal(cfg, &after)).await?;
         // Let ingest finish its last pass and be back in IDLE; drop what building took.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        trim();
+        crate::io::heap::release_free_memory();
         let store_before = dir_size(&cfg.store.path);
         let abandoned_before = parse_budget::abandoned();
         let rss_before = proc_status_kib("VmRSS").unwrap_or(0);

@@ -166,9 +166,11 @@ pub async fn run(config: Config, args: Args) -> Result<()> {
 fn probe_figures(p: &probe::Probe) -> String {
     let burst = if p.burst > 0 {
         format!(
-            "; idle RSS {} a second after a further burst of {} mails",
+            "; idle RSS {} a second after a further burst of {} mails, {} once the freed heap \
+             is released (as ingest does after a backlog)",
             mib(p.rss_burst_kib as usize * 1024),
-            group(p.burst)
+            group(p.burst),
+            mib(p.rss_burst_released_kib as usize * 1024)
         )
     } else {
         String::new()
@@ -552,7 +554,7 @@ async fn phases(
         "core profile: where (d)'s time went",
         format!(
             "parse {} · desk (thread, accept, render) {} · encode {} · checks and staging {} · \
-             one sled transaction per batch {} · in-memory indexes {} · fsync {}",
+             one sled transaction per batch {} · due-index wake-up {} · fsync {}",
             share(core.parse),
             share(desk),
             share(c.encode),

@@ -36,7 +36,7 @@ pub(super) const PERIOD: u64 = 1_000;
 pub(super) struct Probe {
     pub(super) tickets: usize,
     pub(super) messages: usize,
-    /// Store::open: recovery, the migration check and the in-memory indexes.
+    /// Store::open: recovery and the migration check.
     pub(super) open: Duration,
     /// `tickets` (the active ones) and how many it listed.
     pub(super) list: Duration,
@@ -64,9 +64,11 @@ pub(super) struct Probe {
     pub(super) rss_base_kib: u64,
     /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
     pub(super) rss_trimmed_kib: u64,
-    /// Mails of the burst, and VmRSS a second after it (KiB).
+    /// Mails of the burst, and VmRSS a second after it (KiB), before and after the freed heap
+    /// is released as ingest releases it when a backlog is done.
     pub(super) burst: usize,
     pub(super) rss_burst_kib: u64,
+    pub(super) rss_burst_released_kib: u64,
     /// The same store opened by sled alone in another fresh process: time and VmRSS (KiB).
     #[serde(default)]
     pub(super) sled_open: Duration,
@@ -124,7 +126,7 @@ fn probe(path: &Path) -> Result<Probe> {
     let open = t.elapsed();
     let rss_open_kib = proc_status_kib("VmRSS").unwrap_or(0);
     // What the allocator keeps of the memory recovery freed.
-    trim();
+    crate::io::heap::release_free_memory();
     let rss_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let tickets = store.ticket_count();
     let messages = store.message_count();
@@ -171,13 +173,13 @@ fn probe(path: &Path) -> Result<Probe> {
     let (listed, resolved_n, reported) = (list.len(), resolved.len(), period.len());
     drop((list, resolved, detail, report, report_all, period));
     let rss_after_kib = proc_status_kib("VmRSS").unwrap_or(0);
-    trim();
+    crate::io::heap::release_free_memory();
     let rss_after_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
     let burst: usize = std::env::var(PROBE_BURST_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let mut rss_burst_kib = 0;
+    let (mut rss_burst_kib, mut rss_burst_released_kib) = (0, 0);
     if burst > 0 {
         let mut cfg =
             crate::config::sample::scratch(path, "").map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -186,6 +188,8 @@ fn probe(path: &Path) -> Result<Probe> {
         crate::cli::bench::core::fill_store(&cfg, &store, burst, 0xB0B5)?;
         std::thread::sleep(Duration::from_secs(1));
         rss_burst_kib = proc_status_kib("VmRSS").unwrap_or(0);
+        crate::io::heap::release_free_memory();
+        rss_burst_released_kib = proc_status_kib("VmRSS").unwrap_or(0);
     }
     Ok(Probe {
         tickets,
@@ -207,18 +211,10 @@ fn probe(path: &Path) -> Result<Probe> {
         rss_trimmed_kib,
         burst,
         rss_burst_kib,
+        rss_burst_released_kib,
         sled_open: Duration::ZERO,
         rss_sled_kib: 0,
     })
-}
-
-/// Returns the allocator's free heap pages to the OS.
-fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn cache_mib() -> u64 {

@@ -223,7 +223,6 @@ impl Store {
         // Derived, never exported: built from the imported tickets whatever the export's schema.
         self.rebuild_index()?;
         self.sync_blocking()?;
-        self.rebuild_due()?;
         Ok(n)
     }
 }

@@ -29,10 +29,10 @@
 /// not see it got a cut-off export (the daemon dropped a stalled reader, a disk filled up).
 pub(crate) const EXPORT_END_KEY: &str = "supportd_export_end";
 
+mod due;
 mod durability;
 mod export;
 mod identity;
-mod indexes;
 mod message_codec;
 mod pending;
 mod permissions;
@@ -55,9 +55,9 @@ use crate::domain::outbox::OutboxItem;
 use crate::domain::outbox::State;
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
+use crate::io::store::due::{DueState, next_due};
 use crate::io::store::durability::fsync_files;
 pub(crate) use crate::io::store::identity::Identity;
-use crate::io::store::indexes::{DueIndex, next_due};
 use crate::io::store::pending::{Kv, Pending, Staged, T, TREES, TxKv, TxTrees};
 pub(crate) use crate::io::store::permissions::private_umask;
 pub(crate) use crate::io::store::records::{QuarantineRecord, Released, UidState};
@@ -156,10 +156,8 @@ pub struct Store {
     identity: Arc<std::sync::RwLock<Identity>>,
     /// Serialises read-modify-write of tickets between ingest and the control socket.
     writer: Arc<std::sync::Mutex<()>>,
-    /// Active tickets by their next SLA due time, so a sweep costs in proportion to what is due.
-    /// Kept in memory: loaded at open from the `d` keys of `index` (written with the tickets)
-    /// and updated after every committed write.
-    due: Arc<std::sync::Mutex<DueIndex>>,
+    /// What the due index ([`due`], the `d` keys of `index`) keeps in memory.
+    due: Arc<DueState>,
     /// Woken when a write makes some ticket due earlier than the index's earliest time before,
     /// so the scheduler sleeping until then wakes up for it.
     due_sooner: Arc<tokio::sync::Notify>,
@@ -330,7 +328,6 @@ impl Store {
             // A store from before the index: built once.
             store.rebuild_outbox_ticket()?;
         }
-        store.rebuild_due()?;
         Ok(store)
     }
 
@@ -638,16 +635,6 @@ impl Store {
         Ok(())
     }
 
-    /// Loads the in-memory due index from `index` (what has a due time: active tickets only).
-    fn rebuild_due(&self) -> Result<()> {
-        let mut idx = DueIndex::default();
-        for (id, due) in ticket_index::due(&self.index)? {
-            idx.set(id, due);
-        }
-        *self.due.lock().unwrap_or_else(|e| e.into_inner()) = idx;
-        Ok(())
-    }
-
     /// Tickets per status and priority, indexed like [`Status::ALL`] × P1..P4 (from the counts
     /// kept in `index`: costs the same for ten tickets or a million).
     pub fn census(&self) -> [[u64; 4]; 5] {
@@ -685,27 +672,36 @@ impl Store {
         Ok(ids)
     }
 
-    fn reindex(&self, tickets: &[&Ticket]) {
-        let mut idx = self.due.lock().unwrap_or_else(|e| e.into_inner());
-        let earliest = idx.earliest();
-        let mut sooner = false;
-        for t in tickets {
-            let due = next_due(t);
-            sooner |= due.is_some_and(|d| earliest.is_none_or(|e| d < e));
-            idx.set(t.id, due);
-        }
-        drop(idx);
-        if sooner {
+    /// After `tickets` were written (in sled, or `staged` in an open batch), with `before` what
+    /// [`Store::next_due_at`] said before the write: a ticket the sweep gave up on is due again,
+    /// and the scheduler is woken if one is due sooner than it knew.
+    fn reindex(&self, tickets: &[&Ticket], before: Option<DateTime<Utc>>, staged: bool) {
+        self.due.written(tickets.iter().map(|t| t.id));
+        let Some(soonest) = tickets.iter().filter_map(|t| next_due(t)).min() else {
+            return;
+        };
+        if before.is_none_or(|e| soonest < e) {
+            if staged {
+                self.due.stage_sooner();
+            }
             self.due_sooner.notify_one();
         }
     }
 
-    /// The earliest next SLA due time over all active tickets.
+    /// The earliest next SLA due time over all active tickets (one lookup in the index, and
+    /// one more per ticket the sweep gave up on that is due before it).
     pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
-        self.due
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .earliest()
+        for due in ticket_index::due(&self.index) {
+            match due {
+                Ok((id, _)) if self.due.is_skipped(id) => continue,
+                Ok((_, at)) => return Some(at),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the SLA due index");
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     /// Completes when a write has made some ticket fall due earlier than [`Store::next_due_at`]
@@ -714,18 +710,26 @@ impl Store {
         self.due_sooner.notified().await
     }
 
-    /// Ids of tickets with an SLA step due by `now`, earliest first.
-    pub(crate) fn due_tickets(&self, now: DateTime<Utc>) -> Vec<u64> {
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).due(now)
+    /// Ids of tickets with an SLA step due by `now`, earliest first: what the index holds up to
+    /// `now`, never more.
+    pub(crate) fn due_tickets(&self, now: DateTime<Utc>) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for due in ticket_index::due(&self.index) {
+            let (id, at) = due?;
+            if at > now {
+                break;
+            }
+            if !self.due.is_skipped(id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     /// Takes ticket `id` out of the due index until its next write (the SLA sweep gave up on
     /// it).
     pub(crate) fn forget_due(&self, id: u64) {
-        self.due
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .set(id, None);
+        self.due.skip(id);
     }
 
     /// Overwrites ticket `id` with bytes that are no ticket (tests of what a corrupt record does).
@@ -736,9 +740,15 @@ impl Store {
             .unwrap();
     }
 
-    /// Number of tickets with a pending SLA step.
-    pub fn due_len(&self) -> usize {
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).of.len()
+    /// Number of tickets with a pending SLA step: a walk over the whole due index, for tests and
+    /// benchmarks (nothing the daemon does regularly counts them).
+    pub fn due_len(&self) -> Result<usize> {
+        let mut n = 0;
+        for due in ticket_index::due(&self.index) {
+            let (id, _) = due?;
+            n += usize::from(!self.due.is_skipped(id));
+        }
+        Ok(n)
     }
 
     /// Directory of the database.
@@ -914,19 +924,19 @@ impl Store {
         ticket_index::message_count(&self.index).unwrap_or(0) as usize
     }
 
-    /// Latest ticket for this customer (or requester address) and normalised subject.
-    pub(crate) fn ticket_by_subject(
+    /// Number of the latest ticket for this customer (or requester address) and normalised
+    /// subject.
+    pub(crate) fn ticket_id_by_subject(
         &self,
         customer: &str,
         normalized: &str,
-    ) -> Result<Option<Ticket>> {
+    ) -> Result<Option<u64>> {
         if normalized.is_empty() {
             return Ok(None);
         }
-        match self.read(T::Subjects, &subject_key(customer, normalized))? {
-            Some(v) => self.ticket(u64_of(&v)),
-            None => Ok(None),
-        }
+        Ok(self
+            .read(T::Subjects, &subject_key(customer, normalized))?
+            .map(|v| u64_of(&v)))
     }
 
     /// The number the next new ticket will get.
@@ -978,7 +988,9 @@ impl Store {
         };
         self.clock.add(Step::Encode, started);
         let started = std::time::Instant::now();
-        let res = if self.batches.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        let staged = self.batches.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        let before = self.next_due_at();
+        let res = if staged {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let staged = Staged::new(self.written_trees(), &pending);
             match put_inbound(&staged, accepted, &enc) {
@@ -997,7 +1009,7 @@ impl Store {
         let started = std::time::Instant::now();
         let mut all = vec![&accepted.ticket];
         all.extend(accepted.extra_tickets.iter());
-        self.reindex(&all);
+        self.reindex(&all, before, staged);
         self.clock.add(Step::Reindex, started);
         Ok(())
     }
@@ -1007,11 +1019,12 @@ impl Store {
         let json = ticket_value(ticket)?;
         // Over what is in sled, not under an open batch's writes.
         self.settle()?;
+        let before = self.next_due_at();
         self.transact(|kv| {
             put_ticket(kv, ticket, &json)?;
             enqueue(kv, outgoing)
         })?;
-        self.reindex(&[ticket]);
+        self.reindex(&[ticket], before, false);
         Ok(())
     }
 
@@ -1094,6 +1107,9 @@ impl Store {
             Ok(())
         });
         self.clock.add(Step::Settle, started);
+        if r.is_ok() && self.due.take_staged_sooner() {
+            self.due_sooner.notify_one();
+        }
         r
     }
 
@@ -1987,7 +2003,7 @@ mod tests {
                 .collect();
             assert_eq!(got, want);
             assert_eq!(
-                s.due_len(),
+                s.due_len().unwrap(),
                 all.iter().filter(|t| next_due(t).is_some()).count()
             );
         };

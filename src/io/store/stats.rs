@@ -23,7 +23,8 @@ pub(crate) struct CommitTimes {
     pub(crate) transaction: Duration,
     /// Writing open batches' staged mails, one sled transaction per batch (part of the sync).
     pub(crate) settle: Duration,
-    /// The in-memory due index.
+    /// Waking the scheduler when a write makes a ticket due sooner (the due index itself is
+    /// written with the tickets).
     pub(crate) reindex: Duration,
 }
 

@@ -10,7 +10,7 @@
 //! | `t` ++ ticket | the ticket's [`Entry`] | finding the keys below to remove when it changes |
 //! | `s` ++ status ++ queue length u32 ++ queue ++ ticket | empty | `tickets`, `--status`, `--queue`, active tickets |
 //! | `c` ++ created ++ ticket | empty | `report --since` |
-//! | `d` ++ next due ++ ticket | empty | the SLA sweep's due index, loaded at open |
+//! | `d` ++ next due ++ ticket | empty | the SLA sweep's due index ([`super::due`]) |
 //! | `n` ++ status ++ priority ++ queue | count u64 | the census (`status`, `/metrics`) |
 //! | `m` | count u64 | stored messages |
 
@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::status::Status;
 use crate::domain::ticket::Ticket;
-use crate::io::store::indexes::next_due;
+use crate::io::store::due::next_due;
 use crate::io::store::pending::{Kv, T};
 
 /// Name of the tree.
@@ -160,9 +160,6 @@ fn id_of(k: &[u8]) -> u64 {
 /// import (the store imports this file).
 pub(super) type ReadTicket = dyn Fn(&[u8], &[u8]) -> Result<Ticket, String>;
 
-/// A ticket and its next due time.
-pub(super) type DueChange = (u64, Option<DateTime<Utc>>);
-
 /// Brings the index in step with `t` as it is written in this transaction (also right for a
 /// ticket written twice in one transaction: the second reads what the first wrote).
 fn index_tx<A, K: Kv<A>>(idx: &K, t: &Ticket) -> Result<(), K::Err> {
@@ -294,18 +291,17 @@ pub(super) fn ids_created_since(idx: &sled::Tree, since: DateTime<Utc>) -> sled:
     Ok(out)
 }
 
-/// Every ticket with a next SLA due time, with it (what the in-memory due index starts from).
-pub(super) fn due(idx: &sled::Tree) -> sled::Result<Vec<DueChange>> {
-    let mut out = Vec::new();
-    for kv in idx.scan_prefix(b"d") {
-        let (k, _) = kv?;
-        if k.len() != 17 {
-            continue;
+/// Every ticket with a next SLA due time, with it, earliest first: read lazily, so the first
+/// costs one lookup however many tickets are open.
+pub(super) fn due(idx: &sled::Tree) -> impl Iterator<Item = sled::Result<(u64, DateTime<Utc>)>> {
+    idx.scan_prefix(b"d").filter_map(|kv| match kv {
+        Err(e) => Some(Err(e)),
+        Ok((k, _)) if k.len() != 17 => None,
+        Ok((k, _)) => {
+            let micros = (u64_at(&k[1..9]) ^ (1 << 63)) as i64;
+            DateTime::from_timestamp_micros(micros).map(|d| Ok((id_of(&k), d)))
         }
-        let micros = (u64_at(&k[1..9]) ^ (1 << 63)) as i64;
-        out.push((id_of(&k), DateTime::from_timestamp_micros(micros)));
-    }
-    Ok(out)
+    })
 }
 
 /// Tickets counted by status and priority per stored queue name (empty: the first queue).

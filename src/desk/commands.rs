@@ -20,7 +20,6 @@ use crate::domain::status::{Status, UnknownStatus};
 use crate::domain::ticket::Joined;
 use crate::domain::ticket::Ticket;
 use crate::mail::inbound::Inbound;
-use crate::mail::quote;
 
 /// One understood command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,7 +297,7 @@ pub(crate) fn strip_signature(text: &str) -> String {
 /// Parses an agent's mail by markers alone (quoted history and the signature go), for what
 /// needs only its commands; [`crate::desk::agent::answer`] reads it for everything else.
 pub(crate) fn read_agent_mail(inbound: &Inbound) -> Parsed {
-    parse(&strip_signature(&quote::split(&inbound.text).new_text))
+    parse(&strip_signature(&inbound.split().new_text))
 }
 
 /// What an agent's valid mail does to the ticket (besides relaying the reply).

@@ -72,7 +72,7 @@ pub(crate) fn read(inbound: &Inbound, sent: &[String]) -> Answer {
     if let Some(why) = auto_reply(inbound) {
         return Answer::Machine(why);
     }
-    let split = quote::split(&inbound.text);
+    let split = inbound.split();
     let sent = Sent::new(sent.iter().map(String::as_str));
     let cleaned = remove_copies(&split.new_text, &sent, false);
     // For agents the customer's lines an inline answer answers stay, as context; the customer

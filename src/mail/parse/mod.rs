@@ -29,7 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mail_parser::{HeaderName, MessageParser};
 use sha2::{Digest, Sha256};
 
-use crate::mail::inbound::Inbound;
+use crate::mail::inbound::{Inbound, QuoteSplit};
 use crate::mail::parse::body::assemble;
 use crate::mail::parse::charset::HeaderCharset;
 use crate::mail::parse::headers::{
@@ -168,7 +168,9 @@ fn parse_message(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         cc: mailboxes(&msg, HeaderName::Cc, &header_charset),
         date: msg.date().and_then(to_utc),
         subject: subject_text(&msg, &header_charset),
-        reply_text: quote::strip(&text),
+        // Below, from the split the mail keeps.
+        reply_text: String::new(),
+        quote: QuoteSplit::default(),
         text,
         from_html,
         attachments: walked.attachments,
@@ -185,6 +187,7 @@ fn parse_message(raw: &[u8], limits: &Limits) -> Result<Inbound, ParseError> {
         parse_notes: notes,
     })
     .map(|mut m| {
+        m.reply_text = quote::strip_split(&m.text, m.split());
         if m.machine.dsn {
             m.reported_ids = reported_ids(raw, &m.message_id);
         }

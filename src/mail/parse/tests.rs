@@ -898,3 +898,22 @@ fn base64_lines(data: &[u8]) -> String {
     out.push_str("\r\n");
     out
 }
+
+/// The parse splits the quoted history once and keeps the split: the reply text comes from it,
+/// and the desk reads an agent's commands and answer from the same one.
+#[test]
+fn the_quote_split_is_made_once_and_kept() {
+    let m = mail(
+        "From: a@example.org\nTo: s@example.com\nSubject: Re: x\nMessage-ID: <q@x>\n\n\
+         #resolve\nDone.\n\nOn Mon, 1 Jan 2024, Wang Wu wrote:\n> It is broken.\n",
+    )
+    .unwrap();
+    let kept = m.quote.get().expect("split by the parse");
+    assert_eq!(*kept, crate::mail::quote::split(&m.text));
+    assert!(std::ptr::eq(kept, m.split()));
+    assert_eq!(m.reply_text, "#resolve\nDone.");
+    // Derived from the text: a copy compares equal whether or not it was split yet.
+    let mut fresh = m.clone();
+    fresh.quote = Default::default();
+    assert_eq!(fresh, m);
+}

@@ -17,11 +17,17 @@ pub(crate) mod sent;
 
 pub(crate) use layout::split;
 
-/// The new text of a reply (see [`split`]), trimmed; for a mail that is nothing but quote (a
-/// bare forward) the whole text instead, so a customer's mail never reads as empty. A `-- `
-/// signature is left for the caller.
+/// [`strip_split`], splitting `text` here.
+#[cfg(test)]
 pub(crate) fn strip(text: &str) -> String {
-    let new = split(text).new_text;
+    strip_split(text, &split(text))
+}
+
+/// The new text of reply `text` (`split` is its [`split`], which a parsed mail keeps), trimmed;
+/// for a mail that is nothing but quote (a bare forward) the whole text instead, so a
+/// customer's mail never reads as empty. A `-- ` signature is left for the caller.
+pub(crate) fn strip_split(text: &str, split: &layout::Split) -> String {
+    let new = &split.new_text;
     if new.trim().is_empty() {
         tidy(
             &lines::lines(text)
@@ -31,7 +37,7 @@ pub(crate) fn strip(text: &str) -> String {
                 .join("\n"),
         )
     } else {
-        tidy(&new)
+        tidy(new)
     }
 }
 

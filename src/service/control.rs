@@ -141,9 +141,9 @@ fn handle_blocking(conn: std::os::unix::net::UnixStream, shared: Shared) -> Resu
     w.flush()?;
     drop((w, reply));
     // An answer over many tickets (`tickets --all`, `report` without `--since`) frees what it
-    // read on this blocking thread's malloc arena, which glibc keeps: the benchmark measured
-    // 44 of the 157 MiB such answers added at 100k tickets returned by a trim (the rest is
-    // sled's pages read for them). Once per request.
+    // read, which the allocator keeps: with glibc's the benchmark measured 44 of the 157 MiB
+    // such answers added at 100k tickets returned by a trim (the rest is sled's pages read for
+    // them). Once per request.
     crate::io::heap::release_free_memory();
     Ok(())
 }

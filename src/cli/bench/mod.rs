@@ -178,7 +178,7 @@ fn probe_figures(p: &probe::Probe) -> String {
     format!(
         "open {} · `tickets` {} ({} active) · `tickets --status resolved` {} ({}) · `ticket \
          show` {} ({} after the two below) · `report --since` {} ({} tickets) · `report` of all {} · RSS {} after open \
-         ({} once `malloc_trim` returned what recovery freed), {} after the five ({} trimmed; \
+         ({} once the freed heap was released), {} after the five ({} released; \
          {} before open)",
         ms(p.open),
         ms(p.list),

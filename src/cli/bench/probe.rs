@@ -57,12 +57,12 @@ pub(super) struct Probe {
     /// VmRSS right after open, and after the three commands (KiB).
     pub(super) rss_open_kib: u64,
     pub(super) rss_after_kib: u64,
-    /// VmRSS after the commands once `malloc_trim` returned what they freed (KiB).
+    /// VmRSS after the commands once the freed heap was released (KiB, `io::heap`).
     #[serde(default)]
     pub(super) rss_after_trimmed_kib: u64,
     /// VmRSS of the process before it opened the store (KiB).
     pub(super) rss_base_kib: u64,
-    /// VmRSS after open once the allocator returned free memory (`malloc_trim`).
+    /// VmRSS after open once the freed heap was released (KiB).
     pub(super) rss_trimmed_kib: u64,
     /// Mails of the burst, and VmRSS a second after it (KiB), before and after the freed heap
     /// is released as ingest releases it when a backlog is done.

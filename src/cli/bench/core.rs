@@ -133,11 +133,25 @@ pub(super) fn fill(cfg: &Config, n: usize, seed: u64, path: &Path) -> Result<(Du
 
 /// `n` generated mails through the core step into `store`, fsynced per batch: the time taken
 /// and the raw bytes written.
-pub(super) fn fill_store(
+fn fill_store(cfg: &Config, store: &Store, n: usize, seed: u64) -> Result<(Duration, u64)> {
+    let mut generator = crate::cli::bench::generator::Generator::new(seed, &cfg.support.address, n);
+    let mut done = 0;
+    let chunks = std::iter::from_fn(|| {
+        (done < n).then(|| {
+            let chunk = generator.take((n - done).min(BATCH * 64));
+            done += chunk.len();
+            chunk.into_iter().map(|m| m.raw).collect()
+        })
+    });
+    ingest_chunks(cfg, store, chunks)
+}
+
+/// The mails of `chunks` through the core step into `store`, in batches of [`BATCH`] each
+/// fsynced, as ingest writes them: the time taken and the raw bytes written.
+pub(super) fn ingest_chunks(
     cfg: &Config,
     store: &Store,
-    n: usize,
-    seed: u64,
+    chunks: impl Iterator<Item = Vec<Vec<u8>>>,
 ) -> Result<(Duration, u64)> {
     let directory = Directory::default();
     let templates = match &cfg.outbound {
@@ -146,28 +160,25 @@ pub(super) fn fill_store(
     };
     let mut bound = cfg.clone();
     bound.bind(&store.identity().instance());
-    let mut generator = crate::cli::bench::generator::Generator::new(seed, &cfg.support.address, n);
-    let (mut raw_bytes, mut done) = (0u64, 0usize);
+    let mut raw_bytes = 0u64;
     let t = Instant::now();
-    while done < n {
-        let chunk = generator.take((n - done).min(BATCH * 64));
+    for chunk in chunks {
         for part in chunk.chunks(BATCH) {
             let _batch = store.open_batch();
-            for m in part {
-                raw_bytes += m.raw.len() as u64;
+            for raw in part {
+                raw_bytes += raw.len() as u64;
                 intake::ingest_raw_with(
                     &bound,
                     store,
                     &directory,
                     templates.as_ref(),
-                    &m.raw,
+                    raw,
                     None,
                     Utc::now(),
                 )?;
             }
             store.sync_blocking()?;
         }
-        done += chunk.len();
     }
     Ok((t.elapsed(), raw_bytes))
 }

@@ -25,8 +25,13 @@ const PROBE_CACHE_ENV: &str = "SUPPORTD_BENCH_PROBE_CACHE_MIB";
 /// Set: the child only opens the store with sled alone (no records read, no indexes) and
 /// reports the time and VmRSS.
 const PROBE_SLED_ENV: &str = "SUPPORTD_BENCH_PROBE_SLED_ONLY";
-/// How many generated mails it then ingests through the core step, before measuring again.
-const PROBE_BURST_ENV: &str = "SUPPORTD_BENCH_PROBE_BURST";
+/// A file of generated mails it then ingests through the core step, before measuring again
+/// (see [`write_burst`]).
+const PROBE_BURST_ENV: &str = "SUPPORTD_BENCH_PROBE_BURST_FILE";
+
+/// Mails the probe reads from the burst file at a time: one ingest batch, which is what the
+/// daemon holds.
+const BURST_BATCH: usize = 64;
 
 /// Tickets in the period `report --since` is measured over.
 pub(super) const PERIOD: u64 = 1_000;
@@ -175,17 +180,34 @@ fn probe(path: &Path) -> Result<Probe> {
     let rss_after_kib = proc_status_kib("VmRSS").unwrap_or(0);
     crate::io::heap::release_free_memory();
     let rss_after_trimmed_kib = proc_status_kib("VmRSS").unwrap_or(0);
-    let burst: usize = std::env::var(PROBE_BURST_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let (mut rss_burst_kib, mut rss_burst_released_kib) = (0, 0);
-    if burst > 0 {
+    let (mut burst, mut rss_burst_kib, mut rss_burst_released_kib) = (0, 0, 0);
+    if let Some(file) = std::env::var_os(PROBE_BURST_ENV) {
         let mut cfg =
             crate::config::sample::scratch(path, "").map_err(|e| anyhow::anyhow!("{e}"))?;
         cfg.store.cache_mib = cache_mib;
-        // Another seed: other Message-IDs than the mails already stored.
-        crate::cli::bench::core::fill_store(&cfg, &store, burst, 0xB0B5)?;
+        let mut reader = std::io::BufReader::new(
+            std::fs::File::open(&file).context("cannot open the burst's mails")?,
+        );
+        let mut failed = None;
+        let batches = std::iter::from_fn(|| {
+            let mut batch = Vec::with_capacity(BURST_BATCH);
+            while batch.len() < BURST_BATCH {
+                match read_mail(&mut reader) {
+                    Ok(Some(raw)) => batch.push(raw),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            burst += batch.len();
+            (!batch.is_empty()).then_some(batch)
+        });
+        crate::cli::bench::core::ingest_chunks(&cfg, &store, batches)?;
+        if let Some(e) = failed {
+            return Err(e).context("cannot read the burst's mails");
+        }
         std::thread::sleep(Duration::from_secs(1));
         rss_burst_kib = proc_status_kib("VmRSS").unwrap_or(0);
         crate::io::heap::release_free_memory();
@@ -226,16 +248,60 @@ fn cache_mib() -> u64 {
 
 /// Runs the probe in a fresh process of this executable over the (closed) store at `path`.
 pub(super) fn run_probe(path: &Path, cache_mib: u64, burst: usize) -> Result<Probe> {
-    let sled: SledOnly = run_child(path, cache_mib, 0, true)?;
-    let mut p: Probe = run_child(path, cache_mib, burst, false)?;
+    let sled: SledOnly = run_child(path, cache_mib, None, true)?;
+    let file = match burst {
+        0 => None,
+        n => Some(write_burst(path, n)?),
+    };
+    let p = run_child(path, cache_mib, file.as_deref(), false);
+    if let Some(f) = &file {
+        let _ = std::fs::remove_file(f);
+    }
+    let mut p: Probe = p?;
     (p.sled_open, p.rss_sled_kib) = (sled.open, sled.rss_kib);
     Ok(p)
+}
+
+/// Writes `n` generated mails for the probe's burst beside the store at `path`, each as its
+/// length (u32, little-endian) and its bytes: generated here, not in the probe, whose idle RSS
+/// would otherwise hold the generator's history of every mail it wrote (the threads it
+/// continues), which no daemon has.
+fn write_burst(path: &Path, n: usize) -> Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let cfg = crate::config::sample::scratch(path, "").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = path.with_extension("burst");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&file).context("cannot write the burst's mails")?,
+    );
+    // Another seed: other Message-IDs than the mails already stored.
+    let mut generator =
+        crate::cli::bench::generator::Generator::new(0xB0B5, &cfg.support.address, n);
+    for _ in 0..n {
+        let m = generator.next_mail();
+        out.write_all(&(m.raw.len() as u32).to_le_bytes())?;
+        out.write_all(&m.raw)?;
+    }
+    out.flush()?;
+    Ok(file)
+}
+
+/// The next mail of a burst file, `None` at its end.
+fn read_mail(r: &mut impl std::io::Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut raw = vec![0; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut raw)?;
+    Ok(Some(raw))
 }
 
 fn run_child<T: serde::de::DeserializeOwned>(
     path: &Path,
     cache_mib: u64,
-    burst: usize,
+    burst: Option<&Path>,
     sled_only: bool,
 ) -> Result<T> {
     let exe = std::env::current_exe().context("cannot find the benchmark's executable")?;
@@ -243,10 +309,12 @@ fn run_child<T: serde::de::DeserializeOwned>(
     if sled_only {
         cmd.env(PROBE_SLED_ENV, "1");
     }
+    if let Some(file) = burst {
+        cmd.env(PROBE_BURST_ENV, file);
+    }
     let out = cmd
         .env(PROBE_ENV, path)
         .env(PROBE_CACHE_ENV, cache_mib.to_string())
-        .env(PROBE_BURST_ENV, burst.to_string())
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -257,4 +325,24 @@ fn run_child<T: serde::de::DeserializeOwned>(
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or_default();
     serde_json::from_str(line).with_context(|| format!("probe said {line:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The burst file gives back the generated mails, whole and in order, and then ends.
+    #[test]
+    fn a_burst_file_reads_back_mail_by_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_burst(&dir.path().join("store"), 70).unwrap();
+        let cfg = crate::config::sample::scratch(&dir.path().join("store"), "").unwrap();
+        let mut generator =
+            crate::cli::bench::generator::Generator::new(0xB0B5, &cfg.support.address, 70);
+        let mut r = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
+        for _ in 0..70 {
+            assert_eq!(read_mail(&mut r).unwrap(), Some(generator.next_mail().raw));
+        }
+        assert_eq!(read_mail(&mut r).unwrap(), None);
+    }
 }

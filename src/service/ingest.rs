@@ -35,9 +35,6 @@ const BATCH: usize = 64;
 /// Mails of a batch whose parse runs ahead of the one being handled: the parse (a thread of its
 /// own) then overlaps the desk and staging of the mail before it, instead of following it.
 const PARSE_AHEAD: usize = 2;
-/// Mails handled in one wake-up after which the freed heap is handed back before idling: a
-/// backlog, not the odd new mail (each release walks the allocator's free lists).
-const RELEASE_AFTER: usize = BATCH;
 /// Download attempts before a UID is given up on and quarantined.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
@@ -225,7 +222,7 @@ impl Ingest {
                     break;
                 }
             }
-            if drained >= RELEASE_AFTER {
+            if drained >= crate::io::heap::BACKLOG {
                 // A backlog (after an outage, an import) leaves its mails' parse and desk
                 // buffers free on the blocking threads' arenas; idling, the daemon holds only
                 // what is live (the benchmark: 20k mails left ~40 MiB free).

@@ -25,6 +25,10 @@ use crate::io::store::Store;
 use crate::service::metrics::{QueueCounters, SendStats, by_queue};
 use crate::service::shutdown::Shutdown;
 
+/// Due items read from the outbox at a time: a backlog's composed mails are sent a page at a
+/// time, not held all at once.
+const DUE_PAGE: usize = 64;
+
 /// The sender task.
 pub(crate) struct Sender {
     config: Arc<Config>,
@@ -111,32 +115,53 @@ impl Sender {
             .outbound
             .as_ref()
             .map_or(u64::MAX, |o| o.max_automatic_per_hour);
-        for mut item in self.store.outbox_due(Utc::now())? {
-            if shutdown.is_shutdown() {
-                break;
-            }
-            let automatic = item.kind.is_automatic_to_customer();
-            if automatic {
-                let now = Utc::now();
-                let until = {
-                    let mut sent = self.auto_sent.lock().unwrap();
-                    sent.retain(|t| *t > now - chrono::Duration::hours(1));
-                    global_cap(max, sent.make_contiguous(), now)
-                };
-                if let Some(until) = until {
-                    // Not a failure and not dropped: the mail waits for the hour to free a place.
-                    item.next_attempt_at = until;
-                    self.store.outbox_update(&item)?;
-                    self.hold(item.id, max, true);
-                    continue;
+        let now = Utc::now();
+        let (mut next, mut delivered) = (None, 0);
+        loop {
+            let (items, rest) = self.store.outbox_due(now, next, DUE_PAGE)?;
+            for item in items {
+                if shutdown.is_shutdown() {
+                    return Ok(());
                 }
+                self.deliver(item, max).await?;
+                delivered += 1;
             }
-            let id = item.id;
-            if self.attempt(item).await? && automatic {
-                self.auto_sent.lock().unwrap().push_back(Utc::now());
+            match rest {
+                Some(after) => next = Some(after),
+                None => break,
             }
-            self.hold(id, max, false);
         }
+        if delivered >= crate::io::heap::BACKLOG {
+            // As ingest does after a backlog: the composed mails and the SMTP sessions' buffers
+            // are free now.
+            tokio::task::spawn_blocking(crate::io::heap::release_free_memory);
+        }
+        Ok(())
+    }
+
+    /// Sends due item `item`, or holds it while the global cap of automatic mail is reached.
+    async fn deliver(&self, mut item: OutboxItem, max: u64) -> Result<()> {
+        let automatic = item.kind.is_automatic_to_customer();
+        if automatic {
+            let now = Utc::now();
+            let until = {
+                let mut sent = self.auto_sent.lock().unwrap();
+                sent.retain(|t| *t > now - chrono::Duration::hours(1));
+                global_cap(max, sent.make_contiguous(), now)
+            };
+            if let Some(until) = until {
+                // Not a failure and not dropped: the mail waits for the hour to free a place.
+                item.next_attempt_at = until;
+                self.store.outbox_update(&item)?;
+                self.hold(item.id, max, true);
+                return Ok(());
+            }
+        }
+        let id = item.id;
+        if self.attempt(item).await? && automatic {
+            self.auto_sent.lock().unwrap().push_back(Utc::now());
+        }
+        self.hold(id, max, false);
         Ok(())
     }
 
@@ -358,6 +383,55 @@ mod tests {
     /// The outbox item whose attempt panics (a test-only fault; 0: none). Compiled only into
     /// the unit tests, so no mail or configuration can reach it.
     pub(super) static PANIC_ON: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// The due items come a page at a time, in id order, each once, and the pages end; an item
+    /// not yet due is passed over.
+    #[test]
+    fn due_items_are_read_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = crate::config::sample::scratch(&path, "").unwrap();
+        let store = Store::open(&path).unwrap();
+        let templates = crate::desk::outbound::templates::Templates::load(None).unwrap();
+        for n in 1..=20 {
+            let raw = format!(
+                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
+                 Message-ID: <page{n}@example.org>\r\n\r\nOur whole site is down.\r\n"
+            );
+            let d = Directory::default();
+            ingest_raw_with(
+                &config,
+                &store,
+                &d,
+                Some(&templates),
+                raw.as_bytes(),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        }
+        let now = Utc::now();
+        let mut later = store.outbox_list().unwrap()[3].clone();
+        later.next_attempt_at = now + chrono::Duration::hours(1);
+        store.outbox_update(&later).unwrap();
+        let (all, rest) = store.outbox_due(now, None, usize::MAX).unwrap();
+        assert_eq!(rest, None);
+        assert!(all.len() > 20, "{}", all.len());
+        assert!(all.iter().all(|i| i.id != later.id));
+        let (mut paged, mut next, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let (items, rest) = store.outbox_due(now, next, 7).unwrap();
+            assert!(items.len() <= 7);
+            paged.extend(items.iter().map(|i| i.id));
+            pages += 1;
+            match rest {
+                Some(after) => next = Some(after),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all.iter().map(|i| i.id).collect::<Vec<_>>());
+        assert!(pages > all.len() / 7);
+    }
 
     #[tokio::test]
     async fn a_panic_sending_one_item_marks_it_dead_and_the_next_items_are_still_tried() {

@@ -384,24 +384,19 @@ mod tests {
     /// the unit tests, so no mail or configuration can reach it.
     pub(super) static PANIC_ON: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-    /// The due items come a page at a time, in id order, each once, and the pages end; an item
-    /// not yet due is passed over.
-    #[test]
-    fn due_items_are_read_a_page_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store");
-        let config = crate::config::sample::scratch(&path, "").unwrap();
-        let store = Store::open(&path).unwrap();
+    /// Ingests `n` mails that each open a ticket, so the outbox holds their acknowledgements and
+    /// the agents' notifications.
+    fn new_tickets(config: &Config, store: &Store, n: usize) {
         let templates = crate::desk::outbound::templates::Templates::load(None).unwrap();
-        for n in 1..=20 {
+        for n in 1..=n {
             let raw = format!(
                 "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
-                 Message-ID: <page{n}@example.org>\r\n\r\nOur whole site is down.\r\n"
+                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down.\r\n"
             );
             let d = Directory::default();
             ingest_raw_with(
-                &config,
-                &store,
+                config,
+                store,
                 &d,
                 Some(&templates),
                 raw.as_bytes(),
@@ -410,6 +405,17 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// The due items come a page at a time, in id order, each once, and the pages end; an item
+    /// not yet due is passed over.
+    #[test]
+    fn due_items_are_read_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let config = crate::config::sample::scratch(&path, "").unwrap();
+        let store = Store::open(&path).unwrap();
+        new_tickets(&config, &store, 20);
         let now = Utc::now();
         let mut later = store.outbox_list().unwrap()[3].clone();
         later.next_attempt_at = now + chrono::Duration::hours(1);
@@ -443,24 +449,7 @@ mod tests {
             smtp.port = Some(1);
         }
         let store = Store::open(&path).unwrap();
-        let templates = crate::desk::outbound::templates::Templates::load(None).unwrap();
-        for n in 1..=2 {
-            let raw = format!(
-                "From: c{n}@example.org\r\nTo: support@example.com\r\nSubject: site {n} down\r\n\
-                 Message-ID: <down{n}@example.org>\r\n\r\nOur whole site is down.\r\n"
-            );
-            let d = Directory::default();
-            ingest_raw_with(
-                &config,
-                &store,
-                &d,
-                Some(&templates),
-                raw.as_bytes(),
-                None,
-                Utc::now(),
-            )
-            .unwrap();
-        }
+        new_tickets(&config, &store, 2);
         let items = store.outbox_list().unwrap();
         assert!(items.len() >= 2, "{items:?}");
         let first = items.iter().map(|i| i.id).min().unwrap();

@@ -688,20 +688,22 @@ impl Store {
         }
     }
 
+    /// The due index earliest first, without the tickets the sweep gave up on.
+    fn due_entries(&self) -> impl Iterator<Item = sled::Result<(u64, DateTime<Utc>)>> + '_ {
+        ticket_index::due(&self.index)
+            .filter(|due| !matches!(due, Ok((id, _)) if self.due.is_skipped(*id)))
+    }
+
     /// The earliest next SLA due time over all active tickets (one lookup in the index, and
     /// one more per ticket the sweep gave up on that is due before it).
     pub fn next_due_at(&self) -> Option<DateTime<Utc>> {
-        for due in ticket_index::due(&self.index) {
-            match due {
-                Ok((id, _)) if self.due.is_skipped(id) => continue,
-                Ok((_, at)) => return Some(at),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the SLA due index");
-                    return None;
-                }
+        match self.due_entries().next()? {
+            Ok((_, at)) => Some(at),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the SLA due index");
+                None
             }
         }
-        None
     }
 
     /// Completes when a write has made some ticket fall due earlier than [`Store::next_due_at`]
@@ -714,14 +716,12 @@ impl Store {
     /// `now`, never more.
     pub(crate) fn due_tickets(&self, now: DateTime<Utc>) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
-        for due in ticket_index::due(&self.index) {
+        for due in self.due_entries() {
             let (id, at) = due?;
             if at > now {
                 break;
             }
-            if !self.due.is_skipped(id) {
-                ids.push(id);
-            }
+            ids.push(id);
         }
         Ok(ids)
     }
@@ -744,9 +744,9 @@ impl Store {
     /// benchmarks (nothing the daemon does regularly counts them).
     pub fn due_len(&self) -> Result<usize> {
         let mut n = 0;
-        for due in ticket_index::due(&self.index) {
-            let (id, _) = due?;
-            n += usize::from(!self.due.is_skipped(id));
+        for due in self.due_entries() {
+            due?;
+            n += 1;
         }
         Ok(n)
     }
